@@ -1,0 +1,266 @@
+"""The local stack: Kafka and PostgreSQL (embedded unless URLs are given), topics, migrations,
+and the three services as background processes with their logs in one folder."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+import services
+from deploy.local import kafka, postgres, processes
+from shared.db import create_pool
+from shared.kafka import ensure_topics
+from shared.runtime import migrate
+
+SERVICES = ("intake", "matcher", "notifier")
+REPO = Path(__file__).resolve().parents[2]
+Log = Callable[[str], None]
+
+
+class StackError(RuntimeError):
+    """Something the operator must fix; the message says what."""
+
+
+class StackSettings(BaseSettings):
+    """Where the local stack lives and listens (environment variables `STAX_*`)."""
+
+    model_config = SettingsConfigDict(env_prefix="STAX_", extra="ignore")
+
+    home: Path = Field(default=REPO / ".stax", description="State folder: data, logs, pids")
+    kafka_bootstrap_servers: str | None = Field(
+        default=None, description="Use this Kafka instead of starting one"
+    )
+    database_url: str | None = Field(
+        default=None, description="Use this PostgreSQL instead of starting one"
+    )
+    kafka_port: int = 9092
+    kafka_controller_port: int = 9093
+    postgres_port: int = 5432
+    intake_port: int = 8001
+    matcher_port: int = 8002
+    notifier_port: int = 8003
+
+    @property
+    def kafka(self) -> kafka.KafkaConfig:
+        return kafka.KafkaConfig(
+            home=self.home / "kafka",
+            port=self.kafka_port,
+            controller_port=self.kafka_controller_port,
+        )
+
+    @property
+    def postgres(self) -> postgres.PostgresConfig:
+        return postgres.PostgresConfig(home=self.home / "postgres", port=self.postgres_port)
+
+    @property
+    def bootstrap(self) -> str:
+        return self.kafka_bootstrap_servers or f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or self.postgres.url
+
+    def port_of(self, service: str) -> int:
+        port: int = getattr(self, f"{service}_port")
+        return port
+
+    def log_file(self, name: str) -> Path:
+        return self.home / "logs" / f"{name}.log"
+
+    def pid_file(self, service: str) -> Path:
+        return self.home / "run" / f"{service}.pid"
+
+
+# ----------------------------------------------------------------------------- infrastructure
+
+
+def start_infrastructure(cfg: StackSettings, log: Log = print) -> None:
+    """Kafka and PostgreSQL up (unless external), topics created, every migration applied."""
+    if cfg.kafka_bootstrap_servers is None:
+        _start_kafka(cfg, log)
+    else:
+        log(f"kafka     external at {cfg.kafka_bootstrap_servers}")
+    if cfg.database_url is None:
+        started = time.monotonic()
+        postgres.start(cfg.postgres)
+        log(f"postgres  ready at {cfg.postgres.url} ({time.monotonic() - started:.1f}s)")
+    else:
+        log("postgres  external (STAX_DATABASE_URL)")
+    asyncio.run(_prepare(cfg, log))
+
+
+def _start_kafka(cfg: StackSettings, log: Log) -> None:
+    kcfg = cfg.kafka
+    if kafka.running_pid(kcfg) is not None:
+        log(f"kafka     already running at {cfg.bootstrap}")
+        return
+    started = time.monotonic()
+    kafka.ensure_lib(kcfg, log=lambda line: log(f"kafka     {line}"))
+    pid = kafka.start(kcfg)
+    kafka.wait_ready(kcfg, pid)
+    log(f"kafka     ready at {cfg.bootstrap} (pid {pid}, {time.monotonic() - started:.1f}s)")
+
+
+async def _prepare(cfg: StackSettings, log: Log) -> None:
+    created = await ensure_topics(cfg.bootstrap)
+    log(f"topics    {len(created)} created" + (f": {', '.join(created)}" if created else ""))
+    pool = await create_pool(cfg.db_url, max_size=2, wait_seconds=60)
+    try:
+        for service in SERVICES:
+            await migrate(pool, service, Path(services.__file__).parent / service / "migrations")
+    finally:
+        await pool.close()
+    log("migrations applied (auth, " + ", ".join(SERVICES) + ")")
+
+
+def stop_infrastructure(cfg: StackSettings, log: Log = print) -> None:
+    if cfg.kafka_bootstrap_servers is None and kafka.stop(cfg.kafka):
+        log("kafka     stopped")
+    if cfg.database_url is None and postgres.stop(cfg.postgres):
+        log("postgres  stopped")
+
+
+# ----------------------------------------------------------------------------- services
+
+
+def service_env(cfg: StackSettings) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "STAX_KAFKA_BOOTSTRAP_SERVERS": cfg.bootstrap,
+            "STAX_DATABASE_URL": cfg.db_url,
+            # The launcher applied every migration already; replicas need not race for it.
+            "STAX_MIGRATE_ON_START": "false",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    env.update({f"STAX_{s.upper()}_PORT": str(cfg.port_of(s)) for s in SERVICES})
+    return env
+
+
+def service_pid(cfg: StackSettings, service: str) -> int | None:
+    pid = processes.read_pid(cfg.pid_file(service))
+    if pid is None or not processes.is_alive(pid):
+        return None
+    # Guards against pid reuse after a reboot: it must be our service's interpreter.
+    return pid if f"services.{service}" in processes.cmdline(pid) else None
+
+
+def start_service(cfg: StackSettings, service: str, log: Log = print) -> int:
+    if service not in SERVICES:
+        raise StackError(f"unknown service {service!r}; choose one of {', '.join(SERVICES)}")
+    if (pid := service_pid(cfg, service)) is not None:
+        log(f"{service:9} already running (pid {pid})")
+        return pid
+    cfg.log_file(service).parent.mkdir(parents=True, exist_ok=True)
+    cfg.pid_file(service).parent.mkdir(parents=True, exist_ok=True)
+    with cfg.log_file(service).open("ab") as out:
+        child = subprocess.Popen(
+            [sys.executable, "-m", f"services.{service}"],
+            cwd=REPO,
+            env=service_env(cfg),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    cfg.pid_file(service).write_text(str(child.pid))
+    log(f"{service:9} started (pid {child.pid}, http://127.0.0.1:{cfg.port_of(service)})")
+    return child.pid
+
+
+def stop_service(cfg: StackSettings, service: str, log: Log = print) -> bool:
+    pid = service_pid(cfg, service)
+    cfg.pid_file(service).unlink(missing_ok=True)
+    if pid is None:
+        return False
+    processes.terminate(pid, timeout=20.0)
+    log(f"{service:9} stopped (pid {pid})")
+    return True
+
+
+def is_ready(cfg: StackSettings, service: str) -> bool:
+    url = f"http://127.0.0.1:{cfg.port_of(service)}/readyz"
+    try:
+        with urllib.request.urlopen(url, timeout=2) as answer:
+            return bool(answer.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def wait_ready(
+    cfg: StackSettings, names: tuple[str, ...] = SERVICES, timeout: float = 120.0
+) -> None:
+    deadline = time.monotonic() + timeout
+    waiting = list(names)
+    while waiting:
+        for service in list(waiting):
+            if service_pid(cfg, service) is None:
+                raise StackError(f"{service} exited; see {cfg.log_file(service)}")
+            if is_ready(cfg, service):
+                waiting.remove(service)
+        if waiting and time.monotonic() > deadline:
+            raise StackError(
+                f"not ready after {timeout:.0f}s: {', '.join(waiting)}; "
+                f"see the logs in {cfg.home / 'logs'}"
+            )
+        time.sleep(0.3)
+
+
+# ----------------------------------------------------------------------------- whole stack
+
+
+def up(cfg: StackSettings, *, wait: bool, log: Log = print) -> float:
+    """Bring everything up; returns the seconds it took."""
+    started = time.monotonic()
+    start_infrastructure(cfg, log)
+    for service in SERVICES:
+        start_service(cfg, service, log)
+    if wait:
+        wait_ready(cfg)
+        log(f"ready     all services answer /readyz ({time.monotonic() - started:.1f}s in all)")
+    return time.monotonic() - started
+
+
+def down(cfg: StackSettings, log: Log = print) -> None:
+    for service in reversed(SERVICES):
+        stop_service(cfg, service, log)
+    stop_infrastructure(cfg, log)
+
+
+@dataclass(frozen=True)
+class Status:
+    name: str
+    pid: int | None
+    detail: str
+
+
+def status(cfg: StackSettings) -> list[Status]:
+    rows = [
+        Status(
+            "kafka",
+            kafka.running_pid(cfg.kafka) if cfg.kafka_bootstrap_servers is None else None,
+            cfg.bootstrap,
+        ),
+        Status("postgres", _postgres_pid(cfg), cfg.db_url),
+    ]
+    for service in SERVICES:
+        pid = service_pid(cfg, service)
+        ready = "ready" if pid and is_ready(cfg, service) else ("starting" if pid else "stopped")
+        rows.append(Status(service, pid, f"http://127.0.0.1:{cfg.port_of(service)} {ready}"))
+    return rows
+
+
+def _postgres_pid(cfg: StackSettings) -> int | None:
+    return None if cfg.database_url is not None else postgres.pid(cfg.postgres)

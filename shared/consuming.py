@@ -1,0 +1,173 @@
+"""Reliable consumption: parse → inbox + state change + outbox in one transaction → commit offset.
+
+Every subscriber of every service goes through `ReliableConsumer`, so the rules of product brief §4
+hold in one place:
+- the offset is committed only after the Postgres transaction committed (or the record was
+  dead-lettered), never before;
+- a record that cannot be parsed or validated is dead-lettered with the reason, then committed;
+- a transient failure (database or broker unavailable) is retried with back-off, never
+  dead-lettered; the record is re-read from Kafka (seek back), so nothing after it is committed;
+- any other failure is retried a few times, then dead-lettered, so a bug cannot stall a partition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import asyncpg
+from aiokafka import ConsumerRecord
+from aiokafka.errors import KafkaError
+from faststream.kafka import KafkaMessage
+from prometheus_client import Counter
+from pydantic import BaseModel, ValidationError
+
+from shared.db import Conn, is_transient_db_error
+from shared.envelope import Envelope, PoisonRecord, parse_record
+from shared.inbox import Inbox
+
+log = logging.getLogger(__name__)
+
+RECORDS = Counter(
+    "stax_consumed_records_total", "Records handled by outcome", ["consumer", "outcome"]
+)
+
+# Applies one event inside the caller's transaction (inbox row already claimed).
+Apply = Callable[[Conn, Envelope, Any], Awaitable[None]]
+
+
+class Outcome(enum.Enum):
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"
+    IGNORED = "ignored"
+    DEAD_LETTERED = "dead_lettered"
+    RETRY = "retry"
+
+
+@dataclass(frozen=True)
+class Route:
+    """How one ce_type is handled: the data model to validate, and the use case to apply."""
+
+    model: type[BaseModel]
+    apply: Apply
+
+
+class DeadLetterSink(Protocol):
+    async def send(self, record: ConsumerRecord[bytes, bytes], reason: str, error: str) -> None: ...
+
+
+def is_transient(exc: BaseException) -> bool:
+    return is_transient_db_error(exc) or isinstance(exc, KafkaError)
+
+
+@dataclass
+class RetryPolicy:
+    base_seconds: float = 0.2
+    max_seconds: float = 30.0
+    max_failures: int = 3  # for non-transient errors, before the record is dead-lettered
+
+    def delay(self, attempt: int) -> float:
+        return float(min(self.max_seconds, self.base_seconds * 2 ** (attempt - 1)))
+
+
+class ReliableConsumer:
+    """Processes records of one consumer group; see the module docstring for the rules."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        pool: asyncpg.Pool,
+        inbox: Inbox,
+        routes: Mapping[str, Route],
+        dead_letters: DeadLetterSink,
+        retry: RetryPolicy | None = None,
+        unknown_types_are_poison: bool = False,
+    ) -> None:
+        self.name = name
+        self._pool = pool
+        self._inbox = inbox
+        self._routes = routes
+        self._dead_letters = dead_letters
+        self._retry = retry or RetryPolicy()
+        self._unknown_is_poison = unknown_types_are_poison
+        # Failures per (topic, partition, offset); only records being retried are kept.
+        self._failures: dict[tuple[str, int, int], int] = {}
+
+    async def on_message(self, msg: KafkaMessage) -> None:
+        """FastStream entry point (AckPolicy.MANUAL): ack after success, seek back to retry."""
+        outcome = await self.process(msg.raw_message)
+        if outcome is Outcome.RETRY:
+            await msg.nack()
+        else:
+            await msg.ack()
+
+    async def process(self, record: ConsumerRecord[bytes, bytes]) -> Outcome:
+        outcome = await self._process(record)
+        RECORDS.labels(self.name, outcome.value).inc()
+        return outcome
+
+    async def _process(self, record: ConsumerRecord[bytes, bytes]) -> Outcome:
+        position = (record.topic, record.partition, record.offset)
+        try:
+            outcome = await self._parse_and_apply(record)
+        except Exception as exc:  # noqa: BLE001 - sorted into transient / poison / bug below
+            return await self._on_failure(record, position, exc)
+        self._failures.pop(position, None)
+        return outcome
+
+    async def _parse_and_apply(self, record: ConsumerRecord[bytes, bytes]) -> Outcome:
+        try:
+            envelope = parse_record(record.headers, record.key, record.value)
+            route = self._routes.get(envelope.type)
+            if route is None:
+                if self._unknown_is_poison:
+                    raise PoisonRecord("unknown_type", f"{envelope.type!r} is not handled here")
+                return Outcome.IGNORED
+            data = route.model.model_validate(envelope.data)
+        except PoisonRecord as poison:
+            return await self._dead_letter(record, poison.reason, poison.error)
+        except ValidationError as exc:
+            return await self._dead_letter(record, "invalid_data", _brief(exc))
+        return await self._apply(route, envelope, data)
+
+    async def _apply(self, route: Route, envelope: Envelope, data: Any) -> Outcome:
+        async with self._pool.acquire() as conn, conn.transaction():
+            if not await self._inbox.claim(conn, self.name, envelope.id):
+                return Outcome.DUPLICATE
+            await route.apply(conn, envelope, data)
+        return Outcome.APPLIED
+
+    async def _dead_letter(
+        self, record: ConsumerRecord[bytes, bytes], reason: str, error: str
+    ) -> Outcome:
+        await self._dead_letters.send(record, reason, error)
+        return Outcome.DEAD_LETTERED
+
+    async def _on_failure(
+        self, record: ConsumerRecord[bytes, bytes], position: tuple[str, int, int], exc: Exception
+    ) -> Outcome:
+        failures = self._failures.get(position, 0) + 1
+        self._failures[position] = failures
+        if not is_transient(exc) and failures > self._retry.max_failures:
+            log.exception(
+                "%s: giving up on %s after %d failures", self.name, position, failures, exc_info=exc
+            )
+            try:
+                return await self._dead_letter(record, "processing_failed", repr(exc))
+            except Exception as dlq_exc:  # noqa: BLE001 - the broker is down: retry it all later
+                exc = dlq_exc
+        delay = self._retry.delay(failures)
+        log.warning(
+            "%s: %s failed (%r), retry %d in %.1fs", self.name, position, exc, failures, delay
+        )
+        await asyncio.sleep(delay)
+        return Outcome.RETRY
+
+
+def _brief(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())[:2000]

@@ -1,0 +1,198 @@
+"""The published language: every cross-service event, its CloudEvents type and its topic.
+
+Event data is JSON in snake_case (product brief §3). Models are frozen: an event is a fact.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import ClassVar, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+from shared import topics
+
+
+class Event(BaseModel):
+    """Base of all event data; subclasses name their `ce_type` and topic."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+    ce_type: ClassVar[str]
+    topic: ClassVar[str]
+
+
+class Urgency(StrEnum):
+    ROUTINE = "routine"
+    URGENT = "urgent"
+
+
+class Contact(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    name: str = Field(description="Person to contact at the requesting Party", max_length=200)
+    email: EmailStr = Field(description="Their e-mail address")
+    organisation: str = Field(description="Ministry, agency or body they work for", max_length=300)
+
+
+class RequestSubmission(BaseModel):
+    """What a submitter sends, over HTTP or as `ta.request.submitted`."""
+
+    model_config = ConfigDict(frozen=True)
+    external_ref: str = Field(description="The submitter's own id for this request", max_length=200)
+    party: str = Field(description="ISO 3166-1 alpha-3 code of the requesting Party, or EUR")
+    title: str = Field(description="Short title of the request", max_length=300)
+    description: str = Field(description="What help is needed, and why", max_length=20_000)
+    topics: list[str] = Field(description="Topic codes from the taxonomy", min_length=1)
+    assistance_types: list[str] = Field(description="Assistance-type codes from the taxonomy")
+    pops: list[str] = Field(default_factory=list, description="Chemical ids concerned (optional)")
+    languages: list[str] = Field(description="ISO 639-1 codes of UN languages to work in")
+    urgency: Urgency = Field(default=Urgency.ROUTINE, description="routine or urgent")
+    needed_by: date | None = Field(default=None, description="Date the help is needed by")
+    contact: Contact = Field(description="Who to contact at the requesting Party")
+
+
+class RequestSubmitted(Event, RequestSubmission):
+    ce_type: ClassVar[str] = "ta.request.submitted"
+    topic: ClassVar[str] = topics.REQUESTS_SUBMITTED
+
+
+class Eligibility(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    developing: bool = Field(description="A developing-country Party")
+    economy_in_transition: bool = Field(description="A Party with an economy in transition")
+    ldc: bool = Field(description="A least developed country")
+    sids: bool = Field(description="A small island developing State")
+
+
+class RequestAccepted(Event, RequestSubmission):
+    ce_type: ClassVar[str] = "ta.request.accepted"
+    topic: ClassVar[str] = topics.REQUESTS
+    request_id: UUID = Field(description="STAX id of the request; also the Kafka key")
+    submitter: str = Field(description="Name of the submitting system or API key")
+    region: str = Field(description="UN regional group of the Party (AFR, APAC, CEE, GRULAC, WEOG)")
+    eligibility: Eligibility = Field(description="Eligibility flags derived from reference data")
+    accepted_at: datetime = Field(description="When intake accepted the request (UTC)")
+
+
+class FieldError(BaseModel):
+    """One reason a submission was refused; the same shape feeds HTTP 422 bodies and events."""
+
+    model_config = ConfigDict(frozen=True)
+    field: str = Field(description="Dotted path of the offending field")
+    code: str = Field(description="Stable machine-readable reason, e.g. not_a_party")
+    message: str = Field(description="Human-readable explanation")
+
+
+class RequestRejected(Event):
+    ce_type: ClassVar[str] = "ta.request.rejected"
+    topic: ClassVar[str] = topics.REQUESTS
+    external_ref: str | None = Field(description="The submitter's own id, when it could be read")
+    submitter: str = Field(description="Name of the submitting system")
+    errors: list[FieldError] = Field(description="Every reason the submission was refused")
+
+
+class Role(StrEnum):
+    LEAD = "lead"
+    SUPPORT = "support"
+
+
+class AssignmentOffered(Event):
+    ce_type: ClassVar[str] = "ta.assignment.offered"
+    topic: ClassVar[str] = topics.ASSIGNMENTS
+    assignment_id: UUID = Field(description="Id of this offer")
+    request_id: UUID = Field(description="The request offered")
+    partner_id: str = Field(description="The partner the work is offered to")
+    partner_name: str = Field(description="Display name of that partner")
+    role: Role = Field(description="lead or support")
+    score: float = Field(ge=0, le=1, description="Match score, 0 to 1")
+    reasons: list[str] = Field(description="Why this partner, in words a person can check")
+    covers_topics: list[str] = Field(description="Requested topic codes this partner covers")
+    respond_by: datetime = Field(description="Deadline to accept or decline (UTC)")
+
+
+class AssignmentOutcome(Event):
+    """Shared shape of the accepted / declined / expired outcomes of an offer."""
+
+    topic: ClassVar[str] = topics.ASSIGNMENTS
+    assignment_id: UUID = Field(description="The offer concerned")
+    request_id: UUID = Field(description="Its request")
+    partner_id: str = Field(description="The partner it was offered to")
+    reason: str = Field(default="", description="The partner's reason, or why it expired")
+
+
+class AssignmentAccepted(AssignmentOutcome):
+    ce_type: ClassVar[str] = "ta.assignment.accepted"
+
+
+class AssignmentDeclined(AssignmentOutcome):
+    ce_type: ClassVar[str] = "ta.assignment.declined"
+
+
+class AssignmentExpired(AssignmentOutcome):
+    ce_type: ClassVar[str] = "ta.assignment.expired"
+
+
+class AssignmentResponse(Event):
+    ce_type: ClassVar[str] = "ta.assignment.response"
+    topic: ClassVar[str] = topics.ASSIGNMENT_RESPONSES
+    assignment_id: UUID = Field(description="The offer answered")
+    partner_id: str = Field(description="The answering partner")
+    decision: Literal["accept", "decline"] = Field(description="accept or decline")
+    reason: str = Field(default="", description="Optional explanation")
+
+
+class RequestMatchOutcome(Event):
+    topic: ClassVar[str] = topics.REQUESTS
+    request_id: UUID = Field(description="The request")
+    partners: list[str] = Field(description="Partner ids that accepted")
+    uncovered_topics: list[str] = Field(description="Requested topics nobody covers")
+
+
+class RequestMatched(RequestMatchOutcome):
+    ce_type: ClassVar[str] = "ta.request.matched"
+
+
+class RequestUnmatched(RequestMatchOutcome):
+    ce_type: ClassVar[str] = "ta.request.unmatched"
+
+
+class Channel(StrEnum):
+    WEBHOOK = "webhook"
+    EMAIL = "email"
+    KAFKA = "kafka"
+
+
+class NotificationOutcome(Event):
+    topic: ClassVar[str] = topics.NOTIFICATIONS
+    delivery_id: UUID = Field(description="Notifier's delivery id (also the webhook-id)")
+    event_id: UUID = Field(description="ce_id of the event notified about")
+    request_id: UUID | None = Field(default=None, description="The request concerned")
+    partner_id: str = Field(description="The partner (or Party contact) notified")
+    channel: Channel = Field(description="webhook, email or kafka")
+    attempts: int = Field(ge=0, description="Attempts made so far")
+    last_error: str | None = Field(default=None, description="The last failure, if any")
+
+
+class NotificationDelivered(NotificationOutcome):
+    ce_type: ClassVar[str] = "ta.notification.delivered"
+
+
+class NotificationFailed(NotificationOutcome):
+    ce_type: ClassVar[str] = "ta.notification.failed"
+
+
+ALL_EVENTS: tuple[type[Event], ...] = (
+    RequestSubmitted,
+    RequestAccepted,
+    RequestRejected,
+    AssignmentOffered,
+    AssignmentAccepted,
+    AssignmentDeclined,
+    AssignmentExpired,
+    AssignmentResponse,
+    RequestMatched,
+    RequestUnmatched,
+    NotificationDelivered,
+    NotificationFailed,
+)

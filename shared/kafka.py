@@ -1,0 +1,105 @@
+"""Kafka plumbing on FastStream: the broker, topic provisioning and the dead-letter publisher."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable, Mapping
+
+from aiokafka import ConsumerRecord
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from prometheus_client import CollectorRegistry
+
+from shared import topics
+
+log = logging.getLogger(__name__)
+
+
+def make_broker(
+    bootstrap_servers: str, *, service: str, registry: CollectorRegistry | None = None
+) -> KafkaBroker:
+    """A broker whose producer is idempotent (acks=all) and which never creates topics itself."""
+    middlewares: tuple[KafkaPrometheusMiddleware, ...] = ()
+    if registry is not None:
+        middlewares = (KafkaPrometheusMiddleware(registry=registry, app_name=service),)
+    return KafkaBroker(
+        bootstrap_servers,
+        client_id=f"stax-{service}",
+        enable_idempotence=True,
+        # Offsets are committed by our consumers only after their Postgres transaction commits
+        # (shared.consuming); FastStream's Kafka default, ACK_FIRST, would be at-most-once.
+        ack_policy=AckPolicy.MANUAL,
+        allow_auto_create_topics=False,
+        middlewares=middlewares,
+        logger=logging.getLogger(f"stax.{service}.kafka"),
+    )
+
+
+async def ensure_topics(
+    bootstrap_servers: str, wanted: Mapping[str, int] = topics.PARTITIONS
+) -> list[str]:
+    """Create the contract's topics that are missing; returns the names created."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [NewTopic(name, n, 1) for name, n in wanted.items() if name not in existing]
+        if missing:
+            # Another launcher may win the race; the topic is there either way.
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(missing)
+        return [t.name for t in missing]
+    finally:
+        await admin.close()
+
+
+def _text_headers(record: ConsumerRecord[bytes, bytes]) -> dict[str, str]:
+    # Kafka headers are bytes; FastStream publishes str. Undecodable bytes are kept readable
+    # rather than dropped, because the dead-letter record is for a person to inspect.
+    return {k: (v or b"").decode("utf-8", "backslashreplace") for k, v in record.headers}
+
+
+class DeadLetters:
+    """Moves a record that can never be processed to `ta.deadletter.v1`, with the reason."""
+
+    def __init__(self, broker: KafkaBroker, service: str) -> None:
+        self._broker = broker
+        self._service = service
+
+    async def send(self, record: ConsumerRecord[bytes, bytes], reason: str, error: str) -> None:
+        headers = _text_headers(record) | {
+            "x-dlq-reason": reason,
+            "x-dlq-error": error[:2000],
+            "x-dlq-topic": record.topic,
+            "x-dlq-partition": str(record.partition),
+            "x-dlq-offset": str(record.offset),
+            "x-dlq-service": self._service,
+        }
+        # Awaited to the broker's ack: only then may the caller commit the original offset.
+        await self._broker.publish(
+            record.value or b"", topic=topics.DEADLETTER, key=record.key, headers=headers
+        )
+        log.warning(
+            "dead-lettered %s[%s]@%s: %s: %s",
+            record.topic,
+            record.partition,
+            record.offset,
+            reason,
+            error[:200],
+        )
+
+
+async def publish_all(
+    broker: KafkaBroker, records: Iterable[tuple[str, bytes, dict[str, str], bytes]]
+) -> None:
+    """Send records in order and wait until Kafka acknowledged all of them."""
+    pending = [
+        await broker.publish(value, topic=topic, key=key, headers=headers, no_confirm=True)
+        for topic, key, headers, value in records
+    ]
+    await asyncio.gather(*pending)

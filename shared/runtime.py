@@ -1,0 +1,125 @@
+"""What every service process runs besides its own use cases: pool, migrations, broker, relay.
+
+`service_runtime` is used by each service's composition root (`app.py`) inside its lifespan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import uvicorn
+from faststream.kafka import KafkaBroker
+from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
+
+from shared import migrator
+from shared.db import create_pool
+from shared.kafka import publish_all
+from shared.outbox import Outbox, OutboxRelay
+from shared.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+AUTH_MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+@dataclass
+class Runtime:
+    """The live adapters of one service process, handed to its wiring code."""
+
+    settings: ServiceSettings
+    pool: asyncpg.Pool
+    broker: KafkaBroker
+    outbox: Outbox
+    relay: OutboxRelay
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        self.tasks.append(asyncio.create_task(coro, name=name))
+
+    async def db_ready(self) -> bool:
+        return bool(await self.pool.fetchval("SELECT 1"))
+
+    async def kafka_ready(self) -> bool:
+        return await self.broker.ping(timeout=2.0)
+
+    def checks(self) -> dict[str, Callable[[], Coroutine[Any, Any, bool]]]:
+        return {"database": self.db_ready, "kafka": self.kafka_ready}
+
+
+async def migrate(pool: asyncpg.Pool, service: str, folder: Path) -> None:
+    async with pool.acquire() as conn:
+        for component, path in (("auth", AUTH_MIGRATIONS), (service, folder)):
+            for name in await migrator.apply(conn, component, path):
+                log.info("applied migration %s/%s", component, name)
+
+
+async def start_broker(broker: KafkaBroker) -> None:
+    """Start consuming; waits (with back-off) while Kafka is not reachable yet."""
+    async for attempt in AsyncRetrying(
+        retry=retry_if_exception_type(Exception), wait=wait_exponential(multiplier=0.5, max=10)
+    ):
+        with attempt:
+            await broker.start()
+
+
+@asynccontextmanager
+async def service_runtime(
+    *,
+    service: str,
+    schema: str,
+    settings: ServiceSettings,
+    broker: KafkaBroker,
+    migrations_dir: Path,
+    wire: Callable[[Runtime], None],
+) -> AsyncIterator[Runtime]:
+    """Pool → migrations → `wire` (subscribers, workers) → broker → relay; torn down in reverse."""
+    pool = await create_pool(settings.database_url, max_size=settings.db_pool_size)
+    outbox = Outbox(schema)
+    relay = OutboxRelay(
+        pool,
+        outbox,
+        lambda records: publish_all(broker, records),
+        poll_seconds=settings.outbox_poll_seconds,
+    )
+    runtime = Runtime(settings, pool, broker, outbox, relay)
+    try:
+        if settings.migrate_on_start:
+            await migrate(pool, service, migrations_dir)
+        wire(runtime)
+        await start_broker(broker)
+        runtime.spawn(relay.run(), f"{service}-outbox-relay")
+        yield runtime
+    finally:
+        await _shutdown(runtime)
+
+
+async def _shutdown(runtime: Runtime) -> None:
+    for task in runtime.tasks:
+        task.cancel()
+    for task in runtime.tasks:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+    await runtime.broker.stop()
+    await runtime.pool.close()
+
+
+def run_http(app: Any, settings: ServiceSettings, *, port: int) -> None:
+    """Serve a service's ASGI app; logs go to stderr, collected by the launcher."""
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    uvicorn.run(
+        app,
+        host=settings.http_host,
+        port=port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+    )
