@@ -13,6 +13,7 @@ hold in one place:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import enum
 import logging
 from collections.abc import Awaitable, Callable, Mapping
@@ -22,7 +23,7 @@ from typing import Any, Protocol
 import asyncpg
 from aiokafka import ConsumerRecord
 from aiokafka.errors import KafkaError
-from faststream.kafka import KafkaMessage
+from faststream.kafka import KafkaBroker, KafkaMessage
 from prometheus_client import Counter
 from pydantic import BaseModel, ValidationError
 
@@ -167,6 +168,49 @@ class ReliableConsumer:
         )
         await asyncio.sleep(delay)
         return Outcome.RETRY
+
+
+def subscribe_reliably(
+    broker: KafkaBroker, consumer: ReliableConsumer, topic: str, *, group_id: str, description: str
+) -> None:
+    """Subscribe `consumer` with manual acks and with FastStream's own decoding disarmed."""
+    broker.subscriber(
+        topic,
+        group_id=group_id,
+        auto_offset_reset="earliest",
+        parser=_tolerant_parser,
+        decoder=_raw_body,
+        title=consumer.name,
+        description=description,
+    )(consumer.on_message)
+
+
+async def _raw_body(msg: KafkaMessage, _original: Any) -> bytes:
+    # FastStream JSON-decodes every body before calling the handler; on garbage that raises
+    # outside our code and the record would be skipped without a trace. ReliableConsumer parses
+    # the raw record itself and dead-letters what it cannot read.
+    return bytes(msg.body)
+
+
+async def _tolerant_parser(
+    record: ConsumerRecord[bytes, bytes],
+    original: Callable[[ConsumerRecord[bytes, bytes]], Awaitable[KafkaMessage]],
+) -> KafkaMessage:
+    """FastStream decodes header values strictly; a foreign producer's non-UTF-8 (or null)
+    header would raise before our code runs. Parse a cleaned copy, but hand our consumer the
+    original record, which it then dead-letters with its real bytes."""
+    try:
+        return await original(record)
+    except (UnicodeDecodeError, AttributeError):
+        cleaned = dataclasses.replace(
+            record,
+            headers=tuple(
+                (k, (v or b"").decode("utf-8", "replace").encode()) for k, v in record.headers
+            ),
+        )
+        message = await original(cleaned)
+        message.raw_message = record
+        return message
 
 
 def _brief(exc: ValidationError) -> str:

@@ -1,8 +1,8 @@
 """Numbered SQL migrations per component (`0001_name.sql`, …), applied once each, in order.
 
 Each component (a service, or `auth` for the shared schema) keeps its own sequence in
-`public.stax_migrations`. A migration runs in its own transaction together with its bookkeeping
-row, so a failed one leaves nothing half-applied.
+`public.stax_migrations`. One run is one transaction (each file a savepoint inside it, with its
+bookkeeping row), so a failing file leaves nothing of that run applied.
 """
 
 from __future__ import annotations

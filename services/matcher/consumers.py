@@ -8,7 +8,7 @@ from faststream.kafka import KafkaBroker
 
 from services.matcher import handlers
 from shared import topics
-from shared.consuming import ReliableConsumer, Route
+from shared.consuming import ReliableConsumer, Route, subscribe_reliably
 from shared.events import RequestAccepted
 from shared.inbox import Inbox
 from shared.kafka import DeadLetters
@@ -29,10 +29,6 @@ def subscribe(broker: KafkaBroker, runtime: Runtime, deps: handlers.MatcherDeps)
             )
         },
     )
-    broker.subscriber(
-        topics.REQUESTS,
-        group_id=GROUP,
-        auto_offset_reset="earliest",
-        title="matcher.requests",
-        description="Accepted requests to match",
-    )(requests.on_message)
+    subscribe_reliably(
+        broker, requests, topics.REQUESTS, group_id=GROUP, description="Accepted requests to match"
+    )

@@ -6,7 +6,7 @@ from faststream.kafka import KafkaBroker
 
 from services.notifier import handlers
 from shared import topics
-from shared.consuming import ReliableConsumer, Route
+from shared.consuming import ReliableConsumer, Route, subscribe_reliably
 from shared.events import AssignmentOffered
 from shared.inbox import Inbox
 from shared.kafka import DeadLetters
@@ -25,10 +25,10 @@ def subscribe(broker: KafkaBroker, runtime: Runtime) -> None:
             AssignmentOffered.ce_type: Route(AssignmentOffered, handlers.on_assignment_offered)
         },
     )
-    broker.subscriber(
+    subscribe_reliably(
+        broker,
+        assignments,
         topics.ASSIGNMENTS,
         group_id=GROUP,
-        auto_offset_reset="earliest",
-        title="notifier.assignments",
         description="Offers to tell partners about",
-    )(assignments.on_message)
+    )

@@ -1,0 +1,235 @@
+"""shared.consuming on the real PostgreSQL and Kafka: redelivery, poison, transient errors."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from uuid import UUID, uuid4
+
+import asyncpg
+import pytest
+from aiokafka import AIOKafkaProducer, ConsumerRecord
+from faststream.kafka import KafkaBroker
+
+from services.matcher import handlers as matcher_handlers
+from shared import topics
+from shared.consuming import (
+    Outcome,
+    ReliableConsumer,
+    RetryPolicy,
+    Route,
+    subscribe_reliably,
+)
+from shared.db import Conn
+from shared.envelope import Envelope, build_record
+from shared.events import AssignmentResponse, Contact, Eligibility, RequestAccepted
+from shared.inbox import Inbox
+from shared.kafka import DeadLetters, ensure_topics, make_broker
+from shared.outbox import Outbox
+from tests.kafka_helpers import collect, header
+
+FAST = RetryPolicy(base_seconds=0.01, max_seconds=0.05, max_failures=2)
+
+
+def _accepted(request_id: UUID) -> RequestAccepted:
+    return RequestAccepted(
+        external_ref="ref",
+        party="SEN",
+        title="t",
+        description="d",
+        topics=["PCB"],
+        assistance_types=["training"],
+        languages=["fr"],
+        contact=Contact(name="n", email="n@example.org", organisation="o"),
+        request_id=request_id,
+        submitter="test",
+        region="AFR",
+        eligibility=Eligibility(developing=True, economy_in_transition=False, ldc=True, sids=False),
+        accepted_at=datetime.now(UTC),
+    )
+
+
+def _consumer_record(
+    topic: str, offset: int, key: bytes, headers: dict[str, str], value: bytes
+) -> ConsumerRecord[bytes, bytes]:
+    return ConsumerRecord(
+        topic=topic,
+        partition=0,
+        offset=offset,
+        timestamp=0,
+        timestamp_type=0,
+        key=key,
+        value=value,
+        checksum=None,
+        serialized_key_size=len(key),
+        serialized_value_size=len(value),
+        headers=tuple((k, v.encode()) for k, v in headers.items()),
+    )
+
+
+class NoDeadLetters:
+    async def send(self, record: object, reason: str, error: str) -> None:
+        raise AssertionError(f"unexpected dead letter: {reason}: {error}")
+
+
+def _matcher_consumer(pool: asyncpg.Pool, name: str) -> ReliableConsumer:
+    deps = matcher_handlers.MatcherDeps(
+        outbox=Outbox("matcher"), clock=lambda: datetime.now(UTC), respond_within=timedelta(days=5)
+    )
+
+    async def apply(conn: Conn, envelope: Envelope, event: RequestAccepted) -> None:
+        await matcher_handlers.on_request_accepted(deps, conn, envelope, event)
+
+    return ReliableConsumer(
+        name=name,
+        pool=pool,
+        inbox=Inbox("matcher"),
+        routes={RequestAccepted.ce_type: Route(RequestAccepted, apply)},
+        dead_letters=NoDeadLetters(),
+        retry=FAST,
+    )
+
+
+async def test_a_redelivered_event_changes_nothing(pool: asyncpg.Pool, unique: str) -> None:
+    request_id = uuid4()
+    out = build_record(_accepted(request_id), source="/stax/intake", subject=str(request_id))
+    record = _consumer_record(topics.REQUESTS, 1, out.key, out.headers, out.value)
+    consumer = _matcher_consumer(pool, f"test.{unique}")
+
+    assert await consumer.process(record) is Outcome.APPLIED
+    assert await consumer.process(record) is Outcome.DUPLICATE
+
+    offers = await pool.fetchval(
+        "SELECT count(*) FROM matcher.assignments WHERE request_id = $1", request_id
+    )
+    queued = await pool.fetchval(
+        "SELECT count(*) FROM matcher.outbox WHERE key = $1", str(request_id).encode()
+    )
+    assert (offers, queued) == (1, 1)
+
+
+async def test_a_transient_failure_is_retried_never_dead_lettered(
+    pool: asyncpg.Pool, unique: str
+) -> None:
+    attempts: list[int] = []
+
+    async def flaky(conn: Conn, envelope: Envelope, event: AssignmentResponse) -> None:
+        attempts.append(1)
+        if len(attempts) <= 4:  # more than max_failures: transient errors are not counted
+            raise asyncpg.exceptions.ConnectionDoesNotExistError("database went away")
+
+    consumer = ReliableConsumer(
+        name=f"test.{unique}",
+        pool=pool,
+        inbox=Inbox("matcher"),
+        dead_letters=NoDeadLetters(),
+        routes={AssignmentResponse.ce_type: Route(AssignmentResponse, flaky)},
+        retry=FAST,
+    )
+    event = AssignmentResponse(assignment_id=uuid4(), partner_id="p", decision="accept")
+    out = build_record(event, source="/test", subject="r")
+    record = _consumer_record("t", 7, out.key, out.headers, out.value)
+
+    outcomes = [await consumer.process(record) for _ in range(5)]
+    assert outcomes == [Outcome.RETRY] * 4 + [Outcome.APPLIED]
+
+
+async def test_a_handler_that_keeps_failing_is_dead_lettered_after_the_limit(
+    pool: asyncpg.Pool, unique: str
+) -> None:
+    sent: list[str] = []
+
+    class Recorder:
+        async def send(self, record: object, reason: str, error: str) -> None:
+            sent.append(reason)
+
+    async def buggy(conn: Conn, envelope: Envelope, event: AssignmentResponse) -> None:
+        raise KeyError("a bug")
+
+    consumer = ReliableConsumer(
+        name=f"test.{unique}",
+        pool=pool,
+        inbox=Inbox("matcher"),
+        dead_letters=Recorder(),
+        routes={AssignmentResponse.ce_type: Route(AssignmentResponse, buggy)},
+        retry=FAST,
+    )
+    out = build_record(
+        AssignmentResponse(assignment_id=uuid4(), partner_id="p", decision="accept"),
+        source="/test",
+        subject="r",
+    )
+    record = _consumer_record("t", 3, out.key, out.headers, out.value)
+    outcomes = [await consumer.process(record) for _ in range(3)]
+    assert outcomes == [Outcome.RETRY, Outcome.RETRY, Outcome.DEAD_LETTERED]
+    assert sent == ["processing_failed"]
+
+
+# ------------------------------------------------------------------ through the real broker
+
+
+@pytest.fixture
+async def running(
+    pool: asyncpg.Pool, bootstrap: str, unique: str
+) -> AsyncIterator[tuple[KafkaBroker, str, str]]:
+    """A FastStream broker with matcher's request handling on a fresh topic and group."""
+    topic = f"test.requests.{unique}"
+    await ensure_topics(bootstrap, {topic: 1})
+    broker = make_broker(bootstrap, service="test-consumer")
+    consumer = _matcher_consumer(pool, f"test.{unique}")
+    consumer._dead_letters = DeadLetters(broker, "test-consumer")
+    subscribe_reliably(broker, consumer, topic, group_id=f"test-{unique}", description="test")
+    await broker.start()
+    yield broker, topic, unique
+    await broker.stop()
+
+
+async def test_garbage_records_are_dead_lettered_and_the_next_good_one_still_processed(
+    pool: asyncpg.Pool, bootstrap: str, running: tuple[KafkaBroker, str, str]
+) -> None:
+    _, topic, _ = running
+    request_id = uuid4()
+    good = build_record(_accepted(request_id), source="/stax/intake", subject=str(request_id))
+    good_headers = [(k, v.encode()) for k, v in good.headers.items()]
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True)
+    await producer.start()
+    try:  # a foreign producer: raw bytes, not our envelope
+        await producer.send_and_wait(  # an envelope around a value that is not JSON
+            topic, b"\x00 definitely not an event", key=b"garbage", headers=good_headers
+        )
+        await producer.send_and_wait(  # no CloudEvents headers at all
+            topic, b"{}", key=b"bare", headers=[("content-type", b"application/json")]
+        )
+        await producer.send_and_wait(
+            topic, good.value, key=b"bad-header", headers=[*good_headers, ("x-origin", b"\xff\xfe")]
+        )
+        await producer.send_and_wait(topic, good.value, key=good.key, headers=good_headers)
+    finally:
+        await producer.stop()
+
+    dead = await collect(
+        bootstrap,
+        topics.DEADLETTER,
+        until=lambda rs: len(rs) >= 3,
+        matching=lambda r: header(r, "x-dlq-topic") == topic,
+        wait=30,
+    )
+    assert [(d.key, header(d, "x-dlq-reason"), header(d, "x-dlq-offset")) for d in dead] == [
+        (b"garbage", "not_json", "0"),
+        (b"bare", "not_a_cloudevent", "1"),
+        (b"bad-header", "bad_encoding", "2"),
+    ]
+    assert dead[0].value == b"\x00 definitely not an event"
+    assert all(header(d, "x-dlq-partition") == "0" for d in dead)
+    assert all(header(d, "x-dlq-service") == "test-consumer" for d in dead)
+    assert all(header(d, "x-dlq-error") for d in dead)
+
+    for _ in range(100):
+        if await pool.fetchval(
+            "SELECT count(*) FROM matcher.assignments WHERE request_id = $1", request_id
+        ):
+            break
+        await asyncio.sleep(0.1)
+    else:
+        pytest.fail("the good record after the garbage ones was never processed")

@@ -1,0 +1,47 @@
+"""Reading topics from tests with a plain aiokafka consumer (no group, from the beginning)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
+
+Record = ConsumerRecord[bytes, bytes]
+
+
+def header(record: Record, name: str) -> str | None:
+    for key, value in record.headers:
+        if key == name:
+            return (value or b"").decode()
+    return None
+
+
+async def collect(
+    bootstrap: str,
+    topic: str,
+    *,
+    until: Callable[[list[Record]], bool],
+    wait: float = 30.0,
+    matching: Callable[[Record], bool] = lambda r: True,
+) -> list[Record]:
+    """Read `topic` from the start until `until(records)` holds or `wait` seconds pass."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+    )
+    await consumer.start()
+    found: list[Record] = []
+    deadline = time.monotonic() + wait
+    try:
+        while not until(found) and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=300)
+            found += [r for rs in batch.values() for r in rs if matching(r)]
+    finally:
+        await consumer.stop()
+    return found
+
+
+async def settle(seconds: float = 1.0) -> None:
+    """Give asynchronous work a moment before asserting that something did NOT happen."""
+    await asyncio.sleep(seconds)
