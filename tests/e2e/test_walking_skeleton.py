@@ -1,0 +1,116 @@
+"""End to end: the three services as processes, a request over HTTP, a signed webhook out."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from datetime import date, timedelta
+
+import httpx
+import pytest
+
+from deploy.local import stack
+from deploy.local.receiver import WebhookReceiver
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def services_up(infra: stack.StackSettings) -> Iterator[stack.StackSettings]:
+    for service in stack.SERVICES:
+        stack.start_service(infra, service)
+    try:
+        stack.wait_ready(infra, timeout=90)
+        yield infra
+    finally:
+        for service in stack.SERVICES:
+            stack.stop_service(infra, service)
+
+
+@pytest.fixture
+def receiver() -> Iterator[WebhookReceiver]:
+    started = WebhookReceiver().start()
+    yield started
+    started.stop()
+
+
+def _submission(ref: str) -> dict[str, object]:
+    return {
+        "external_ref": ref,
+        "party": "SEN",
+        "title": "PCB inventory support",
+        "description": "Help to finish the national PCB inventory.",
+        "topics": ["PCB"],
+        "assistance_types": ["training"],
+        "languages": ["fr"],
+        "urgency": "urgent",
+        "needed_by": (date.today() + timedelta(days=60)).isoformat(),
+        "contact": {
+            "name": "A. Ndiaye",
+            "email": "a.ndiaye@example.sn",
+            "organisation": "Ministry of Environment",
+        },
+    }
+
+
+async def test_a_request_reaches_the_partner_as_a_verified_signed_webhook(
+    services_up: stack.StackSettings, receiver: WebhookReceiver, unique: str
+) -> None:
+    cfg = services_up
+    async with httpx.AsyncClient(timeout=10) as client:
+        made = await client.post(
+            f"http://127.0.0.1:{cfg.notifier_port}/v1/partners/secretariat/endpoints",
+            json={"url": receiver.url, "event_types": ["ta.assignment.offered"]},
+        )
+        assert made.status_code == 201, made.text
+        receiver.secrets.append(made.json()["secret"])
+
+        answer = await client.post(
+            f"http://127.0.0.1:{cfg.intake_port}/v1/requests", json=_submission(f"e2e-{unique}")
+        )
+        assert answer.status_code == 202, answer.text
+        request_id = answer.json()["request_id"]
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not any(
+        r.body and r.body["data"]["request_id"] == request_id for r in receiver.received
+    ):
+        await asyncio.sleep(0.2)
+
+    mine = [r for r in receiver.received if r.body and r.body["data"]["request_id"] == request_id]
+    assert len(mine) == 1, receiver.received
+    assert mine[0].verified  # checked by the standardwebhooks library against the secret
+    assert mine[0].body is not None
+    assert mine[0].body["type"] == "ta.assignment.offered"
+    assert mine[0].body["data"]["partner_id"] == "secretariat"
+    assert mine[0].headers["webhook-signature"].startswith("v1,")
+    assert not [r for r in receiver.received if not r.verified]
+
+
+async def test_each_service_serves_health_readiness_and_metrics(
+    services_up: stack.StackSettings,
+) -> None:
+    async with httpx.AsyncClient(timeout=5) as client:
+        for service in stack.SERVICES:
+            base = f"http://127.0.0.1:{services_up.port_of(service)}"
+            assert (await client.get(f"{base}/healthz")).status_code == 200
+            ready = await client.get(f"{base}/readyz")
+            assert ready.status_code == 200
+            assert ready.json()["checks"] == {"database": True, "kafka": True}
+            metrics = await client.get(f"{base}/metrics")
+            assert metrics.status_code == 200
+            assert "process_cpu_seconds_total" in metrics.text
+
+
+async def test_a_resubmission_returns_the_same_request_id(
+    services_up: stack.StackSettings, unique: str
+) -> None:
+    url = f"http://127.0.0.1:{services_up.intake_port}/v1/requests"
+    async with httpx.AsyncClient(timeout=10) as client:
+        first = await client.post(url, json=_submission(f"again-{unique}"))
+        second = await client.post(url, json=_submission(f"again-{unique}"))
+        changed = await client.post(url, json={**_submission(f"again-{unique}"), "title": "x"})
+    assert first.status_code == second.status_code == 202
+    assert first.json()["request_id"] == second.json()["request_id"]
+    assert changed.status_code == 409
