@@ -35,7 +35,7 @@ class WebhookReceiver:
     status_code: int = 204
     received: list[Received] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _arrived: threading.Condition = field(default_factory=threading.Condition)
 
     @property
     def url(self) -> str:
@@ -67,10 +67,17 @@ class WebhookReceiver:
     def _record(self, body: str, headers: dict[str, str]) -> None:
         lowered = {k.lower(): v for k, v in headers.items()}
         item = self._verify(body, lowered)
-        with self._lock:
+        with self._arrived:
             self.received.append(item)
+            self._arrived.notify_all()
         if self.on_receive is not None:
             self.on_receive(item)
+
+    def wait_for(self, wanted: Callable[[Received], bool], timeout: float) -> list[Received]:
+        """Block until some delivery satisfies `wanted` (or `timeout` passes); return them all."""
+        with self._arrived:
+            self._arrived.wait_for(lambda: any(map(wanted, self.received)), timeout)
+            return [r for r in self.received if wanted(r)]
 
     def _verify(self, body: str, headers: dict[str, str]) -> Received:
         webhook_id = headers.get("webhook-id", "")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterator
 from datetime import date, timedelta
 
@@ -11,7 +10,7 @@ import httpx
 import pytest
 
 from deploy.local import stack
-from deploy.local.receiver import WebhookReceiver
+from deploy.local.receiver import Received, WebhookReceiver
 
 pytestmark = pytest.mark.e2e
 
@@ -72,13 +71,10 @@ async def test_a_request_reaches_the_partner_as_a_verified_signed_webhook(
         assert answer.status_code == 202, answer.text
         request_id = answer.json()["request_id"]
 
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not any(
-        r.body and r.body["data"]["request_id"] == request_id for r in receiver.received
-    ):
-        await asyncio.sleep(0.2)
+    def about_this_request(r: Received) -> bool:
+        return bool(r.body and r.body["data"]["request_id"] == request_id)
 
-    mine = [r for r in receiver.received if r.body and r.body["data"]["request_id"] == request_id]
+    mine = await asyncio.to_thread(receiver.wait_for, about_this_request, 60)
     assert len(mine) == 1, receiver.received
     assert mine[0].verified  # checked by the standardwebhooks library against the secret
     assert mine[0].body is not None
