@@ -117,8 +117,9 @@ class ReliableConsumer:
         try:
             outcome = await self._parse_and_apply(record)
         except Exception as exc:  # noqa: BLE001 - sorted into transient / poison / bug below
-            return await self._on_failure(record, position, exc)
-        self._failures.pop(position, None)
+            outcome = await self._on_failure(record, position, exc)
+        if outcome is not Outcome.RETRY:
+            self._failures.pop(position, None)  # done with this record, one way or another
         return outcome
 
     async def _parse_and_apply(self, record: ConsumerRecord[bytes, bytes]) -> Outcome:

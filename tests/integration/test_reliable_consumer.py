@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
@@ -11,7 +12,9 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 from faststream.kafka import KafkaBroker
+from prometheus_client import REGISTRY
 
+from deploy.local import postgres, stack
 from services.matcher import handlers as matcher_handlers
 from shared import topics
 from shared.consuming import (
@@ -233,3 +236,45 @@ async def test_garbage_records_are_dead_lettered_and_the_next_good_one_still_pro
         await asyncio.sleep(0.1)
     else:
         pytest.fail("the good record after the garbage ones was never processed")
+
+
+async def test_records_wait_out_a_database_restart_and_are_not_dead_lettered(
+    pool: asyncpg.Pool,
+    bootstrap: str,
+    infra: stack.StackSettings,
+    running: tuple[KafkaBroker, str, str],
+) -> None:
+    if infra.database_url is not None:
+        pytest.skip("restarts the database: only with the test session's own PostgreSQL")
+    broker, topic, unique = running
+    request_id = uuid4()
+    good = build_record(_accepted(request_id), source="/stax/intake", subject=str(request_id))
+
+    await asyncio.to_thread(postgres.stop, infra.postgres)
+    try:
+        await broker.publish(good.value, topic=topic, key=good.key, headers=good.headers)
+        await asyncio.sleep(2.0)  # the consumer meets a dead database, backs off, retries
+    finally:
+        await asyncio.to_thread(postgres.start, infra.postgres)
+
+    for _ in range(300):
+        with contextlib.suppress(asyncpg.PostgresConnectionError, OSError):
+            if await pool.fetchval(
+                "SELECT count(*) FROM matcher.assignments WHERE request_id = $1", request_id
+            ):
+                break
+        await asyncio.sleep(0.1)
+    else:
+        pytest.fail("the record was not processed after the database came back")
+    dead = await collect(
+        bootstrap,
+        topics.DEADLETTER,
+        until=lambda rs: False,
+        matching=lambda r: header(r, "x-dlq-topic") == topic,
+        wait=2,
+    )
+    assert dead == []
+    retries = REGISTRY.get_sample_value(
+        "stax_consumed_records_total", {"consumer": f"test.{unique}", "outcome": "retry"}
+    )
+    assert retries is not None and retries > 0  # it really met the outage
