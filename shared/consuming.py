@@ -99,6 +99,10 @@ class ReliableConsumer:
         # Failures per (topic, partition, offset); only records being retried are kept.
         self._failures: dict[tuple[str, int, int], int] = {}
 
+    @property
+    def handled_types(self) -> list[str]:
+        return sorted(self._routes)
+
     async def on_message(self, msg: KafkaMessage) -> None:
         """FastStream entry point (AckPolicy.MANUAL): ack after success, seek back to retry."""
         outcome = await self.process(msg.raw_message)
@@ -182,7 +186,7 @@ def subscribe_reliably(
         parser=_tolerant_parser,
         decoder=_raw_body,
         title=consumer.name,
-        description=description,
+        description=f"{description}. Handles: {', '.join(consumer.handled_types)}",
     )(consumer.on_message)
 
 

@@ -13,6 +13,8 @@ from prometheus_client import REGISTRY
 from services.intake import api, handlers
 from services.intake.reference import load_reference
 from services.intake.settings import IntakeSettings
+from shared.asyncapi import asyncapi_router, declare_emitted
+from shared.events import AssignmentResponse, RequestAccepted, RequestRejected
 from shared.kafka import make_broker
 from shared.probes import probe_router
 from shared.runtime import run_http, service_runtime
@@ -23,6 +25,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 def create_app(settings: IntakeSettings) -> FastAPI:
     broker = make_broker(settings.kafka_bootstrap_servers, service=SERVICE, registry=REGISTRY)
+    declare_emitted(broker, [RequestAccepted, RequestRejected, AssignmentResponse])
     reference = load_reference()
 
     @asynccontextmanager
@@ -52,6 +55,7 @@ def create_app(settings: IntakeSettings) -> FastAPI:
     )
     app.include_router(api.router())
     app.include_router(probe_router(REGISTRY))
+    app.include_router(asyncapi_router(broker, title=app.title, version=app.version))
     return app
 
 

@@ -12,6 +12,15 @@ from prometheus_client import REGISTRY
 
 from services.matcher import consumers, handlers
 from services.matcher.settings import MatcherSettings
+from shared.asyncapi import asyncapi_router, declare_emitted
+from shared.events import (
+    AssignmentAccepted,
+    AssignmentDeclined,
+    AssignmentExpired,
+    AssignmentOffered,
+    RequestMatched,
+    RequestUnmatched,
+)
 from shared.kafka import make_broker
 from shared.probes import probe_router
 from shared.runtime import Runtime, run_http, service_runtime
@@ -22,6 +31,17 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 def create_app(settings: MatcherSettings) -> FastAPI:
     broker = make_broker(settings.kafka_bootstrap_servers, service=SERVICE, registry=REGISTRY)
+    declare_emitted(
+        broker,
+        [
+            AssignmentOffered,
+            AssignmentAccepted,
+            AssignmentDeclined,
+            AssignmentExpired,
+            RequestMatched,
+            RequestUnmatched,
+        ],
+    )
 
     def wire(runtime: Runtime) -> None:
         deps = handlers.MatcherDeps(
@@ -51,6 +71,7 @@ def create_app(settings: MatcherSettings) -> FastAPI:
         description="Scores partners and offers them the work.",
     )
     app.include_router(probe_router(REGISTRY))
+    app.include_router(asyncapi_router(broker, title=app.title, version=app.version))
     return app
 
 

@@ -15,6 +15,8 @@ from services.notifier import api, consumers, handlers
 from services.notifier.sender import WebhookSender
 from services.notifier.settings import NotifierSettings
 from services.notifier.worker import run_worker
+from shared.asyncapi import asyncapi_router, declare_emitted
+from shared.events import NotificationDelivered, NotificationFailed
 from shared.kafka import make_broker
 from shared.probes import probe_router
 from shared.runtime import Runtime, run_http, service_runtime
@@ -25,6 +27,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 def create_app(settings: NotifierSettings) -> FastAPI:
     broker = make_broker(settings.kafka_bootstrap_servers, service=SERVICE, registry=REGISTRY)
+    declare_emitted(broker, [NotificationDelivered, NotificationFailed])
 
     def wire(runtime: Runtime) -> None:
         consumers.subscribe(broker, runtime)
@@ -64,6 +67,7 @@ def create_app(settings: NotifierSettings) -> FastAPI:
     )
     app.include_router(api.router())
     app.include_router(probe_router(REGISTRY))
+    app.include_router(asyncapi_router(broker, title=app.title, version=app.version))
     return app
 
 

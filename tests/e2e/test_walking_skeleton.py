@@ -110,3 +110,19 @@ async def test_a_resubmission_returns_the_same_request_id(
     assert first.status_code == second.status_code == 202
     assert first.json()["request_id"] == second.json()["request_id"]
     assert changed.status_code == 409
+
+
+async def test_each_service_publishes_an_asyncapi_document_with_its_event_schemas(
+    services_up: stack.StackSettings,
+) -> None:
+    emitted = {
+        "intake": {"RequestAccepted", "RequestRejected", "AssignmentResponse"},
+        "matcher": {"AssignmentOffered", "RequestMatched", "RequestUnmatched"},
+        "notifier": {"NotificationDelivered", "NotificationFailed"},
+    }
+    async with httpx.AsyncClient(timeout=5) as client:
+        for service, schemas in emitted.items():
+            url = f"http://127.0.0.1:{services_up.port_of(service)}/docs/asyncapi.json"
+            document = (await client.get(url)).json()
+            assert document["asyncapi"] == "3.0.0"
+            assert schemas <= set(document["components"]["schemas"])
