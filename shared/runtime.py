@@ -20,6 +20,7 @@ from faststream.kafka import KafkaBroker
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 
 from shared import migrator
+from shared.auth import Authenticator
 from shared.db import create_pool
 from shared.kafka import publish_all
 from shared.outbox import Outbox, OutboxRelay
@@ -40,6 +41,10 @@ class Runtime:
     outbox: Outbox
     relay: OutboxRelay
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @property
+    def authenticator(self) -> Authenticator:
+        return Authenticator(self.pool)
 
     def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         self.tasks.append(asyncio.create_task(coro, name=name))

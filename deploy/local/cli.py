@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from deploy.local import stack
+from deploy.local import keys, stack
 from deploy.local.demo import run_demo
 from deploy.local.kafka import KafkaSetupError
 from deploy.local.postgres import PostgresSetupError
+from shared import auth
 
 app = typer.Typer(help="STAX operator CLI", no_args_is_help=True, add_completion=False)
 stack_app = typer.Typer(
     help="The local stack: Kafka, PostgreSQL, topics, the three services", no_args_is_help=True
 )
 app.add_typer(stack_app, name="stack")
+keys_app = typer.Typer(help="API keys: create (shown once), list, revoke", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 
 Service = Annotated[str, typer.Argument(help="intake, matcher or notifier")]
 
@@ -107,9 +111,53 @@ def demo(
     run_demo(_settings(), receiver_port=receiver_port, keep=keep)
 
 
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[str, typer.Option(help="submitter, partner or operator")],
+    partner: Annotated[str | None, typer.Option(help="Partner id (partner keys only)")] = None,
+    name: Annotated[str | None, typer.Option(help="Who or what uses the key")] = None,
+) -> None:
+    """Create a key; it is printed once, on the last line, and stored only as a hash."""
+    if role not in auth.ROLES:
+        raise typer.BadParameter(
+            f"role must be one of {', '.join(auth.ROLES)}", param_hint="--role"
+        )
+    label = name or partner or role
+    principal, key = asyncio.run(keys.create(_settings(), role, label, partner))
+    typer.echo(
+        f"created key {principal.key_id}: role={principal.role} name={principal.name}"
+        + (f" partner={principal.partner_id}" if principal.partner_id else "")
+    )
+    typer.echo("store it now; it cannot be shown again:", err=True)
+    typer.echo(key)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """Every key: id, role, name, partner, created, revoked (never the key itself)."""
+    for info in asyncio.run(keys.list_all(_settings())):
+        p = info.principal
+        revoked = f"revoked {info.revoked_at:%Y-%m-%d %H:%M}" if info.revoked_at else "active"
+        typer.echo(
+            f"{p.key_id}  {p.role:<9} {p.name:<24} {p.partner_id or '-':<16} "
+            f"{info.created_at:%Y-%m-%d %H:%M}  {revoked}"
+        )
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key's id (see `stax keys list`)")],
+) -> None:
+    """Revoke a key; services refuse it within seconds."""
+    if not asyncio.run(keys.revoke(_settings(), key_id)):
+        typer.echo(f"no active key {key_id}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"revoked {key_id}")
+
+
 def main() -> None:
     try:
         app()
-    except (stack.StackError, KafkaSetupError, PostgresSetupError) as exc:
+    except (stack.StackError, KafkaSetupError, PostgresSetupError, ValueError, OSError) as exc:
         typer.echo(f"stax: {exc}", err=True)
         raise SystemExit(1) from exc

@@ -106,7 +106,7 @@ def _start_kafka(cfg: StackSettings, log: Log) -> None:
         log(f"kafka     already running at {cfg.bootstrap}")
         return
     started = time.monotonic()
-    kafka.ensure_lib(kcfg, log=lambda line: log(f"kafka     {line}"))
+    kafka.ensure_lib(kcfg, log=lambda line: log(f"kafka     {line.removeprefix('kafka: ')}"))
     pid = kafka.start(kcfg)
     kafka.wait_ready(kcfg, pid)
     log(f"kafka     ready at {cfg.bootstrap} (pid {pid}, {time.monotonic() - started:.1f}s)")

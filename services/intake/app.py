@@ -45,6 +45,7 @@ def create_app(settings: IntakeSettings) -> FastAPI:
                 clock=lambda: datetime.now(UTC),
             )
             app.state.checks = runtime.checks()
+            app.state.authenticator = runtime.authenticator
             yield
 
     app = FastAPI(

@@ -62,6 +62,7 @@ def create_app(settings: MatcherSettings) -> FastAPI:
             wire=wire,
         ) as runtime:
             app.state.checks = runtime.checks()
+            app.state.authenticator = runtime.authenticator
             yield
 
     app = FastAPI(

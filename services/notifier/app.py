@@ -57,6 +57,7 @@ def create_app(settings: NotifierSettings) -> FastAPI:
                 runtime.spawn(run_worker(deps, settings.notifier_poll_seconds), f"delivery-{n}")
             app.state.deps = deps
             app.state.checks = runtime.checks()
+            app.state.authenticator = runtime.authenticator
             yield
 
     app = FastAPI(

@@ -1,0 +1,162 @@
+"""API keys: the platform's authentication, shared by the three services (product brief §2).
+
+A key looks like `stax_<key_id>_<secret>`. Only its SHA-256 is stored (schema `auth`, migrated by
+shared/migrations); `key_id` is the public part, safe to show and log. Keys are created, listed
+and revoked with `stax keys`, and checked on every HTTP request by `require_role`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Literal
+
+import asyncpg
+from fastapi import Depends, HTTPException, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from shared.db import Conn
+
+Role = Literal["submitter", "partner", "operator"]
+ROLES: tuple[Role, ...] = ("submitter", "partner", "operator")
+_PREFIX = "stax_"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the key's id, role, name and (for partner keys) partner id."""
+
+    key_id: str
+    role: Role
+    name: str
+    partner_id: str | None
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    principal: Principal
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _split(key: str) -> str | None:
+    """The key_id of a well-formed key, else None."""
+    if not key.startswith(_PREFIX):
+        return None
+    key_id, _, secret = key.removeprefix(_PREFIX).partition("_")
+    return key_id if key_id and secret else None
+
+
+async def create_key(
+    conn: Conn, *, role: Role, name: str, partner_id: str | None = None
+) -> tuple[Principal, str]:
+    """Store a new key's hash; returns the principal and the key, which is never stored."""
+    if (role == "partner") != (partner_id is not None):
+        raise ValueError("a partner key needs --partner, and only a partner key takes one")
+    principal = Principal(secrets.token_hex(6), role, name, partner_id)
+    key = f"{_PREFIX}{principal.key_id}_{secrets.token_urlsafe(32)}"
+    await conn.execute(
+        "INSERT INTO auth.api_keys (key_id, key_hash, role, name, partner_id) "
+        "VALUES ($1, $2, $3, $4, $5)",
+        principal.key_id,
+        hash_key(key),
+        role,
+        name,
+        partner_id,
+    )
+    return principal, key
+
+
+async def list_keys(conn: Conn) -> list[KeyInfo]:
+    rows = await conn.fetch(
+        "SELECT key_id, role, name, partner_id, created_at, revoked_at "
+        "FROM auth.api_keys ORDER BY created_at"
+    )
+    return [
+        KeyInfo(
+            Principal(r["key_id"], r["role"], r["name"], r["partner_id"]),
+            r["created_at"],
+            r["revoked_at"],
+        )
+        for r in rows
+    ]
+
+
+async def revoke_key(conn: Conn, key_id: str) -> bool:
+    status: str = await conn.execute(
+        "UPDATE auth.api_keys SET revoked_at = now() WHERE key_id = $1 AND revoked_at IS NULL",
+        key_id,
+    )
+    return status == "UPDATE 1"
+
+
+class Authenticator:
+    """Resolves keys to principals, caching answers briefly: a revocation takes effect within
+    `ttl_seconds` without a database round trip on every request."""
+
+    def __init__(self, pool: asyncpg.Pool, ttl_seconds: float = 5.0) -> None:
+        self._pool = pool
+        self._ttl = ttl_seconds
+        self._cache: dict[str, tuple[float, Principal | None]] = {}
+
+    async def __call__(self, key: str) -> Principal | None:
+        digest = hash_key(key)
+        cached = self._cache.get(digest)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        found = await self._lookup(key, digest)
+        self._cache[digest] = (time.monotonic() + self._ttl, found)
+        return found
+
+    async def _lookup(self, key: str, digest: str) -> Principal | None:
+        if _split(key) is None:
+            return None
+        row = await self._pool.fetchrow(
+            "SELECT key_id, role, name, partner_id FROM auth.api_keys "
+            "WHERE key_hash = $1 AND revoked_at IS NULL",
+            digest,
+        )
+        if row is None:
+            return None
+        return Principal(row["key_id"], row["role"], row["name"], row["partner_id"])
+
+
+_bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer stax_…`")
+_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="or `X-API-Key: stax_…`")
+
+
+async def current_principal(
+    request: Request,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+    header: Annotated[str | None, Security(_header)],
+) -> Principal:
+    """The caller, from `Authorization: Bearer` or `X-API-Key`; 401 when absent or unknown."""
+    key = bearer.credentials if bearer is not None else header
+    if not key:
+        raise HTTPException(401, "an API key is required", {"WWW-Authenticate": "Bearer"})
+    authenticate: Authenticator = request.app.state.authenticator  # set in app.py's lifespan
+    principal = await authenticate(key)
+    if principal is None:
+        raise HTTPException(401, "unknown or revoked API key", {"WWW-Authenticate": "Bearer"})
+    return principal
+
+
+def require_role(*roles: Role) -> Callable[..., Awaitable[Principal]]:
+    """A FastAPI dependency: the caller, if its key has one of `roles`; else 403."""
+
+    async def check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+        if principal.role not in roles:
+            raise HTTPException(
+                403, f"this needs a key with role {' or '.join(roles)}, not {principal.role}"
+            )
+        return principal
+
+    return check
