@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint check up down status clean
+.PHONY: install run test lint check up down status clean bench bench-intake bench-matcher bench-notifier
 
 install: $(STAMP)
 
@@ -32,6 +32,18 @@ lint: install
 	$(BIN)/lint-imports
 
 check: lint test
+
+## bench-*: benchmarks on a private stack; each prints its numbers next to a baseline measured in the same run
+bench-intake: install
+	$(BIN)/python -m bench.intake
+
+bench-matcher: install
+	$(BIN)/python -m bench.matcher
+
+bench-notifier: install
+	$(BIN)/python -m bench.notifier
+
+bench: bench-intake bench-matcher bench-notifier
 
 up: install
 	$(BIN)/stax stack up --wait

@@ -38,7 +38,9 @@ class Outbox:
         )
         self.select_batch = (
             f"SELECT id, topic, key, headers, value FROM {schema}.outbox "
-            "WHERE published_at IS NULL ORDER BY id LIMIT $1"
+            # FOR UPDATE: even a relay that skipped the leader lock (or a manual run) waits
+            # for the leader's batch and then finds those rows published, never re-sends them.
+            "WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE"
         )
         self.mark_published = (
             f"UPDATE {schema}.outbox SET published_at = now() WHERE id = ANY($1::bigint[])"

@@ -20,6 +20,7 @@ import pytest
 
 from deploy.local import stack
 from shared.db import create_pool
+from tests.stack_helpers import Services
 
 
 def _test_stack() -> stack.StackSettings:
@@ -69,3 +70,11 @@ async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
 def unique() -> str:
     """A fresh suffix, so each test makes its own ids, topics and groups."""
     return uuid.uuid4().hex[:12]
+
+
+@pytest.fixture(scope="session")
+def services(infra: stack.StackSettings) -> Iterator[Services]:
+    """Start with `services.ensure()`; all are stopped at the end of the session."""
+    control = Services(infra)
+    yield control
+    control.stop_all()

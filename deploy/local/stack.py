@@ -134,7 +134,7 @@ def stop_infrastructure(cfg: StackSettings, log: Log = print) -> None:
 # ----------------------------------------------------------------------------- services
 
 
-def service_env(cfg: StackSettings) -> dict[str, str]:
+def service_env(cfg: StackSettings, extra: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         {
@@ -146,6 +146,7 @@ def service_env(cfg: StackSettings) -> dict[str, str]:
         }
     )
     env.update({f"STAX_{s.upper()}_PORT": str(cfg.port_of(s)) for s in SERVICES})
+    env.update(extra or {})
     return env
 
 
@@ -157,7 +158,9 @@ def service_pid(cfg: StackSettings, service: str) -> int | None:
     return pid if f"services.{service}" in processes.cmdline(pid) else None
 
 
-def start_service(cfg: StackSettings, service: str, log: Log = print) -> int:
+def start_service(
+    cfg: StackSettings, service: str, log: Log = print, extra_env: dict[str, str] | None = None
+) -> int:
     if service not in SERVICES:
         raise StackError(f"unknown service {service!r}; choose one of {', '.join(SERVICES)}")
     if (pid := service_pid(cfg, service)) is not None:
@@ -169,7 +172,7 @@ def start_service(cfg: StackSettings, service: str, log: Log = print) -> int:
         child = subprocess.Popen(
             [sys.executable, "-m", f"services.{service}"],
             cwd=REPO,
-            env=service_env(cfg),
+            env=service_env(cfg, extra_env),
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

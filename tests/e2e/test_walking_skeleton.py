@@ -11,20 +11,15 @@ import pytest
 
 from deploy.local import stack
 from deploy.local.receiver import Received, WebhookReceiver
+from tests.stack_helpers import Services
 
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def services_up(infra: stack.StackSettings) -> Iterator[stack.StackSettings]:
-    for service in stack.SERVICES:
-        stack.start_service(infra, service)
-    try:
-        stack.wait_ready(infra, timeout=90)
-        yield infra
-    finally:
-        for service in stack.SERVICES:
-            stack.stop_service(infra, service)
+@pytest.fixture
+def services_up(services: Services) -> stack.StackSettings:
+    services.ensure()
+    return services.cfg
 
 
 @pytest.fixture

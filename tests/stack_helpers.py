@@ -1,0 +1,53 @@
+"""Control of the services as real processes, for end-to-end tests (see conftest's `services`)."""
+
+from __future__ import annotations
+
+import signal
+
+from deploy.local import processes, stack
+
+
+class Services:
+    """The three services as real processes on the test stack, for end-to-end tests.
+
+    Started once per session on first use; a test that needs other settings (say, a short
+    retry schedule) calls `restart(name, env)`, and `restart(name)` puts the defaults back.
+    """
+
+    def __init__(self, cfg: stack.StackSettings) -> None:
+        self.cfg = cfg
+        self._env: dict[str, dict[str, str]] = {}
+
+    def url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.cfg.port_of(service)}"
+
+    def ensure(self, *names: str) -> None:
+        wanted = names or stack.SERVICES
+        for service in wanted:
+            if stack.service_pid(self.cfg, service) is None:
+                stack.start_service(self.cfg, service, log=_quiet, extra_env=self._env.get(service))
+        stack.wait_ready(self.cfg, tuple(wanted), timeout=90)
+
+    def restart(self, service: str, env: dict[str, str] | None = None) -> None:
+        stack.stop_service(self.cfg, service, log=_quiet)
+        self._env[service] = env or {}
+        self.ensure(service)
+
+    def kill(self, service: str) -> int:
+        """SIGKILL, as a crash would: no shutdown hooks, no commits."""
+        pid = stack.service_pid(self.cfg, service)
+        assert pid is not None, f"{service} is not running"
+        processes.send(pid, signal.SIGKILL)
+        processes.wait_exit(pid, 10)
+        return pid
+
+    def pid(self, service: str) -> int | None:
+        return stack.service_pid(self.cfg, service)
+
+    def stop_all(self) -> None:
+        for service in stack.SERVICES:
+            stack.stop_service(self.cfg, service, log=_quiet)
+
+
+def _quiet(line: str) -> None:
+    print(f"[services] {line}")
