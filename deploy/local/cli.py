@@ -102,6 +102,13 @@ def stack_pid(service: Service) -> None:
     typer.echo(pid)
 
 
+@app.command("init")
+def init() -> None:
+    """Create the topics and apply every migration on STAX_KAFKA_BOOTSTRAP_SERVERS and
+    STAX_DATABASE_URL (what a compose or Kubernetes deployment runs once before the services)."""
+    stack.prepare(_settings())
+
+
 @app.command("demo")
 def demo(
     receiver_port: Annotated[int, typer.Option(help="Port of the demo webhook receiver")] = 8099,

@@ -97,7 +97,7 @@ def start_infrastructure(cfg: StackSettings, log: Log = print) -> None:
         log(f"postgres  ready at {cfg.postgres.url} ({time.monotonic() - started:.1f}s)")
     else:
         log("postgres  external (STAX_DATABASE_URL)")
-    asyncio.run(_prepare(cfg, log))
+    prepare(cfg, log)
 
 
 def _start_kafka(cfg: StackSettings, log: Log) -> None:
@@ -110,6 +110,11 @@ def _start_kafka(cfg: StackSettings, log: Log) -> None:
     pid = kafka.start(kcfg)
     kafka.wait_ready(kcfg, pid)
     log(f"kafka     ready at {cfg.bootstrap} (pid {pid}, {time.monotonic() - started:.1f}s)")
+
+
+def prepare(cfg: StackSettings, log: Log = print) -> None:
+    """Create the topics and apply every migration on the Kafka and database `cfg` points at."""
+    asyncio.run(_prepare(cfg, log))
 
 
 async def _prepare(cfg: StackSettings, log: Log) -> None:

@@ -1,0 +1,58 @@
+"""The compose file and Kubernetes manifests point at things that exist in this repository."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from deploy.local.cli import app as cli_app
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+SERVICES = {"intake": 8001, "matcher": 8002, "notifier": 8003}
+
+
+def _k8s(name: str) -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all((DEPLOY / "k8s" / name).read_text()) if d]
+
+
+def test_kustomization_lists_every_manifest_file() -> None:
+    listed = set(_k8s("kustomization.yaml")[0]["resources"])
+    present = {p.name for p in (DEPLOY / "k8s").glob("*.yaml")} - {"kustomization.yaml"}
+    assert listed == present
+
+
+def test_each_deployment_runs_its_service_module_with_both_probes() -> None:
+    for service, port in SERVICES.items():
+        deployment = next(d for d in _k8s(f"{service}.yaml") if d["kind"] == "Deployment")
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        assert container["command"] == ["python", "-m", f"services.{service}"]
+        assert importlib.util.find_spec(f"services.{service}.__main__") is not None
+        assert container["ports"][0]["containerPort"] == port
+        assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+        assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+
+
+def test_lag_autoscalers_watch_the_services_real_consumer_groups() -> None:
+    groups = {
+        d["metadata"]["name"]: d["spec"]["triggers"][0]["metadata"]["consumerGroup"]
+        for d in _k8s("autoscaling.yaml")
+        if d["kind"] == "ScaledObject"
+    }
+    assert groups == {"matcher": "stax-matcher", "notifier": "stax-notifier"}
+
+
+def test_init_steps_call_an_existing_cli_command() -> None:
+    commands = {c.name for c in cli_app.registered_commands}
+    job = _k8s("init-job.yaml")[0]["spec"]["template"]["spec"]["containers"][0]
+    compose = yaml.safe_load((DEPLOY / "compose" / "compose.yaml").read_text())
+    assert job["command"] == ["stax", "init"] == compose["services"]["init"]["command"]
+    assert "init" in commands
+
+
+def test_compose_runs_the_three_services() -> None:
+    compose = yaml.safe_load((DEPLOY / "compose" / "compose.yaml").read_text())
+    for service in SERVICES:
+        assert compose["services"][service]["command"] == ["python", "-m", f"services.{service}"]
