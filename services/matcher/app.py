@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 from fastapi import FastAPI
 from prometheus_client import REGISTRY
 
-from services.matcher import consumers, handlers
+from services.matcher import api, consumers, handlers, worker
+from services.matcher.admin import PartnerAdmin
+from services.matcher.catalog import Catalog
+from services.matcher.domain import MatchPolicy
 from services.matcher.settings import MatcherSettings
 from shared.asyncapi import asyncapi_router, declare_emitted
 from shared.events import (
@@ -43,13 +46,23 @@ def create_app(settings: MatcherSettings) -> FastAPI:
         ],
     )
 
+    catalog = Catalog.from_data_files()  # a bad data file stops the start, loudly
+
     def wire(runtime: Runtime) -> None:
         deps = handlers.MatcherDeps(
             outbox=runtime.outbox,
             clock=lambda: datetime.now(UTC),
-            respond_within=timedelta(days=settings.matcher_respond_days),
+            respond_within=settings.respond_within,
+            policy=MatchPolicy(
+                max_offers=settings.matcher_max_offers, min_offers=settings.matcher_min_offers
+            ),
+            catalog=catalog,
         )
         consumers.subscribe(broker, runtime, deps)
+        runtime.spawn(
+            worker.run_expiry(deps, runtime.pool, settings.matcher_expiry_poll_seconds),
+            f"{SERVICE}-expiry",
+        )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -61,16 +74,20 @@ def create_app(settings: MatcherSettings) -> FastAPI:
             migrations_dir=MIGRATIONS,
             wire=wire,
         ) as runtime:
+            async with runtime.pool.acquire() as conn, conn.transaction():
+                await catalog.ensure_seeded(conn)  # the registry, seeded on first start
             app.state.checks = runtime.checks()
             app.state.authenticator = runtime.authenticator
+            app.state.partner_admin = PartnerAdmin(runtime.pool, catalog)
             yield
 
     app = FastAPI(
         title="STAX matcher",
         version="0.1.0",
         lifespan=lifespan,
-        description="Scores partners and offers them the work.",
+        description="Scores partners, offers them the work, follows their answers.",
     )
+    api.install(app)
     app.include_router(probe_router(REGISTRY))
     app.include_router(asyncapi_router(broker, title=app.title, version=app.version))
     return app

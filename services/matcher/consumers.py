@@ -9,7 +9,7 @@ from faststream.kafka import KafkaBroker
 from services.matcher import handlers
 from shared import topics
 from shared.consuming import ReliableConsumer, Route, subscribe_reliably
-from shared.events import RequestAccepted
+from shared.events import AssignmentResponse, RequestAccepted
 from shared.inbox import Inbox
 from shared.kafka import DeadLetters
 from shared.runtime import Runtime
@@ -18,11 +18,12 @@ GROUP = "stax-matcher"
 
 
 def subscribe(broker: KafkaBroker, runtime: Runtime, deps: handlers.MatcherDeps) -> None:
+    dead_letters = DeadLetters(broker, "matcher")
     requests = ReliableConsumer(
         name="matcher.requests",
         pool=runtime.pool,
         inbox=Inbox("matcher"),
-        dead_letters=DeadLetters(broker, "matcher"),
+        dead_letters=dead_letters,
         routes={
             RequestAccepted.ce_type: Route(
                 RequestAccepted, partial(handlers.on_request_accepted, deps)
@@ -31,4 +32,22 @@ def subscribe(broker: KafkaBroker, runtime: Runtime, deps: handlers.MatcherDeps)
     )
     subscribe_reliably(
         broker, requests, topics.REQUESTS, group_id=GROUP, description="Accepted requests to match"
+    )
+    responses = ReliableConsumer(
+        name="matcher.responses",
+        pool=runtime.pool,
+        inbox=Inbox("matcher"),
+        dead_letters=dead_letters,
+        routes={
+            AssignmentResponse.ce_type: Route(
+                AssignmentResponse, partial(handlers.on_assignment_response, deps)
+            )
+        },
+    )
+    subscribe_reliably(
+        broker,
+        responses,
+        topics.ASSIGNMENT_RESPONSES,
+        group_id=GROUP,
+        description="Partners' answers to offers",
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from pydantic import Field
 
 from shared.settings import ServiceSettings
@@ -12,3 +14,21 @@ class MatcherSettings(ServiceSettings):
     matcher_respond_days: float = Field(
         default=5.0, gt=0, description="Days a partner has to answer an offer"
     )
+    matcher_respond_seconds: float | None = Field(
+        default=None, gt=0, description="Seconds to answer; overrides the days when set (tests)"
+    )
+    matcher_max_offers: int = Field(
+        default=3, ge=1, le=20, description="Most partners asked at once per request"
+    )
+    matcher_min_offers: int = Field(
+        default=2, ge=1, le=20, description="A lead plus supports up to this many, when possible"
+    )
+    matcher_expiry_poll_seconds: float = Field(
+        default=1.0, gt=0, description="How often the expiry worker looks for overdue offers"
+    )
+
+    @property
+    def respond_within(self) -> timedelta:
+        if self.matcher_respond_seconds is not None:
+            return timedelta(seconds=self.matcher_respond_seconds)
+        return timedelta(days=self.matcher_respond_days)

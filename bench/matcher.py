@@ -1,0 +1,300 @@
+"""matcher's benchmarks: CPU to match one request, and offers per second through Kafka.
+
+1. Matching CPU (`time.process_time`, many runs) against 100, 1,000 and 10,000 synthetic partners
+   with the shape of the real registry; the baseline, measured in the same run, is a plain
+   scorer that looks at every partner with Python sets (no inverted index, no bit masks).
+2. End to end: N `ta.request.accepted` published to ta.requests.v1, one matcher process, until
+   every offer is on ta.assignments.v1; the baseline is Kafka alone moving the same N records
+   (produce, then consume) on the same broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from uuid import uuid4
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from bench.common import bench_stack, table
+from deploy.local import stack
+from services.matcher import handlers, reference
+from services.matcher.domain import (
+    MatchPolicy,
+    PartnerSpec,
+    Query,
+    Registry,
+    RequestProfile,
+)
+from shared import topics
+from shared.db import create_pool
+from shared.envelope import Envelope, build_record
+from shared.events import Contact, Eligibility, RequestAccepted
+from shared.inbox import Inbox
+from shared.kafka import ensure_topics
+from shared.outbox import Outbox
+
+TAXONOMY = reference.load_taxonomy()
+TOPICS = sorted(TAXONOMY.topics)
+TYPES = sorted(TAXONOMY.assistance_types)
+LANGS = ["ar", "en", "es", "fr", "ru", "zh", "pt"]
+COUNTRIES = sorted(TAXONOMY.regions_of)
+REGIONS = sorted(TAXONOMY.regions)
+ASKS = [
+    ("SEN", ["PCB"], ["training"], ["fr"]),
+    ("MLI", ["PCB", "LEGAL"], ["training", "expert_advice"], ["fr"]),
+    ("BRA", ["MONLAB", "WASTE"], ["laboratory"], ["pt", "es"]),
+    ("CHN", ["UPOP", "BATBEP", "FIN"], ["technology_transfer"], ["zh", "en"]),
+    ("KEN", ["PEST"], ["training"], ["en"]),
+    ("IND", ["PEST", "NIP"], ["guidance"], ["en"]),
+]
+
+
+def synthetic_partners(n: int, rng: random.Random) -> list[PartnerSpec]:
+    """Like the real registry: some global, many regional, most serving a list of countries."""
+    made = []
+    for i in range(n):
+        reach = rng.random()
+        made.append(
+            PartnerSpec(
+                partner_id=f"p{i:05d}",
+                name=f"Partner {i}",
+                kind=rng.choice(["party", "regional_centre", "igo"]),
+                country=rng.choice(COUNTRIES),
+                serves_global=reach < 0.1,
+                serves_regions=rng.sample(REGIONS, 1) if 0.1 <= reach < 0.4 else [],
+                serves_countries=rng.sample(COUNTRIES, rng.randint(5, 25)) if reach >= 0.4 else [],
+                topics=rng.sample(TOPICS, rng.randint(1, 4)),
+                assistance_types=rng.sample(TYPES, rng.randint(1, 3)),
+                languages=rng.sample(LANGS, rng.randint(1, 2)),
+                capacity=rng.randint(5, 50),
+            )
+        )
+    return made
+
+
+def profile(party: str, topics_: list[str], types: list[str], langs: list[str]) -> RequestProfile:
+    return RequestProfile(
+        party, TAXONOMY.regions_of[party], tuple(topics_), tuple(types), tuple(langs)
+    )
+
+
+def naive_best(specs: Sequence[PartnerSpec], p: RequestProfile) -> list[str]:
+    """Baseline: score every partner with sets, sort, take the top three."""
+    scored = []
+    for s in specs:
+        covers = set(s.topics) & set(p.topics)
+        if not covers:
+            continue
+        if p.party in s.serves_countries:
+            geo = 1.0
+        elif set(s.serves_regions) & set(p.regions):
+            geo = 0.6
+        elif s.serves_global:
+            geo = 0.3
+        else:
+            continue
+        score = (
+            0.4 * len(covers) / len(p.topics)
+            + 0.2 * len(set(s.assistance_types) & set(p.assistance_types)) / len(p.assistance_types)
+            + 0.2 * geo
+            + 0.1 * bool(set(s.languages) & set(p.languages))
+            + 0.1
+        )
+        scored.append((score, s.partner_id))
+    scored.sort(reverse=True)
+    return [pid for _, pid in scored[:3]]
+
+
+def cpu_ms(run: Callable[[], object], repeat: int) -> float:
+    """Median CPU milliseconds per call, over 5 rounds of `repeat` calls."""
+    rounds = []
+    for _ in range(5):
+        started = time.process_time()
+        for _ in range(repeat):
+            run()
+        rounds.append((time.process_time() - started) * 1000 / repeat)
+    return statistics.median(rounds)
+
+
+def bench_cpu() -> None:
+    rng = random.Random(12)
+    rows = []
+    policy = MatchPolicy()
+    real = Registry(reference.load_seed(TAXONOMY).partners)
+    sizes: list[tuple[str, Sequence[PartnerSpec] | None]] = [("real (26)", None)]
+    sizes += [(f"{n:,}", synthetic_partners(n, rng)) for n in (100, 1_000, 10_000)]
+    profiles = [profile(*ask) for ask in ASKS]
+    for label, specs in sizes:
+        registry = real if specs is None else Registry(specs)
+        loads = {p.partner_id: rng.randint(0, 3) for p in registry.partners[::3]}
+        queries = [registry.query(p) for p in profiles]
+        candidates = sum(len(registry.scored(q, loads, set())) for q in queries) / len(queries)
+
+        def match(
+            reg: Registry = registry, qs: list[Query] = queries, ld: dict[str, int] = loads
+        ) -> None:
+            for q in qs:
+                reg.candidate_ids(q)
+                reg.plan(q, ld, policy)
+
+        def naive(specs: list[PartnerSpec] = [p.spec for p in registry.partners]) -> None:  # noqa: B006
+            for p in profiles:
+                naive_best(specs, p)
+
+        repeat = max(3, 2_000 // max(len(registry.partners) // 20, 1))
+        ours = cpu_ms(match, repeat) / len(queries)
+        base = cpu_ms(naive, max(1, repeat // 4)) / len(profiles)
+        rows.append(
+            [label, f"{candidates:,.0f}", f"{ours:.3f}", f"{base:.3f}", f"{base / ours:.1f}x"]
+        )
+    table(
+        "Matching one request (CPU ms per request, median of 5 rounds; 6 request shapes)",
+        ["partners", "eligible", "matcher ms", "naive ms", "speed-up"],
+        rows,
+    )
+
+
+def request(n: int) -> RequestAccepted:
+    party, topics_, types, langs = ASKS[n % len(ASKS)]
+    return RequestAccepted(
+        external_ref=f"bench-{n}",
+        party=party,
+        title="Bench",
+        description="Bench request",
+        topics=topics_,
+        assistance_types=types,
+        languages=langs,
+        contact=Contact(name="B", email="b@example.org", organisation="Bench"),
+        request_id=uuid4(),
+        submitter="bench",
+        region=TAXONOMY.regions_of[party][0],
+        eligibility=Eligibility(
+            developing=True, economy_in_transition=False, ldc=False, sids=False
+        ),
+        accepted_at=datetime.now(UTC),
+    )
+
+
+Payload = list[tuple[bytes, bytes, list[tuple[str, bytes]]]]
+
+
+async def _produce(bootstrap: str, topic: str, records: Payload) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, linger_ms=5)
+    await producer.start()
+    try:
+        futures = [await producer.send(topic, v, key=k, headers=h) for k, v, h in records]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+async def _consume(consumer: AIOKafkaConsumer, expected: int, keys: set[bytes]) -> None:
+    seen = 0
+    while seen < expected:
+        batch = await consumer.getmany(timeout_ms=500)
+        seen += sum(r.key in keys for records in batch.values() for r in records)
+
+
+def expected_offers(requests: Sequence[RequestAccepted]) -> int:
+    """How many offers the real registry gives these requests (capacity is no limit here)."""
+    registry = Registry(reference.load_seed(TAXONOMY).partners)
+    shapes = {
+        (r.party, tuple(r.topics)): len(
+            registry.plan(
+                registry.query(profile(r.party, r.topics, r.assistance_types, r.languages)),
+                {},
+                MatchPolicy(),
+            ).choices
+        )
+        for r in requests
+    }
+    return sum(shapes[(r.party, tuple(r.topics))] for r in requests)
+
+
+async def bench_handler(pool: asyncpg.Pool, n: int) -> float:
+    """Seconds for `n` requests through the use case alone, one transaction each (inbox claim
+    included), as the consumer runs it: the part of the end-to-end time that is ours."""
+    deps = handlers.MatcherDeps(
+        outbox=Outbox("matcher"),
+        clock=lambda: datetime.now(UTC),
+        respond_within=timedelta(days=5),
+    )
+    inbox = Inbox("matcher")
+    started = time.perf_counter()
+    for i in range(n):
+        event = request(i)
+        envelope = Envelope(uuid4(), event.ce_type, "/bench", None, datetime.now(UTC), {})
+        async with pool.acquire() as conn, conn.transaction():
+            await inbox.claim(conn, "bench", envelope.id)
+            await handlers.on_request_accepted(deps, conn, envelope, event)
+    return time.perf_counter() - started
+
+
+async def bench_end_to_end(cfg: stack.StackSettings, n: int) -> list[list[str]]:
+    pool = await create_pool(cfg.db_url, max_size=2)
+    # The bench stack is private: give every partner room, so capacity never shapes the result.
+    await pool.execute("UPDATE matcher.partners SET capacity = 100000")
+    await pool.execute("UPDATE matcher.registry_meta SET version = version + 1")
+    handler_only = await bench_handler(pool, n)
+    for _ in range(600):  # let the relay publish those offers before measuring anew
+        if not await pool.fetchval(
+            "SELECT count(*) FROM matcher.outbox WHERE published_at IS NULL"
+        ):
+            break
+        await asyncio.sleep(0.2)
+    await pool.close()
+    requests = [request(i) for i in range(n)]
+    outs = [build_record(r, source="/bench", subject=str(r.request_id)) for r in requests]
+    payload = [(o.key, o.value, [(k, v.encode()) for k, v in o.headers.items()]) for o in outs]
+    offers = expected_offers(requests)
+    keys = {o.key for o in outs}
+
+    # Baseline: the same records through Kafka alone (produce, then read back).
+    echo = f"bench.echo.{uuid4().hex[:6]}"
+    await ensure_topics(cfg.bootstrap, {echo: topics.PARTITIONS[topics.REQUESTS]})
+    consumer = AIOKafkaConsumer(echo, bootstrap_servers=cfg.bootstrap, auto_offset_reset="earliest")
+    await consumer.start()
+    started = time.perf_counter()
+    await _produce(cfg.bootstrap, echo, payload)
+    await _consume(consumer, n, keys)
+    kafka_alone = time.perf_counter() - started
+    await consumer.stop()
+
+    consumer = AIOKafkaConsumer(
+        topics.ASSIGNMENTS, bootstrap_servers=cfg.bootstrap, auto_offset_reset="latest"
+    )
+    await consumer.start()
+    await consumer.getmany(timeout_ms=500)  # joined, positioned at the end
+    started = time.perf_counter()
+    await _produce(cfg.bootstrap, topics.REQUESTS, payload)
+    await _consume(consumer, offers, keys)
+    elapsed = time.perf_counter() - started
+    await consumer.stop()
+    alone = f"{n / kafka_alone:,.0f} records/s"
+    rate = f"{offers / elapsed:,.0f} offers/s ({n / elapsed:,.0f} requests/s)"
+    direct = f"{n / handler_only:,.0f} requests/s"
+    return [
+        ["matcher's handler + PostgreSQL, no Kafka", f"{n:,} req", f"{handler_only:.2f}", direct],
+        ["Kafka alone (produce + consume)", f"{n:,} records", f"{kafka_alone:.2f}", alone],
+        ["matcher (request → offers)", f"{n:,} req, {offers:,} offers", f"{elapsed:.2f}", rate],
+    ]
+
+
+def main() -> None:
+    bench_cpu()
+    with bench_stack() as cfg:
+        stack.start_service(cfg, "matcher", log=lambda line: print(f"  [stack] {line}"))
+        stack.wait_ready(cfg, ("matcher",), timeout=120)
+        rows = asyncio.run(bench_end_to_end(cfg, 1_000))
+    header = ["what", "volume", "seconds", "rate"]
+    table("End to end through Kafka (one matcher process)", header, rows)
+
+
+if __name__ == "__main__":
+    main()
