@@ -8,25 +8,41 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from fastapi import FastAPI
-from prometheus_client import REGISTRY
+from fastapi.exceptions import RequestValidationError
+from prometheus_client import REGISTRY, CollectorRegistry
 
-from services.intake import api, handlers
+from services.intake import api, consumers, handlers, http_errors
 from services.intake.reference import load_reference
 from services.intake.settings import IntakeSettings
 from shared.asyncapi import asyncapi_router, declare_emitted
 from shared.events import AssignmentResponse, RequestAccepted, RequestRejected
 from shared.kafka import make_broker
 from shared.probes import probe_router
-from shared.runtime import run_http, service_runtime
+from shared.runtime import Runtime, run_http, service_runtime
 
 SERVICE = "intake"
 MIGRATIONS = Path(__file__).parent / "migrations"
+DESCRIPTION = """Front door of STAX: technical-assistance requests in, partner answers in.
+
+Every route needs an API key (`stax keys create`), sent as `Authorization: Bearer stax_…` or
+`X-API-Key: stax_…`: role `submitter` to submit and follow requests, `partner` to answer offers,
+`operator` to read any request. Errors are JSON: `{"detail": …}`, and for 422
+`{"detail": …, "errors": [{field, code, message}]}` listing every bad field.
+"""
 
 
-def create_app(settings: IntakeSettings) -> FastAPI:
-    broker = make_broker(settings.kafka_bootstrap_servers, service=SERVICE, registry=REGISTRY)
+def create_app(settings: IntakeSettings, registry: CollectorRegistry = REGISTRY) -> FastAPI:
+    broker = make_broker(settings.kafka_bootstrap_servers, service=SERVICE, registry=registry)
     declare_emitted(broker, [RequestAccepted, RequestRejected, AssignmentResponse])
-    reference = load_reference()
+    reference = load_reference()  # a bad data file stops intake here, before it serves anyone
+
+    def deps_of(runtime: Runtime) -> handlers.IntakeDeps:
+        return handlers.IntakeDeps(
+            pool=runtime.pool,
+            outbox=runtime.outbox,
+            reference=reference,
+            clock=lambda: datetime.now(UTC),
+        )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -36,26 +52,19 @@ def create_app(settings: IntakeSettings) -> FastAPI:
             settings=settings,
             broker=broker,
             migrations_dir=MIGRATIONS,
-            wire=lambda _rt: None,
+            wire=lambda rt: consumers.subscribe(broker, rt, deps_of(rt)),
         ) as runtime:
-            app.state.deps = handlers.IntakeDeps(
-                pool=runtime.pool,
-                outbox=runtime.outbox,
-                reference=reference,
-                clock=lambda: datetime.now(UTC),
-            )
+            app.state.deps = deps_of(runtime)
             app.state.checks = runtime.checks()
             app.state.authenticator = runtime.authenticator
             yield
 
-    app = FastAPI(
-        title="STAX intake",
-        version="0.1.0",
-        lifespan=lifespan,
-        description="Front door of STAX: technical-assistance requests in.",
-    )
+    app = FastAPI(title="STAX intake", version="0.2.0", lifespan=lifespan, description=DESCRIPTION)
+    app.add_middleware(http_errors.BodyLimit, limit=settings.intake_max_body_bytes)
+    app.add_exception_handler(RequestValidationError, http_errors.on_validation_error)
+    app.add_exception_handler(handlers.InvalidSubmission, http_errors.on_invalid_submission)
     app.include_router(api.router())
-    app.include_router(probe_router(REGISTRY))
+    app.include_router(probe_router(registry))
     app.include_router(asyncapi_router(broker, title=app.title, version=app.version))
     return app
 

@@ -1,36 +1,222 @@
-"""Pure rules of intake: what an accepted request is. No I/O here."""
+"""Pure rules of intake: what a valid submission is and what an accepted request says. No I/O.
+
+`validate` turns any decoded JSON value into either a `RequestSubmission` or the full list of
+`FieldError`s; the same list feeds HTTP 422 bodies and `ta.request.rejected` events.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
+from typing import Any, Literal
 from uuid import UUID
 
-from shared.events import Eligibility, RequestAccepted, RequestSubmission
+from pydantic import TypeAdapter, ValidationError
 
-# Regions of the Western European and Others Group are donors, not recipients (reference:
-# eligibility.md). The full eligibility table (EIT, LDC, SIDS) arrives with the intake issue.
-_DONOR_REGION = "WEOG"
+from shared.events import Eligibility, FieldError, RequestAccepted, RequestSubmission
+
+Category = Literal["developing", "eit", "developed"]
+
+# How long a code list may be: the taxonomy has 15 topics; more entries can only be repeats.
+MAX_CODES = 20
+# Text fields must say something; pydantic bounds their maximum length (shared.events).
+MIN_TITLE = 3
+MIN_DESCRIPTION = 10
+
+
+@dataclass(frozen=True)
+class Party:
+    """One row of parties.csv: who may ask for assistance, and with which flags."""
+
+    code: str
+    name: str
+    region: str
+    is_party: bool
+    category: Category
+    ldc: bool
+    sids: bool
 
 
 @dataclass(frozen=True)
 class Reference:
-    """Reference facts intake needs: ISO-3 code → UN regional group code."""
+    """The reference facts validation needs, loaded from services/intake/data at start."""
 
-    regions: Mapping[str, str]
-
-
-class UnknownPartyError(ValueError):
-    """The party code is not in the reference data."""
+    parties: Mapping[str, Party]
+    topics: frozenset[str]
+    assistance_types: frozenset[str]
+    chemicals: frozenset[str]
+    languages: frozenset[str]  # UN languages only: a request asks in these
 
 
 def body_hash(submission: RequestSubmission) -> str:
     """A stable fingerprint of a submission, to tell a retry from a changed resubmission."""
     canonical = json.dumps(submission.model_dump(mode="json"), sort_keys=True)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def validate(
+    raw: object, reference: Reference, today: date
+) -> RequestSubmission | list[FieldError]:
+    """Every reason `raw` is not an acceptable submission, or the submission itself."""
+    errors: list[FieldError] = []
+    submission: RequestSubmission | None = None
+    try:
+        submission = RequestSubmission.model_validate(raw)
+    except ValidationError as exc:
+        errors += from_pydantic(exc.errors(include_url=False))
+    if isinstance(raw, Mapping):
+        # Reference checks run on the raw data too, so one answer lists shape AND meaning errors.
+        errors += reference_errors(raw, reference, today)
+    if errors or submission is None:
+        return dedupe(errors)
+    return submission
+
+
+def from_pydantic(details: Sequence[Any]) -> list[FieldError]:
+    """pydantic error details → FieldErrors; `loc` becomes a dotted path without `body`."""
+    out = []
+    for detail in details:
+        loc = [str(part) for part in detail["loc"] if part != "body"]
+        if detail["type"] == "json_invalid":
+            loc = []  # the position in the text is in the message; the field is the body
+        code = _PYDANTIC_CODES.get(detail["type"], detail["type"])
+        if loc and loc[-1] == "email" and detail["type"] == "value_error":
+            code = "invalid_email"
+        out.append(FieldError(field=".".join(loc) or "body", code=code, message=detail["msg"]))
+    return out
+
+
+_PYDANTIC_CODES = {
+    "missing": "required",
+    "string_too_long": "too_long",
+    "string_too_short": "too_short",
+    "too_short": "too_few",
+    "too_long": "too_many",
+    "enum": "unknown_value",
+    "json_invalid": "invalid_json",
+    "model_attributes_type": "not_an_object",
+    "model_type": "not_an_object",
+    "dict_type": "not_an_object",
+}
+
+
+def reference_errors(raw: Mapping[str, Any], reference: Reference, today: date) -> list[FieldError]:
+    """Checks against the reference data and the calendar; wrongly typed fields are skipped
+    here because pydantic already reports them."""
+    return [
+        *_party_errors(raw.get("party"), reference),
+        *_code_errors(raw, "topics", reference.topics, "unknown_topic", required=True),
+        *_code_errors(
+            raw, "assistance_types", reference.assistance_types, "unknown_assistance_type", True
+        ),
+        *_code_errors(raw, "pops", reference.chemicals, "unknown_chemical", required=False),
+        *_code_errors(raw, "languages", reference.languages, "unknown_language", required=True),
+        *_text_errors(raw),
+        *_date_errors(raw.get("needed_by"), today),
+    ]
+
+
+def _party_errors(code: object, reference: Reference) -> Iterator[FieldError]:
+    if not isinstance(code, str):
+        return
+    party = reference.parties.get(code)
+    if party is None:
+        yield FieldError(field="party", code="unknown_party", message=f"{code!r} is not known")
+    elif not party.is_party:
+        yield FieldError(
+            field="party",
+            code="not_a_party",
+            message=f"{party.name} is not a Party to the Stockholm Convention",
+        )
+    elif party.category == "developed":
+        yield FieldError(field="party", code="not_eligible", message=_why_not_eligible(party))
+
+
+def _why_not_eligible(party: Party) -> str:
+    return (
+        f"{party.name} ({party.region}) is listed as a developed-country Party; technical "
+        "assistance under Article 12 is for developing-country Parties and Parties with "
+        "economies in transition"
+    )
+
+
+def _code_errors(
+    raw: Mapping[str, Any], field: str, known: frozenset[str], code: str, required: bool
+) -> Iterator[FieldError]:
+    values = raw.get(field)
+    if not isinstance(values, list):
+        return
+    if required and not values:
+        yield FieldError(field=field, code="too_few", message="give at least one code")
+    if len(values) > MAX_CODES:
+        yield FieldError(field=field, code="too_many", message=f"at most {MAX_CODES} codes")
+    seen: set[str] = set()
+    for n, value in enumerate(values):
+        if not isinstance(value, str):
+            continue
+        if value not in known:
+            yield FieldError(field=f"{field}.{n}", code=code, message=f"{value!r} is not known")
+        elif value in seen:
+            yield FieldError(field=f"{field}.{n}", code="duplicate", message=f"{value!r} again")
+        seen.add(value)
+
+
+def _text_errors(raw: Mapping[str, Any]) -> Iterator[FieldError]:
+    for field, least in (
+        ("external_ref", 1),
+        ("title", MIN_TITLE),
+        ("description", MIN_DESCRIPTION),
+    ):
+        text = raw.get(field)
+        if isinstance(text, str) and len(text.strip()) < least:
+            yield FieldError(
+                field=field, code="too_short", message=f"needs at least {least} visible characters"
+            )
+    contact = raw.get("contact")
+    if isinstance(contact, Mapping):
+        for field in ("name", "organisation"):
+            text = contact.get(field)
+            if isinstance(text, str) and not text.strip():
+                yield FieldError(field=f"contact.{field}", code="too_short", message="is blank")
+
+
+_DATE = TypeAdapter(date)
+
+
+def _date_errors(value: object, today: date) -> Iterator[FieldError]:
+    if value is None:
+        return
+    try:
+        needed_by = _DATE.validate_python(value)  # the same lax rules as the model's field
+    except ValidationError:
+        return  # pydantic reports the format
+    if needed_by < today:
+        yield FieldError(
+            field="needed_by", code="in_the_past", message=f"{needed_by} is before today ({today})"
+        )
+
+
+def dedupe(errors: list[FieldError]) -> list[FieldError]:
+    # pydantic and the reference checks may both flag, say, an empty list: report it once.
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for error in errors:
+        if (error.field, error.code) not in seen:
+            seen.add((error.field, error.code))
+            out.append(error)
+    return out
+
+
+def eligibility(party: Party) -> Eligibility:
+    return Eligibility(
+        developing=party.category == "developing",
+        economy_in_transition=party.category == "eit",
+        ldc=party.ldc,
+        sids=party.sids,
+    )
 
 
 def accept(
@@ -41,16 +227,13 @@ def accept(
     reference: Reference,
     now: datetime,
 ) -> RequestAccepted:
-    region = reference.regions.get(submission.party)
-    if region is None:
-        raise UnknownPartyError(submission.party)
+    """The accepted request; `submission` must have passed `validate`."""
+    party = reference.parties[submission.party]
     return RequestAccepted(
         **submission.model_dump(),
         request_id=request_id,
         submitter=submitter,
-        region=region,
-        eligibility=Eligibility(
-            developing=region != _DONOR_REGION, economy_in_transition=False, ldc=False, sids=False
-        ),
+        region=party.region,
+        eligibility=eligibility(party),
         accepted_at=now,
     )

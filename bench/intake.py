@@ -1,0 +1,193 @@
+"""Benchmark: requests accepted per second by intake, over HTTP up to the Kafka record.
+
+intake runs as its own process on a private stack (bench.common). Each request is a valid
+submission POSTed with a submitter key; the clock stops when every `ta.request.accepted` record
+has been read back from Kafka (so validation, the Postgres transaction, the outbox relay and the
+acks=all producer are all inside the measurement). The baseline, measured in the same run with the
+same concurrency, is the least a request could cost: one bare asyncpg INSERT plus one aiokafka
+send (acks=all, idempotent) per request, awaited.
+
+    STAX_BENCH_PORT_BASE=25000 python -m bench.intake [--requests N] [--concurrency C]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import date, timedelta
+from typing import Any
+
+import asyncpg
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from bench.common import bench_stack, table
+from deploy.local import stack
+from shared import auth, topics
+from shared.kafka import ensure_topics
+
+# A topic of its own, with as many partitions as ta.requests.v1, that no service reads.
+BASELINE_TOPIC = "bench.intake.baseline"
+
+
+def _submission(ref: str) -> dict[str, Any]:
+    return {
+        "external_ref": ref,
+        "party": "SEN",
+        "title": "PCB inventory support",
+        "description": "Help to finish the national PCB inventory.",
+        "topics": ["PCB", "WASTE"],
+        "assistance_types": ["training"],
+        "pops": ["9"],
+        "languages": ["fr"],
+        "urgency": "urgent",
+        "needed_by": (date.today() + timedelta(days=60)).isoformat(),
+        "contact": {"name": "A. Ndiaye", "email": "a@example.sn", "organisation": "Ministry"},
+    }
+
+
+async def _bounded(n: int, concurrency: int, one: Callable[[int], Awaitable[None]]) -> None:
+    """Run one(0..n-1) with at most `concurrency` in flight."""
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(n):
+        queue.put_nowait(i)
+
+    async def worker() -> None:
+        while not queue.empty():
+            await one(queue.get_nowait())
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+
+async def _tail_until(consumer: AIOKafkaConsumer, wanted: set[bytes]) -> None:
+    """Read until a record with every key in `wanted` was seen (keys are removed as seen)."""
+    while wanted:
+        batch = await consumer.getmany(timeout_ms=200)
+        for records in batch.values():
+            for record in records:
+                wanted.discard(record.key or b"")
+
+
+async def _latest_consumer(bootstrap: str, topic: str) -> AIOKafkaConsumer:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="latest")
+    await consumer.start()
+    while not consumer.assignment():  # joined: nothing produced from now on is missed
+        await consumer.getmany(timeout_ms=100)
+    await consumer.seek_to_end()
+    return consumer
+
+
+async def run_intake(cfg: stack.StackSettings, key: str, n: int, concurrency: int) -> float:
+    consumer = await _latest_consumer(cfg.bootstrap, topics.REQUESTS)
+    request_ids: set[bytes] = set()
+    run = uuid.uuid4().hex[:8]
+    headers = {"Authorization": f"Bearer {key}"}
+    limits = httpx.Limits(max_connections=concurrency)
+    base = f"http://127.0.0.1:{cfg.intake_port}"
+    try:
+        async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+
+            async def one(i: int) -> None:
+                answer = await client.post(
+                    "/v1/requests", json=_submission(f"bench-{run}-{i}"), headers=headers
+                )
+                answer.raise_for_status()
+                request_ids.add(answer.json()["request_id"].encode())
+
+            started = time.perf_counter()
+            await _bounded(n, concurrency, one)
+            await asyncio.wait_for(_tail_until(consumer, request_ids), 120)
+            return time.perf_counter() - started
+    finally:
+        await consumer.stop()
+
+
+async def run_baseline(cfg: stack.StackSettings, n: int, concurrency: int) -> float:
+    await ensure_topics(cfg.bootstrap, {BASELINE_TOPIC: topics.PARTITIONS[topics.REQUESTS]})
+    pool = await asyncpg.create_pool(cfg.db_url, min_size=concurrency, max_size=concurrency)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=cfg.bootstrap, acks="all", enable_idempotence=True
+    )
+    await producer.start()
+    try:
+        await pool.execute(
+            "CREATE TABLE IF NOT EXISTS public.bench_baseline "
+            "(id uuid PRIMARY KEY, body jsonb NOT NULL, created_at timestamptz DEFAULT now())"
+        )
+
+        async def one(i: int) -> None:
+            request_id = uuid.uuid4()
+            body = json.dumps(_submission(f"baseline-{i}"))
+            await pool.execute(
+                "INSERT INTO public.bench_baseline (id, body) VALUES ($1, $2::jsonb)",
+                request_id,
+                body,
+            )
+            await producer.send_and_wait(
+                BASELINE_TOPIC, body.encode(), key=str(request_id).encode()
+            )
+
+        started = time.perf_counter()
+        await _bounded(n, concurrency, one)
+        return time.perf_counter() - started
+    finally:
+        await producer.stop()
+        await pool.close()
+
+
+async def _submitter_key(cfg: stack.StackSettings) -> str:
+    conn = await asyncpg.connect(cfg.db_url)
+    try:
+        _, key = await auth.create_key(conn, role="submitter", name=f"bench-{uuid.uuid4().hex[:6]}")
+    finally:
+        await conn.close()
+    return key
+
+
+async def measure(cfg: stack.StackSettings, n: int, concurrency: int) -> None:
+    key = await _submitter_key(cfg)
+    await run_intake(cfg, key, min(50, n), concurrency)  # warm-up: connections, caches, JIT-less
+    await run_baseline(cfg, min(50, n), concurrency)
+    intake_s = await run_intake(cfg, key, n, concurrency)
+    baseline_s = await run_baseline(cfg, n, concurrency)
+    intake_rps, baseline_rps = n / intake_s, n / baseline_s
+    table(
+        f"intake: {n} requests, {concurrency} in flight (HTTP → Postgres + outbox → Kafka record)",
+        ["variant", "seconds", "requests/s"],
+        [
+            ["intake (HTTP up to the Kafka record)", f"{intake_s:.2f}", f"{intake_rps:.0f}"],
+            [
+                "baseline (asyncpg INSERT + aiokafka send)",
+                f"{baseline_s:.2f}",
+                f"{baseline_rps:.0f}",
+            ],
+        ],
+    )
+    print(f"\n  ratio intake / baseline: {intake_rps / baseline_rps:.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    args = parser.parse_args()
+    with bench_stack() as cfg:
+        # As many connections as requests in flight, plus the relay's and the consumers', so
+        # that intake and the baseline (a pool of `concurrency`) wait on the database alike.
+        pool_size = {"STAX_DB_POOL_SIZE": str(args.concurrency + 6)}
+        stack.start_service(
+            cfg, "intake", log=lambda line: print(f"  [stack] {line}"), extra_env=pool_size
+        )
+        try:
+            stack.wait_ready(cfg, ("intake",), timeout=90)
+            asyncio.run(measure(cfg, args.requests, args.concurrency))
+        finally:
+            stack.stop_service(cfg, "intake", log=lambda line: print(f"  [stack] {line}"))
+
+
+if __name__ == "__main__":
+    main()

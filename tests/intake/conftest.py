@@ -1,0 +1,53 @@
+"""intake in-process on the real Kafka and PostgreSQL, an HTTP client for it, and API keys."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+
+from deploy.local import stack
+from services.intake.app import create_app
+from services.intake.settings import IntakeSettings
+from shared import auth
+
+MakeKey = Callable[..., Awaitable[tuple[auth.Principal, dict[str, str]]]]
+
+
+@pytest.fixture(scope="session")
+async def intake_app(infra: stack.StackSettings) -> AsyncIterator[FastAPI]:
+    """One intake for the session: its lifespan runs (pool, consumers, outbox relay)."""
+    settings = IntakeSettings(
+        kafka_bootstrap_servers=infra.bootstrap,
+        database_url=infra.db_url,
+        outbox_poll_seconds=0.2,
+    )
+    app = create_app(settings, registry=CollectorRegistry())
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@pytest.fixture(scope="session")
+async def client(intake_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=intake_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://intake") as made:
+        yield made
+
+
+@pytest.fixture
+def make_key(pool: asyncpg.Pool, unique: str) -> MakeKey:
+    """Creates a key; returns its principal and the headers that send it."""
+
+    async def make(role: auth.Role, partner_id: str | None = None, name: str = "") -> Any:
+        async with pool.acquire() as conn:
+            principal, key = await auth.create_key(
+                conn, role=role, name=name or f"{role}-{unique}", partner_id=partner_id
+            )
+        return principal, {"Authorization": f"Bearer {key}"}
+
+    return make

@@ -1,0 +1,148 @@
+"""Partner answers over HTTP: own offers only, idempotent, contradictions refused, emitted."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+from uuid import UUID, uuid4
+
+import httpx
+
+from shared import topics
+from shared.events import AssignmentExpired, AssignmentOffered
+from tests.intake.conftest import MakeKey
+from tests.intake.events import eventually, offer, publish
+from tests.intake.samples import submission
+from tests.kafka_helpers import collect, header
+
+
+async def _offered(
+    client: httpx.AsyncClient, make_key: MakeKey, bootstrap: str, partner_id: str, n: int = 1
+) -> list[AssignmentOffered]:
+    """A request, offered `n` times to `partner_id`; returns once intake knows the offers."""
+    _, headers = await make_key("submitter", name=f"sub-{partner_id}")
+    ref = f"ans-{uuid4().hex[:8]}"
+    posted = await client.post("/v1/requests", json=submission(ref), headers=headers)
+    request_id = UUID(posted.json()["request_id"])
+    offers = [offer(request_id, partner_id) for _ in range(n)]
+    await publish(bootstrap, *[(o, str(request_id)) for o in offers])
+    _, partner = await make_key("partner", partner_id=partner_id, name=f"key-{uuid4().hex[:6]}")
+
+    async def listing() -> dict[str, Any]:
+        body: dict[str, Any] = (
+            await client.get("/v1/partners/me/assignments", headers=partner)
+        ).json()
+        return body
+
+    await eventually(listing, lambda b: len(b["open"]) >= n)
+    return offers
+
+
+async def test_an_accepted_offer_is_emitted_once_and_a_repeat_is_idempotent(
+    client: httpx.AsyncClient, make_key: MakeKey, bootstrap: str, unique: str
+) -> None:
+    partner_id = f"centre-{unique}"
+    (offered,) = await _offered(client, make_key, bootstrap, partner_id)
+    _, partner = await make_key("partner", partner_id=partner_id)
+    url = f"/v1/assignments/{offered.assignment_id}"
+
+    first = await client.post(f"{url}/accept", json={"reason": "we can"}, headers=partner)
+    again = await client.post(f"{url}/accept", headers=partner)
+    contradicting = await client.post(f"{url}/decline", headers=partner)
+    assert (first.status_code, again.status_code, contradicting.status_code) == (202, 202, 409)
+
+    found = await collect(
+        bootstrap,
+        topics.ASSIGNMENT_RESPONSES,
+        matching=lambda r: (
+            json.loads(r.value or b"")["assignment_id"] == str(offered.assignment_id)
+        ),
+        until=lambda rs: len(rs) >= 1,
+    )
+    settled = await collect(  # a second emission would have shown up by now
+        bootstrap,
+        topics.ASSIGNMENT_RESPONSES,
+        matching=lambda r: (
+            json.loads(r.value or b"")["assignment_id"] == str(offered.assignment_id)
+        ),
+        until=lambda rs: False,
+        wait=1.5,
+    )
+    assert len(found) == len(settled) == 1
+    assert header(found[0], "ce_type") == "ta.assignment.response"
+    assert found[0].key == str(offered.request_id).encode()
+    assert json.loads(found[0].value or b"") == {
+        "assignment_id": str(offered.assignment_id),
+        "partner_id": partner_id,
+        "decision": "accept",
+        "reason": "we can",
+    }
+
+
+async def test_a_partner_may_answer_only_its_own_known_offers(
+    client: httpx.AsyncClient, make_key: MakeKey, bootstrap: str, unique: str
+) -> None:
+    (offered,) = await _offered(client, make_key, bootstrap, f"mine-{unique}")
+    _, other = await make_key("partner", partner_id=f"other-{unique}")
+    _, submitter = await make_key("submitter")
+    url = f"/v1/assignments/{offered.assignment_id}/decline"
+    assert (await client.post(url, headers=other)).status_code == 403
+    assert (await client.post(url, headers=submitter)).status_code == 403
+    assert (await client.post(url)).status_code == 401
+    unknown = await client.post(f"/v1/assignments/{uuid4()}/accept", headers=other)
+    assert unknown.status_code == 404
+
+
+async def test_a_partner_lists_its_open_and_past_offers(
+    client: httpx.AsyncClient, make_key: MakeKey, bootstrap: str, unique: str
+) -> None:
+    partner_id = f"lister-{unique}"
+    answered, expiring, waiting = await _offered(client, make_key, bootstrap, partner_id, n=3)
+    _, partner = await make_key("partner", partner_id=partner_id)
+    await client.post(f"/v1/assignments/{answered.assignment_id}/decline", headers=partner)
+    await publish(
+        bootstrap,
+        (
+            AssignmentExpired(
+                assignment_id=expiring.assignment_id,
+                request_id=expiring.request_id,
+                partner_id=partner_id,
+                reason="no answer in time",
+            ),
+            str(expiring.request_id),
+        ),
+    )
+
+    async def listing() -> dict[str, Any]:
+        body: dict[str, Any] = (
+            await client.get("/v1/partners/me/assignments", headers=partner)
+        ).json()
+        return body
+
+    seen = await eventually(listing, lambda b: len(b["past"]) == 2)
+    assert [o["assignment_id"] for o in seen["open"]] == [str(waiting.assignment_id)]
+    past = {o["assignment_id"]: (o["status"], o["answer"]) for o in seen["past"]}
+    assert past == {
+        str(answered.assignment_id): ("offered", "decline"),
+        str(expiring.assignment_id): ("expired", None),
+    }
+    late = await client.post(f"/v1/assignments/{expiring.assignment_id}/accept", headers=partner)
+    assert late.status_code == 409
+
+
+async def test_contradicting_answers_racing_each_other_leave_exactly_one(
+    client: httpx.AsyncClient, make_key: MakeKey, bootstrap: str, unique: str
+) -> None:
+    partner_id = f"racer-{unique}"
+    (offered,) = await _offered(client, make_key, bootstrap, partner_id)
+    _, partner = await make_key("partner", partner_id=partner_id)
+    url = f"/v1/assignments/{offered.assignment_id}"
+    answers = await asyncio.gather(
+        *(client.post(f"{url}/{verb}", headers=partner) for verb in ("accept", "decline") * 3)
+    )
+    by_verb: dict[str, set[int]] = {"accept": set(), "decline": set()}
+    for answer, verb in zip(answers, ("accept", "decline") * 3, strict=True):
+        by_verb[verb].add(answer.status_code)
+    # One decision won (all its calls 202); every call of the other was refused (409).
+    assert sorted(map(sorted, by_verb.values())) == [[202], [409]]

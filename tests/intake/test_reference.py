@@ -1,0 +1,72 @@
+"""Reference data files: loaded and validated at start, unverified facts marked as such."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from pathlib import Path
+
+import pytest
+
+from services.intake.reference import DATA, ReferenceDataError, load_reference
+
+
+def test_the_shipped_data_has_every_party_chemical_and_code() -> None:
+    reference = load_reference()
+    assert len(reference.parties) == 197  # 193 UN members, COK, NIU, PSE and the EU
+    assert len(reference.chemicals) == 37
+    assert len(reference.topics) == 15
+    assert len(reference.assistance_types) == 8
+    assert reference.languages == {"ar", "zh", "en", "fr", "ru", "es"}
+    non_parties = {c for c, p in reference.parties.items() if not p.is_party}
+    assert non_parties == {"USA", "ISR", "MYS"}
+    assert reference.parties["TUR"].region == "WEOG"  # listed twice in the UN list
+    assert reference.parties["EUR"].category == "developed"
+
+
+def _rows(name: str) -> list[dict[str, str]]:
+    with (DATA / name).open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_unverified_facts_stay_marked_in_the_data() -> None:
+    parties = {r["code"]: r for r in _rows("parties.csv")}
+    for code in ("HTI", "SSD", "TLS", "AND", "SMR"):  # "may not be Parties" (unverified)
+        assert parties[code]["party_verified"] == "false"
+        assert "unverified" in parties[code]["note"]
+    assert {r["party_verified"] for r in parties.values() if r["party"] == "false"} == {"true"}
+    assert {r["verified"] for r in _rows("topics.csv")} == {"false"}  # a working proposal
+    assert {r["verified"] for r in _rows("chemicals.csv")} >= {"V", "listing V; CAS M"}
+
+
+@pytest.mark.parametrize(
+    ("file", "column", "bad"),
+    [
+        ("parties.csv", "region", "MARS"),
+        ("parties.csv", "category", "rich"),
+        ("chemicals.csv", "annexes", "D"),
+        ("languages.csv", "un_official", "maybe"),
+    ],
+)
+def test_a_bad_data_file_stops_intake_at_start(
+    tmp_path: Path, file: str, column: str, bad: str
+) -> None:
+    folder = tmp_path / "data"
+    shutil.copytree(DATA, folder)
+    rows = _rows(file)
+    rows[0][column] = bad
+    with (folder / file).open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    with pytest.raises(ReferenceDataError, match=file):
+        load_reference(folder)
+
+
+def test_a_duplicated_code_stops_intake_at_start(tmp_path: Path) -> None:
+    folder = tmp_path / "data"
+    shutil.copytree(DATA, folder)
+    with (folder / "topics.csv").open("a", encoding="utf-8") as handle:
+        handle.write("PCB,again,Annex A,false\n")
+    with pytest.raises(ReferenceDataError, match="appears twice"):
+        load_reference(folder)
