@@ -151,6 +151,9 @@ def service_env(cfg: StackSettings, extra: dict[str, str] | None = None) -> dict
         }
     )
     env.update({f"STAX_{s.upper()}_PORT": str(cfg.port_of(s)) for s in SERVICES})
+    # The local stack's webhook receivers (demo, tests) listen on 127.0.0.1, which notifier's
+    # SSRF guard refuses unless allow-listed; an operator's own setting wins.
+    env.setdefault("STAX_NOTIFIER_ALLOW_SUBNETS", '["127.0.0.1/32"]')
     env.update(extra or {})
     return env
 

@@ -6,23 +6,78 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from uuid import NAMESPACE_URL, uuid5
 
+import asyncpg
 import httpx
 from fastapi import FastAPI
 from prometheus_client import REGISTRY
 
-from services.notifier import api, consumers, handlers
-from services.notifier.sender import WebhookSender
+from services.notifier import api, consumers, domain, subscriptions
+from services.notifier import subscriptions_repo as repo
+from services.notifier.delivery import DeliveryDeps
+from services.notifier.mailer import Mailer, SmtpConfig, Templates
 from services.notifier.settings import NotifierSettings
+from services.notifier.ssrf import SsrfGuard
+from services.notifier.webhook import WebhookSender
 from services.notifier.worker import run_worker
 from shared.asyncapi import asyncapi_router, declare_emitted
 from shared.events import NotificationDelivered, NotificationFailed
-from shared.kafka import make_broker
+from shared.kafka import ensure_topics, make_broker
 from shared.probes import probe_router
 from shared.runtime import Runtime, run_http, service_runtime
 
 SERVICE = "notifier"
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def mailer(settings: NotifierSettings) -> Mailer:
+    config = SmtpConfig(
+        host=settings.notifier_smtp_host,
+        port=settings.notifier_smtp_port,
+        sender=settings.notifier_smtp_from,
+        timeout=settings.notifier_smtp_timeout_seconds,
+        username=settings.notifier_smtp_username,
+        password=settings.notifier_smtp_password,
+        start_tls=settings.notifier_smtp_starttls,
+    )
+    return Mailer(config, Templates())
+
+
+def delivery_deps(
+    settings: NotifierSettings, runtime: Runtime, client: httpx.AsyncClient, guard: SsrfGuard
+) -> DeliveryDeps:
+    return DeliveryDeps(
+        pool=runtime.pool,
+        outbox=runtime.outbox,
+        webhooks=WebhookSender(client, guard, settings.notifier_timeout_seconds),
+        email=mailer(settings),
+        clock=now,
+        policy=domain.RetryPolicy(
+            schedule=settings.notifier_retry_schedule,
+            overload_penalty=settings.notifier_overload_penalty_seconds,
+            max_retry_after=settings.notifier_max_retry_after_seconds,
+        ),
+        lease_seconds=settings.notifier_lease_seconds,
+        max_in_flight_per_endpoint=settings.notifier_max_in_flight_per_endpoint,
+        disable_after_days=settings.notifier_disable_after_days,
+    )
+
+
+async def configured_secretariat(pool: asyncpg.Pool, email: str | None) -> None:
+    """STAX_NOTIFIER_SECRETARIAT_EMAIL becomes a contact of partner 'secretariat' (fixed id)."""
+    if email:
+        async with pool.acquire() as conn:
+            await repo.ensure_contact(
+                conn,
+                contact_id=uuid5(NAMESPACE_URL, f"stax:secretariat:{email}"),
+                partner_id=domain.SECRETARIAT,
+                email=email,
+            )
 
 
 def create_app(settings: NotifierSettings) -> FastAPI:
@@ -32,11 +87,17 @@ def create_app(settings: NotifierSettings) -> FastAPI:
     def wire(runtime: Runtime) -> None:
         consumers.subscribe(broker, runtime)
 
+    async def create_topic(topic: str) -> None:
+        await ensure_topics(settings.kafka_bootstrap_servers, {topic: 1})
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        guard = SsrfGuard(settings.notifier_allow_subnets)
+        # Redirects are never followed (3xx = failure); the total deadline is in WebhookSender.
         timeout = httpx.Timeout(settings.notifier_timeout_seconds)
+        limits = httpx.Limits(max_connections=4 * settings.notifier_workers)
         async with (
-            httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client,
+            httpx.AsyncClient(timeout=timeout, follow_redirects=False, limits=limits) as client,
             service_runtime(
                 service=SERVICE,
                 schema=SERVICE,
@@ -46,27 +107,29 @@ def create_app(settings: NotifierSettings) -> FastAPI:
                 wire=wire,
             ) as runtime,
         ):
-            deps = handlers.NotifierDeps(
-                pool=runtime.pool,
-                outbox=runtime.outbox,
-                sender=WebhookSender(client),
-                clock=lambda: datetime.now(UTC),
-                schedule=settings.notifier_retry_schedule,
-            )
+            await configured_secretariat(runtime.pool, settings.notifier_secretariat_email)
+            deps = delivery_deps(settings, runtime, client, guard)
             for n in range(settings.notifier_workers):
                 runtime.spawn(run_worker(deps, settings.notifier_poll_seconds), f"delivery-{n}")
-            app.state.deps = deps
+            app.state.subscriptions = subscriptions.SubscriptionDeps(
+                pool=runtime.pool,
+                guard=guard,
+                create_topic=create_topic,
+                clock=now,
+                secret_overlap_seconds=settings.notifier_secret_overlap_seconds,
+            )
             app.state.checks = runtime.checks()
             app.state.authenticator = runtime.authenticator
             yield
 
     app = FastAPI(
         title="STAX notifier",
-        version="0.1.0",
+        version="0.2.0",
         lifespan=lifespan,
-        description="Tells partners and Parties: signed webhooks, e-mail, topics.",
+        description="Tells partners and Parties: signed webhooks, e-mail, partner topics.",
     )
-    app.include_router(api.router())
+    app.include_router(api.subscriptions_router())
+    app.include_router(api.deliveries_router())
     app.include_router(probe_router(REGISTRY))
     app.include_router(asyncapi_router(broker, title=app.title, version=app.version))
     return app

@@ -4,31 +4,48 @@ from __future__ import annotations
 
 from faststream.kafka import KafkaBroker
 
-from services.notifier import handlers
+from services.notifier.handlers import Fanout
 from shared import topics
 from shared.consuming import ReliableConsumer, Route, subscribe_reliably
-from shared.events import AssignmentOffered
+from shared.events import (
+    AssignmentAccepted,
+    AssignmentDeclined,
+    AssignmentExpired,
+    AssignmentOffered,
+    Event,
+    RequestAccepted,
+    RequestMatched,
+    RequestUnmatched,
+)
 from shared.inbox import Inbox
 from shared.kafka import DeadLetters
 from shared.runtime import Runtime
 
 GROUP = "stax-notifier"
 
+TOPICS: dict[str, tuple[str, list[type[Event]], str]] = {
+    # consumer name: (topic, event models, what it is for)
+    "notifier.requests": (
+        topics.REQUESTS,
+        [RequestAccepted, RequestMatched, RequestUnmatched],
+        "Requests the requesting Party and the Secretariat hear about",
+    ),
+    "notifier.assignments": (
+        topics.ASSIGNMENTS,
+        [AssignmentOffered, AssignmentAccepted, AssignmentDeclined, AssignmentExpired],
+        "Offers and their outcomes to tell partners and Parties about",
+    ),
+}
+
 
 def subscribe(broker: KafkaBroker, runtime: Runtime) -> None:
-    assignments = ReliableConsumer(
-        name="notifier.assignments",
-        pool=runtime.pool,
-        inbox=Inbox("notifier"),
-        dead_letters=DeadLetters(broker, "notifier"),
-        routes={
-            AssignmentOffered.ce_type: Route(AssignmentOffered, handlers.on_assignment_offered)
-        },
-    )
-    subscribe_reliably(
-        broker,
-        assignments,
-        topics.ASSIGNMENTS,
-        group_id=GROUP,
-        description="Offers to tell partners about",
-    )
+    fanout = Fanout(runtime.outbox)
+    for name, (topic, models, description) in TOPICS.items():
+        consumer = ReliableConsumer(
+            name=name,  # distinct per topic: the inbox is keyed by (consumer, ce_id)
+            pool=runtime.pool,
+            inbox=Inbox("notifier"),
+            dead_letters=DeadLetters(broker, "notifier"),
+            routes={m.ce_type: Route(m, fanout) for m in models},
+        )
+        subscribe_reliably(broker, consumer, topic, group_id=GROUP, description=description)

@@ -1,13 +1,43 @@
-"""Pure rules of notifier: who hears what, the webhook body, the retry schedule. No I/O here."""
+"""Pure rules of notifier: who hears what, the webhook body, the retry schedule, how answers
+are classified, which secrets sign, which e-mail template renders. No I/O here.
+
+The SSRF address rules, pure as well, are in `ssrf_rules.py`.
+"""
 
 from __future__ import annotations
 
 import json
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from uuid import UUID
+
+# The partner id under which the Secretariat registers its endpoints and contacts.
+SECRETARIAT = "secretariat"
+
+# Internal notice types (never on Kafka): what an e-mail or webhook is about when it is not a
+# Kafka event. A partner may filter on them like on any event type.
+ENDPOINT_DISABLED = "ta.notifier.endpoint_disabled"
+
+# What a subscription may filter on.
+EVENT_TYPES: frozenset[str] = frozenset(
+    {
+        "ta.request.accepted",
+        "ta.request.matched",
+        "ta.request.unmatched",
+        "ta.assignment.offered",
+        "ta.assignment.accepted",
+        "ta.assignment.declined",
+        "ta.assignment.expired",
+        "ta.notification.failed",
+        ENDPOINT_DISABLED,
+    }
+)
+
+# Languages a contact may choose; templates exist for en, fr and es, the rest fall back to en.
+LANGUAGES: frozenset[str] = frozenset({"en", "fr", "es", "ar", "ru", "zh"})
 
 
 @dataclass(frozen=True)
@@ -17,7 +47,57 @@ class Endpoint:
     event_types: Sequence[str]
 
     def wants(self, event_type: str) -> bool:
-        return not self.event_types or event_type in self.event_types
+        return wants(self.event_types, event_type)
+
+
+def wants(event_types: Sequence[str], event_type: str) -> bool:
+    """An empty filter means every event type."""
+    return not event_types or event_type in event_types
+
+
+# ------------------------------------------------------------------------------ who hears what
+
+
+@dataclass(frozen=True)
+class Partner:
+    """Every subscription (endpoints, contacts, Kafka channel) of one partner."""
+
+    partner_id: str
+
+
+@dataclass(frozen=True)
+class Requester:
+    """The requesting Party's contact, recorded from `ta.request.accepted`."""
+
+    request_id: UUID
+
+
+Audience = Partner | Requester
+
+
+def audience(event_type: str, data: Mapping[str, Any]) -> list[Audience]:
+    """Who is told about an event (product brief §5 and issue 5, "who hears what")."""
+    request = Requester(UUID(str(data["request_id"]))) if "request_id" in data else None
+    partner = Partner(str(data["partner_id"])) if "partner_id" in data else None
+    rules: dict[str, list[Audience | None]] = {
+        "ta.assignment.offered": [partner],
+        # The Party hears each acceptance; the partner hears the outcome of its own offers.
+        "ta.assignment.accepted": [request, partner],
+        "ta.assignment.declined": [partner],
+        "ta.assignment.expired": [partner],
+        "ta.request.accepted": [request],
+        "ta.request.matched": [request],
+        "ta.request.unmatched": [request, Partner(SECRETARIAT)],
+    }
+    return [who for who in rules.get(event_type, []) if who is not None]
+
+
+def pick_language(languages: Sequence[str]) -> str:
+    """The first of the request's languages a contact may have, else English."""
+    return next((lang for lang in languages if lang in LANGUAGES), "en")
+
+
+# ------------------------------------------------------------------------------ webhooks
 
 
 def webhook_body(event_type: str, timestamp: datetime, data: dict[str, Any]) -> str:
@@ -28,15 +108,39 @@ def webhook_body(event_type: str, timestamp: datetime, data: dict[str, Any]) -> 
     )
 
 
+def signing_secrets(
+    secret: str, previous: str | None, previous_until: datetime | None, now: datetime
+) -> list[str]:
+    """The new secret, plus the old one while the rotation's overlap window lasts."""
+    if previous and previous_until is not None and now < previous_until:
+        return [secret, previous]
+    return [secret]
+
+
+# ------------------------------------------------------------------------------ attempts
+
+
 @dataclass(frozen=True)
 class AttemptResult:
     ok: bool
     error: str | None = None
     retry_after: float | None = None  # seconds the receiver asked us to wait
+    overloaded: bool = False  # timeout or 429: wait at least the overload penalty
+    permanent: bool = False  # no retry (SMTP 5xx, HTTP 410)
+    disable_endpoint: bool = False  # HTTP 410 Gone
+    target_gone: bool = False  # not attempted: the endpoint is disabled or the contact removed
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    schedule: Sequence[float]
+    jitter: float = 0.2
+    overload_penalty: float = 60.0
+    max_retry_after: float = 86_400.0
 
 
 def next_attempt(
-    schedule: Sequence[float],
+    schedule: Sequence[float] | RetryPolicy,
     attempts_made: int,
     now: datetime,
     result: AttemptResult,
@@ -44,11 +148,68 @@ def next_attempt(
 ) -> datetime | None:
     """When to try again after `attempts_made` attempts, or None when the schedule is spent.
 
-    ±20 % jitter spreads retries of many deliveries; Retry-After may lengthen, never shorten.
+    ±20 % jitter spreads retries of many deliveries; Retry-After may lengthen, never shorten
+    (capped, so a receiver cannot park a delivery for ever); a timeout or a 429 waits at least
+    the overload penalty, so a struggling receiver is not hammered.
     """
-    if attempts_made >= len(schedule):
+    policy = schedule if isinstance(schedule, RetryPolicy) else RetryPolicy(schedule, jitter, 0.0)
+    if result.permanent or attempts_made >= len(policy.schedule):
         return None
-    delay = schedule[attempts_made] * random.uniform(1 - jitter, 1 + jitter)  # noqa: S311
+    delay = policy.schedule[attempts_made] * random.uniform(1 - policy.jitter, 1 + policy.jitter)  # noqa: S311
+    if result.overloaded:
+        delay = max(delay, policy.overload_penalty)
     if result.retry_after is not None:
-        delay = max(delay, result.retry_after)
+        delay = max(delay, min(result.retry_after, policy.max_retry_after))
     return now + timedelta(seconds=delay)
+
+
+def outcome_status(result: AttemptResult, retry_at: datetime | None) -> str:
+    if result.ok:
+        return "delivered"
+    return "pending" if retry_at is not None else "failed"
+
+
+def failing_too_long(
+    failing_since: datetime | None, now: datetime, disable_after_days: float
+) -> bool:
+    """An endpoint whose every attempt failed for N days is disabled (Standard Webhooks)."""
+    return failing_since is not None and now - failing_since >= timedelta(days=disable_after_days)
+
+
+def classify_http(status: int, retry_after: float | None) -> AttemptResult:
+    """2xx success; 3xx failure (redirects are never followed); 410 disables the endpoint."""
+    if 200 <= status < 300:
+        return AttemptResult(ok=True)
+    gone = status == 410
+    return AttemptResult(
+        ok=False,
+        error=f"HTTP {status}",
+        retry_after=retry_after,
+        overloaded=status == 429,
+        permanent=gone,
+        disable_endpoint=gone,
+    )
+
+
+def classify_smtp(code: int, message: str) -> AttemptResult:
+    """4xx is temporary (retried on the schedule), 5xx a permanent failure (hard bounce)."""
+    return AttemptResult(ok=False, error=f"SMTP {code} {message}"[:500], permanent=code >= 500)
+
+
+# ------------------------------------------------------------------------------ e-mail
+
+
+def template_base(event_type: str, language: str, available: frozenset[str]) -> str:
+    """Which `<name>.<lang>` template pair renders this e-mail: the event type's own in the
+    contact's language, else in English, else the generic one (same fallback order)."""
+    for name in (event_type, "_default"):
+        for lang in (language, "en"):
+            if f"{name}.{lang}.txt.j2" in available and f"{name}.{lang}.html.j2" in available:
+                return f"{name}.{lang}"
+    raise LookupError(f"no template for {event_type} (not even _default.en)")
+
+
+def split_subject(text: str) -> tuple[str, str]:
+    """A text template's first line is the subject, the rest (after a blank line) the body."""
+    subject, _, body = text.strip().partition("\n")
+    return subject.strip(), body.lstrip("\n")

@@ -1,125 +1,117 @@
-"""notifier's use cases; dependencies arrive as arguments, wired in app.py."""
+"""notifier's consume-side use case: turn one event into deliveries (in the consumer's tx)."""
 
 from __future__ import annotations
 
-import base64
-import secrets
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
-from uuid import UUID, uuid4
+from typing import Any
+from uuid import UUID, uuid4, uuid5
 
-import asyncpg
+from pydantic import BaseModel
 
-from services.notifier import domain, repository
-from services.notifier.sender import WebhookSender
+from services.notifier import domain, kafka_channel, repository
 from shared.db import Conn
-from shared.envelope import Envelope, build_record
-from shared.events import (
-    AssignmentOffered,
-    Channel,
-    NotificationDelivered,
-    NotificationFailed,
-)
+from shared.envelope import Envelope
+from shared.events import RequestAccepted
 from shared.outbox import Outbox
 
-SOURCE = "/stax/notifier"
+
+class Fanout:
+    """Applies an event: one delivery row per (event, endpoint) and (event, contact), and the
+    Kafka-channel mirrors through the outbox, all in the consumer's transaction, so the inbox
+    row, the deliveries and the mirrors commit together or not at all."""
+
+    def __init__(self, outbox: Outbox) -> None:
+        self._outbox = outbox
+
+    async def __call__(self, conn: Conn, envelope: Envelope, data: BaseModel) -> None:
+        if isinstance(data, RequestAccepted):
+            await _remember_requester(conn, data)
+        body = domain.webhook_body(envelope.type, envelope.time, envelope.data)
+        request_id = _request_id(envelope.data)
+        for who in domain.audience(envelope.type, envelope.data):
+            if isinstance(who, domain.Requester):
+                await _to_requester(conn, envelope, who.request_id, body)
+                continue
+            await queue_for_partner(
+                conn,
+                who.partner_id,
+                event_type=envelope.type,
+                event_id=envelope.id,
+                body=body,
+                request_id=request_id,
+            )
+            channel = await repository.kafka_channel(conn, who.partner_id)
+            if channel is not None and domain.wants(channel["event_types"], envelope.type):
+                await self._outbox.add(
+                    conn, [kafka_channel.mirror_record(envelope, who.partner_id)]
+                )
 
 
-@dataclass(frozen=True)
-class NotifierDeps:
-    pool: asyncpg.Pool
-    outbox: Outbox
-    sender: WebhookSender
-    clock: Callable[[], datetime]
-    schedule: Sequence[float]
+def _request_id(data: dict[str, Any]) -> UUID | None:
+    return UUID(str(data["request_id"])) if "request_id" in data else None
 
 
-async def on_assignment_offered(conn: Conn, envelope: Envelope, offer: AssignmentOffered) -> None:
-    """Queue one webhook delivery per endpoint of the offered partner (in the consumer's tx)."""
-    body = domain.webhook_body(envelope.type, envelope.time, envelope.data)
-    for endpoint in await repository.endpoints_of(conn, offer.partner_id):
-        if endpoint.wants(envelope.type):
-            await repository.add_delivery(
+async def _remember_requester(conn: Conn, accepted: RequestAccepted) -> None:
+    await repository.save_requester_contact(
+        conn,
+        # Derived from the request, so the contact has one id however often this runs.
+        contact_id=uuid5(accepted.request_id, "requester"),
+        request_id=accepted.request_id,
+        party=accepted.party,
+        email=str(accepted.contact.email),
+        name=accepted.contact.name,
+        language=domain.pick_language(accepted.languages),
+    )
+
+
+async def _to_requester(conn: Conn, envelope: Envelope, request_id: UUID, body: str) -> None:
+    contact = await repository.requester_contact(conn, request_id)
+    if contact is None:  # accepted before notifier ran, or not a request we saw
+        return
+    await repository.add_delivery(
+        conn,
+        delivery_id=uuid4(),
+        event_id=envelope.id,
+        event_type=envelope.type,
+        partner_id=f"party:{contact['party']}",
+        request_id=request_id,
+        payload=body,
+        contact_id=contact["contact_id"],
+    )
+
+
+async def queue_for_partner(
+    conn: Conn,
+    partner_id: str,
+    *,
+    event_type: str,
+    event_id: UUID,
+    body: str,
+    request_id: UUID | None,
+    email_only: bool = False,
+    ignore_filters: bool = False,
+) -> int:
+    """Deliveries to a partner's endpoints and contacts that want this event type."""
+    queued = 0
+    targets: list[tuple[str, Any, list[str]]] = [
+        ("contact", c["contact_id"], c["event_types"])
+        for c in await repository.contacts_of(conn, partner_id)
+    ]
+    if not email_only:
+        targets += [
+            ("endpoint", e.endpoint_id, list(e.event_types))
+            for e in await repository.endpoints_of(conn, partner_id)
+        ]
+    for kind, target_id, event_types in targets:
+        if ignore_filters or domain.wants(event_types, event_type):
+            queued += await repository.add_delivery(
                 conn,
                 delivery_id=uuid4(),
-                event_id=envelope.id,
-                event_type=envelope.type,
-                endpoint=endpoint,
-                request_id=offer.request_id,
+                event_id=event_id,
+                event_type=event_type,
+                partner_id=partner_id,
+                request_id=request_id,
                 payload=body,
+                endpoint_id=target_id if kind == "endpoint" else None,
+                contact_id=target_id if kind == "contact" else None,
             )
-
-
-async def deliver_one(deps: NotifierDeps) -> bool:
-    """Attempt the most overdue delivery; False when nothing is due."""
-    async with deps.pool.acquire() as conn, conn.transaction():
-        row = await repository.claim_due(conn)
-        if row is None:
-            return False
-        now = deps.clock()
-        result = await deps.sender.send(
-            url=row["url"],
-            secret=row["secret"],
-            webhook_id=str(row["delivery_id"]),
-            body=row["payload"],
-            now=now,
-        )
-        await _record(deps, conn, row, result, now)
-    return True
-
-
-async def _record(
-    deps: NotifierDeps,
-    conn: Conn,
-    row: asyncpg.Record,
-    result: domain.AttemptResult,
-    now: datetime,
-) -> None:
-    attempts = row["attempts"] + 1
-    retry_at = None if result.ok else domain.next_attempt(deps.schedule, attempts, now, result)
-    status = "delivered" if result.ok else ("pending" if retry_at else "failed")
-    await repository.record_attempt(
-        conn, row["delivery_id"], status=status, error=result.error, next_attempt_at=retry_at
-    )
-    if status == "pending":
-        return
-    outcome = NotificationDelivered if result.ok else NotificationFailed
-    event = outcome(
-        delivery_id=row["delivery_id"],
-        event_id=row["event_id"],
-        request_id=row["request_id"],
-        partner_id=row["partner_id"],
-        channel=Channel.WEBHOOK,
-        attempts=attempts,
-        last_error=result.error,
-    )
-    subject = str(row["request_id"] or row["event_id"])
-    await deps.outbox.add(conn, [build_record(event, source=SOURCE, subject=subject)])
-
-
-def new_secret() -> str:
-    """A Standard Webhooks secret: `whsec_` + base64 of 32 random bytes."""
-    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
-
-
-@dataclass(frozen=True)
-class NewEndpoint:
-    endpoint_id: UUID
-    secret: str
-
-
-async def create_endpoint(
-    pool: asyncpg.Pool, *, partner_id: str, url: str, event_types: list[str], secret: str | None
-) -> NewEndpoint:
-    created = NewEndpoint(uuid4(), secret or new_secret())
-    async with pool.acquire() as conn:
-        await repository.create_endpoint(
-            conn,
-            endpoint_id=created.endpoint_id,
-            partner_id=partner_id,
-            url=url,
-            secret=created.secret,
-            event_types=event_types,
-        )
-    return created
+    return queued

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Self
+
+from pydantic import Field, model_validator
 
 from shared.settings import ServiceSettings
 
@@ -18,11 +20,60 @@ class NotifierSettings(ServiceSettings):
         description="Seconds before each attempt (JSON list); the first is usually 0",
     )
     notifier_timeout_seconds: float = Field(
-        default=15.0, gt=0, description="Webhook request timeout"
+        default=15.0, gt=0, description="Webhook request timeout (whole request)"
+    )
+    notifier_overload_penalty_seconds: float = Field(
+        default=60.0, ge=0, description="Least wait after a timeout or a 429"
+    )
+    notifier_max_retry_after_seconds: float = Field(
+        default=86_400.0, ge=0, description="Longest Retry-After honoured"
+    )
+    notifier_lease_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="How long a worker owns a delivery it sends; must exceed the timeout",
     )
     notifier_workers: int = Field(
         default=8, ge=1, description="Concurrent deliveries per notifier process"
     )
+    notifier_max_in_flight_per_endpoint: int = Field(
+        default=2, ge=1, description="Leases one endpoint may hold at once (per cluster)"
+    )
     notifier_poll_seconds: float = Field(
         default=0.5, gt=0, description="How often idle workers look for due work"
     )
+    notifier_disable_after_days: float = Field(
+        default=5.0, gt=0, description="Disable an endpoint whose attempts all failed this long"
+    )
+    notifier_secret_overlap_seconds: float = Field(
+        default=86_400.0, ge=0, description="After a rotation, how long the old secret also signs"
+    )
+    notifier_allow_subnets: list[str] = Field(
+        default_factory=list,
+        description='Subnets webhooks may reach despite the SSRF guard (JSON, ["127.0.0.1/32"])',
+    )
+    notifier_smtp_host: str = Field(default="127.0.0.1", description="SMTP server")
+    notifier_smtp_port: int = Field(default=25, description="SMTP port")
+    notifier_smtp_from: str = Field(default="stax@localhost", description="From address")
+    notifier_smtp_username: str | None = Field(default=None, description="SMTP user, if any")
+    notifier_smtp_password: str | None = Field(default=None, description="SMTP password")
+    notifier_smtp_starttls: bool | None = Field(
+        default=None, description="true: require STARTTLS; false: never; unset: if offered"
+    )
+    notifier_smtp_timeout_seconds: float = Field(default=30.0, gt=0, description="SMTP timeout")
+    notifier_secretariat_email: str | None = Field(
+        default=None,
+        description="Also a contact of partner 'secretariat' (unmatched requests, failures)",
+    )
+
+    @model_validator(mode="after")
+    def _lease_outlasts_a_send(self) -> Self:
+        # A lease shorter than a send would let a second worker re-send while the first is
+        # still waiting for the answer: a duplicate that no crash caused.
+        longest = max(self.notifier_timeout_seconds, self.notifier_smtp_timeout_seconds)
+        if self.notifier_lease_seconds <= longest:
+            raise ValueError(
+                f"STAX_NOTIFIER_LEASE_SECONDS ({self.notifier_lease_seconds}) must exceed the "
+                f"webhook and SMTP timeouts ({longest})"
+            )
+        return self

@@ -5,17 +5,17 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from services.notifier import handlers
+from services.notifier import delivery
 from shared.consuming import is_transient
 
 log = logging.getLogger(__name__)
 
 
-async def run_worker(deps: handlers.NotifierDeps, poll_seconds: float) -> None:
+async def run_worker(deps: delivery.DeliveryDeps, poll_seconds: float) -> None:
     delay = poll_seconds
     while True:
         try:
-            if await handlers.deliver_one(deps):
+            if await delivery.deliver_one(deps):
                 delay = poll_seconds
                 continue
         except asyncio.CancelledError:

@@ -1,0 +1,218 @@
+"""Benchmark: webhooks delivered per second by notifier, and isolation from a dead endpoint.
+
+notifier runs as its own process on a private stack (bench.common) with its default 8 workers.
+Deliveries are queued straight into its table (as its consumers would, one row per event and
+endpoint) for 4 healthy partners, each with an endpoint on a local asyncio receiver answering 204;
+the clock stops when every row is `delivered` (claim, sign, POST, record, outbox row: all inside).
+
+Runs, interleaved A/B/A/B:
+  A  healthy endpoints only;
+  B  the same, plus a dead endpoint (accepts the connection, never answers) with deliveries queued
+     *before* the healthy ones, retried as fast as the shortened schedule allows.
+The ratio B/A is the healthy endpoints' throughput while another endpoint times out. A reference
+line gives the raw rate of the same POSTs from one process with httpx (no database, no signing).
+
+    STAX_BENCH_PORT_BASE=27000 python -m bench.notifier [--deliveries N] [--reps R]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import time
+import uuid
+from collections import Counter
+from datetime import UTC, datetime
+
+import asyncpg
+import httpx
+
+from bench.common import bench_stack, table
+from deploy.local import stack
+from services.notifier import domain
+
+HEALTHY = 4
+DEAD_QUEUED = 64
+RESPONSE = b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n"
+
+
+class Receiver:
+    """A minimal keep-alive HTTP/1.1 server: `/ok/…` answers 204, `/dead/…` never answers."""
+
+    def __init__(self) -> None:
+        self.hits: Counter[str] = Counter()
+        self.port = 0
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                lines = head.decode("latin-1").split("\r\n")
+                path = lines[0].split(" ")[1]
+                length = next(
+                    (int(x.split(":")[1]) for x in lines if x.lower().startswith("content-length")),
+                    0,
+                )
+                await reader.readexactly(length)
+                if path.startswith("/dead"):
+                    await asyncio.sleep(3600)
+                self.hits[path.split("/")[1]] += 1
+                writer.write(RESPONSE)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
+            writer.close()
+
+
+async def _endpoint(pool: asyncpg.Pool, partner: str, url: str) -> uuid.UUID:
+    endpoint_id = uuid.uuid4()
+    await pool.execute(
+        "INSERT INTO notifier.endpoints (endpoint_id, partner_id, url, secret) "
+        "VALUES ($1, $2, $3, $4)",
+        endpoint_id,
+        partner,
+        url,
+        "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" * 1,
+    )
+    return endpoint_id
+
+
+async def _queue(pool: asyncpg.Pool, endpoints: list[tuple[uuid.UUID, str]], n: int) -> None:
+    now = datetime.now(UTC)
+    rows = []
+    for i in range(n):
+        endpoint_id, partner = endpoints[i % len(endpoints)]
+        body = domain.webhook_body(
+            "ta.assignment.offered", now, {"partner_id": partner, "n": i, "pad": "x" * 400}
+        )
+        rows.append((uuid.uuid4(), uuid.uuid4(), endpoint_id, partner, body))
+    await pool.executemany(
+        "INSERT INTO notifier.deliveries (delivery_id, event_id, event_type, endpoint_id, "
+        "partner_id, payload) VALUES ($1, $2, 'ta.assignment.offered', $3, $4, $5)",
+        rows,
+    )
+
+
+async def _wait_delivered(pool: asyncpg.Pool, partners: list[str], n: int) -> float:
+    started = time.monotonic()
+    while True:
+        done = await pool.fetchval(
+            "SELECT count(*) FROM notifier.deliveries WHERE partner_id = ANY($1) "
+            "AND status = 'delivered'",
+            partners,
+        )
+        if done >= n:
+            return time.monotonic() - started
+        await asyncio.sleep(0.05)
+
+
+async def _run(pool: asyncpg.Pool, receiver: Receiver, n: int, *, dead: bool, tag: str) -> float:
+    base = f"http://127.0.0.1:{receiver.port}"
+    healthy = [f"ok-{tag}-{i}" for i in range(HEALTHY)]
+    endpoints = [(await _endpoint(pool, p, f"{base}/ok/{p}"), p) for p in healthy]
+    if dead:
+        bad = f"dead-{tag}"
+        await _queue(pool, [(await _endpoint(pool, bad, f"{base}/dead/{bad}"), bad)], DEAD_QUEUED)
+        await asyncio.sleep(0.5)  # let the dead endpoint take its leases first
+    await _queue(pool, endpoints, n)
+    seconds = await _wait_delivered(pool, healthy, n)
+    # Stop the dead endpoint's retries before the next run.
+    await pool.execute(
+        "UPDATE notifier.endpoints SET enabled = false WHERE partner_id LIKE 'dead-%'"
+    )
+    await pool.execute(
+        "UPDATE notifier.deliveries SET status = 'failed' WHERE partner_id LIKE 'dead-%' "
+        "AND status = 'pending'"
+    )
+    return n / seconds
+
+
+async def _raw_rate(receiver: Receiver, n: int, concurrency: int = 8) -> float:
+    url = f"http://127.0.0.1:{receiver.port}/ok/raw"
+    body = b"x" * 500
+    async with httpx.AsyncClient() as client:
+
+        async def one(k: int) -> None:
+            for _ in range(k):
+                await client.post(url, content=body)
+
+        started = time.monotonic()
+        await asyncio.gather(*(one(n // concurrency) for _ in range(concurrency)))
+        return (n // concurrency * concurrency) / (time.monotonic() - started)
+
+
+async def _bench(cfg: stack.StackSettings, n: int, reps: int) -> None:
+    receiver = Receiver()
+    await receiver.start()
+    env = {
+        "STAX_NOTIFIER_ALLOW_SUBNETS": '["127.0.0.1/32"]',
+        "STAX_NOTIFIER_TIMEOUT_SECONDS": "2",
+        "STAX_NOTIFIER_RETRY_SCHEDULE": "[0, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2]",
+        "STAX_NOTIFIER_OVERLOAD_PENALTY_SECONDS": "0",  # worst case: retry the dead one at once
+        "STAX_NOTIFIER_LEASE_SECONDS": "10",
+        "STAX_NOTIFIER_SMTP_TIMEOUT_SECONDS": "5",
+        "STAX_NOTIFIER_POLL_SECONDS": "0.05",
+        "STAX_LOG_LEVEL": "WARNING",
+    }
+    stack.start_service(cfg, "notifier", log=lambda line: print(f"  [stack] {line}"), extra_env=env)
+    pool = await asyncpg.create_pool(cfg.db_url, min_size=1, max_size=4)
+    try:
+        stack.wait_ready(cfg, ("notifier",), timeout=90)
+        await _run(pool, receiver, max(200, n // 10), dead=False, tag="warmup")
+        alone: list[float] = []
+        beside_dead: list[float] = []
+        for rep in range(reps):
+            alone.append(await _run(pool, receiver, n, dead=False, tag=f"a{rep}"))
+            beside_dead.append(await _run(pool, receiver, n, dead=True, tag=f"b{rep}"))
+        raw = await _raw_rate(receiver, n)
+    finally:
+        await pool.close()
+        stack.stop_service(cfg, "notifier", log=lambda line: print(f"  [stack] {line}"))
+        await receiver.stop()
+    a, b = statistics.median(alone), statistics.median(beside_dead)
+    ratios = [y / x for x, y in zip(alone, beside_dead, strict=True)]
+    table(
+        f"notifier: {n} webhooks to {HEALTHY} healthy endpoints, 8 workers (median of {reps})",
+        ["run", "webhooks/s", "min", "max"],
+        [
+            ["A healthy only", f"{a:.0f}", f"{min(alone):.0f}", f"{max(alone):.0f}"],
+            [
+                "B + a dead endpoint (timeouts)",
+                f"{b:.0f}",
+                f"{min(beside_dead):.0f}",
+                f"{max(beside_dead):.0f}",
+            ],
+            ["reference: raw httpx POSTs, no DB", f"{raw:.0f}", "", ""],
+        ],
+    )
+    print(
+        f"\n  isolation ratio B/A = {b / a:.2f} (per pair: "
+        f"{', '.join(f'{r:.2f}' for r in ratios)}); dead endpoint answered "
+        f"{receiver.hits['dead']} of its requests (it never answers)"
+    )
+    print(f"  notifier/raw = {a / raw:.2f}")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"  load average at the end: {load} on {os.cpu_count()} CPUs (shared with Kafka, PG)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--deliveries", type=int, default=2000)
+    parser.add_argument("--reps", type=int, default=2)
+    args = parser.parse_args()
+    with bench_stack() as cfg:
+        asyncio.run(_bench(cfg, args.deliveries, args.reps))
+
+
+if __name__ == "__main__":
+    main()

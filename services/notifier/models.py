@@ -1,0 +1,142 @@
+"""The HTTP API's request and response bodies, validated by pydantic (422 lists every reason)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+from uuid import UUID
+
+from pydantic import AnyHttpUrl, AwareDatetime, BaseModel, EmailStr, Field, field_validator
+
+from services.notifier import domain
+
+# Partner ids end up in topic names (ta.partner.<id>.v1): keep them to safe characters.
+PARTNER_ID = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+Status = Literal["pending", "delivered", "failed"]
+Language = Literal["en", "fr", "es", "ar", "ru", "zh"]
+
+
+def _known_types(values: list[str]) -> list[str]:
+    unknown = sorted(set(values) - domain.EVENT_TYPES)
+    if unknown:
+        raise ValueError(f"unknown event types {unknown}; known: {sorted(domain.EVENT_TYPES)}")
+    return sorted(set(values))
+
+
+class Filtered(BaseModel):
+    event_types: list[str] = Field(
+        default_factory=list, max_length=20, description="Event types to send; empty means all"
+    )
+
+    @field_validator("event_types")
+    @classmethod
+    def _check_types(cls, values: list[str]) -> list[str]:
+        return _known_types(values)
+
+
+class EndpointIn(Filtered):
+    url: AnyHttpUrl = Field(max_length=2000, description="Where to POST webhooks (http/https)")
+    secret: str | None = Field(
+        default=None,
+        pattern=r"^whsec_[A-Za-z0-9+/=]{32,}$",
+        description="whsec_ secret; generated when omitted",
+    )
+
+
+class EndpointPatch(BaseModel):
+    url: AnyHttpUrl | None = Field(default=None, max_length=2000)
+    event_types: list[str] | None = Field(default=None, max_length=20)
+    enabled: bool | None = Field(default=None, description="true re-enables a disabled endpoint")
+
+    @field_validator("event_types")
+    @classmethod
+    def _check_types(cls, values: list[str] | None) -> list[str] | None:
+        return None if values is None else _known_types(values)
+
+
+class EndpointCreated(BaseModel):
+    endpoint_id: UUID
+    secret: str = Field(description="The signing secret; shown only in this answer")
+
+
+class EndpointOut(BaseModel):
+    endpoint_id: UUID
+    partner_id: str
+    url: str
+    event_types: list[str]
+    enabled: bool
+    disabled_reason: str | None
+    failing_since: datetime | None
+    previous_secret_until: datetime | None = Field(
+        description="Until when the secret before the last rotation also signs"
+    )
+    created_at: datetime
+    updated_at: datetime
+
+
+class RotateIn(BaseModel):
+    secret: str | None = Field(default=None, pattern=r"^whsec_[A-Za-z0-9+/=]{32,}$")
+
+
+class Rotated(BaseModel):
+    secret: str = Field(description="The new secret; shown only in this answer")
+    previous_secret_valid_until: datetime = Field(
+        description="Both secrets sign until then (two signatures in webhook-signature)"
+    )
+
+
+class ContactIn(Filtered):
+    email: EmailStr
+    name: str = Field(default="", max_length=200)
+    language: Language = Field(default="en", description="Templates: en, fr, es; others get en")
+
+
+class ContactOut(BaseModel):
+    contact_id: UUID
+    partner_id: str
+    email: str
+    name: str
+    language: str
+    event_types: list[str]
+    enabled: bool
+    created_at: datetime
+
+
+class KafkaChannelIn(Filtered):
+    pass
+
+
+class KafkaChannelOut(BaseModel):
+    partner_id: str
+    topic: str
+    event_types: list[str]
+    enabled: bool
+    created_at: datetime
+
+
+class DeliveryOut(BaseModel):
+    delivery_id: UUID = Field(description="Also the webhook-id")
+    event_id: UUID
+    event_type: str
+    channel: str
+    partner_id: str
+    request_id: UUID | None
+    endpoint_id: UUID | None
+    contact_id: UUID | None
+    status: Status
+    attempts: int
+    last_error: str | None
+    next_attempt_at: datetime
+    created_at: datetime
+    last_attempt_at: datetime | None
+    delivered_at: datetime | None
+    failed_at: datetime | None
+
+
+class RecoverIn(BaseModel):
+    since: AwareDatetime = Field(description="Failed at or after this time (with a time zone)")
+    partner_id: str | None = Field(default=None, pattern=PARTNER_ID)
+
+
+class RecoverOut(BaseModel):
+    recovered: int

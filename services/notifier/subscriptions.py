@@ -1,0 +1,102 @@
+"""Use cases of the subscriptions API: endpoints (SSRF-checked), rotation, contacts, channels."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+import asyncpg
+
+from services.notifier import subscriptions_repo as repo
+from services.notifier.ssrf import SsrfGuard
+from shared.topics import partner_topic
+
+# Creates a Kafka topic with one partition (shared.kafka.ensure_topics, bound in app.py).
+CreateTopic = Callable[[str], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class SubscriptionDeps:
+    pool: asyncpg.Pool
+    guard: SsrfGuard
+    create_topic: CreateTopic
+    clock: Callable[[], datetime]
+    secret_overlap_seconds: float
+
+
+def new_secret() -> str:
+    """A Standard Webhooks secret: `whsec_` + base64 of 32 random bytes."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+@dataclass(frozen=True)
+class NewEndpoint:
+    endpoint_id: UUID
+    secret: str
+
+
+async def create_endpoint(
+    deps: SubscriptionDeps, *, partner_id: str, url: str, event_types: list[str], secret: str | None
+) -> NewEndpoint:
+    """Raises ssrf_rules.Refused when the URL may not be called (checked again at send time)."""
+    await deps.guard.check(url)
+    created = NewEndpoint(uuid4(), secret or new_secret())
+    async with deps.pool.acquire() as conn:
+        await repo.create_endpoint(
+            conn,
+            endpoint_id=created.endpoint_id,
+            partner_id=partner_id,
+            url=url,
+            secret=created.secret,
+            event_types=event_types,
+        )
+    return created
+
+
+async def update_endpoint(
+    deps: SubscriptionDeps, partner_id: str, endpoint_id: UUID, changes: dict[str, Any]
+) -> asyncpg.Record | None:
+    if changes.get("url") is not None:
+        await deps.guard.check(changes["url"])
+    async with deps.pool.acquire() as conn:
+        return await repo.update_endpoint(conn, partner_id, endpoint_id, changes)
+
+
+@dataclass(frozen=True)
+class Rotated:
+    secret: str
+    previous_valid_until: datetime
+
+
+async def rotate_secret(
+    deps: SubscriptionDeps, partner_id: str, endpoint_id: UUID, secret: str | None
+) -> Rotated | None:
+    """A new secret; the old one keeps signing (a second signature) for the overlap window."""
+    rotated = Rotated(
+        secret or new_secret(),
+        deps.clock() + timedelta(seconds=deps.secret_overlap_seconds),
+    )
+    async with deps.pool.acquire() as conn:
+        done = await repo.rotate_secret(
+            conn,
+            partner_id,
+            endpoint_id,
+            secret=rotated.secret,
+            overlap_until=rotated.previous_valid_until,
+        )
+    return rotated if done else None
+
+
+async def enable_kafka_channel(
+    deps: SubscriptionDeps, partner_id: str, event_types: list[str]
+) -> asyncpg.Record:
+    """Creates the partner's topic first, so no mirror is ever written to a missing topic."""
+    topic = partner_topic(partner_id)
+    await deps.create_topic(topic)
+    async with deps.pool.acquire() as conn:
+        return await repo.put_kafka_channel(conn, partner_id, topic, event_types)

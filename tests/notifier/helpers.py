@@ -1,0 +1,363 @@
+"""Real test peers for notifier: a scripted webhook receiver (verifying with standardwebhooks),
+an aiosmtpd SMTP server, a canary TCP listener, and in-process delivery workers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from uuid import UUID, uuid4
+
+import asyncpg
+import httpx
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from deploy.local.receiver import WebhookReceiver
+from services.notifier import domain, subscriptions_repo
+from services.notifier.delivery import DeliveryDeps, deliver_one
+from services.notifier.handlers import Fanout
+from services.notifier.mailer import Mailer, SmtpConfig, Templates
+from services.notifier.ssrf import SsrfGuard
+from services.notifier.subscriptions import new_secret
+from services.notifier.webhook import WebhookSender
+from shared.envelope import Envelope as Envelope_
+from shared.events import AssignmentOffered, Event, Role
+from shared.outbox import Outbox
+
+LOCAL = ["127.0.0.1/32"]
+
+
+def free_port() -> int:
+    # aiosmtpd's Controller refuses port 0 (it probes the port it was given): pick one first.
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+# ------------------------------------------------------------------------------ webhooks
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int = 204
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+
+
+@dataclass
+class ScriptedReceiver(WebhookReceiver):
+    """deploy/local/receiver.py's verifying receiver, answering from a script: the n-th POST
+    gets script[n] (the last entry repeats); arrival times are kept for schedule checks."""
+
+    script: list[Reply] = field(default_factory=lambda: [Reply()])
+    arrivals: list[float] = field(default_factory=list)
+
+    def start(self) -> ScriptedReceiver:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length", "0")))
+                with receiver._arrived:
+                    n = len(receiver.arrivals)
+                    receiver.arrivals.append(time.monotonic())
+                reply = receiver.script[min(n, len(receiver.script) - 1)]
+                receiver._record(body.decode(errors="replace"), dict(self.headers.items()))
+                if reply.delay:
+                    time.sleep(reply.delay)
+                try:
+                    self.send_response(reply.status)
+                    for name, value in reply.headers.items():
+                        self.send_header(name, value)
+                    self.send_header("content-length", "0")
+                    self.end_headers()
+                except OSError:
+                    pass  # the notifier gave up waiting (timeout) and closed the connection
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+
+@contextmanager
+def receiving(*script: Reply) -> Iterator[ScriptedReceiver]:
+    receiver = ScriptedReceiver(script=list(script) or [Reply()]).start()
+    try:
+        yield receiver
+    finally:
+        receiver.stop()
+
+
+# ------------------------------------------------------------------------------ e-mail
+
+
+class SmtpSink:
+    """Accepts mail, except: `…@soft.invalid` gets 451 (temporary) while `soft_failures` last,
+    `…@hard.invalid` gets 550 (permanent)."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self.soft_failures = 0
+        self.refused: list[str] = []
+
+    async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook name
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if address.endswith("@hard.invalid"):
+            self.refused.append(address)
+            return "550 5.1.1 mailbox unavailable"
+        if address.endswith("@soft.invalid") and self.soft_failures > 0:
+            self.soft_failures -= 1
+            self.refused.append(address)
+            return "451 4.3.0 try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(  # noqa: N802 - aiosmtpd's hook name
+        self, server: SMTP, session: Session, envelope: Envelope
+    ) -> str:
+        raw = envelope.original_content or b""
+        parsed = message_from_bytes(raw, policy=policy.default)
+        assert isinstance(parsed, EmailMessage)
+        self.messages.append(parsed)
+        return "250 Message accepted for delivery"
+
+    def to(self, address: str) -> list[EmailMessage]:
+        return [m for m in self.messages if m["To"] == address]
+
+
+@contextmanager
+def smtp_server() -> Iterator[tuple[SmtpSink, int]]:
+    sink = SmtpSink()
+    port = free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield sink, port
+    finally:
+        controller.stop()
+
+
+# ------------------------------------------------------------------------------ canary
+
+
+class Canary:
+    """A TCP listener on 127.0.0.1 that counts every connection made to it."""
+
+    def __init__(self) -> None:
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(16)
+        self._sock.settimeout(0.2)
+        self.port: int = self._sock.getsockname()[1]
+        self.hits = 0
+        self._stop = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.hits += 1
+            conn.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._sock.close()
+
+
+# ------------------------------------------------------------------------------ workers
+
+
+@dataclass
+class Clock:
+    """Real time plus an offset, so a test can jump days ahead."""
+
+    offset: float = 0.0
+
+    def __call__(self) -> datetime:
+        return datetime.fromtimestamp(time.time() + self.offset, UTC)
+
+
+@asynccontextmanager
+async def delivery_deps(
+    pool: asyncpg.Pool,
+    partners: Sequence[str],
+    *,
+    schedule: Sequence[float] = (0, 0.3, 0.3),
+    smtp_port: int = 1,
+    http_timeout: float = 2.0,
+    overload_penalty: float = 1.0,
+    disable_after_days: float = 5.0,
+    max_in_flight: int = 2,
+    lease: float = 10.0,
+    clock: Callable[[], datetime] | None = None,
+    allow: Sequence[str] = LOCAL,
+) -> Any:
+    """The real senders and the real Postgres; workers see only these partners' deliveries."""
+    async with httpx.AsyncClient(follow_redirects=False, timeout=http_timeout) as client:
+        yield DeliveryDeps(
+            pool=pool,
+            outbox=Outbox("notifier"),
+            webhooks=WebhookSender(client, SsrfGuard(allow), http_timeout),
+            email=Mailer(SmtpConfig("127.0.0.1", smtp_port, "stax@test.invalid", 5.0), Templates()),
+            clock=clock or Clock(),
+            policy=domain.RetryPolicy(schedule, overload_penalty=overload_penalty),
+            lease_seconds=lease,
+            max_in_flight_per_endpoint=max_in_flight,
+            disable_after_days=disable_after_days,
+            partners=list(partners),
+        )
+
+
+async def run_workers_until(
+    deps: DeliveryDeps,
+    done: Callable[[], Awaitable[bool]],
+    *,
+    workers: int = 4,
+    within: float = 30.0,
+    poll: float = 0.05,
+) -> None:
+    """Run `workers` delivery loops until `done()` holds; fails the test on timeout."""
+    stop = asyncio.Event()
+
+    async def loop() -> None:
+        while not stop.is_set():
+            if not await deliver_one(deps):
+                await asyncio.sleep(poll)
+
+    tasks = [asyncio.create_task(loop()) for _ in range(workers)]
+    try:
+        deadline = time.monotonic() + within
+        while not await done():
+            assert time.monotonic() < deadline, "deliveries did not finish in time"
+            for task in tasks:
+                if task.done():
+                    task.result()  # re-raise a worker's crash
+            await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+# ------------------------------------------------------------------------------ events in
+
+
+def offer_event(
+    partner_id: str, request_id: UUID | None = None
+) -> tuple[Envelope_, AssignmentOffered]:
+    offer = AssignmentOffered(
+        assignment_id=uuid4(),
+        request_id=request_id or uuid4(),
+        partner_id=partner_id,
+        partner_name=f"Partner {partner_id}",
+        role=Role.LEAD,
+        score=0.9,
+        reasons=["covers PCB", "serves <SEN>"],
+        covers_topics=["PCB"],
+        respond_by=datetime.now(UTC) + timedelta(days=5),
+    )
+    return envelope_of(offer), offer
+
+
+def envelope_of(event: Event) -> Envelope_:
+    return Envelope_(
+        id=uuid4(),
+        type=event.ce_type,
+        source="/test",
+        subject=str(getattr(event, "request_id", "")),
+        time=datetime.now(UTC),
+        data=event.model_dump(mode="json"),
+    )
+
+
+async def apply(pool: asyncpg.Pool, event: Event, envelope: Envelope_ | None = None) -> UUID:
+    """What notifier's consumer does with one event (its transaction, minus Kafka)."""
+    envelope = envelope or envelope_of(event)
+    async with pool.acquire() as conn, conn.transaction():
+        await Fanout(Outbox("notifier"))(conn, envelope, event)
+    return envelope.id
+
+
+async def add_endpoint(
+    pool: asyncpg.Pool, partner_id: str, url: str, event_types: Sequence[str] = ()
+) -> tuple[UUID, str]:
+    endpoint_id, secret = uuid4(), new_secret()
+    async with pool.acquire() as conn:
+        await subscriptions_repo.create_endpoint(
+            conn,
+            endpoint_id=endpoint_id,
+            partner_id=partner_id,
+            url=url,
+            secret=secret,
+            event_types=list(event_types),
+        )
+    return endpoint_id, secret
+
+
+async def add_contact(
+    pool: asyncpg.Pool, partner_id: str, email: str, language: str = "en"
+) -> UUID:
+    contact_id = uuid4()
+    async with pool.acquire() as conn:
+        await subscriptions_repo.create_contact(
+            conn,
+            contact_id=contact_id,
+            partner_id=partner_id,
+            email=email,
+            name="Test contact",
+            language=language,
+            event_types=[],
+        )
+    return contact_id
+
+
+async def deliveries_of(pool: asyncpg.Pool, partner_id: str) -> list[asyncpg.Record]:
+    return list(
+        await pool.fetch(
+            "SELECT * FROM notifier.deliveries WHERE partner_id = $1 ORDER BY created_at",
+            partner_id,
+        )
+    )
+
+
+def settled(pool: asyncpg.Pool, partner_id: str, count: int) -> Callable[[], Awaitable[bool]]:
+    """True once `count` deliveries of the partner exist and none is pending any more."""
+
+    async def check() -> bool:
+        rows = await deliveries_of(pool, partner_id)
+        return len(rows) >= count and all(r["status"] != "pending" for r in rows)
+
+    return check
+
+
+async def outbox_events(
+    pool: asyncpg.Pool, ce_type: str, delivery_id: UUID
+) -> list[dict[str, Any]]:
+    rows = await pool.fetch(
+        "SELECT headers, value FROM notifier.outbox WHERE headers->>'ce_type' = $1", ce_type
+    )
+    found = [json.loads(bytes(r["value"])) for r in rows]
+    return [f for f in found if f["delivery_id"] == str(delivery_id)]

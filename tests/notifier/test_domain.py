@@ -1,0 +1,110 @@
+"""The pure rules: who hears what, the schedule, answers, rotation, SSRF addresses, templates."""
+
+from __future__ import annotations
+
+import ipaddress
+from datetime import UTC, datetime, timedelta
+from uuid import uuid4
+
+import pytest
+
+from services.notifier import domain, ssrf_rules
+from services.notifier.domain import AttemptResult, Partner, Requester, RetryPolicy
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def test_who_hears_what() -> None:
+    rid = uuid4()
+    data = {"request_id": str(rid), "partner_id": "unido"}
+    assert domain.audience("ta.assignment.offered", data) == [Partner("unido")]
+    assert domain.audience("ta.assignment.accepted", data) == [Requester(rid), Partner("unido")]
+    assert domain.audience("ta.request.accepted", {"request_id": str(rid)}) == [Requester(rid)]
+    assert domain.audience("ta.request.matched", {"request_id": str(rid)}) == [Requester(rid)]
+    assert domain.audience("ta.request.unmatched", {"request_id": str(rid)}) == [
+        Requester(rid),
+        Partner("secretariat"),
+    ]
+    assert domain.audience("ta.request.rejected", {"external_ref": "x"}) == []
+
+
+def test_a_timeout_or_429_waits_at_least_the_overload_penalty() -> None:
+    policy = RetryPolicy([0, 5, 300], overload_penalty=60)
+    for result in (AttemptResult(ok=False, overloaded=True), domain.classify_http(429, None)):
+        at = domain.next_attempt(policy, 1, NOW, result)
+        assert at is not None and at - NOW >= timedelta(seconds=60)
+
+
+def test_retry_after_is_capped_and_permanent_failures_are_not_retried() -> None:
+    policy = RetryPolicy([0, 5], max_retry_after=600)
+    at = domain.next_attempt(policy, 1, NOW, AttemptResult(ok=False, retry_after=10**9))
+    assert at is not None and at - NOW == timedelta(seconds=600)
+    assert domain.next_attempt(policy, 1, NOW, domain.classify_http(410, None)) is None
+    assert domain.next_attempt(policy, 1, NOW, domain.classify_smtp(550, "no")) is None
+    assert domain.next_attempt(policy, 1, NOW, domain.classify_smtp(451, "later")) is not None
+
+
+@pytest.mark.parametrize(
+    ("status", "ok", "gone"), [(200, True, False), (299, True, False), (301, False, False),
+                               (404, False, False), (410, False, True), (500, False, False)]
+)  # fmt: skip
+def test_only_2xx_succeeds_and_410_disables(status: int, ok: bool, gone: bool) -> None:
+    result = domain.classify_http(status, None)
+    assert (result.ok, result.disable_endpoint, result.permanent) == (ok, gone, gone)
+
+
+def test_both_secrets_sign_only_during_the_overlap() -> None:
+    later = NOW + timedelta(hours=1)
+    assert domain.signing_secrets("new", "old", later, NOW) == ["new", "old"]
+    assert domain.signing_secrets("new", "old", NOW, NOW) == ["new"]
+    assert domain.signing_secrets("new", None, None, NOW) == ["new"]
+
+
+def test_an_endpoint_is_disabled_after_n_days_of_failures_only() -> None:
+    assert domain.failing_too_long(NOW - timedelta(days=5), NOW, 5)
+    assert not domain.failing_too_long(NOW - timedelta(days=4), NOW, 5)
+    assert not domain.failing_too_long(None, NOW, 5)
+
+
+def test_templates_fall_back_to_english_then_to_the_generic_one() -> None:
+    have = frozenset(
+        f"{n}.{lang}.{kind}.j2"
+        for n, lang in [("x", "fr"), ("x", "en"), ("_default", "en"), ("_default", "es")]
+        for kind in ("txt", "html")
+    )
+    assert domain.template_base("x", "fr", have) == "x.fr"
+    assert domain.template_base("x", "ar", have) == "x.en"
+    assert domain.template_base("y", "es", have) == "_default.es"
+    assert domain.template_base("y", "zh", have) == "_default.en"
+    assert domain.pick_language(["zz", "fr", "en"]) == "fr"
+    assert domain.pick_language([]) == "en"
+
+
+@pytest.mark.parametrize(
+    "host", ["2130706433", "0x7f.1", "0177.0.0.1", "127.1", "0x7f000001", "017700000001"]
+)
+def test_odd_ipv4_spellings_decode_to_loopback(host: str) -> None:
+    assert ssrf_rules.literal_address(host) == ipaddress.IPv4Address("127.0.0.1")
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "100.64.0.1",
+     "0.0.0.0", "224.0.0.1", "240.0.0.1", "255.255.255.255", "::1", "::", "fc00::1", "fe80::1",
+     "ff02::1", "::ffff:10.0.0.1", "::ffff:127.0.0.1", "::127.0.0.1", "64:ff9b::a00:1",
+     "2002:c0a8:101::", "2001:0:4136:e378:8000:63bf:3fff:fdd2", "2001:db8::1", "fec0::1"],
+)  # fmt: skip
+def test_addresses_that_are_not_globally_routable_are_refused(address: str) -> None:
+    assert ssrf_rules.refusal(ipaddress.ip_address(address), []) is not None
+
+
+@pytest.mark.parametrize("address", ["93.184.216.34", "2606:4700::1111", "::ffff:8.8.8.8"])
+def test_global_unicast_addresses_pass(address: str) -> None:
+    assert ssrf_rules.refusal(ipaddress.ip_address(address), []) is None
+
+
+def test_the_allow_list_admits_its_subnet_and_the_mapped_form_of_it() -> None:
+    allow = ssrf_rules.parse_allow_list(["127.0.0.1/32"])
+    assert ssrf_rules.refusal(ipaddress.ip_address("127.0.0.1"), allow) is None
+    assert ssrf_rules.refusal(ipaddress.ip_address("::ffff:127.0.0.1"), allow) is None
+    assert ssrf_rules.refusal(ipaddress.ip_address("127.0.0.2"), allow) is not None

@@ -1,0 +1,188 @@
+"""E-mail through a real aiosmtpd server: multipart text + HTML from templates in the contact's
+language (English fallback), SMTP 4xx retried, 5xx a permanent failure; and who hears what."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from email.message import EmailMessage
+from uuid import UUID, uuid4
+
+import asyncpg
+
+from services.notifier import domain, repository
+from shared.events import (
+    AssignmentAccepted,
+    Contact,
+    Eligibility,
+    RequestAccepted,
+    RequestMatched,
+    RequestUnmatched,
+    Urgency,
+)
+from tests.notifier.helpers import (
+    add_contact,
+    apply,
+    deliveries_of,
+    delivery_deps,
+    envelope_of,
+    offer_event,
+    outbox_events,
+    run_workers_until,
+    settled,
+    smtp_server,
+)
+
+
+def _parts(mail: EmailMessage) -> tuple[str, str]:
+    text, html = mail.get_body(("plain",)), mail.get_body(("html",))
+    assert text is not None and html is not None
+    return str(text.get_content()), str(html.get_content())  # type: ignore[attr-defined]
+
+
+async def test_an_offer_email_is_multipart_text_and_html_in_the_contacts_language(
+    pool: asyncpg.Pool, unique: str
+) -> None:
+    partner, address = f"p-{unique}", f"fr-{unique}@example.org"
+    with smtp_server() as (sink, port):
+        await add_contact(pool, partner, address, language="fr")
+        envelope, offer = offer_event(partner)
+        await apply(pool, offer, envelope)
+        async with delivery_deps(pool, [partner], smtp_port=port) as deps:
+            await run_workers_until(deps, settled(pool, partner, 1))
+    [mail] = sink.to(address)
+    assert mail.get_content_type() == "multipart/alternative"
+    assert str(mail["Subject"]).startswith("STAX : nouvelle offre")
+    assert mail["Content-Language"] == "fr"
+    text, html = _parts(mail)
+    assert str(offer.request_id) in text and "Merci de répondre" in text
+    assert "serves &lt;SEN&gt;" in html and "<SEN>" not in html  # the HTML part is escaped
+    [row] = await deliveries_of(pool, partner)
+    assert (row["channel"], row["status"], row["attempts"]) == ("email", "delivered", 1)
+    assert mail["X-STAX-Delivery-Id"] == str(row["delivery_id"])
+
+
+async def test_a_language_without_templates_falls_back_to_english(
+    pool: asyncpg.Pool, unique: str
+) -> None:
+    partner, address = f"p-{unique}", f"ar-{unique}@example.org"
+    with smtp_server() as (sink, port):
+        await add_contact(pool, partner, address, language="ar")
+        await apply(pool, offer_event(partner)[1])
+        async with delivery_deps(pool, [partner], smtp_port=port) as deps:
+            await run_workers_until(deps, settled(pool, partner, 1))
+    [mail] = sink.to(address)
+    assert str(mail["Subject"]).startswith("STAX: new assistance offer")
+    assert mail["Content-Language"] == "en"
+
+
+async def test_an_smtp_4xx_is_retried_on_the_schedule_then_delivered(
+    pool: asyncpg.Pool, unique: str
+) -> None:
+    partner, address = f"p-{unique}", f"busy-{unique}@soft.invalid"
+    with smtp_server() as (sink, port):
+        sink.soft_failures = 2
+        await add_contact(pool, partner, address)
+        await apply(pool, offer_event(partner)[1])
+        async with delivery_deps(pool, [partner], smtp_port=port, schedule=[0, 0.2, 0.2]) as deps:
+            await run_workers_until(deps, settled(pool, partner, 1))
+    [row] = await deliveries_of(pool, partner)
+    assert (row["status"], row["attempts"]) == ("delivered", 3)
+    assert sink.refused == [address, address] and len(sink.to(address)) == 1
+
+
+async def test_an_smtp_5xx_is_a_permanent_failure_recorded_after_one_attempt(
+    pool: asyncpg.Pool, unique: str
+) -> None:
+    partner, address = f"p-{unique}", f"gone-{unique}@hard.invalid"
+    with smtp_server() as (sink, port):
+        await add_contact(pool, partner, address)
+        await apply(pool, offer_event(partner)[1])
+        async with delivery_deps(pool, [partner], smtp_port=port, schedule=[0, 0.2, 0.2]) as deps:
+            await run_workers_until(deps, settled(pool, partner, 1))
+    [row] = await deliveries_of(pool, partner)
+    assert (row["status"], row["attempts"]) == ("failed", 1)
+    assert row["last_error"].startswith("SMTP 550")
+    assert sink.messages == []
+    [failed] = await outbox_events(pool, "ta.notification.failed", row["delivery_id"])
+    assert failed["channel"] == "email"
+
+
+def _accepted(request_id: UUID, email: str) -> RequestAccepted:
+    return RequestAccepted(
+        external_ref=f"ref-{request_id}",
+        party="SEN",
+        title="PCB inventory <support>",
+        description="Help to finish the national PCB inventory.",
+        topics=["PCB"],
+        assistance_types=["training"],
+        languages=["es", "fr"],
+        urgency=Urgency.URGENT,
+        needed_by=date.today() + timedelta(days=60),
+        contact=Contact(name="A. Ndiaye", email=email, organisation="Ministry"),
+        request_id=request_id,
+        submitter="test",
+        region="AFR",
+        eligibility=Eligibility(developing=True, economy_in_transition=False, ldc=True, sids=False),
+        accepted_at=datetime.now(UTC),
+    )
+
+
+async def test_the_requesting_party_hears_acceptance_each_partner_acceptance_and_the_outcome(
+    pool: asyncpg.Pool, unique: str
+) -> None:
+    request_id, address = uuid4(), f"party-{unique}@example.sn"
+    secretariat = f"secretariat-{unique}@example.org"
+    accepted = _accepted(request_id, address)
+    events = [
+        accepted,
+        AssignmentAccepted(assignment_id=uuid4(), request_id=request_id, partner_id="unido"),
+        AssignmentAccepted(assignment_id=uuid4(), request_id=request_id, partner_id="brs-sen"),
+        RequestMatched(request_id=request_id, partners=["unido", "brs-sen"], uncovered_topics=[]),
+        RequestUnmatched(request_id=request_id, partners=["unido"], uncovered_topics=["DDT"]),
+    ]
+    with smtp_server() as (sink, port):
+        await add_contact(pool, "secretariat", secretariat)
+        first = envelope_of(accepted)
+        for event in events:
+            await apply(pool, event, first if event is accepted else None)
+        await apply(pool, accepted, first)  # a redelivered event adds no second delivery
+        party = "party:SEN"
+        rows = [r for r in await deliveries_of(pool, party) if r["request_id"] == request_id]
+        assert len(rows) == 5
+        async with delivery_deps(pool, [party, "secretariat"], smtp_port=port) as deps:
+
+            async def done() -> bool:
+                return len(sink.to(address)) == 5 and len(sink.to(secretariat)) == 1
+
+            await run_workers_until(deps, done)
+    subjects = [str(m["Subject"]) for m in sink.to(address)]
+    # No order is promised between deliveries (each goes on its own); all five arrive.
+    assert "STAX: su solicitud «PCB inventory <support>» fue recibida" in subjects
+    assert sum("aceptó su solicitud" in s for s in subjects) == 2
+    assert [str(m["Subject"]) for m in sink.to(secretariat)] == [
+        f"STAX: no partner could be found for request {request_id}"
+    ]
+
+
+async def test_a_payload_its_template_cannot_render_fails_once_and_is_kept(
+    pool: asyncpg.Pool, unique: str
+) -> None:
+    partner = f"p-{unique}"
+    with smtp_server() as (sink, port):
+        contact_id = await add_contact(pool, partner, f"x-{unique}@example.org")
+        async with pool.acquire() as conn:
+            await repository.add_delivery(
+                conn,
+                delivery_id=uuid4(),
+                event_id=uuid4(),
+                event_type="ta.request.accepted",
+                partner_id=partner,
+                request_id=None,
+                payload=domain.webhook_body("ta.request.accepted", datetime.now(UTC), {}),
+                contact_id=contact_id,
+            )
+        async with delivery_deps(pool, [partner], smtp_port=port) as deps:
+            await run_workers_until(deps, settled(pool, partner, 1))
+    [row] = await deliveries_of(pool, partner)
+    assert (row["status"], row["attempts"]) == ("failed", 1)
+    assert row["last_error"].startswith("template:") and sink.messages == []
