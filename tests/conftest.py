@@ -72,6 +72,15 @@ def unique() -> str:
     return uuid.uuid4().hex[:12]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _no_service_outlives_its_module() -> Iterator[None]:
+    """Service processes a module started would consume the next module's events (and a
+    notifier would claim its deliveries): each module starts from none running."""
+    yield
+    for control in Services.live:
+        control.stop_all()
+
+
 @pytest.fixture(scope="session")
 def services(infra: stack.StackSettings) -> Iterator[Services]:
     """Start with `services.ensure()`; all are stopped at the end of the session."""

@@ -14,9 +14,12 @@ class Services:
     retry schedule) calls `restart(name, env)`, and `restart(name)` puts the defaults back.
     """
 
+    live: list[Services] = []  # noqa: RUF012 - every instance, for the per-module clean-up
+
     def __init__(self, cfg: stack.StackSettings) -> None:
         self.cfg = cfg
         self._env: dict[str, dict[str, str]] = {}
+        Services.live.append(self)
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.cfg.port_of(service)}"
@@ -44,9 +47,14 @@ class Services:
     def pid(self, service: str) -> int | None:
         return stack.service_pid(self.cfg, service)
 
+    def stop(self, service: str) -> None:
+        """Stop it and forget its settings: the next `ensure` starts it with the defaults."""
+        stack.stop_service(self.cfg, service, log=_quiet)
+        self._env.pop(service, None)
+
     def stop_all(self) -> None:
         for service in stack.SERVICES:
-            stack.stop_service(self.cfg, service, log=_quiet)
+            self.stop(service)
 
 
 def _quiet(line: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID, uuid4, uuid5
 
+import asyncpg
 from pydantic import BaseModel
 
 from services.notifier import domain, kafka_channel, repository
@@ -51,6 +52,7 @@ def _request_id(data: dict[str, Any]) -> UUID | None:
 
 
 async def _remember_requester(conn: Conn, accepted: RequestAccepted) -> None:
+    await repository.lock_requester(conn, accepted.request_id)
     await repository.save_requester_contact(
         conn,
         # Derived from the request, so the contact has one id however often this runs.
@@ -61,17 +63,50 @@ async def _remember_requester(conn: Conn, accepted: RequestAccepted) -> None:
         name=accepted.contact.name,
         language=domain.pick_language(accepted.languages),
     )
+    contact = await repository.requester_contact(conn, accepted.request_id)
+    for notice in await repository.take_requester_pending(conn, accepted.request_id):
+        if contact is not None:
+            await _requester_delivery(
+                conn,
+                contact,
+                event_id=notice["event_id"],
+                event_type=notice["event_type"],
+                request_id=accepted.request_id,
+                body=notice["payload"],
+            )
 
 
 async def _to_requester(conn: Conn, envelope: Envelope, request_id: UUID, body: str) -> None:
+    await repository.lock_requester(conn, request_id)
     contact = await repository.requester_contact(conn, request_id)
-    if contact is None:  # accepted before notifier ran, or not a request we saw
+    if contact is None:
+        # Its ta.request.accepted (another topic) is not consumed yet: wait for it there.
+        await repository.add_requester_pending(conn, request_id, envelope.id, envelope.type, body)
         return
+    await _requester_delivery(
+        conn,
+        contact,
+        event_id=envelope.id,
+        event_type=envelope.type,
+        request_id=request_id,
+        body=body,
+    )
+
+
+async def _requester_delivery(
+    conn: Conn,
+    contact: asyncpg.Record,
+    *,
+    event_id: UUID,
+    event_type: str,
+    request_id: UUID,
+    body: str,
+) -> None:
     await repository.add_delivery(
         conn,
         delivery_id=uuid4(),
-        event_id=envelope.id,
-        event_type=envelope.type,
+        event_id=event_id,
+        event_type=event_type,
         partner_id=f"party:{contact['party']}",
         request_id=request_id,
         payload=body,

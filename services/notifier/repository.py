@@ -40,6 +40,39 @@ async def requester_contact(conn: Conn, request_id: UUID) -> asyncpg.Record | No
     return found
 
 
+async def lock_requester(conn: Conn, request_id: UUID) -> None:
+    """Serialise the two consumers that meet at a requester (the contact arriving on
+    ta.requests.v1, notices for it on ta.assignments.v1): without it each could miss the
+    other's uncommitted row and a notice would wait forever. Held until the transaction ends."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtext('notifier.requester'), hashtext($1))",
+        str(request_id),
+    )
+
+
+async def add_requester_pending(
+    conn: Conn, request_id: UUID, event_id: UUID, event_type: str, payload: str
+) -> None:
+    await conn.execute(
+        "INSERT INTO notifier.requester_pending (request_id, event_id, event_type, payload) "
+        "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        request_id,
+        event_id,
+        event_type,
+        payload,
+    )
+
+
+async def take_requester_pending(conn: Conn, request_id: UUID) -> list[asyncpg.Record]:
+    return list(
+        await conn.fetch(
+            "DELETE FROM notifier.requester_pending WHERE request_id = $1 "
+            "RETURNING event_id, event_type, payload",
+            request_id,
+        )
+    )
+
+
 async def save_requester_contact(
     conn: Conn,
     *,

@@ -6,20 +6,37 @@ import asyncio
 from collections.abc import Iterator
 from datetime import date, timedelta
 
+import asyncpg
 import httpx
 import pytest
 
 from deploy.local import stack
 from deploy.local.receiver import Received, WebhookReceiver
+from shared.auth import create_key
 from tests.stack_helpers import Services
 
 pytestmark = pytest.mark.e2e
+
+# matcher's pick for a French-speaking Senegal PCB training request (see docs/matcher.md)
+LEAD = "scrc-senegal"
 
 
 @pytest.fixture
 def services_up(services: Services) -> stack.StackSettings:
     services.ensure()
     return services.cfg
+
+
+@pytest.fixture(scope="module")
+async def keys(pool: asyncpg.Pool) -> dict[str, str]:
+    async with pool.acquire() as conn:
+        _, operator = await create_key(conn, role="operator", name="e2e-operator")
+        _, submitter = await create_key(conn, role="submitter", name="e2e-portal")
+    return {"operator": operator, "submitter": submitter}
+
+
+def _auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
 
 
 @pytest.fixture
@@ -49,19 +66,22 @@ def _submission(ref: str) -> dict[str, object]:
 
 
 async def test_a_request_reaches_the_partner_as_a_verified_signed_webhook(
-    services_up: stack.StackSettings, receiver: WebhookReceiver, unique: str
+    services_up: stack.StackSettings, receiver: WebhookReceiver, keys: dict[str, str], unique: str
 ) -> None:
     cfg = services_up
     async with httpx.AsyncClient(timeout=10) as client:
         made = await client.post(
-            f"http://127.0.0.1:{cfg.notifier_port}/v1/partners/secretariat/endpoints",
+            f"http://127.0.0.1:{cfg.notifier_port}/v1/partners/{LEAD}/endpoints",
             json={"url": receiver.url, "event_types": ["ta.assignment.offered"]},
+            headers=_auth(keys["operator"]),
         )
         assert made.status_code == 201, made.text
         receiver.secrets.append(made.json()["secret"])
 
         answer = await client.post(
-            f"http://127.0.0.1:{cfg.intake_port}/v1/requests", json=_submission(f"e2e-{unique}")
+            f"http://127.0.0.1:{cfg.intake_port}/v1/requests",
+            json=_submission(f"e2e-{unique}"),
+            headers=_auth(keys["submitter"]),
         )
         assert answer.status_code == 202, answer.text
         request_id = answer.json()["request_id"]
@@ -74,7 +94,8 @@ async def test_a_request_reaches_the_partner_as_a_verified_signed_webhook(
     assert mine[0].verified  # checked by the standardwebhooks library against the secret
     assert mine[0].body is not None
     assert mine[0].body["type"] == "ta.assignment.offered"
-    assert mine[0].body["data"]["partner_id"] == "secretariat"
+    assert mine[0].body["data"]["partner_id"] == LEAD
+    assert mine[0].body["data"]["role"] == "lead"
     assert mine[0].headers["webhook-signature"].startswith("v1,")
     assert not [r for r in receiver.received if not r.verified]
 
@@ -95,13 +116,15 @@ async def test_each_service_serves_health_readiness_and_metrics(
 
 
 async def test_a_resubmission_returns_the_same_request_id(
-    services_up: stack.StackSettings, unique: str
+    services_up: stack.StackSettings, keys: dict[str, str], unique: str
 ) -> None:
     url = f"http://127.0.0.1:{services_up.intake_port}/v1/requests"
-    async with httpx.AsyncClient(timeout=10) as client:
+    async with httpx.AsyncClient(timeout=10, headers=_auth(keys["submitter"])) as client:
         first = await client.post(url, json=_submission(f"again-{unique}"))
         second = await client.post(url, json=_submission(f"again-{unique}"))
-        changed = await client.post(url, json={**_submission(f"again-{unique}"), "title": "x"})
+        changed = await client.post(
+            url, json={**_submission(f"again-{unique}"), "title": "another title"}
+        )
     assert first.status_code == second.status_code == 202
     assert first.json()["request_id"] == second.json()["request_id"]
     assert changed.status_code == 409

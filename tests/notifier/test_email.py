@@ -186,3 +186,36 @@ async def test_a_payload_its_template_cannot_render_fails_once_and_is_kept(
     [row] = await deliveries_of(pool, partner)
     assert (row["status"], row["attempts"]) == ("failed", 1)
     assert row["last_error"].startswith("template:") and sink.messages == []
+
+
+async def test_a_notice_that_arrives_before_its_request_waits_for_the_requester_contact(
+    pool: asyncpg.Pool, unique: str
+) -> None:
+    # ta.assignments.v1 and ta.requests.v1 are separate topics: the partner's acceptance may be
+    # consumed before the request that carries the Party's contact.
+    request_id, address = uuid4(), f"early-{unique}@example.sn"
+    taken = AssignmentAccepted(assignment_id=uuid4(), request_id=request_id, partner_id="unido")
+    early = await apply(pool, taken)
+    assert (
+        await pool.fetchval(
+            "SELECT count(*) FROM notifier.deliveries "
+            "WHERE event_id = $1 AND contact_id IS NOT NULL",
+            early,
+        )
+        == 0
+    )
+
+    await apply(pool, _accepted(request_id, address))
+
+    rows = await pool.fetch(
+        "SELECT d.event_type FROM notifier.deliveries d JOIN notifier.contacts c "
+        "USING (contact_id) WHERE c.email = $1 ORDER BY d.event_type",
+        address,
+    )
+    assert [r["event_type"] for r in rows] == ["ta.assignment.accepted", "ta.request.accepted"]
+    assert (
+        await pool.fetchval(
+            "SELECT count(*) FROM notifier.requester_pending WHERE request_id = $1", request_id
+        )
+        == 0
+    )

@@ -15,7 +15,6 @@ import httpx
 import pytest
 from faststream.kafka import KafkaBroker
 
-from deploy.local import stack
 from deploy.local.receiver import Received
 from shared.auth import create_key
 from shared.envelope import build_record, parse_record
@@ -69,7 +68,7 @@ def notifier(services: Services, smtp: tuple[SmtpSink, int]) -> Iterator[str]:
     the other test modules are the only ones claiming their deliveries."""
     services.restart("notifier", _env(smtp[1]))
     yield services.url("notifier")
-    stack.stop_service(services.cfg, "notifier", log=lambda _line: None)
+    services.stop("notifier")
 
 
 @pytest.fixture(scope="module")
