@@ -50,6 +50,7 @@ class StackSettings(BaseSettings):
     intake_port: int = 8001
     matcher_port: int = 8002
     notifier_port: int = 8003
+    mail_sink_port: int = Field(default=8025, description="SMTP port notifier sends to locally")
 
     @property
     def kafka(self) -> kafka.KafkaConfig:
@@ -154,6 +155,9 @@ def service_env(cfg: StackSettings, extra: dict[str, str] | None = None) -> dict
     # The local stack's webhook receivers (demo, tests) listen on 127.0.0.1, which notifier's
     # SSRF guard refuses unless allow-listed; an operator's own setting wins.
     env.setdefault("STAX_NOTIFIER_ALLOW_SUBNETS", '["127.0.0.1/32"]')
+    # Locally, e-mail goes to the demo's SMTP sink (`stax demo` starts one on this port).
+    env.setdefault("STAX_NOTIFIER_SMTP_PORT", str(cfg.mail_sink_port))
+    env.setdefault("STAX_NOTIFIER_SECRETARIAT_EMAIL", "secretariat@stax.example")
     env.update(extra or {})
     return env
 
