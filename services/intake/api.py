@@ -110,7 +110,7 @@ _SUBMIT = {
 }
 
 
-def _deps(request: Request) -> handlers.IntakeDeps:
+async def _deps(request: Request) -> handlers.IntakeDeps:
     deps: handlers.IntakeDeps = request.app.state.deps  # set by app.py's lifespan
     return deps
 

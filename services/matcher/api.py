@@ -41,7 +41,7 @@ def _view(row: PartnerRow) -> PartnerView:
     )
 
 
-def _admin(request: Request) -> PartnerAdmin:
+async def _admin(request: Request) -> PartnerAdmin:
     admin: PartnerAdmin = request.app.state.partner_admin  # set in app.py's lifespan
     return admin
 

@@ -35,7 +35,7 @@ from services.notifier.ssrf_rules import Refused
 from shared.auth import Principal, require_role
 
 
-def _deps(request: Request) -> subscriptions.SubscriptionDeps:
+async def _deps(request: Request) -> subscriptions.SubscriptionDeps:
     deps: subscriptions.SubscriptionDeps = request.app.state.subscriptions  # set in app.py
     return deps
 
