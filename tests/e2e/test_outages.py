@@ -60,15 +60,25 @@ async def _offer_arrives(receiver: WebhookReceiver, request_id: str, within: flo
     return bool(await asyncio.to_thread(receiver.wait_for, offer, within))
 
 
+@pytest.fixture
+async def running(
+    services: Services, pool: asyncpg.Pool, receiver: WebhookReceiver
+) -> tuple[stack.StackSettings, str, dict[str, int | None]]:
+    """The services up, the receiver subscribed; returns the stack, a submitter key and pids."""
+    services.ensure()
+    submitter = await _subscribe_and_keys(services.cfg, pool, receiver)
+    return services.cfg, submitter, {s: services.pid(s) for s in stack.SERVICES}
+
+
 async def test_a_request_accepted_while_kafka_is_down_is_offered_once_kafka_is_back(
-    services: Services, pool: asyncpg.Pool, receiver: WebhookReceiver, unique: str
+    running: tuple[stack.StackSettings, str, dict[str, int | None]],
+    services: Services,
+    receiver: WebhookReceiver,
+    unique: str,
 ) -> None:
-    cfg = services.cfg
+    cfg, submitter, pids = running
     if cfg.kafka_bootstrap_servers is not None:
         pytest.skip("restarts the broker: only with the test session's own Kafka")
-    services.ensure()
-    submitter = await _subscribe_and_keys(cfg, pool, receiver)
-    pids = {s: services.pid(s) for s in stack.SERVICES}
 
     await asyncio.to_thread(kafka.stop, cfg.kafka)
     try:
@@ -84,14 +94,14 @@ async def test_a_request_accepted_while_kafka_is_down_is_offered_once_kafka_is_b
 
 
 async def test_a_request_submitted_across_a_database_restart_is_offered(
-    services: Services, pool: asyncpg.Pool, receiver: WebhookReceiver, unique: str
+    running: tuple[stack.StackSettings, str, dict[str, int | None]],
+    services: Services,
+    receiver: WebhookReceiver,
+    unique: str,
 ) -> None:
-    cfg = services.cfg
+    cfg, submitter, pids = running
     if cfg.database_url is not None:
         pytest.skip("restarts the database: only with the test session's own PostgreSQL")
-    services.ensure()
-    submitter = await _subscribe_and_keys(cfg, pool, receiver)
-    pids = {s: services.pid(s) for s in stack.SERVICES}
 
     await asyncio.to_thread(postgres.stop, cfg.postgres)
     await asyncio.sleep(1.0)  # relays, consumers and workers meet a dead database
