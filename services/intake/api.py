@@ -176,7 +176,12 @@ def _requests(api: APIRouter) -> None:
         summary="Status and timeline of a request (its submitter, or an operator)",
     )
     async def get_request(request_id: UUID, deps: Deps, who: Reader) -> RequestView:
-        async with deps.pool.acquire() as conn:
+        # One snapshot for both reads: otherwise a match committed between them shows a
+        # timeline that ends "matched" under a status still "matching".
+        async with (
+            deps.pool.acquire() as conn,
+            conn.transaction(isolation="repeatable_read", readonly=True),
+        ):
             row = await repository.get_request(conn, request_id)
             # A submitter is told "no such request" for another's: its existence is not shared.
             if row is None or (who.role == "submitter" and row["submitter"] != who.name):
