@@ -195,6 +195,19 @@ def start_service(
     return child.pid
 
 
+def _still_there(cfg: StackSettings, service: str) -> bool:
+    """A second look before declaring a service dead, half a second later."""
+    time.sleep(0.5)
+    return service_pid(cfg, service) is not None
+
+
+def _tail(path: Path, lines: int = 25) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return "(no log)"
+
+
 def stop_service(cfg: StackSettings, service: str, log: Log = print) -> bool:
     pid = service_pid(cfg, service)
     cfg.pid_file(service).unlink(missing_ok=True)
@@ -221,8 +234,11 @@ def wait_ready(
     waiting = list(names)
     while waiting:
         for service in list(waiting):
-            if service_pid(cfg, service) is None:
-                raise StackError(f"{service} exited; see {cfg.log_file(service)}")
+            if service_pid(cfg, service) is None and not _still_there(cfg, service):
+                raise StackError(
+                    f"{service} (pid {processes.read_pid(cfg.pid_file(service))}) exited; "
+                    f"the end of {cfg.log_file(service)}:\n{_tail(cfg.log_file(service))}"
+                )
             if is_ready(cfg, service):
                 waiting.remove(service)
         if waiting and time.monotonic() > deadline:

@@ -44,10 +44,12 @@ def twin(services: Services, tmp_path: Path) -> Iterator[stack.StackSettings]:
             "database_url": cfg.db_url,
         }
     )
-    stack.start_service(second, "matcher", log=print)
-    stack.wait_ready(second, ("matcher",), timeout=90)
-    yield second
-    stack.stop_service(second, "matcher", log=print)
+    try:
+        stack.start_service(second, "matcher", log=print)
+        stack.wait_ready(second, ("matcher",), timeout=90)
+        yield second
+    finally:  # also when it failed to become ready: never leave a process behind
+        stack.stop_service(second, "matcher", log=print)
 
 
 async def _applied(port: int) -> float:
