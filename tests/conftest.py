@@ -1,9 +1,10 @@
 """Test infrastructure: a real Kafka and a real PostgreSQL for the whole session.
 
-By default the session starts its own Kafka (KRaft, Maven Central jars) and embedded PostgreSQL
-on test ports in a temporary folder, with the same launcher code as `stax stack up`, so a running
-development stack is never disturbed. `STAX_KAFKA_BOOTSTRAP_SERVERS` / `STAX_DATABASE_URL` point
-the tests at existing servers instead.
+The session always starts its own Kafka (KRaft, Maven Central jars) and embedded PostgreSQL on
+test ports (`STAX_TEST_PORT_BASE`) in a temporary folder, with the same launcher code as `stax stack
+up`: a running development stack is never disturbed, and the tests that stop and restart the broker
+or the database own what they restart. `STAX_KAFKA_BOOTSTRAP_SERVERS` / `STAX_DATABASE_URL` in the
+environment are deliberately ignored here.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ def _test_stack() -> stack.StackSettings:
     ports = int(os.environ.get("STAX_TEST_PORT_BASE", "19000"))
     return stack.StackSettings(
         home=home,
+        kafka_bootstrap_servers=None,  # never a server the tests do not own (see above)
+        database_url=None,
         kafka_port=ports + 92,
         kafka_controller_port=ports + 93,
         postgres_port=ports + 32,
