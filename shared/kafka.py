@@ -16,19 +16,27 @@ from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from prometheus_client import CollectorRegistry
 
 from shared import topics
+from shared.kafka_access import KafkaAccess
 
 log = logging.getLogger(__name__)
 
 
+# How often clients refresh topic metadata: pattern subscriptions (tenant topics) see a newly
+# granted tenant's topic within this time. aiokafka's default is 5 minutes.
+TENANT_DISCOVERY_MS = 10_000
+
+
 def make_broker(
-    bootstrap_servers: str, *, service: str, registry: CollectorRegistry | None = None
+    access: KafkaAccess, *, service: str, registry: CollectorRegistry | None = None
 ) -> KafkaBroker:
     """A broker whose producer is idempotent (acks=all) and which never creates topics itself."""
     middlewares: tuple[KafkaPrometheusMiddleware, ...] = ()
     if registry is not None:
         middlewares = (KafkaPrometheusMiddleware(registry=registry, app_name=service),)
     return KafkaBroker(
-        bootstrap_servers,
+        access.bootstrap_servers,
+        security=access.faststream(),
+        metadata_max_age_ms=TENANT_DISCOVERY_MS,
         client_id=f"stax-{service}",
         enable_idempotence=True,
         # Offsets are committed by our consumers only after their Postgres transaction commits
@@ -41,10 +49,11 @@ def make_broker(
 
 
 async def ensure_topics(
-    bootstrap_servers: str, wanted: Mapping[str, int] = topics.PARTITIONS
+    access: KafkaAccess, wanted: Mapping[str, int] = topics.PARTITIONS
 ) -> list[str]:
-    """Create the contract's topics that are missing; returns the names created."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    """Create the contract's topics that are missing; returns the names created (needs a
+    principal allowed to create topics: the admin)."""
+    admin = AIOKafkaAdminClient(**access.aiokafka())
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -54,6 +63,16 @@ async def ensure_topics(
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(missing)
         return [t.name for t in missing]
+    finally:
+        await admin.close()
+
+
+async def visible_topics(access: KafkaAccess) -> set[str]:
+    """The topics `access`'s principal may see: the broker hides the ones it has no ACL for."""
+    admin = AIOKafkaAdminClient(**access.aiokafka())
+    await admin.start()
+    try:
+        return set(await admin.list_topics())
     finally:
         await admin.close()
 

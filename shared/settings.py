@@ -5,8 +5,12 @@ All come from environment variables prefixed `STAX_` (pydantic-settings), docume
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Literal
+
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.kafka_access import KafkaAccess
 
 
 class ServiceSettings(BaseSettings):
@@ -14,6 +18,17 @@ class ServiceSettings(BaseSettings):
 
     kafka_bootstrap_servers: str = Field(
         default="127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated"
+    )
+    kafka_security_protocol: Literal["SASL_SSL", "PLAINTEXT"] = Field(
+        default="SASL_SSL",
+        description="SASL_SSL (TLS + SCRAM-SHA-512); PLAINTEXT only for benchmarks",
+    )
+    kafka_sasl_username: str = Field(default="", description="This service's Kafka principal")
+    kafka_sasl_password: SecretStr = Field(
+        default=SecretStr(""), description="Its SCRAM-SHA-512 password"
+    )
+    kafka_ssl_cafile: str | None = Field(
+        default=None, description="CA file the broker's certificate is checked against"
     )
     database_url: str = Field(
         default="postgresql://postgres@127.0.0.1:5432/stax", description="PostgreSQL URL (asyncpg)"
@@ -27,3 +42,13 @@ class ServiceSettings(BaseSettings):
         default=True, description="Apply this service's migrations at start"
     )
     log_level: str = Field(default="INFO", description="Python log level")
+
+    @property
+    def kafka(self) -> KafkaAccess:
+        return KafkaAccess(
+            self.kafka_bootstrap_servers,
+            self.kafka_security_protocol,
+            self.kafka_sasl_username,
+            self.kafka_sasl_password.get_secret_value(),
+            self.kafka_ssl_cafile,
+        )

@@ -6,6 +6,7 @@ fixtures create exactly these, so a typo in a topic name fails loudly instead of
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 REQUESTS_SUBMITTED: Final = "ta.requests.submitted.v1"
@@ -28,3 +29,29 @@ PARTITIONS: Final[dict[str, int]] = {
 def partner_topic(partner_id: str) -> str:
     """The per-partner mirror topic written by notifier's `kafka` channel (1 partition)."""
     return f"ta.partner.{partner_id}.v1"
+
+
+def partner_responses_topic(partner_id: str) -> str:
+    """Where partner `partner_id` (and only it) writes its answers (brief §7.1)."""
+    return f"ta.partner.{partner_id}.responses.v1"
+
+
+def submitter_requests_topic(submitter: str) -> str:
+    """Where upstream system `submitter` (and only it) publishes its submissions."""
+    return f"ta.submitter.{submitter}.requests.v1"
+
+
+def submitter_outcomes_topic(submitter: str) -> str:
+    """The events of upstream system `submitter`'s own requests, rejections included."""
+    return f"ta.submitter.{submitter}.outcomes.v1"
+
+
+# Subscription patterns for the tenant topics (tenant ids never contain dots).
+PARTNER_RESPONSES_PATTERN: Final = r"ta\.partner\.([a-z0-9][a-z0-9-]*)\.responses\.v1"
+SUBMITTER_REQUESTS_PATTERN: Final = r"ta\.submitter\.([a-z0-9][a-z0-9-]*)\.requests\.v1"
+
+
+def tenant_of(topic: str, pattern: str) -> str | None:
+    """The tenant id a tenant topic belongs to (the broker's ACLs vouch for it), else None."""
+    match = re.fullmatch(pattern, topic)
+    return match.group(1) if match else None

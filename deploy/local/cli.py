@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 from pathlib import Path
 from typing import Annotated
@@ -12,8 +13,10 @@ import typer
 from deploy.local import keys, stack
 from deploy.local.demo import run_demo
 from deploy.local.kafka import KafkaSetupError
+from deploy.local.kafka_admin import KafkaAdmin, KafkaAdminError
 from deploy.local.postgres import PostgresSetupError
 from shared import auth
+from shared.kafka_acls import TenantKind, check_tenant_id
 
 app = typer.Typer(help="STAX operator CLI", no_args_is_help=True, add_completion=False)
 stack_app = typer.Typer(
@@ -22,6 +25,12 @@ stack_app = typer.Typer(
 app.add_typer(stack_app, name="stack")
 keys_app = typer.Typer(help="API keys: create (shown once), list, revoke", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+
+kafka_app = typer.Typer(
+    help="Kafka tenants: partners and upstream systems as authenticated principals",
+    no_args_is_help=True,
+)
+app.add_typer(kafka_app, name="kafka")
 
 Service = Annotated[str, typer.Argument(help="intake, matcher or notifier")]
 
@@ -162,9 +171,51 @@ def keys_revoke(
     typer.echo(f"revoked {key_id}")
 
 
+Kind = Annotated[str, typer.Argument(help="partner or submitter", metavar="partner|submitter")]
+TenantId = Annotated[str, typer.Argument(help="The partner's id, or the upstream system's name")]
+
+
+def _tenant(kind: str, tenant: str) -> tuple[TenantKind, str]:
+    if kind not in ("partner", "submitter"):
+        raise typer.BadParameter("must be partner or submitter", param_hint="KIND")
+    try:
+        check_tenant_id(tenant)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="ID") from exc
+    return ("partner" if kind == "partner" else "submitter"), tenant
+
+
+@kafka_app.command("grant")
+def kafka_grant(kind: Kind, tenant: TenantId) -> None:
+    """Create the tenant's topics, principal and ACLs; print its client settings (JSON, last
+    line). Granting again rotates the password."""
+    kind_, tenant = _tenant(kind, tenant)
+    granted = KafkaAdmin(_settings().kafka_access()).grant(kind_, tenant)
+    typer.echo(f"granted {granted.principal}: topics {', '.join(granted.topics)}")
+    typer.echo("librdkafka client properties (store the password now; it is not kept):", err=True)
+    typer.echo(json.dumps(granted.client))
+
+
+@kafka_app.command("revoke")
+def kafka_revoke(kind: Kind, tenant: TenantId) -> None:
+    """Remove the tenant's ACLs at once and make its password useless; connections opened
+    before end at their next re-authentication (connections.max.reauth.ms)."""
+    kind_, tenant = _tenant(kind, tenant)
+    removed = KafkaAdmin(_settings().kafka_access()).revoke(kind_, tenant)
+    typer.echo(f"revoked {kind_}-{tenant}: {removed} ACLs removed, password replaced")
+
+
+@kafka_app.command("admin-config")
+def kafka_admin_config() -> None:
+    """Print the admin principal's librdkafka client properties (JSON, last line)."""
+    typer.echo(json.dumps(_settings().kafka_access().librdkafka()))
+
+
 def main() -> None:
     try:
         app()
-    except (stack.StackError, KafkaSetupError, PostgresSetupError, ValueError, OSError) as exc:
+    except (
+        stack.StackError, KafkaSetupError, KafkaAdminError, PostgresSetupError, ValueError, OSError,
+    ) as exc:  # fmt: skip
         typer.echo(f"stax: {exc}", err=True)
         raise SystemExit(1) from exc

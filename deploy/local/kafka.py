@@ -8,18 +8,26 @@ State lives under ``KafkaConfig.home`` (outside git, e.g. ``<repo>/.stax/kafka``
 
     lib/                  jars from Maven, plus a marker recording what they were built from
     data/                 the broker's log.dirs; kept across restarts unless start(fresh=True)
-    server.properties     written anew on every start
+    server.properties     written anew on every start (mode 0600: it holds passwords)
+    credentials.json      the SCRAM passwords of admin, the broker, the controller and the
+                          three services, made once (mode 0600)
+    tls/                  ca.crt for clients, broker-keystore.pem for the broker (made once)
     broker.log            stdout+stderr of the running broker (broker.log.1: the run before)
     kafka.pid             pid of the detached broker JVM
 
-Standard library only: this runs before the project's own dependencies may be usable.
+Security by default (product brief §7.1): clients reach only a SASL_SSL listener (TLS +
+SCRAM-SHA-512); the controller listener takes SASL/PLAIN with one static account, because a
+PLAINTEXT one would run as User:ANONYMOUS, which must then be a super user; the StandardAuthorizer
+denies whatever no ACL allows. `secure=False` exists for benchmarks that measure the cost.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -31,10 +39,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deploy.local import processes
+from deploy.local.kafka_tls import ensure_certificates
+from shared.kafka_access import KafkaAccess
+from shared.kafka_acls import ADMIN, SERVICES, service_principal
 
 __all__ = [
     "KafkaConfig",
     "KafkaSetupError",
+    "credentials",
     "ensure_lib",
     "kafka_version",
     "running_pid",
@@ -75,6 +87,10 @@ class KafkaConfig:
     port: int = 9092
     controller_port: int = 9093
     heap: str = "512m"
+    secure: bool = True  # False only for benchmarks measuring what TLS + SCRAM cost
+    # How long an authenticated connection lives before it must log in again: the bound on how
+    # long a revoked password keeps working on connections opened before the revocation.
+    reauth_ms: int = 300_000
 
     def __post_init__(self) -> None:
         # The JVM runs with cwd=home and Kafka resolves log.dirs against its own cwd, so every
@@ -107,6 +123,54 @@ class KafkaConfig:
     @property
     def pid_file(self) -> Path:
         return self.home / "kafka.pid"
+
+    @property
+    def tls(self) -> Path:
+        return self.home / "tls"
+
+    @property
+    def ca_file(self) -> Path:
+        return self.tls / "ca.crt"
+
+    @property
+    def credentials_file(self) -> Path:
+        return self.home / "credentials.json"
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def access(self, principal: str = ADMIN) -> KafkaAccess:
+        """How to connect to this broker as `principal` (admin, or a service's principal)."""
+        if not self.secure:
+            return KafkaAccess(self.bootstrap, "PLAINTEXT")
+        return KafkaAccess(
+            self.bootstrap, "SASL_SSL", principal, credentials(self)[principal], str(self.ca_file)
+        )
+
+
+# ----------------------------------------------------------------------- credentials
+
+
+# The broker logs in to itself (inter-broker listener), the controller listener has its own
+# static account; both stay inside this machine's STAX_HOME.
+_BOOTSTRAP_USERS = (ADMIN, "broker", "controller", *(service_principal(s) for s in SERVICES))
+
+
+def credentials(cfg: KafkaConfig) -> dict[str, str]:
+    """The local principals' passwords, made once per STAX_HOME (file mode 0600)."""
+    try:
+        known: dict[str, str] = json.loads(cfg.credentials_file.read_text())
+    except FileNotFoundError:
+        known = {}
+    missing = [user for user in _BOOTSTRAP_USERS if user not in known]
+    if missing:
+        # token_urlsafe: no ',' (StorageTool's --add-scram cannot parse one, even quoted).
+        known |= {user: secrets.token_urlsafe(24) for user in missing}
+        cfg.home.mkdir(parents=True, exist_ok=True)
+        cfg.credentials_file.touch(mode=0o600)
+        cfg.credentials_file.write_text(json.dumps(known, indent=2) + "\n")
+    return known
 
 
 # --------------------------------------------------------------------------- tool checks
@@ -235,11 +299,8 @@ def server_properties(cfg: KafkaConfig) -> str:
         # Static quorum: the controller endpoint lives only in this file, not in data/, so
         # changing controller_port between runs cannot strand an existing data dir.
         f"controller.quorum.voters={_NODE_ID}@{host}:{cfg.controller_port}",
-        f"listeners=PLAINTEXT://{host}:{cfg.port},CONTROLLER://{host}:{cfg.controller_port}",
-        f"advertised.listeners=PLAINTEXT://{host}:{cfg.port}",
-        "inter.broker.listener.name=PLAINTEXT",
         "controller.listener.names=CONTROLLER",
-        "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        *(_secure_listeners(cfg, host) if cfg.secure else _plaintext_listeners(cfg, host)),
         f"log.dirs={cfg.data}",
         # Our services must create their topics explicitly; a typo must fail, not make a topic.
         "auto.create.topics.enable=false",
@@ -262,6 +323,49 @@ def server_properties(cfg: KafkaConfig) -> str:
         "log.cleaner.dedupe.buffer.size=2097152",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _plaintext_listeners(cfg: KafkaConfig, host: str) -> list[str]:
+    return [
+        f"listeners=PLAINTEXT://{host}:{cfg.port},CONTROLLER://{host}:{cfg.controller_port}",
+        f"advertised.listeners=PLAINTEXT://{host}:{cfg.port}",
+        "inter.broker.listener.name=PLAINTEXT",
+        "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+    ]
+
+
+def _secure_listeners(cfg: KafkaConfig, host: str) -> list[str]:
+    users = credentials(cfg)
+    broker, controller = users["broker"], users["controller"]
+    scram = "org.apache.kafka.common.security.scram.ScramLoginModule"
+    plain = "org.apache.kafka.common.security.plain.PlainLoginModule"
+    return [
+        f"listeners=SASL_SSL://{host}:{cfg.port},CONTROLLER://{host}:{cfg.controller_port}",
+        f"advertised.listeners=SASL_SSL://{host}:{cfg.port}",
+        "listener.security.protocol.map=SASL_SSL:SASL_SSL,CONTROLLER:SASL_PLAINTEXT",
+        # One node still connects to itself (transactions, idempotence): as User:broker.
+        "inter.broker.listener.name=SASL_SSL",
+        "ssl.keystore.type=PEM",
+        f"ssl.keystore.location={cfg.tls / 'broker-keystore.pem'}",
+        # Mandatory even for one node: the broker builds a client SSLEngine for itself.
+        "ssl.truststore.type=PEM",
+        f"ssl.truststore.location={cfg.ca_file}",
+        "sasl.enabled.mechanisms=SCRAM-SHA-512",
+        "sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512",
+        f"listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config={scram} required "
+        f'username="broker" password="{broker}";',
+        "sasl.mechanism.controller.protocol=PLAIN",
+        "listener.name.controller.sasl.enabled.mechanisms=PLAIN",
+        f"listener.name.controller.plain.sasl.jaas.config={plain} required "
+        f'username="controller" password="{controller}" user_controller="{controller}";',
+        "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        "allow.everyone.if.no.acl.found=false",
+        f"super.users=User:{ADMIN};User:broker;User:controller",
+        f"connections.max.reauth.ms={cfg.reauth_ms}",
+        # Kafka 4.3.1 can lose every SCRAM user when a restart replays a credential deletion
+        # (see docs/kafka-security.md); frequent snapshots shrink the replayed log.
+        "metadata.log.max.snapshot.interval.ms=60000",
+    ]
 
 
 def _refuse_busy_ports(cfg: KafkaConfig) -> None:
@@ -309,7 +413,7 @@ def _format_storage(cfg: KafkaConfig, java: str, lib: Path) -> None:
     cmd = [
         base[0], "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", *base[1:],
         "kafka.tools.StorageTool", "format",
-        "-t", _new_cluster_id(), "-c", str(cfg.properties_file),
+        "-t", _new_cluster_id(), "-c", str(cfg.properties_file), *_bootstrap_scram(cfg),
     ]  # fmt: skip
     done = subprocess.run(
         cmd, cwd=cfg.home, capture_output=True, text=True, check=False, timeout=_FORMAT_TIMEOUT
@@ -319,6 +423,35 @@ def _format_storage(cfg: KafkaConfig, java: str, lib: Path) -> None:
             f"formatting {cfg.data} failed (exit {done.returncode}):\n"
             f"{_tail_text(done.stdout + done.stderr)}"
         )
+
+
+def _bootstrap_scram(cfg: KafkaConfig) -> list[str]:
+    """The super users exist from the first start; services are added by the admin later."""
+    if not cfg.secure:
+        return []
+    users = credentials(cfg)
+    return [
+        arg
+        for user in (ADMIN, "broker")
+        for arg in ("--add-scram", f"SCRAM-SHA-512=[name={user},password={users[user]}]")
+    ]
+
+
+def _security_marker(cfg: KafkaConfig) -> Path:
+    return cfg.data / ".stax-security"
+
+
+def _formatted_for_this_mode(cfg: KafkaConfig) -> bool:
+    """Data formatted without SCRAM users (an older STAX_HOME, or a benchmark's plaintext run)
+    cannot serve the other mode: nobody could log in as admin."""
+    try:
+        return _security_marker(cfg).read_text() == _mode(cfg)
+    except FileNotFoundError:
+        return False
+
+
+def _mode(cfg: KafkaConfig) -> str:
+    return "SASL_SSL\n" if cfg.secure else "PLAINTEXT\n"
 
 
 # Popen objects of brokers this process started: poll() reaps them, so a broker that died is
@@ -361,12 +494,16 @@ def start(cfg: KafkaConfig, *, fresh: bool = False) -> int:
     lib = ensure_lib(cfg)
     java = _require_java()
     cfg.home.mkdir(parents=True, exist_ok=True)
+    if cfg.secure:
+        ensure_certificates(cfg.tls)
     # Fresh every run: ports or tuning may have changed, and the file is derived, not state.
     cfg.properties_file.write_text(server_properties(cfg))
-    if fresh:
+    cfg.properties_file.chmod(0o600)
+    if fresh or (_is_formatted(cfg) and not _formatted_for_this_mode(cfg)):
         shutil.rmtree(cfg.data, ignore_errors=True)
     if not _is_formatted(cfg):
         _format_storage(cfg, java, lib)
+        _security_marker(cfg).write_text(_mode(cfg))
     pid = _launch(cfg, java, lib)
     cfg.pid_file.write_text(f"{pid}\n")
     return pid

@@ -19,9 +19,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 import services
 from deploy.local import kafka, postgres, processes
+from deploy.local.kafka_admin import KafkaAdmin
 from shared.db import create_pool
 from shared.kafka import ensure_topics
+from shared.kafka_access import KafkaAccess
+from shared.kafka_acls import ADMIN, service_principal
 from shared.runtime import migrate
+from shared.settings import ServiceSettings
 
 SERVICES = ("intake", "matcher", "notifier")
 REPO = Path(__file__).resolve().parents[2]
@@ -44,6 +48,13 @@ class StackSettings(BaseSettings):
     database_url: str | None = Field(
         default=None, description="Use this PostgreSQL instead of starting one"
     )
+    kafka_home: Path | None = Field(
+        default=None,
+        description="The local broker's folder (data, TLS, credentials); default STAX_HOME/kafka",
+    )
+    kafka_secure: bool = Field(
+        default=True, description="TLS + SCRAM + ACLs on the local broker (off: benchmarks only)"
+    )
     kafka_port: int = 9092
     kafka_controller_port: int = 9093
     postgres_port: int = 5432
@@ -55,9 +66,10 @@ class StackSettings(BaseSettings):
     @property
     def kafka(self) -> kafka.KafkaConfig:
         return kafka.KafkaConfig(
-            home=self.home / "kafka",
+            home=self.kafka_home or self.home / "kafka",
             port=self.kafka_port,
             controller_port=self.kafka_controller_port,
+            secure=self.kafka_secure,
         )
 
     @property
@@ -67,6 +79,13 @@ class StackSettings(BaseSettings):
     @property
     def bootstrap(self) -> str:
         return self.kafka_bootstrap_servers or f"127.0.0.1:{self.kafka_port}"
+
+    def kafka_access(self, principal: str = ADMIN) -> KafkaAccess:
+        """How `principal` reaches Kafka: the local broker's credentials, or, for an external
+        broker, the STAX_KAFKA_SASL_* / STAX_KAFKA_SSL_CAFILE environment (one principal)."""
+        if self.kafka_bootstrap_servers is None or self.kafka.credentials_file.exists():
+            return self.kafka.access(principal).with_bootstrap(self.bootstrap)
+        return ServiceSettings(kafka_bootstrap_servers=self.bootstrap).kafka
 
     @property
     def db_url(self) -> str:
@@ -119,8 +138,13 @@ def prepare(cfg: StackSettings, log: Log = print) -> None:
 
 
 async def _prepare(cfg: StackSettings, log: Log) -> None:
-    created = await ensure_topics(cfg.bootstrap)
+    admin = cfg.kafka_access()
+    created = await ensure_topics(admin)
     log(f"topics    {len(created)} created" + (f": {', '.join(created)}" if created else ""))
+    if admin.secure and cfg.kafka_bootstrap_servers is None:
+        passwords = kafka.credentials(cfg.kafka)
+        KafkaAdmin(admin).provision_services(passwords)
+        log("kafka     service principals and their ACLs in place (" + ", ".join(SERVICES) + ")")
     pool = await create_pool(cfg.db_url, max_size=2, wait_seconds=60)
     try:
         for service in SERVICES:
@@ -140,11 +164,13 @@ def stop_infrastructure(cfg: StackSettings, log: Log = print) -> None:
 # ----------------------------------------------------------------------------- services
 
 
-def service_env(cfg: StackSettings, extra: dict[str, str] | None = None) -> dict[str, str]:
+def service_env(
+    cfg: StackSettings, service: str, extra: dict[str, str] | None = None
+) -> dict[str, str]:
     env = dict(os.environ)
+    env.update(_kafka_env(cfg.kafka_access(service_principal(service))))
     env.update(
         {
-            "STAX_KAFKA_BOOTSTRAP_SERVERS": cfg.bootstrap,
             "STAX_DATABASE_URL": cfg.db_url,
             # The launcher applied every migration already; replicas need not race for it.
             "STAX_MIGRATE_ON_START": "false",
@@ -159,6 +185,19 @@ def service_env(cfg: StackSettings, extra: dict[str, str] | None = None) -> dict
     env.setdefault("STAX_NOTIFIER_SMTP_PORT", str(cfg.mail_sink_port))
     env.setdefault("STAX_NOTIFIER_SECRETARIAT_EMAIL", "secretariat@stax.example")
     env.update(extra or {})
+    return env
+
+
+def _kafka_env(access: KafkaAccess) -> dict[str, str]:
+    """Each service connects as its own principal (least privilege, brief §7.1)."""
+    env = {
+        "STAX_KAFKA_BOOTSTRAP_SERVERS": access.bootstrap_servers,
+        "STAX_KAFKA_SECURITY_PROTOCOL": access.protocol,
+        "STAX_KAFKA_SASL_USERNAME": access.username,
+        "STAX_KAFKA_SASL_PASSWORD": access.password,
+    }
+    if access.cafile:
+        env["STAX_KAFKA_SSL_CAFILE"] = access.cafile
     return env
 
 
@@ -184,7 +223,7 @@ def start_service(
         child = subprocess.Popen(
             [sys.executable, "-m", f"services.{service}"],
             cwd=REPO,
-            env=service_env(cfg, extra_env),
+            env=service_env(cfg, service, extra_env),
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

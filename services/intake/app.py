@@ -32,7 +32,7 @@ Every route needs an API key (`stax keys create`), sent as `Authorization: Beare
 
 
 def create_app(settings: IntakeSettings, registry: CollectorRegistry = REGISTRY) -> FastAPI:
-    broker = make_broker(settings.kafka_bootstrap_servers, service=SERVICE, registry=registry)
+    broker = make_broker(settings.kafka, service=SERVICE, registry=registry)
     declare_emitted(broker, [RequestAccepted, RequestRejected, AssignmentResponse])
     reference = load_reference()  # a bad data file stops intake here, before it serves anyone
 

@@ -33,7 +33,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def create_app(settings: MatcherSettings) -> FastAPI:
-    broker = make_broker(settings.kafka_bootstrap_servers, service=SERVICE, registry=REGISTRY)
+    broker = make_broker(settings.kafka, service=SERVICE, registry=REGISTRY)
     declare_emitted(
         broker,
         [

@@ -158,7 +158,10 @@ def subscriptions_router() -> APIRouter:
         partner_id: Scope, deps: Deps, _operator: Operator, body: KafkaChannelIn | None = None
     ) -> KafkaChannelOut:
         event_types = body.event_types if body is not None else []
-        row = await subscriptions.enable_kafka_channel(deps, partner_id, event_types)
+        try:
+            row = await subscriptions.enable_kafka_channel(deps, partner_id, event_types)
+        except subscriptions.NoKafkaTenant as exc:
+            raise HTTPException(409, str(exc)) from exc
         return KafkaChannelOut(**dict(row))
 
     @api.get("/kafka-channel", response_model=KafkaChannelOut)

@@ -23,7 +23,7 @@ from services.notifier.webhook import WebhookSender
 from services.notifier.worker import run_worker
 from shared.asyncapi import asyncapi_router, declare_emitted
 from shared.events import NotificationDelivered, NotificationFailed
-from shared.kafka import ensure_topics, make_broker
+from shared.kafka import make_broker, visible_topics
 from shared.probes import probe_router
 from shared.runtime import Runtime, run_http, service_runtime
 
@@ -81,14 +81,16 @@ async def configured_secretariat(pool: asyncpg.Pool, email: str | None) -> None:
 
 
 def create_app(settings: NotifierSettings) -> FastAPI:
-    broker = make_broker(settings.kafka_bootstrap_servers, service=SERVICE, registry=REGISTRY)
+    broker = make_broker(settings.kafka, service=SERVICE, registry=REGISTRY)
     declare_emitted(broker, [NotificationDelivered, NotificationFailed])
 
     def wire(runtime: Runtime) -> None:
         consumers.subscribe(broker, runtime)
 
-    async def create_topic(topic: str) -> None:
-        await ensure_topics(settings.kafka_bootstrap_servers, {topic: 1})
+    async def topic_writable(topic: str) -> bool:
+        # The broker lists only topics this principal has an ACL for: a tenant's grant adds
+        # notifier's WRITE on that partner's topic.
+        return topic in await visible_topics(settings.kafka)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -114,7 +116,7 @@ def create_app(settings: NotifierSettings) -> FastAPI:
             app.state.subscriptions = subscriptions.SubscriptionDeps(
                 pool=runtime.pool,
                 guard=guard,
-                create_topic=create_topic,
+                topic_writable=topic_writable,
                 clock=now,
                 secret_overlap_seconds=settings.notifier_secret_overlap_seconds,
             )

@@ -16,15 +16,19 @@ from services.notifier import subscriptions_repo as repo
 from services.notifier.ssrf import SsrfGuard
 from shared.topics import partner_topic
 
-# Creates a Kafka topic with one partition (shared.kafka.ensure_topics, bound in app.py).
-CreateTopic = Callable[[str], Awaitable[None]]
+# Whether notifier may write a topic (shared.kafka.visible_topics, bound in app.py).
+TopicWritable = Callable[[str], Awaitable[bool]]
+
+
+class NoKafkaTenant(Exception):  # noqa: N818 - a domain outcome, reported as HTTP 409
+    """The partner was never granted Kafka access, so its topic does not exist (brief §7.1)."""
 
 
 @dataclass(frozen=True)
 class SubscriptionDeps:
     pool: asyncpg.Pool
     guard: SsrfGuard
-    create_topic: CreateTopic
+    topic_writable: TopicWritable
     clock: Callable[[], datetime]
     secret_overlap_seconds: float
 
@@ -95,8 +99,13 @@ async def rotate_secret(
 async def enable_kafka_channel(
     deps: SubscriptionDeps, partner_id: str, event_types: list[str]
 ) -> asyncpg.Record:
-    """Creates the partner's topic first, so no mirror is ever written to a missing topic."""
+    """Only for a partner granted Kafka access (`stax kafka grant partner ID` creates its topic
+    and lets notifier write it), so no mirror is ever written to a topic it cannot reach."""
     topic = partner_topic(partner_id)
-    await deps.create_topic(topic)
+    if not await deps.topic_writable(topic):
+        raise NoKafkaTenant(
+            f"partner {partner_id} has no Kafka access yet: an operator runs "
+            f"`stax kafka grant partner {partner_id}` first"
+        )
     async with deps.pool.acquire() as conn:
         return await repo.put_kafka_channel(conn, partner_id, topic, event_types)
