@@ -29,6 +29,7 @@ from bench.common import bench_stack, table
 from deploy.local import stack
 from shared import auth, topics
 from shared.kafka import ensure_topics
+from shared.kafka_access import KafkaAccess
 
 # A topic of its own, with as many partitions as ta.requests.v1, that no service reads.
 BASELINE_TOPIC = "bench.intake.baseline"
@@ -72,8 +73,8 @@ async def _tail_until(consumer: AIOKafkaConsumer, wanted: set[bytes]) -> None:
                 wanted.discard(record.key or b"")
 
 
-async def _latest_consumer(bootstrap: str, topic: str) -> AIOKafkaConsumer:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="latest")
+async def _latest_consumer(kafka: KafkaAccess, topic: str) -> AIOKafkaConsumer:
+    consumer = AIOKafkaConsumer(topic, **kafka.aiokafka(), auto_offset_reset="latest")
     await consumer.start()
     while not consumer.assignment():  # joined: nothing produced from now on is missed
         await consumer.getmany(timeout_ms=100)
@@ -82,7 +83,7 @@ async def _latest_consumer(bootstrap: str, topic: str) -> AIOKafkaConsumer:
 
 
 async def run_intake(cfg: stack.StackSettings, key: str, n: int, concurrency: int) -> float:
-    consumer = await _latest_consumer(cfg.bootstrap, topics.REQUESTS)
+    consumer = await _latest_consumer(cfg.kafka_access(), topics.REQUESTS)
     request_ids: set[bytes] = set()
     run = uuid.uuid4().hex[:8]
     headers = {"Authorization": f"Bearer {key}"}
@@ -107,10 +108,10 @@ async def run_intake(cfg: stack.StackSettings, key: str, n: int, concurrency: in
 
 
 async def run_baseline(cfg: stack.StackSettings, n: int, concurrency: int) -> float:
-    await ensure_topics(cfg.bootstrap, {BASELINE_TOPIC: topics.PARTITIONS[topics.REQUESTS]})
+    await ensure_topics(cfg.kafka_access(), {BASELINE_TOPIC: topics.PARTITIONS[topics.REQUESTS]})
     pool = await asyncpg.create_pool(cfg.db_url, min_size=concurrency, max_size=concurrency)
     producer = AIOKafkaProducer(
-        bootstrap_servers=cfg.bootstrap, acks="all", enable_idempotence=True
+        **cfg.kafka_access().aiokafka(), acks="all", enable_idempotence=True
     )
     await producer.start()
     try:

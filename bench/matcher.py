@@ -37,6 +37,7 @@ from shared.envelope import Envelope, build_record
 from shared.events import Contact, Eligibility, RequestAccepted
 from shared.inbox import Inbox
 from shared.kafka import ensure_topics
+from shared.kafka_access import KafkaAccess
 from shared.outbox import Outbox
 
 TAXONOMY = reference.load_taxonomy()
@@ -184,8 +185,8 @@ def request(n: int) -> RequestAccepted:
 Payload = list[tuple[bytes, bytes, list[tuple[str, bytes]]]]
 
 
-async def _produce(bootstrap: str, topic: str, records: Payload) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, linger_ms=5)
+async def _produce(kafka: KafkaAccess, topic: str, records: Payload) -> None:
+    producer = AIOKafkaProducer(**kafka.aiokafka(), enable_idempotence=True, linger_ms=5)
     await producer.start()
     try:
         futures = [await producer.send(topic, v, key=k, headers=h) for k, v, h in records]
@@ -257,22 +258,22 @@ async def bench_end_to_end(cfg: stack.StackSettings, n: int) -> list[list[str]]:
 
     # Baseline: the same records through Kafka alone (produce, then read back).
     echo = f"bench.echo.{uuid4().hex[:6]}"
-    await ensure_topics(cfg.bootstrap, {echo: topics.PARTITIONS[topics.REQUESTS]})
-    consumer = AIOKafkaConsumer(echo, bootstrap_servers=cfg.bootstrap, auto_offset_reset="earliest")
+    await ensure_topics(cfg.kafka_access(), {echo: topics.PARTITIONS[topics.REQUESTS]})
+    consumer = AIOKafkaConsumer(echo, **cfg.kafka_access().aiokafka(), auto_offset_reset="earliest")
     await consumer.start()
     started = time.perf_counter()
-    await _produce(cfg.bootstrap, echo, payload)
+    await _produce(cfg.kafka_access(), echo, payload)
     await _consume(consumer, n, keys)
     kafka_alone = time.perf_counter() - started
     await consumer.stop()
 
     consumer = AIOKafkaConsumer(
-        topics.ASSIGNMENTS, bootstrap_servers=cfg.bootstrap, auto_offset_reset="latest"
+        topics.ASSIGNMENTS, **cfg.kafka_access().aiokafka(), auto_offset_reset="latest"
     )
     await consumer.start()
     await consumer.getmany(timeout_ms=500)  # joined, positioned at the end
     started = time.perf_counter()
-    await _produce(cfg.bootstrap, topics.REQUESTS, payload)
+    await _produce(cfg.kafka_access(), topics.REQUESTS, payload)
     await _consume(consumer, offers, keys)
     elapsed = time.perf_counter() - started
     await consumer.stop()

@@ -21,6 +21,7 @@ import pytest
 
 from deploy.local import stack
 from shared.db import create_pool
+from shared.kafka_access import KafkaAccess
 from tests.stack_helpers import Services
 
 
@@ -53,8 +54,9 @@ def infra() -> Iterator[stack.StackSettings]:
 
 
 @pytest.fixture(scope="session")
-def bootstrap(infra: stack.StackSettings) -> str:
-    return infra.bootstrap
+def kafka(infra: stack.StackSettings) -> KafkaAccess:
+    """The admin principal (a super user): tests play trusted producers and read any topic."""
+    return infra.kafka_access()
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,8 @@ from collections.abc import Callable
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
+from shared.kafka_access import KafkaAccess
+
 Record = ConsumerRecord[bytes, bytes]
 
 
@@ -19,7 +21,7 @@ def header(record: Record, name: str) -> str | None:
 
 
 async def collect(
-    bootstrap: str,
+    kafka: KafkaAccess,
     topic: str,
     *,
     until: Callable[[list[Record]], bool],
@@ -28,7 +30,7 @@ async def collect(
 ) -> list[Record]:
     """Read `topic` from the start until `until(records)` holds or `wait` seconds pass."""
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+        topic, **kafka.aiokafka(), auto_offset_reset="earliest", enable_auto_commit=False
     )
     await consumer.start()
     found: list[Record] = []

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import signal
+from typing import Any
 
 from deploy.local import processes, stack
+from shared.kafka_acls import service_principal
 
 
 class Services:
@@ -59,3 +61,15 @@ class Services:
 
 def _quiet(line: str) -> None:
     print(f"[services] {line}")
+
+
+def service_kafka(infra: stack.StackSettings, service: str) -> dict[str, Any]:
+    """Settings fields that connect an in-process service as its own principal."""
+    access = infra.kafka_access(service_principal(service))
+    return {
+        "kafka_bootstrap_servers": access.bootstrap_servers,
+        "kafka_security_protocol": access.protocol,
+        "kafka_sasl_username": access.username,
+        "kafka_sasl_password": access.password,
+        "kafka_ssl_cafile": access.cafile,
+    }

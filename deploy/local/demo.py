@@ -122,7 +122,7 @@ class Demo:
 async def _tail(cfg: StackSettings, stop: asyncio.Event) -> None:
     consumer = AIOKafkaConsumer(
         *WATCHED,
-        bootstrap_servers=cfg.bootstrap,
+        **cfg.kafka_access().aiokafka(),
         auto_offset_reset="latest",
         enable_auto_commit=False,
     )

@@ -15,6 +15,7 @@ from deploy.local import stack
 from services.intake.app import create_app
 from services.intake.settings import IntakeSettings
 from shared import auth
+from tests.stack_helpers import service_kafka
 
 MakeKey = Callable[..., Awaitable[tuple[auth.Principal, dict[str, str]]]]
 
@@ -23,7 +24,7 @@ MakeKey = Callable[..., Awaitable[tuple[auth.Principal, dict[str, str]]]]
 async def intake_app(infra: stack.StackSettings) -> AsyncIterator[FastAPI]:
     """One intake for the session: its lifespan runs (pool, consumers, outbox relay)."""
     settings = IntakeSettings(
-        kafka_bootstrap_servers=infra.bootstrap,
+        **service_kafka(infra, "intake"),
         database_url=infra.db_url,
         outbox_poll_seconds=0.2,
     )

@@ -13,13 +13,14 @@ from aiokafka import AIOKafkaProducer
 
 from shared.envelope import build_record
 from shared.events import AssignmentOffered, Event, Role
+from shared.kafka_access import KafkaAccess
 
 T = TypeVar("T")
 
 
-async def publish(bootstrap: str, *events: tuple[Event, str]) -> None:
+async def publish(kafka: KafkaAccess, *events: tuple[Event, str]) -> None:
     """Send (event, subject) pairs in order, as binary-mode CloudEvents."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer = AIOKafkaProducer(**kafka.aiokafka(), acks="all")
     await producer.start()
     try:
         for event, subject in events:

@@ -9,13 +9,18 @@ import asyncpg
 import httpx
 
 from shared import topics
+from shared.kafka_access import KafkaAccess
 from tests.intake.conftest import MakeKey
 from tests.intake.samples import submission
 from tests.kafka_helpers import collect
 
 
 async def test_concurrent_twins_with_one_idempotency_key_make_one_request(
-    client: httpx.AsyncClient, make_key: MakeKey, pool: asyncpg.Pool, bootstrap: str, unique: str
+    client: httpx.AsyncClient,
+    make_key: MakeKey,
+    pool: asyncpg.Pool,
+    kafka: KafkaAccess,
+    unique: str,
 ) -> None:
     principal, headers = await make_key("submitter")
     headers |= {"Idempotency-Key": f"twin-{unique}"}
@@ -31,7 +36,7 @@ async def test_concurrent_twins_with_one_idempotency_key_make_one_request(
     assert rows == 1
     request_id = answers[0].json()["request_id"]
     emitted = await collect(
-        bootstrap,
+        kafka,
         topics.REQUESTS,
         matching=lambda r: json.loads(r.value or b"").get("submitter") == principal.name,
         until=lambda rs: False,  # read all there is: a twin's event would be here too

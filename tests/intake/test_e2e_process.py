@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from shared import topics
+from shared.kafka_access import KafkaAccess
 from tests.intake.conftest import MakeKey
 from tests.intake.events import eventually
 from tests.intake.samples import submission
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.e2e
 
 
 async def test_a_keyed_submission_is_accepted_emitted_and_followed_and_survives_kill_9(
-    services: Services, make_key: MakeKey, bootstrap: str, unique: str
+    services: Services, make_key: MakeKey, kafka: KafkaAccess, unique: str
 ) -> None:
     # Process control blocks; in a thread, the session's event loop (and the in-process intake
     # of the other tests, in the same consumer group) keeps running meanwhile.
@@ -36,7 +37,7 @@ async def test_a_keyed_submission_is_accepted_emitted_and_followed_and_survives_
         await asyncio.to_thread(services.ensure, "intake")
         ids = {p.json()["request_id"].encode() for p in posted}
         emitted = await collect(
-            bootstrap,
+            kafka,
             topics.REQUESTS,
             matching=lambda r: r.key in ids,
             until=lambda rs: {r.key for r in rs} == ids,

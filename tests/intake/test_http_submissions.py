@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from shared import topics
+from shared.kafka_access import KafkaAccess
 from tests.intake.conftest import MakeKey
 from tests.intake.samples import submission
 from tests.kafka_helpers import collect, header
@@ -25,7 +26,7 @@ def _errors(answer: httpx.Response) -> set[tuple[str, str]]:
 
 
 async def test_an_accepted_request_leaves_through_the_outbox_as_ta_request_accepted(
-    client: httpx.AsyncClient, make_key: MakeKey, bootstrap: str, unique: str
+    client: httpx.AsyncClient, make_key: MakeKey, kafka: KafkaAccess, unique: str
 ) -> None:
     principal, headers = await make_key("submitter")
     answer = await client.post("/v1/requests", json=submission(f"ok-{unique}"), headers=headers)
@@ -33,7 +34,7 @@ async def test_an_accepted_request_leaves_through_the_outbox_as_ta_request_accep
     request_id = answer.json()["request_id"]
 
     found = await collect(
-        bootstrap,
+        kafka,
         topics.REQUESTS,
         matching=lambda r: r.key == request_id.encode(),
         until=lambda rs: len(rs) >= 1,

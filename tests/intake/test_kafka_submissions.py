@@ -14,13 +14,14 @@ from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 
 from shared import topics
+from shared.kafka_access import KafkaAccess
 from tests.intake.samples import submission
 from tests.kafka_helpers import Record, collect, header
 
 
 @pytest.fixture
-async def producer(bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
-    made = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+async def producer(kafka: KafkaAccess) -> AsyncIterator[AIOKafkaProducer]:
+    made = AIOKafkaProducer(**kafka.aiokafka(), acks="all")
     await made.start()
     yield made
     await made.stop()
@@ -58,7 +59,7 @@ def _data(record: Record) -> dict[str, Any]:
 
 
 async def test_good_bad_and_unparseable_submissions_are_each_answered_and_never_stall(
-    intake_app: FastAPI, producer: AIOKafkaProducer, bootstrap: str, unique: str
+    intake_app: FastAPI, producer: AIOKafkaProducer, kafka: KafkaAccess, unique: str
 ) -> None:
     source = f"/portal/{unique}"
     await _send(producer, unique, b"{not json")  # poison first: must not block the rest
@@ -72,7 +73,7 @@ async def test_good_bad_and_unparseable_submissions_are_each_answered_and_never_
             record.key == invalid_id.encode() or _data(record).get("submitter") == source
         )
 
-    answers = await collect(bootstrap, topics.REQUESTS, matching=mine, until=lambda r: len(r) >= 2)
+    answers = await collect(kafka, topics.REQUESTS, matching=mine, until=lambda r: len(r) >= 2)
     by_type = {header(r, "ce_type"): _data(r) for r in answers}
     assert by_type["ta.request.accepted"]["external_ref"] == f"good-{unique}"
     rejected = by_type["ta.request.rejected"]
@@ -82,7 +83,7 @@ async def test_good_bad_and_unparseable_submissions_are_each_answered_and_never_
         ("topics", "too_few"),
     }
     dead = await collect(
-        bootstrap,
+        kafka,
         topics.DEADLETTER,
         matching=lambda r: r.key == unique.encode(),
         until=lambda r: len(r) >= 1,
@@ -92,7 +93,7 @@ async def test_good_bad_and_unparseable_submissions_are_each_answered_and_never_
 
 
 async def test_a_kafka_resubmission_is_one_request_and_a_changed_one_is_rejected_as_conflict(
-    intake_app: FastAPI, producer: AIOKafkaProducer, bootstrap: str, unique: str
+    intake_app: FastAPI, producer: AIOKafkaProducer, kafka: KafkaAccess, unique: str
 ) -> None:
     source = f"/portal/{unique}"
     body = submission(f"twice-{unique}")
@@ -103,9 +104,9 @@ async def test_a_kafka_resubmission_is_one_request_and_a_changed_one_is_rejected
     def mine(record: Record) -> bool:
         return record.key == changed_id.encode() or _data(record).get("submitter") == source
 
-    answers = await collect(bootstrap, topics.REQUESTS, matching=mine, until=lambda r: len(r) >= 2)
+    answers = await collect(kafka, topics.REQUESTS, matching=mine, until=lambda r: len(r) >= 2)
     await_more = await collect(  # give a duplicate acceptance the chance to show up
-        bootstrap, topics.REQUESTS, matching=mine, until=lambda r: False, wait=2.0
+        kafka, topics.REQUESTS, matching=mine, until=lambda r: False, wait=2.0
     )
     assert sorted(header(r, "ce_type") or "" for r in await_more) == [
         "ta.request.accepted",
@@ -116,12 +117,12 @@ async def test_a_kafka_resubmission_is_one_request_and_a_changed_one_is_rejected
 
 
 async def test_a_record_of_another_type_on_the_submissions_topic_is_dead_lettered(
-    intake_app: FastAPI, producer: AIOKafkaProducer, bootstrap: str, unique: str
+    intake_app: FastAPI, producer: AIOKafkaProducer, kafka: KafkaAccess, unique: str
 ) -> None:
     headers = _ce_headers(str(uuid4()), "/portal/x", ce_type="ta.request.accepted")
     await _send(producer, unique, json.dumps(submission(f"t-{unique}")).encode(), headers)
     dead = await collect(
-        bootstrap,
+        kafka,
         topics.DEADLETTER,
         matching=lambda r: r.key == unique.encode(),
         until=lambda r: len(r) >= 1,

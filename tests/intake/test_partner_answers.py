@@ -11,6 +11,7 @@ import httpx
 
 from shared import topics
 from shared.events import AssignmentExpired, AssignmentOffered
+from shared.kafka_access import KafkaAccess
 from tests.intake.conftest import MakeKey
 from tests.intake.events import eventually, offer, publish
 from tests.intake.samples import submission
@@ -18,7 +19,7 @@ from tests.kafka_helpers import collect, header
 
 
 async def _offered(
-    client: httpx.AsyncClient, make_key: MakeKey, bootstrap: str, partner_id: str, n: int = 1
+    client: httpx.AsyncClient, make_key: MakeKey, kafka: KafkaAccess, partner_id: str, n: int = 1
 ) -> list[AssignmentOffered]:
     """A request, offered `n` times to `partner_id`; returns once intake knows the offers."""
     _, headers = await make_key("submitter", name=f"sub-{partner_id}")
@@ -26,7 +27,7 @@ async def _offered(
     posted = await client.post("/v1/requests", json=submission(ref), headers=headers)
     request_id = UUID(posted.json()["request_id"])
     offers = [offer(request_id, partner_id) for _ in range(n)]
-    await publish(bootstrap, *[(o, str(request_id)) for o in offers])
+    await publish(kafka, *[(o, str(request_id)) for o in offers])
     _, partner = await make_key("partner", partner_id=partner_id, name=f"key-{uuid4().hex[:6]}")
 
     async def listing() -> dict[str, Any]:
@@ -40,10 +41,10 @@ async def _offered(
 
 
 async def test_an_accepted_offer_is_emitted_once_and_a_repeat_is_idempotent(
-    client: httpx.AsyncClient, make_key: MakeKey, bootstrap: str, unique: str
+    client: httpx.AsyncClient, make_key: MakeKey, kafka: KafkaAccess, unique: str
 ) -> None:
     partner_id = f"centre-{unique}"
-    (offered,) = await _offered(client, make_key, bootstrap, partner_id)
+    (offered,) = await _offered(client, make_key, kafka, partner_id)
     _, partner = await make_key("partner", partner_id=partner_id)
     url = f"/v1/assignments/{offered.assignment_id}"
 
@@ -53,7 +54,7 @@ async def test_an_accepted_offer_is_emitted_once_and_a_repeat_is_idempotent(
     assert (first.status_code, again.status_code, contradicting.status_code) == (202, 202, 409)
 
     found = await collect(
-        bootstrap,
+        kafka,
         topics.ASSIGNMENT_RESPONSES,
         matching=lambda r: (
             json.loads(r.value or b"")["assignment_id"] == str(offered.assignment_id)
@@ -61,7 +62,7 @@ async def test_an_accepted_offer_is_emitted_once_and_a_repeat_is_idempotent(
         until=lambda rs: len(rs) >= 1,
     )
     settled = await collect(  # a second emission would have shown up by now
-        bootstrap,
+        kafka,
         topics.ASSIGNMENT_RESPONSES,
         matching=lambda r: (
             json.loads(r.value or b"")["assignment_id"] == str(offered.assignment_id)
@@ -81,9 +82,9 @@ async def test_an_accepted_offer_is_emitted_once_and_a_repeat_is_idempotent(
 
 
 async def test_a_partner_may_answer_only_its_own_known_offers(
-    client: httpx.AsyncClient, make_key: MakeKey, bootstrap: str, unique: str
+    client: httpx.AsyncClient, make_key: MakeKey, kafka: KafkaAccess, unique: str
 ) -> None:
-    (offered,) = await _offered(client, make_key, bootstrap, f"mine-{unique}")
+    (offered,) = await _offered(client, make_key, kafka, f"mine-{unique}")
     _, other = await make_key("partner", partner_id=f"other-{unique}")
     _, submitter = await make_key("submitter")
     url = f"/v1/assignments/{offered.assignment_id}/decline"
@@ -95,14 +96,14 @@ async def test_a_partner_may_answer_only_its_own_known_offers(
 
 
 async def test_a_partner_lists_its_open_and_past_offers(
-    client: httpx.AsyncClient, make_key: MakeKey, bootstrap: str, unique: str
+    client: httpx.AsyncClient, make_key: MakeKey, kafka: KafkaAccess, unique: str
 ) -> None:
     partner_id = f"lister-{unique}"
-    answered, expiring, waiting = await _offered(client, make_key, bootstrap, partner_id, n=3)
+    answered, expiring, waiting = await _offered(client, make_key, kafka, partner_id, n=3)
     _, partner = await make_key("partner", partner_id=partner_id)
     await client.post(f"/v1/assignments/{answered.assignment_id}/decline", headers=partner)
     await publish(
-        bootstrap,
+        kafka,
         (
             AssignmentExpired(
                 assignment_id=expiring.assignment_id,
@@ -132,10 +133,10 @@ async def test_a_partner_lists_its_open_and_past_offers(
 
 
 async def test_contradicting_answers_racing_each_other_leave_exactly_one(
-    client: httpx.AsyncClient, make_key: MakeKey, bootstrap: str, unique: str
+    client: httpx.AsyncClient, make_key: MakeKey, kafka: KafkaAccess, unique: str
 ) -> None:
     partner_id = f"racer-{unique}"
-    (offered,) = await _offered(client, make_key, bootstrap, partner_id)
+    (offered,) = await _offered(client, make_key, kafka, partner_id)
     _, partner = await make_key("partner", partner_id=partner_id)
     url = f"/v1/assignments/{offered.assignment_id}"
     answers = await asyncio.gather(

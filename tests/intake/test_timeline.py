@@ -8,13 +8,14 @@ from uuid import UUID, uuid4
 import httpx
 
 from shared.events import AssignmentAccepted, Channel, NotificationDelivered, RequestMatched
+from shared.kafka_access import KafkaAccess
 from tests.intake.conftest import MakeKey
 from tests.intake.events import eventually, offer, publish
 from tests.intake.samples import submission
 
 
 async def test_the_timeline_follows_offers_answers_notifications_and_the_match(
-    client: httpx.AsyncClient, make_key: MakeKey, bootstrap: str, unique: str
+    client: httpx.AsyncClient, make_key: MakeKey, kafka: KafkaAccess, unique: str
 ) -> None:
     _, headers = await make_key("submitter")
     posted = await client.post("/v1/requests", json=submission(f"tl-{unique}"), headers=headers)
@@ -22,7 +23,7 @@ async def test_the_timeline_follows_offers_answers_notifications_and_the_match(
     offered = offer(request_id, f"centre-{unique}")
     subject = str(request_id)
     await publish(
-        bootstrap,
+        kafka,
         (offered, subject),
         (
             NotificationDelivered(

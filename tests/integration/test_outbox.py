@@ -13,6 +13,7 @@ from faststream.kafka import KafkaBroker
 from shared.envelope import OutgoingRecord, build_record
 from shared.events import AssignmentResponse
 from shared.kafka import ensure_topics, make_broker, publish_all
+from shared.kafka_access import KafkaAccess
 from shared.outbox import Outbox, OutboxRelay
 from tests.kafka_helpers import collect, header, settle
 
@@ -20,15 +21,15 @@ OUTBOX = Outbox("intake")  # any service schema will do; rows carry their own to
 
 
 @pytest.fixture
-async def topic(bootstrap: str, unique: str) -> str:
+async def topic(kafka: KafkaAccess, unique: str) -> str:
     name = f"test.outbox.{unique}"
-    await ensure_topics(bootstrap, {name: 3})
+    await ensure_topics(kafka, {name: 3})
     return name
 
 
 @pytest.fixture
-async def broker(bootstrap: str) -> AsyncIterator[KafkaBroker]:
-    made = make_broker(bootstrap, service="test-outbox")
+async def broker(kafka: KafkaAccess) -> AsyncIterator[KafkaBroker]:
+    made = make_broker(kafka, service="test-outbox")
     await made.connect()
     yield made
     await made.stop()
@@ -48,7 +49,7 @@ async def _relay_until_idle(pool: asyncpg.Pool, broker: KafkaBroker) -> None:
 
 
 async def test_rolled_back_transaction_publishes_nothing_committed_one_exactly_once(
-    pool: asyncpg.Pool, broker: KafkaBroker, bootstrap: str, topic: str
+    pool: asyncpg.Pool, broker: KafkaBroker, kafka: KafkaAccess, topic: str
 ) -> None:
     kept, dropped = _record(topic), _record(topic)
     async with pool.acquire() as conn:
@@ -62,14 +63,14 @@ async def test_rolled_back_transaction_publishes_nothing_committed_one_exactly_o
     await _relay_until_idle(pool, broker)
     await _relay_until_idle(pool, broker)  # a second pass must not publish again
 
-    records = await collect(bootstrap, topic, until=lambda rs: False, wait=4)
+    records = await collect(kafka, topic, until=lambda rs: False, wait=4)
     ids = [header(r, "ce_id") for r in records]
     assert ids == [str(kept.ce_id)]
     assert records[0].key == kept.key
 
 
 async def test_background_relay_is_woken_by_commit_and_keeps_order(
-    pool: asyncpg.Pool, broker: KafkaBroker, bootstrap: str, topic: str
+    pool: asyncpg.Pool, broker: KafkaBroker, kafka: KafkaAccess, topic: str
 ) -> None:
     relay = OutboxRelay(pool, OUTBOX, lambda rs: publish_all(broker, rs), poll_seconds=30)
     task = asyncio.create_task(relay.run())
@@ -80,7 +81,7 @@ async def test_background_relay_is_woken_by_commit_and_keeps_order(
         sent = [OutgoingRecord(r.ce_id, r.topic, subject, r.headers, r.value) for r in sent]
         async with pool.acquire() as conn, conn.transaction():
             await OUTBOX.add(conn, sent)
-        records = await collect(bootstrap, topic, until=lambda rs: len(rs) >= 20, wait=10)
+        records = await collect(kafka, topic, until=lambda rs: len(rs) >= 20, wait=10)
     finally:
         task.cancel()
     assert [header(r, "ce_id") for r in records] == [str(r.ce_id) for r in sent]

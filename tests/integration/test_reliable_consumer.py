@@ -29,6 +29,7 @@ from shared.envelope import Envelope, build_record
 from shared.events import AssignmentResponse, Contact, Eligibility, RequestAccepted
 from shared.inbox import Inbox
 from shared.kafka import DeadLetters, ensure_topics, make_broker
+from shared.kafka_access import KafkaAccess
 from shared.outbox import Outbox
 from tests.kafka_helpers import collect, header
 
@@ -174,12 +175,12 @@ async def test_a_handler_that_keeps_failing_is_dead_lettered_after_the_limit(
 
 @pytest.fixture
 async def running(
-    pool: asyncpg.Pool, bootstrap: str, unique: str
+    pool: asyncpg.Pool, kafka: KafkaAccess, unique: str
 ) -> AsyncIterator[tuple[KafkaBroker, str, str]]:
     """A FastStream broker with matcher's request handling on a fresh topic and group."""
     topic = f"test.requests.{unique}"
-    await ensure_topics(bootstrap, {topic: 1})
-    broker = make_broker(bootstrap, service="test-consumer")
+    await ensure_topics(kafka, {topic: 1})
+    broker = make_broker(kafka, service="test-consumer")
     consumer = _matcher_consumer(pool, f"test.{unique}")
     consumer._dead_letters = DeadLetters(broker, "test-consumer")
     subscribe_reliably(broker, consumer, topic, group_id=f"test-{unique}", description="test")
@@ -189,13 +190,13 @@ async def running(
 
 
 async def test_garbage_records_are_dead_lettered_and_the_next_good_one_still_processed(
-    pool: asyncpg.Pool, bootstrap: str, running: tuple[KafkaBroker, str, str]
+    pool: asyncpg.Pool, kafka: KafkaAccess, running: tuple[KafkaBroker, str, str]
 ) -> None:
     _, topic, _ = running
     request_id = uuid4()
     good = build_record(_accepted(request_id), source="/stax/intake", subject=str(request_id))
     good_headers = [(k, v.encode()) for k, v in good.headers.items()]
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True)
+    producer = AIOKafkaProducer(**kafka.aiokafka(), enable_idempotence=True)
     await producer.start()
     try:  # a foreign producer: raw bytes, not our envelope
         await producer.send_and_wait(  # an envelope around a value that is not JSON
@@ -212,7 +213,7 @@ async def test_garbage_records_are_dead_lettered_and_the_next_good_one_still_pro
         await producer.stop()
 
     dead = await collect(
-        bootstrap,
+        kafka,
         topics.DEADLETTER,
         until=lambda rs: len(rs) >= 3,
         matching=lambda r: header(r, "x-dlq-topic") == topic,
@@ -240,7 +241,7 @@ async def test_garbage_records_are_dead_lettered_and_the_next_good_one_still_pro
 
 async def test_records_wait_out_a_database_restart_and_are_not_dead_lettered(
     pool: asyncpg.Pool,
-    bootstrap: str,
+    kafka: KafkaAccess,
     infra: stack.StackSettings,
     running: tuple[KafkaBroker, str, str],
 ) -> None:
@@ -265,7 +266,7 @@ async def test_records_wait_out_a_database_restart_and_are_not_dead_lettered(
     else:
         pytest.fail("the record was not processed after the database came back")
     dead = await collect(
-        bootstrap,
+        kafka,
         topics.DEADLETTER,
         until=lambda rs: False,
         matching=lambda r: header(r, "x-dlq-topic") == topic,

@@ -12,6 +12,7 @@ from aiokafka import AIOKafkaProducer
 from shared import topics
 from shared.envelope import OutgoingRecord, build_record
 from shared.events import Event
+from shared.kafka_access import KafkaAccess
 from tests.kafka_helpers import Record, collect, header
 from tests.matcher.helpers import Emitted
 
@@ -20,8 +21,8 @@ def record(event: Event, subject: UUID | str) -> OutgoingRecord:
     return build_record(event, source="/tests", subject=str(subject))
 
 
-async def publish(bootstrap: str, records: Sequence[OutgoingRecord]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True)
+async def publish(kafka: KafkaAccess, records: Sequence[OutgoingRecord]) -> None:
+    producer = AIOKafkaProducer(**kafka.aiokafka(), enable_idempotence=True)
     await producer.start()
     try:
         for r in records:
@@ -37,7 +38,7 @@ def _emitted(r: Record) -> Emitted:
 
 
 async def wait_for(
-    bootstrap: str,
+    kafka: KafkaAccess,
     request_ids: set[str],
     until: Callable[[list[Emitted]], bool],
     *,
@@ -47,7 +48,7 @@ async def wait_for(
     """Events about `request_ids` on `topic`, read until `until` holds (or `wait` passes)."""
     keys = {r.encode() for r in request_ids}
     found = await collect(
-        bootstrap,
+        kafka,
         topic,
         until=lambda rs: until(_distinct(rs)),
         matching=lambda r: r.key in keys,

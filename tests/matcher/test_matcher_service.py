@@ -13,6 +13,7 @@ import pytest
 from shared import topics
 from shared.auth import create_key
 from shared.events import RequestAccepted
+from shared.kafka_access import KafkaAccess
 from tests.matcher.helpers import accepted, answer
 from tests.matcher.kafka_io import count, data, publish, record, wait_for
 from tests.stack_helpers import Services
@@ -30,45 +31,45 @@ def matcher(services: Services) -> Services:
     return services
 
 
-async def _offers(bootstrap: str, request: RequestAccepted, n: int) -> list[dict[str, Any]]:
+async def _offers(kafka: KafkaAccess, request: RequestAccepted, n: int) -> list[dict[str, Any]]:
     rid = {str(request.request_id)}
-    events = await wait_for(bootstrap, rid, lambda es: count(es, OFFERED) >= n)
+    events = await wait_for(kafka, rid, lambda es: count(es, OFFERED) >= n)
     return data(events, OFFERED)
 
 
 async def test_a_request_through_kafka_is_offered_declined_re_offered_and_matched(
-    matcher: Services, bootstrap: str
+    matcher: Services, kafka: KafkaAccess
 ) -> None:
     request = accepted("SEN", ("PCB",), ("training",), ("fr",))
-    await publish(bootstrap, [record(request, request.request_id)])
+    await publish(kafka, [record(request, request.request_id)])
 
-    lead, support = await _offers(bootstrap, request, 2)
+    lead, support = await _offers(kafka, request, 2)
     assert (lead["partner_id"], lead["role"]) == ("scrc-senegal", "lead")
     assert support["partner_id"] in {"unep-chemicals", "unido"}  # PCB organisations, tied
     assert "serves SEN directly: +0.20" in lead["reasons"]
 
     decline = answer(lead, "decline", "busy")
-    await publish(bootstrap, [record(decline, request.request_id)])
-    replacement = (await _offers(bootstrap, request, 3))[2]
+    await publish(kafka, [record(decline, request.request_id)])
+    replacement = (await _offers(kafka, request, 3))[2]
     assert replacement["role"] == "lead"
     assert replacement["partner_id"] not in {lead["partner_id"], support["partner_id"]}
 
     accepts = [answer(o, "accept") for o in (support, replacement)]
-    await publish(bootstrap, [record(a, request.request_id) for a in accepts])
+    await publish(kafka, [record(a, request.request_id) for a in accepts])
     outcome = await wait_for(
-        bootstrap,
+        kafka,
         {str(request.request_id)},
         lambda es: count(es, "ta.request.matched") >= 1,
         topic=topics.REQUESTS,
     )
     (matched,) = data(outcome, "ta.request.matched")
     assert set(matched["partners"]) == {support["partner_id"], replacement["partner_id"]}
-    events = await wait_for(bootstrap, {str(request.request_id)}, lambda es: False, wait=1)
+    events = await wait_for(kafka, {str(request.request_id)}, lambda es: False, wait=1)
     assert count(events, DECLINED) == 1 and count(events, "ta.assignment.accepted") == 2
 
 
 async def test_an_offer_deadline_survives_a_crash_and_expires_after_the_restart(
-    services: Services, bootstrap: str
+    services: Services, kafka: KafkaAccess
 ) -> None:
     services.restart(
         "matcher",
@@ -76,14 +77,14 @@ async def test_an_offer_deadline_survives_a_crash_and_expires_after_the_restart(
     )
     try:
         request = accepted("MLI", ("PCB",), ("training",), ("fr",))
-        await publish(bootstrap, [record(request, request.request_id)])
-        first = await _offers(bootstrap, request, 2)
+        await publish(kafka, [record(request, request.request_id)])
+        first = await _offers(kafka, request, 2)
         services.kill("matcher")  # no shutdown: the deadline is only in PostgreSQL now
         await asyncio.sleep(4)
         services.ensure("matcher")
 
         events = await wait_for(
-            bootstrap,
+            kafka,
             {str(request.request_id)},
             lambda es: count(es, EXPIRED) >= 2 and count(es, OFFERED) >= 4,
         )
@@ -155,7 +156,7 @@ async def test_operators_manage_partners_and_bad_input_is_refused_with_reasons(
 
 
 async def test_an_operator_edit_reaches_matching_on_the_next_request(
-    matcher: Services, pool: asyncpg.Pool, bootstrap: str, unique: str
+    matcher: Services, pool: asyncpg.Pool, kafka: KafkaAccess, unique: str
 ) -> None:
     key = await _operator_key(pool, "operator", unique)
     partner_id = f"kenya-{unique}"
@@ -177,11 +178,11 @@ async def test_an_operator_edit_reaches_matching_on_the_next_request(
         )
         assert made.status_code == 201, made.text
         first = accepted("KEN", ("MONLAB",), ("laboratory",), ("en",))
-        await publish(bootstrap, [record(first, first.request_id)])
-        assert (await _offers(bootstrap, first, 1))[0]["partner_id"] == partner_id
+        await publish(kafka, [record(first, first.request_id)])
+        assert (await _offers(kafka, first, 1))[0]["partner_id"] == partner_id
 
         assert (await http.delete(f"/v1/partners/{partner_id}")).status_code == 200
         second = accepted("KEN", ("MONLAB",), ("laboratory",), ("en",))
-        await publish(bootstrap, [record(second, second.request_id)])
-        offers = await _offers(bootstrap, second, 1)
+        await publish(kafka, [record(second, second.request_id)])
+        offers = await _offers(kafka, second, 1)
         assert [o["partner_id"] for o in offers] == ["unep-chemicals"]  # the only one left

@@ -16,6 +16,7 @@ import pytest
 
 from deploy.local import processes, stack
 from shared.events import RequestAccepted
+from shared.kafka_access import KafkaAccess
 from tests.matcher.helpers import Emitted, accepted, answer
 from tests.matcher.kafka_io import count, data, publish, record, wait_for
 from tests.stack_helpers import Services
@@ -41,6 +42,7 @@ def twin(services: Services, tmp_path: Path) -> Iterator[stack.StackSettings]:
             "home": tmp_path,
             "matcher_port": cfg.matcher_port + 10,
             "kafka_bootstrap_servers": cfg.bootstrap,
+            "kafka_home": cfg.kafka.home,  # the broker's credentials stay where they are
             "database_url": cfg.db_url,
         }
     )
@@ -80,23 +82,25 @@ async def _wait_all_leads_replaced(pool: asyncpg.Pool, ids: list[object], second
     pytest.fail(f"{pending} declined lead slots were never re-offered")
 
 
-async def _until_the_twin_works(bootstrap: str, twin: stack.StackSettings) -> list[RequestAccepted]:
+async def _until_the_twin_works(
+    kafka: KafkaAccess, twin: stack.StackSettings
+) -> list[RequestAccepted]:
     sent: list[RequestAccepted] = []
     deadline = time.monotonic() + 60
     while await _applied(twin.matcher_port) == 0:
         assert time.monotonic() < deadline, "the second matcher never got a partition"
         party, topics, langs = MIX[len(sent) % len(MIX)]
         sent.append(accepted(party, topics, ("training",), langs))
-        await publish(bootstrap, [record(sent[-1], sent[-1].request_id)])
+        await publish(kafka, [record(sent[-1], sent[-1].request_id)])
         await asyncio.sleep(0.5)
     return sent
 
 
 async def test_two_matchers_with_redeliveries_and_a_crash_never_offer_a_slot_twice(
-    services: Services, twin: stack.StackSettings, pool: asyncpg.Pool, bootstrap: str
+    services: Services, twin: stack.StackSettings, pool: asyncpg.Pool, kafka: KafkaAccess
 ) -> None:
     # Until the twin has joined the group and holds partitions, requests trickle in one by one.
-    requests = await _until_the_twin_works(bootstrap, twin)
+    requests = await _until_the_twin_works(kafka, twin)
     requests += [
         accepted(party, topics, ("training",), langs)
         for _ in range(4)
@@ -109,26 +113,24 @@ async def test_two_matchers_with_redeliveries_and_a_crash_never_offer_a_slot_twi
         batch += [once, once]  # the same event twice (same ce_id): a redelivery
         if n % 3 == 0:
             batch.append(record(request, request.request_id))  # a copy with a new ce_id
-    await publish(bootstrap, batch)
+    await publish(kafka, batch)
 
     def every_request_offered(events: list[Emitted]) -> bool:
         return {e.data["request_id"] for e in events if e.type == OFFERED} >= ids
 
-    events = await wait_for(bootstrap, ids, every_request_offered, wait=60)
+    events = await wait_for(kafka, ids, every_request_offered, wait=60)
     assert every_request_offered(events)
 
     leads = [o for o in data(events, OFFERED) if o["role"] == "lead"]
     assert len(leads) == len(requests)
     declines = [record(answer(o, "decline"), o["request_id"]) for o in leads]
-    await publish(
-        bootstrap, declines + [record(answer(o, "decline"), o["request_id"]) for o in leads]
-    )
+    await publish(kafka, declines + [record(answer(o, "decline"), o["request_id"]) for o in leads])
     pid = stack.service_pid(twin, "matcher")
     assert pid is not None
     processes.send(pid, signal.SIGKILL)  # mid-flight: its partitions move over
 
     await _wait_all_leads_replaced(pool, [r.request_id for r in requests], seconds=90)
-    events = await wait_for(bootstrap, ids, lambda es: count(es, DECLINED) >= len(leads), wait=30)
+    events = await wait_for(kafka, ids, lambda es: count(es, DECLINED) >= len(leads), wait=30)
     assert count(events, DECLINED) == len(leads)  # each lead declined once, despite the copies
 
     rows = await pool.fetch(

@@ -20,6 +20,7 @@ from shared.auth import create_key
 from shared.envelope import build_record, parse_record
 from shared.events import AssignmentAccepted, Event, RequestUnmatched
 from shared.kafka import make_broker, publish_all
+from shared.kafka_access import KafkaAccess
 from shared.topics import partner_topic
 from tests.kafka_helpers import collect, header
 from tests.notifier.helpers import (
@@ -80,8 +81,8 @@ async def keys(pool: asyncpg.Pool) -> dict[str, str]:
 
 
 @pytest.fixture
-async def broker(bootstrap: str) -> AsyncIterator[KafkaBroker]:
-    made = make_broker(bootstrap, service="test-notifier")
+async def broker(kafka: KafkaAccess) -> AsyncIterator[KafkaBroker]:
+    made = make_broker(kafka, service="test-notifier")
     await made.connect()
     yield made
     await made.stop()
@@ -184,7 +185,7 @@ async def test_events_from_kafka_reach_partners_the_requesting_party_and_the_sec
     notifier: str,
     keys: dict[str, str],
     broker: KafkaBroker,
-    bootstrap: str,
+    kafka: KafkaAccess,
     smtp: tuple[SmtpSink, int],
     unique: str,
 ) -> None:
@@ -225,9 +226,7 @@ async def test_events_from_kafka_reach_partners_the_requesting_party_and_the_sec
         "ta.assignment.offered",
     ]
     assert any("nouvelle offre" in str(m["Subject"]) for m in sink.to(partner_mail))
-    mirrored = await collect(
-        bootstrap, partner_topic(partner), until=lambda rs: len(rs) >= 2, wait=20
-    )
+    mirrored = await collect(kafka, partner_topic(partner), until=lambda rs: len(rs) >= 2, wait=20)
     assert sorted(header(r, "ce_type") or "" for r in mirrored) == [
         "ta.assignment.accepted",
         "ta.assignment.offered",
