@@ -20,6 +20,7 @@ from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from shared.db import Conn
+from shared.kafka_acls import check_tenant_id
 
 Role = Literal["submitter", "partner", "operator"]
 ROLES: tuple[Role, ...] = ("submitter", "partner", "operator")
@@ -28,12 +29,14 @@ _PREFIX = "stax_"
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: the key's id, role, name and (for partner keys) partner id."""
+    """Who is calling: the key's id, role, name, and whom it acts for — the partner id of a
+    partner key, the submitter id of a submitter key (the namespace of its requests)."""
 
     key_id: str
     role: Role
     name: str
     partner_id: str | None
+    submitter_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -56,33 +59,47 @@ def _split(key: str) -> str | None:
 
 
 async def create_key(
-    conn: Conn, *, role: Role, name: str, partner_id: str | None = None
+    conn: Conn,
+    *,
+    role: Role,
+    name: str,
+    partner_id: str | None = None,
+    submitter_id: str | None = None,
 ) -> tuple[Principal, str]:
-    """Store a new key's hash; returns the principal and the key, which is never stored."""
+    """Store a new key's hash; returns the principal and the key, which is never stored.
+
+    A submitter key without a submitter id gets a new one of its own: two keys share a
+    namespace only when told to, never because their display names happen to match."""
     if (role == "partner") != (partner_id is not None):
         raise ValueError("a partner key needs --partner, and only a partner key takes one")
-    principal = Principal(secrets.token_hex(6), role, name, partner_id)
+    if role != "submitter" and submitter_id is not None:
+        raise ValueError("only a submitter key takes --submitter")
+    key_id = secrets.token_hex(6)
+    if role == "submitter":
+        submitter_id = check_tenant_id(submitter_id or f"submitter-{key_id}")
+    principal = Principal(key_id, role, name, partner_id, submitter_id)
     key = f"{_PREFIX}{principal.key_id}_{secrets.token_urlsafe(32)}"
     await conn.execute(
-        "INSERT INTO auth.api_keys (key_id, key_hash, role, name, partner_id) "
-        "VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO auth.api_keys (key_id, key_hash, role, name, partner_id, submitter_id) "
+        "VALUES ($1, $2, $3, $4, $5, $6)",
         principal.key_id,
         hash_key(key),
         role,
         name,
         partner_id,
+        submitter_id,
     )
     return principal, key
 
 
 async def list_keys(conn: Conn) -> list[KeyInfo]:
     rows = await conn.fetch(
-        "SELECT key_id, role, name, partner_id, created_at, revoked_at "
+        "SELECT key_id, role, name, partner_id, submitter_id, created_at, revoked_at "
         "FROM auth.api_keys ORDER BY created_at"
     )
     return [
         KeyInfo(
-            Principal(r["key_id"], r["role"], r["name"], r["partner_id"]),
+            Principal(r["key_id"], r["role"], r["name"], r["partner_id"], r["submitter_id"]),
             r["created_at"],
             r["revoked_at"],
         )
@@ -120,13 +137,15 @@ class Authenticator:
         if _split(key) is None:
             return None
         row = await self._pool.fetchrow(
-            "SELECT key_id, role, name, partner_id FROM auth.api_keys "
+            "SELECT key_id, role, name, partner_id, submitter_id FROM auth.api_keys "
             "WHERE key_hash = $1 AND revoked_at IS NULL",
             digest,
         )
         if row is None:
             return None
-        return Principal(row["key_id"], row["role"], row["name"], row["partner_id"])
+        return Principal(
+            row["key_id"], row["role"], row["name"], row["partner_id"], row["submitter_id"]
+        )
 
 
 _bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer stax_…`")

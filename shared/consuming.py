@@ -27,6 +27,7 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 from prometheus_client import Counter
 from pydantic import BaseModel, ValidationError
 
+from shared import topics
 from shared.db import Conn, is_transient_db_error
 from shared.envelope import Envelope, PoisonRecord, parse_record
 from shared.inbox import Inbox
@@ -88,6 +89,7 @@ class ReliableConsumer:
         dead_letters: DeadLetterSink,
         retry: RetryPolicy | None = None,
         unknown_types_are_poison: bool = False,
+        tenant_pattern: str | None = None,
     ) -> None:
         self.name = name
         self._pool = pool
@@ -96,6 +98,8 @@ class ReliableConsumer:
         self._dead_letters = dead_letters
         self._retry = retry or RetryPolicy()
         self._unknown_is_poison = unknown_types_are_poison
+        # Tenant topics (brief §7.1): the tenant is read from the topic name, never the record.
+        self._tenant_pattern = tenant_pattern
         # Failures per (topic, partition, offset); only records being retried are kept.
         self._failures: dict[tuple[str, int, int], int] = {}
 
@@ -128,7 +132,9 @@ class ReliableConsumer:
 
     async def _parse_and_apply(self, record: ConsumerRecord[bytes, bytes]) -> Outcome:
         try:
-            envelope = parse_record(record.headers, record.key, record.value)
+            envelope = self._identify(
+                record.topic, parse_record(record.headers, record.key, record.value)
+            )
             route = self._routes.get(envelope.type)
             if route is None:
                 if self._unknown_is_poison:
@@ -139,7 +145,18 @@ class ReliableConsumer:
             return await self._dead_letter(record, poison.reason, poison.error)
         except ValidationError as exc:
             return await self._dead_letter(record, "invalid_data", _brief(exc))
-        return await self._apply(route, envelope, data)
+        try:
+            return await self._apply(route, envelope, data)
+        except PoisonRecord as refused:  # the use case refused it: rolled back, nothing changed
+            return await self._dead_letter(record, refused.reason, refused.error)
+
+    def _identify(self, topic: str, envelope: Envelope) -> Envelope:
+        if self._tenant_pattern is None:
+            return envelope
+        tenant = topics.tenant_of(topic, self._tenant_pattern)
+        if tenant is None:
+            raise PoisonRecord("unknown_tenant", f"{topic!r} is not a tenant topic")
+        return dataclasses.replace(envelope, tenant=tenant)
 
     async def _apply(self, route: Route, envelope: Envelope, data: Any) -> Outcome:
         async with self._pool.acquire() as conn, conn.transaction():
@@ -176,11 +193,19 @@ class ReliableConsumer:
 
 
 def subscribe_reliably(
-    broker: KafkaBroker, consumer: ReliableConsumer, topic: str, *, group_id: str, description: str
+    broker: KafkaBroker,
+    consumer: ReliableConsumer,
+    topic: str | None = None,
+    *,
+    pattern: str | None = None,
+    group_id: str,
+    description: str,
 ) -> None:
-    """Subscribe `consumer` with manual acks and with FastStream's own decoding disarmed."""
+    """Subscribe `consumer` to a topic (or to every topic matching `pattern`, found as they are
+    created) with manual acks and with FastStream's own decoding disarmed."""
     broker.subscriber(
-        topic,
+        *([topic] if topic else []),
+        pattern=pattern,
         group_id=group_id,
         auto_offset_reset="earliest",
         parser=_tolerant_parser,

@@ -6,11 +6,12 @@ CloudEvents consumer expects, and what we accept is checked against the spec.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
 from cloudevents.core.bindings import kafka as ce_kafka
 from cloudevents.core.v1.event import CloudEvent
@@ -39,6 +40,9 @@ class Envelope:
     subject: str | None
     time: datetime
     data: dict[str, Any]
+    # The tenant whose topic the record arrived on (brief §7.1): the broker's ACLs vouch for it,
+    # unlike anything in the headers or the data. None on STAX's own topics.
+    tenant: str | None = None
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,46 @@ def build_record(
         key=subject.encode(),
         headers={k: v.decode() for k, v in message.headers.items()},
         value=message.value,
+    )
+
+
+def mirror_record(envelope: Envelope, topic: str, *, source: str) -> OutgoingRecord:
+    """A copy of a consumed event for another topic: same type, subject, time and data.
+
+    Its ce_id is new (the outbox is keyed by ce_id, and one event may be mirrored to several
+    topics) but derived from the original and the topic, so it is the same after any retry."""
+    ce_id = uuid5(NAMESPACE_URL, f"stax:mirror:{topic}:{envelope.id}")
+    subject = envelope.subject or str(envelope.id)
+    attributes: dict[str, Any] = {
+        "id": str(ce_id),
+        "source": source,
+        "type": envelope.type,
+        "specversion": "1.0",
+        "time": envelope.time,
+        "subject": subject,
+        "datacontenttype": JSON,
+    }
+    message = ce_kafka.to_binary_event(
+        CloudEvent(attributes, envelope.data), key_mapper=lambda _event: subject
+    )
+    return OutgoingRecord(
+        ce_id=ce_id,
+        topic=topic,
+        key=subject.encode(),
+        headers={k: v.decode() for k, v in message.headers.items()},
+        value=message.value,
+    )
+
+
+def as_envelope(record: OutgoingRecord) -> Envelope:
+    """The envelope a consumer will read for a record STAX itself is about to publish."""
+    return Envelope(
+        id=record.ce_id,
+        type=record.headers["ce_type"],
+        source=record.headers["ce_source"],
+        subject=record.headers.get("ce_subject"),
+        time=datetime.fromisoformat(record.headers["ce_time"]),
+        data=json.loads(record.value),
     )
 
 

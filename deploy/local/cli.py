@@ -131,6 +131,13 @@ def demo(
 def keys_create(
     role: Annotated[str, typer.Option(help="submitter, partner or operator")],
     partner: Annotated[str | None, typer.Option(help="Partner id (partner keys only)")] = None,
+    submitter: Annotated[
+        str | None,
+        typer.Option(
+            help="Submitter id (submitter keys only): the namespace of its requests, shared with "
+            "the Kafka tenant of that name; a new unique one if omitted"
+        ),
+    ] = None,
     name: Annotated[str | None, typer.Option(help="Who or what uses the key")] = None,
 ) -> None:
     """Create a key; it is printed once, on the last line, and stored only as a hash."""
@@ -138,11 +145,12 @@ def keys_create(
         raise typer.BadParameter(
             f"role must be one of {', '.join(auth.ROLES)}", param_hint="--role"
         )
-    label = name or partner or role
-    principal, key = asyncio.run(keys.create(_settings(), role, label, partner))
+    label = name or partner or submitter or role
+    principal, key = asyncio.run(keys.create(_settings(), role, label, partner, submitter))
     typer.echo(
         f"created key {principal.key_id}: role={principal.role} name={principal.name}"
         + (f" partner={principal.partner_id}" if principal.partner_id else "")
+        + (f" submitter={principal.submitter_id}" if principal.submitter_id else "")
     )
     typer.echo("store it now; it cannot be shown again:", err=True)
     typer.echo(key)
@@ -155,7 +163,7 @@ def keys_list() -> None:
         p = info.principal
         revoked = f"revoked {info.revoked_at:%Y-%m-%d %H:%M}" if info.revoked_at else "active"
         typer.echo(
-            f"{p.key_id}  {p.role:<9} {p.name:<24} {p.partner_id or '-':<16} "
+            f"{p.key_id}  {p.role:<9} {p.name:<24} {p.partner_id or p.submitter_id or '-':<24} "
             f"{info.created_at:%Y-%m-%d %H:%M}  {revoked}"
         )
 

@@ -23,10 +23,16 @@ async def _connect(cfg: StackSettings) -> AsyncIterator[asyncpg.Connection]:
 
 
 async def create(
-    cfg: StackSettings, role: auth.Role, name: str, partner_id: str | None
+    cfg: StackSettings,
+    role: auth.Role,
+    name: str,
+    partner_id: str | None,
+    submitter_id: str | None = None,
 ) -> tuple[auth.Principal, str]:
     async with _connect(cfg) as conn:
-        return await auth.create_key(conn, role=role, name=name, partner_id=partner_id)
+        return await auth.create_key(
+            conn, role=role, name=name, partner_id=partner_id, submitter_id=submitter_id
+        )
 
 
 async def list_all(cfg: StackSettings) -> list[auth.KeyInfo]:

@@ -37,7 +37,10 @@ class TimelineEntry(BaseModel):
 class RequestView(BaseModel):
     request_id: UUID
     external_ref: str = Field(description="The submitter's own id")
-    submitter: str = Field(description="Who submitted it (API key name or Kafka ce_source)")
+    submitter: str = Field(
+        description="Who submitted it: its submitter id (API key or Kafka tenant), or a trusted "
+        "in-cluster producer's ce_source"
+    )
     party: str = Field(description="Requesting Party")
     status: str = Field(description="accepted, matching, matched or unmatched")
     accepted_at: datetime
@@ -116,6 +119,13 @@ async def _deps(request: Request) -> handlers.IntakeDeps:
 
 
 Deps = Annotated[handlers.IntakeDeps, Depends(_deps)]
+
+
+def _submitter_of(who: Principal) -> str:
+    assert who.submitter_id is not None, "the database keeps one on every submitter key"
+    return who.submitter_id
+
+
 Submitter = Annotated[Principal, Depends(require_role("submitter"))]
 Reader = Annotated[Principal, Depends(require_role("submitter", "operator"))]
 Partner = Annotated[Principal, Depends(require_role("partner"))]
@@ -156,7 +166,7 @@ def _requests(api: APIRouter) -> None:
     ) -> SubmitAnswer:
         try:  # handlers.InvalidSubmission → 422 by the handler app.py installs
             done = await handlers.submit_request(
-                deps, submission, submitter=who.name, idempotency_key=idempotency_key
+                deps, submission, submitter=_submitter_of(who), idempotency_key=idempotency_key
             )
         except handlers.IdempotencyConflict as exc:
             raise HTTPException(409, "this key was already used with a different body") from exc
@@ -184,7 +194,7 @@ def _requests(api: APIRouter) -> None:
         ):
             row = await repository.get_request(conn, request_id)
             # A submitter is told "no such request" for another's: its existence is not shared.
-            if row is None or (who.role == "submitter" and row["submitter"] != who.name):
+            if row is None or (who.role == "submitter" and row["submitter"] != who.submitter_id):
                 raise HTTPException(404, "no such request")
             timeline = await repository.get_timeline(conn, request_id)
         return RequestView(

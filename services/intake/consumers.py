@@ -8,12 +8,13 @@ from faststream.kafka import KafkaBroker
 
 from services.intake import handlers, tracking
 from shared import topics
-from shared.consuming import ReliableConsumer, Route, subscribe_reliably
+from shared.consuming import Apply, ReliableConsumer, Route, subscribe_reliably
 from shared.events import (
     AssignmentAccepted,
     AssignmentDeclined,
     AssignmentExpired,
     AssignmentOffered,
+    Event,
     NotificationDelivered,
     NotificationFailed,
     RequestMatched,
@@ -22,6 +23,7 @@ from shared.events import (
 )
 from shared.inbox import Inbox
 from shared.kafka import DeadLetters
+from shared.outbox import Outbox
 from shared.runtime import Runtime
 
 GROUP = "stax-intake"
@@ -34,6 +36,7 @@ def consumer(
     routes: dict[str, Route],
     *,
     unknown_types_are_poison: bool = False,
+    tenant_pattern: str | None = None,
 ) -> ReliableConsumer:
     return ReliableConsumer(
         name=name,
@@ -42,42 +45,58 @@ def consumer(
         dead_letters=DeadLetters(broker, "intake"),
         routes=routes,
         unknown_types_are_poison=unknown_types_are_poison,
+        tenant_pattern=tenant_pattern,
     )
 
 
-def submissions(deps: handlers.IntakeDeps) -> dict[str, Route]:
+def submissions(apply: Apply) -> dict[str, Route]:
     # A permissive model: invalid data is answered with ta.request.rejected, not dead-lettered.
-    apply = partial(handlers.on_submitted, deps)
     return {RequestSubmitted.ce_type: Route(handlers.AnySubmission, apply)}
 
 
-READ_MODEL: dict[str, tuple[str, dict[str, Route]]] = {
-    "intake.requests": (
-        topics.REQUESTS,
-        {
-            # ta.request.accepted is not routed (so skipped without a database round trip):
-            # only intake emits it, and it writes that timeline entry in the accepting transaction.
-            RequestMatched.ce_type: Route(RequestMatched, tracking.on_match_outcome),
-            RequestUnmatched.ce_type: Route(RequestUnmatched, tracking.on_match_outcome),
-        },
-    ),
-    "intake.assignments": (
-        topics.ASSIGNMENTS,
-        {
-            AssignmentOffered.ce_type: Route(AssignmentOffered, tracking.on_offered),
-            AssignmentAccepted.ce_type: Route(AssignmentAccepted, tracking.on_assignment_outcome),
-            AssignmentDeclined.ce_type: Route(AssignmentDeclined, tracking.on_assignment_outcome),
-            AssignmentExpired.ce_type: Route(AssignmentExpired, tracking.on_assignment_outcome),
-        },
-    ),
-    "intake.notifications": (
-        topics.NOTIFICATIONS,
-        {
-            NotificationDelivered.ce_type: Route(NotificationDelivered, tracking.on_notification),
-            NotificationFailed.ce_type: Route(NotificationFailed, tracking.on_notification),
-        },
-    ),
-}
+def read_model(outbox: Outbox) -> dict[str, tuple[str, dict[str, Route]]]:
+    """Consumer name → (topic, routes) of the events that build the status timelines."""
+
+    def copied(model: type[Event], apply: Apply) -> Route:
+        return Route(model, tracking.copied_to_submitter(apply, outbox))
+
+    return {
+        "intake.requests": (
+            topics.REQUESTS,
+            {
+                # ta.request.accepted is not routed (so skipped without a database round trip):
+                # only intake emits it, and writes that timeline entry in the accepting
+                # transaction.
+                RequestMatched.ce_type: copied(RequestMatched, tracking.on_match_outcome),
+                RequestUnmatched.ce_type: copied(RequestUnmatched, tracking.on_match_outcome),
+            },
+        ),
+        "intake.assignments": (
+            topics.ASSIGNMENTS,
+            {
+                AssignmentOffered.ce_type: copied(AssignmentOffered, tracking.on_offered),
+                AssignmentAccepted.ce_type: copied(
+                    AssignmentAccepted, tracking.on_assignment_outcome
+                ),
+                AssignmentDeclined.ce_type: copied(
+                    AssignmentDeclined, tracking.on_assignment_outcome
+                ),
+                AssignmentExpired.ce_type: copied(
+                    AssignmentExpired, tracking.on_assignment_outcome
+                ),
+            },
+        ),
+        "intake.notifications": NOTIFICATIONS,
+    }
+
+
+NOTIFICATIONS: tuple[str, dict[str, Route]] = (
+    topics.NOTIFICATIONS,
+    {
+        NotificationDelivered.ce_type: Route(NotificationDelivered, tracking.on_notification),
+        NotificationFailed.ce_type: Route(NotificationFailed, tracking.on_notification),
+    },
+)
 
 
 def subscribe(broker: KafkaBroker, runtime: Runtime, deps: handlers.IntakeDeps) -> None:
@@ -88,14 +107,28 @@ def subscribe(broker: KafkaBroker, runtime: Runtime, deps: handlers.IntakeDeps) 
             runtime,
             broker,
             "intake.submissions",
-            submissions(deps),
+            submissions(partial(handlers.on_submitted, deps)),
             unknown_types_are_poison=True,
         ),
         topics.REQUESTS_SUBMITTED,
         group_id=GROUP,
-        description="Requests submitted over Kafka: validated, accepted or rejected",
+        description="Requests from trusted in-cluster producers: validated, accepted or rejected",
     )
-    for name, (topic, routes) in READ_MODEL.items():
+    subscribe_reliably(
+        broker,
+        consumer(
+            runtime,
+            broker,
+            "intake.tenant-submissions",
+            submissions(partial(handlers.on_tenant_submitted, deps)),
+            unknown_types_are_poison=True,
+            tenant_pattern=topics.SUBMITTER_REQUESTS_PATTERN,
+        ),
+        pattern=topics.SUBMITTER_REQUESTS_PATTERN,
+        group_id=GROUP,
+        description="Requests upstream systems publish on ta.submitter.<name>.requests.v1",
+    )
+    for name, (topic, routes) in read_model(deps.outbox).items():
         subscribe_reliably(
             broker,
             consumer(runtime, broker, name, routes),

@@ -34,7 +34,13 @@ async def find_by_idempotency_key(conn: Conn, submitter: str, key: str) -> async
 
 
 async def insert_request(
-    conn: Conn, event: RequestAccepted, body_hash: str, *, ce_id: UUID, summary: str
+    conn: Conn,
+    event: RequestAccepted,
+    body_hash: str,
+    *,
+    ce_id: UUID,
+    summary: str,
+    outcomes_topic: str | None = None,
 ) -> bool:
     """Record an accepted request and its first timeline entry (ce_id: its accepted event's).
 
@@ -43,8 +49,8 @@ async def insert_request(
     status: str = await conn.execute(
         "WITH r AS ("
         " INSERT INTO intake.requests (request_id, submitter, external_ref, body_hash, party,"
-        " status, submission, accepted_at)"
-        " VALUES ($1, $2, $3, $4, $5, 'accepted', $6::jsonb, $7)"
+        " status, submission, accepted_at, outcomes_topic)"
+        " VALUES ($1, $2, $3, $4, $5, 'accepted', $6::jsonb, $7, $11)"
         " ON CONFLICT (submitter, external_ref) DO NOTHING RETURNING request_id, accepted_at) "
         "INSERT INTO intake.timeline (ce_id, request_id, at, event_type, summary) "
         "SELECT $8, request_id, accepted_at, $9, $10 FROM r",
@@ -58,8 +64,17 @@ async def insert_request(
         ce_id,
         event.ce_type,
         summary,
+        outcomes_topic,
     )
     return status == "INSERT 0 1"
+
+
+async def outcomes_topic_of(conn: Conn, request_id: UUID) -> str | None:
+    """Where a request's events are copied for its submitter (tenant submissions only)."""
+    topic: str | None = await conn.fetchval(
+        "SELECT outcomes_topic FROM intake.requests WHERE request_id = $1", request_id
+    )
+    return topic
 
 
 async def insert_idempotency_key(

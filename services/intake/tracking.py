@@ -6,11 +6,13 @@ is applied exactly once; timeline rows are keyed by ce_id as a second guard.
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
 from services.intake import repository
+from shared.consuming import Apply
 from shared.db import Conn
-from shared.envelope import Envelope
+from shared.envelope import Envelope, mirror_record
 from shared.events import (
     AssignmentOffered,
     AssignmentOutcome,
@@ -19,6 +21,9 @@ from shared.events import (
     RequestMatched,
     RequestMatchOutcome,
 )
+from shared.outbox import Outbox
+
+SOURCE = "/stax/intake"
 
 # What an assignment outcome makes of the offer, by ce_type.
 _OUTCOME_STATUS = {
@@ -60,6 +65,19 @@ async def on_assignment_outcome(conn: Conn, envelope: Envelope, event: Assignmen
     if event.reason:
         summary += f": {event.reason}"
     await _note(conn, envelope, event.request_id, summary, event.partner_id)
+
+
+def copied_to_submitter(apply: Apply, outbox: Outbox) -> Apply:
+    """`apply`, then the event copied to its request's outcomes topic, if it has one (brief
+    §7.1: an upstream system hears of its own requests on its own topic)."""
+
+    async def apply_and_copy(conn: Conn, envelope: Envelope, event: Any) -> None:
+        await apply(conn, envelope, event)
+        topic = await repository.outcomes_topic_of(conn, event.request_id)
+        if topic is not None:
+            await outbox.add(conn, [mirror_record(envelope, topic, source=SOURCE)])
+
+    return apply_and_copy
 
 
 async def on_notification(conn: Conn, envelope: Envelope, event: NotificationOutcome) -> None:

@@ -49,5 +49,25 @@ def subscribe(broker: KafkaBroker, runtime: Runtime, deps: handlers.MatcherDeps)
         responses,
         topics.ASSIGNMENT_RESPONSES,
         group_id=GROUP,
-        description="Partners' answers to offers",
+        description="Partners' answers to offers, relayed by intake from its HTTP API",
+    )
+    tenant_answers = ReliableConsumer(
+        name="matcher.partner-answers",
+        pool=runtime.pool,
+        inbox=Inbox("matcher"),
+        dead_letters=dead_letters,
+        routes={
+            AssignmentResponse.ce_type: Route(
+                AssignmentResponse, partial(handlers.on_partner_answer, deps)
+            )
+        },
+        unknown_types_are_poison=True,
+        tenant_pattern=topics.PARTNER_RESPONSES_PATTERN,
+    )
+    subscribe_reliably(
+        broker,
+        tenant_answers,
+        pattern=topics.PARTNER_RESPONSES_PATTERN,
+        group_id=GROUP,
+        description="Answers partners publish on their own topics, ta.partner.<id>.responses.v1",
     )

@@ -14,7 +14,7 @@ from services.matcher.catalog import Catalog
 from services.matcher.domain import Choice, MatchPolicy, Query, Registry, Verdict
 from services.matcher.repository import Assignment, Slot
 from shared.db import Conn
-from shared.envelope import Envelope, build_record
+from shared.envelope import Envelope, PoisonRecord, build_record
 from shared.events import (
     AssignmentAccepted,
     AssignmentDeclined,
@@ -153,6 +153,26 @@ async def on_assignment_response(
         await _close(deps, conn, current, "declined", response.reason)
         await _refill(deps, conn, request, _slot_of(current))
     return await _settle_if_done(deps, conn, request)
+
+
+async def on_partner_answer(
+    deps: MatcherDeps, conn: Conn, envelope: Envelope, response: AssignmentResponse
+) -> None:
+    """An answer from a partner's own topic: the partner is the topic's (brief §7.1). An answer
+    naming another partner, or another partner's offer, is refused whole (dead-lettered)."""
+    partner = envelope.tenant
+    if partner is None or response.partner_id != partner:
+        raise PoisonRecord(
+            "identity_mismatch",
+            f"an answer on {partner}'s topic names partner {response.partner_id!r}",
+        )
+    found = await repository.find_assignment(conn, response.assignment_id)
+    if found is not None and found.partner_id != partner:
+        raise PoisonRecord(
+            "not_your_assignment",
+            f"{partner} answered assignment {response.assignment_id}, offered to someone else",
+        )
+    await on_assignment_response(deps, conn, envelope, response)
 
 
 async def _record(

@@ -45,9 +45,15 @@ def make_key(pool: asyncpg.Pool, unique: str) -> MakeKey:
     """Creates a key; returns its principal and the headers that send it."""
 
     async def make(role: auth.Role, partner_id: str | None = None, name: str = "") -> Any:
+        name = name or f"{role}-{unique}"
         async with pool.acquire() as conn:
             principal, key = await auth.create_key(
-                conn, role=role, name=name or f"{role}-{unique}", partner_id=partner_id
+                conn,
+                role=role,
+                name=name,
+                partner_id=partner_id,
+                # A submitter key's namespace is named after it, so tests can assert on it.
+                submitter_id=name if role == "submitter" else None,
             )
         return principal, {"Authorization": f"Bearer {key}"}
 

@@ -31,14 +31,14 @@ async def test_concurrent_twins_with_one_idempotency_key_make_one_request(
     assert {a.status_code for a in answers} == {202}
     assert len({a.json()["request_id"] for a in answers}) == 1
     rows = await pool.fetchval(
-        "SELECT count(*) FROM intake.requests WHERE submitter = $1", principal.name
+        "SELECT count(*) FROM intake.requests WHERE submitter = $1", principal.submitter_id
     )
     assert rows == 1
     request_id = answers[0].json()["request_id"]
     emitted = await collect(
         kafka,
         topics.REQUESTS,
-        matching=lambda r: json.loads(r.value or b"").get("submitter") == principal.name,
+        matching=lambda r: json.loads(r.value or b"").get("submitter") == principal.submitter_id,
         until=lambda rs: False,  # read all there is: a twin's event would be here too
         wait=2.0,
     )

@@ -44,7 +44,9 @@ async def test_a_keyed_submission_is_accepted_emitted_and_followed_and_survives_
         )
         assert {r.key for r in emitted} == ids
         assert {header(r, "ce_type") for r in emitted} == {"ta.request.accepted"}
-        assert {json.loads(r.value or b"")["submitter"] for r in emitted} == {principal.name}
+        assert {json.loads(r.value or b"")["submitter"] for r in emitted} == {
+            principal.submitter_id
+        }
 
         url = f"/v1/requests/{posted[0].json()['request_id']}"
 

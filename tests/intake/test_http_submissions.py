@@ -41,7 +41,7 @@ async def test_an_accepted_request_leaves_through_the_outbox_as_ta_request_accep
     )
     assert [header(r, "ce_type") for r in found] == ["ta.request.accepted"]
     data: dict[str, Any] = json.loads(found[0].value or b"")
-    assert data["submitter"] == principal.name
+    assert data["submitter"] == principal.submitter_id
     assert data["region"] == "AFR"
     assert data["eligibility"] == {
         "developing": True,

@@ -15,6 +15,7 @@ import httpx
 import pytest
 from faststream.kafka import KafkaBroker
 
+from deploy.local import stack
 from deploy.local.receiver import Received
 from shared.auth import create_key
 from shared.envelope import build_record, parse_record
@@ -34,6 +35,7 @@ from tests.notifier.helpers import (
 )
 from tests.notifier.test_email import _accepted
 from tests.stack_helpers import Services
+from tests.tenants import grant
 
 pytestmark = pytest.mark.e2e
 
@@ -187,6 +189,7 @@ async def test_events_from_kafka_reach_partners_the_requesting_party_and_the_sec
     broker: KafkaBroker,
     kafka: KafkaAccess,
     smtp: tuple[SmtpSink, int],
+    infra: stack.StackSettings,
     unique: str,
 ) -> None:
     sink, partner = smtp[0], f"p-{unique}"
@@ -194,6 +197,10 @@ async def test_events_from_kafka_reach_partners_the_requesting_party_and_the_sec
     auth = _auth(keys["operator"])
     with receiving(Reply(204)) as receiver:
         async with httpx.AsyncClient(base_url=notifier, timeout=10) as http:
+            refused = await http.put(f"/v1/partners/{partner}/kafka-channel", headers=auth)
+            assert refused.status_code == 409  # no Kafka tenant yet: no topic to write
+            assert f"stax kafka grant partner {partner}" in refused.text
+            await asyncio.to_thread(grant, infra, "partner", partner)
             made = await http.post(
                 f"/v1/partners/{partner}/endpoints", json={"url": receiver.url}, headers=auth
             )

@@ -1,0 +1,183 @@
+"""Tenants on Kafka end to end (brief §7.1): a partner answers on its own topic and an upstream
+system submits on its own, with intake and matcher running as processes on the secure broker.
+Identity comes from the topic; a payload that names someone else changes nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import time
+from typing import Any
+from uuid import UUID, uuid4
+
+import asyncpg
+import httpx
+import pytest
+from confluent_kafka import Consumer
+
+from deploy.local import stack
+from shared import auth, topics
+from shared.envelope import OutgoingRecord, build_record
+from shared.events import AssignmentResponse, RequestSubmitted
+from shared.kafka_access import KafkaAccess
+from tests.intake.samples import submission
+from tests.kafka_helpers import Record, collect, header
+from tests.matcher.helpers import accepted
+from tests.matcher.kafka_io import data, publish, record, wait_for
+from tests.stack_helpers import Services
+from tests.tenants import Conf, grant, group, produce
+
+pytestmark = pytest.mark.e2e
+
+OFFERED = "ta.assignment.offered"
+
+
+def _answer(offer: dict[str, Any], partner: str, decision: str = "accept") -> OutgoingRecord:
+    response = AssignmentResponse(
+        assignment_id=offer["assignment_id"], partner_id=partner, decision=decision
+    )
+    return build_record(response, source=f"/partners/{partner}", subject=offer["request_id"])
+
+
+async def _dead_letter(kafka: KafkaAccess, ce_id: UUID) -> Record:
+    found = await collect(
+        kafka,
+        topics.DEADLETTER,
+        until=bool,
+        matching=lambda r: header(r, "ce_id") == str(ce_id),
+        wait=45,
+    )
+    assert found, f"no dead letter for {ce_id}"
+    return found[0]
+
+
+async def _status(pool: asyncpg.Pool, assignment_id: str) -> str | None:
+    status: str | None = await pool.fetchval(
+        "SELECT status FROM matcher.assignments WHERE assignment_id = $1", UUID(assignment_id)
+    )
+    return status
+
+
+async def test_a_partner_answers_only_its_own_offers_on_its_own_topic(
+    services: Services, kafka: KafkaAccess, infra: stack.StackSettings, pool: asyncpg.Pool
+) -> None:
+    services.ensure("intake", "matcher")
+    request = accepted("SEN", ("PCB",), ("training",), ("fr",))
+    await publish(kafka, [record(request, request.request_id)])
+    events = await wait_for(
+        kafka, {str(request.request_id)}, lambda es: len(data(es, OFFERED)) >= 2
+    )
+    mine, theirs = data(events, OFFERED)[:2]
+    a, b = mine["partner_id"], theirs["partner_id"]
+    conf_a = await asyncio.to_thread(grant, infra, "partner", a)
+    await asyncio.to_thread(grant, infra, "partner", b)
+    answers = topics.partner_responses_topic(a)
+
+    # A takes B's offer, in its own name, then in B's name: both refused whole.
+    takeover = _answer(theirs, a)
+    impersonation = _answer(theirs, b)
+    for sent in (takeover, impersonation):
+        assert await asyncio.to_thread(produce, conf_a, sent, answers) is None
+    # A accepts its own offer: goes through.
+    own = _answer(mine, a)
+    assert await asyncio.to_thread(produce, conf_a, own, answers) is None
+
+    settled = await wait_for(
+        kafka,
+        {str(request.request_id)},
+        lambda es: any(d["assignment_id"] == mine["assignment_id"] for d in data(es, _ACCEPTED)),
+    )
+    assert [d["partner_id"] for d in data(settled, _ACCEPTED)] == [a]
+    for ce_id, reason in ((takeover.ce_id, "not_your_assignment"), (impersonation.ce_id, None)):
+        dead = await _dead_letter(kafka, ce_id)
+        assert header(dead, "x-dlq-topic") == answers
+        assert header(dead, "x-dlq-service") == "matcher"
+        assert header(dead, "x-dlq-reason") == (reason or "identity_mismatch")
+    # The three answers sat in order on one partition: when A's own was applied, the refusals
+    # were behind it, so B's offer is still simply open.
+    assert await _status(pool, theirs["assignment_id"]) == "offered"
+    assert await _status(pool, mine["assignment_id"]) == "accepted"
+
+
+_ACCEPTED = "ta.assignment.accepted"
+
+
+def _submitted(body: dict[str, Any], claimed_source: str) -> OutgoingRecord:
+    """A `ta.request.submitted` record whose value is `body` as sent, valid or not."""
+    valid = RequestSubmitted.model_validate(submission(body["external_ref"]))
+    made = build_record(valid, source=claimed_source, subject=str(uuid4()))
+    return dataclasses.replace(made, value=json.dumps(body).encode())
+
+
+def _read_all(conf: Conf, topic: str, group_id: str, want: int, wait: float = 45) -> list[Any]:
+    consumer = Consumer({**conf, "group.id": group_id, "auto.offset.reset": "earliest"})
+    seen: list[Any] = []
+    deadline = time.monotonic() + wait
+    try:
+        consumer.subscribe([topic])
+        while len(seen) < want and time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is not None and message.error() is None:
+                seen.append(message)
+    finally:
+        consumer.close()
+    return seen
+
+
+async def test_an_upstream_system_submits_on_its_topic_and_hears_back_on_its_own(
+    services: Services,
+    kafka: KafkaAccess,
+    infra: stack.StackSettings,
+    pool: asyncpg.Pool,
+    unique: str,
+) -> None:
+    services.ensure("intake", "matcher")
+    name = f"portal-{unique}"
+    conf = await asyncio.to_thread(grant, infra, "submitter", name)
+    requests_topic = topics.submitter_requests_topic(name)
+
+    # Headers claim another source; the topic says who it is.
+    good = _submitted(submission(f"good-{unique}"), claimed_source="/portal/someone-else")
+    forged = _submitted(
+        submission(f"forged-{unique}") | {"submitter": "someone-else"}, claimed_source="/x"
+    )
+    bad = _submitted(submission(f"bad-{unique}", party="XXX"), claimed_source="/x")
+    for sent in (good, forged, bad):
+        assert await asyncio.to_thread(produce, conf, sent, requests_topic) is None
+
+    dead = await _dead_letter(kafka, forged.ce_id)
+    assert header(dead, "x-dlq-reason") == "identity_mismatch"
+    assert header(dead, "x-dlq-service") == "intake"
+    published = await collect(
+        kafka,
+        topics.REQUESTS,
+        until=lambda rs: len(rs) >= 2,
+        matching=lambda r: json.loads(r.value or b"{}").get("submitter") == name,
+        wait=45,
+    )
+    by_type = {header(r, "ce_type"): json.loads(r.value or b"{}") for r in published}
+    assert set(by_type) == {"ta.request.accepted", "ta.request.rejected"}
+    assert by_type["ta.request.accepted"]["external_ref"] == f"good-{unique}"
+    assert by_type["ta.request.rejected"]["external_ref"] == f"bad-{unique}"
+    refs = await pool.fetch("SELECT external_ref FROM intake.requests WHERE submitter = $1", name)
+    assert [r["external_ref"] for r in refs] == [f"good-{unique}"]
+
+    # Its outcomes, read with its own credentials: acceptance, rejection and the offers.
+    outcomes = await asyncio.to_thread(
+        _read_all, conf, topics.submitter_outcomes_topic(name), group("submitter", name), 4
+    )
+    types = {dict(m.headers())["ce_type"].decode() for m in outcomes}
+    assert {"ta.request.accepted", "ta.request.rejected", OFFERED} <= types
+
+    # One namespace across HTTP and Kafka: its HTTP key sees the request it sent over Kafka.
+    async with pool.acquire() as conn:
+        _, key = await auth.create_key(conn, role="submitter", name="portal", submitter_id=name)
+    request_id = by_type["ta.request.accepted"]["request_id"]
+    async with httpx.AsyncClient(base_url=services.url("intake"), timeout=10) as http:
+        seen = await http.get(f"/v1/requests/{request_id}", headers={"X-API-Key": key})
+        assert seen.status_code == 200 and seen.json()["submitter"] == name
+        async with pool.acquire() as conn:
+            _, stranger = await auth.create_key(conn, role="submitter", name="portal")
+        hidden = await http.get(f"/v1/requests/{request_id}", headers={"X-API-Key": stranger})
+        assert hidden.status_code == 404
