@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 import services
@@ -54,6 +54,15 @@ class StackSettings(BaseSettings):
     )
     kafka_secure: bool = Field(
         default=True, description="TLS + SCRAM + ACLs on the local broker (off: benchmarks only)"
+    )
+    kafka_password_intake: SecretStr | None = Field(
+        default=None, description="`stax init` on an external broker: intake principal's password"
+    )
+    kafka_password_matcher: SecretStr | None = Field(
+        default=None, description="`stax init` on an external broker: matcher principal's password"
+    )
+    kafka_password_notifier: SecretStr | None = Field(
+        default=None, description="`stax init` on an external broker: notifier principal's password"
     )
     kafka_port: int = 9092
     kafka_controller_port: int = 9093
@@ -141,10 +150,12 @@ async def _prepare(cfg: StackSettings, log: Log) -> None:
     admin = cfg.kafka_access()
     created = await ensure_topics(admin)
     log(f"topics    {len(created)} created" + (f": {', '.join(created)}" if created else ""))
-    if admin.secure and cfg.kafka_bootstrap_servers is None:
-        passwords = kafka.credentials(cfg.kafka)
+    passwords = _service_passwords(cfg) if admin.secure else None
+    if passwords is not None:
         KafkaAdmin(admin).provision_services(passwords)
         log("kafka     service principals and their ACLs in place (" + ", ".join(SERVICES) + ")")
+    elif admin.secure:
+        log("kafka     service principals left as they are (no STAX_KAFKA_PASSWORD_* given)")
     pool = await create_pool(cfg.db_url, max_size=2, wait_seconds=60)
     try:
         for service in SERVICES:
@@ -152,6 +163,17 @@ async def _prepare(cfg: StackSettings, log: Log) -> None:
     finally:
         await pool.close()
     log("migrations applied (auth, " + ", ".join(SERVICES) + ")")
+
+
+def _service_passwords(cfg: StackSettings) -> dict[str, str] | None:
+    """The services' SCRAM passwords to set: the local broker's own, or for an external broker
+    the ones its operator gave (compose); None when another tool manages them (Strimzi)."""
+    if cfg.kafka_bootstrap_servers is None:
+        return kafka.credentials(cfg.kafka)
+    given = {s: getattr(cfg, f"kafka_password_{s}") for s in SERVICES}
+    if any(v is None for v in given.values()):
+        return None
+    return {service_principal(s): v.get_secret_value() for s, v in given.items()}
 
 
 def stop_infrastructure(cfg: StackSettings, log: Log = print) -> None:

@@ -63,7 +63,9 @@ async def test_a_partner_answers_only_its_own_offers_on_its_own_topic(
     services: Services, kafka: KafkaAccess, infra: stack.StackSettings, pool: asyncpg.Pool
 ) -> None:
     services.ensure("intake", "matcher")
-    request = accepted("SEN", ("PCB",), ("training",), ("fr",))
+    # Not Senegal's PCB request the matcher tests rank partners with: an accepted offer here
+    # lowers those partners' headroom.
+    request = accepted("BRA", ("MONLAB", "WASTE"), ("laboratory",), ("pt",))
     await publish(kafka, [record(request, request.request_id)])
     events = await wait_for(
         kafka, {str(request.request_id)}, lambda es: len(data(es, OFFERED)) >= 2
@@ -138,7 +140,12 @@ async def test_an_upstream_system_submits_on_its_topic_and_hears_back_on_its_own
     requests_topic = topics.submitter_requests_topic(name)
 
     # Headers claim another source; the topic says who it is.
-    good = _submitted(submission(f"good-{unique}"), claimed_source="/portal/someone-else")
+    # Brazil, not the Senegal sample: its offers would lower the headroom of the partners the
+    # matcher tests rank.
+    good = _submitted(
+        submission(f"good-{unique}", party="BRA", languages=["es"]),
+        claimed_source="/portal/someone-else",
+    )
     forged = _submitted(
         submission(f"forged-{unique}") | {"submitter": "someone-else"}, claimed_source="/x"
     )

@@ -144,3 +144,10 @@ async def test_each_service_publishes_an_asyncapi_document_with_its_event_schema
             document = (await client.get(url)).json()
             assert document["asyncapi"] == "3.0.0"
             assert schemas <= set(document["components"]["schemas"])
+            # Clients learn from the document how to connect: TLS + SCRAM-SHA-512 (brief §7.1).
+            assert document["components"]["securitySchemes"] == {
+                "scram512": {"type": "scramSha512"}
+            }
+            for server in document["servers"].values():
+                assert server["protocol"] == "kafka-secure"
+                assert server["security"] == [{"$ref": "#/components/securitySchemes/scram512"}]

@@ -7,7 +7,7 @@ import threading
 import time
 from uuid import uuid4
 
-from confluent_kafka import Consumer
+from confluent_kafka import Consumer, TopicCollection
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from deploy.local.stack import StackSettings
@@ -85,6 +85,12 @@ def test_a_partner_can_neither_join_stax_groups_nor_manage_topics(
     assert admin_error(conf_a, "delete_topics", [topics.partner_topic(a)]) == TOPIC_DENIED
     assert (
         admin_error(conf_a, "create_topics", [NewTopic(f"ta.x-{unique}.v1", 1, 1)]) == TOPIC_DENIED
+    )
+    assert admin_error(conf_a, "describe_topics", TopicCollection([topics.REQUESTS])) == (
+        TOPIC_DENIED
+    )
+    assert (
+        admin_error(conf_a, "describe_topics", TopicCollection([topics.partner_topic(a)])) is None
     )
     visible = set(_list_topics(conf_a))
     assert visible == {topics.partner_topic(a), topics.partner_responses_topic(a)}

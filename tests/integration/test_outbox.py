@@ -17,7 +17,17 @@ from shared.kafka_access import KafkaAccess
 from shared.outbox import Outbox, OutboxRelay
 from tests.kafka_helpers import collect, header, settle
 
-OUTBOX = Outbox("intake")  # any service schema will do; rows carry their own topic
+# A schema of the tests' own, shaped like every service's: a running intake (the session's
+# in-process app) relays `intake.outbox` as its own principal, which may not write test topics.
+OUTBOX = Outbox("outbox_test")
+
+
+@pytest.fixture(scope="module", autouse=True)
+async def _outbox_schema(pool: asyncpg.Pool) -> None:
+    await pool.execute(
+        "CREATE SCHEMA IF NOT EXISTS outbox_test; "
+        "CREATE TABLE IF NOT EXISTS outbox_test.outbox (LIKE intake.outbox INCLUDING ALL)"
+    )
 
 
 @pytest.fixture
@@ -99,7 +109,7 @@ async def test_only_one_relay_per_schema_leads(pool: asyncpg.Pool, broker: Kafka
         async with pool.acquire() as conn:
             # The leader holds the schema's advisory lock, so a second relay backs off.
             held = await conn.fetchval(
-                "SELECT pg_try_advisory_lock(hashtext('stax.outbox.intake'))"
+                "SELECT pg_try_advisory_lock(hashtext('stax.outbox.outbox_test'))"
             )
             assert held is False
         await asyncio.wait_for(second._lead(), timeout=2)  # returns at once: not the leader
