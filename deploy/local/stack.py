@@ -171,8 +171,12 @@ def _service_passwords(cfg: StackSettings) -> dict[str, str] | None:
     if cfg.kafka_bootstrap_servers is None:
         return kafka.credentials(cfg.kafka)
     given = {s: getattr(cfg, f"kafka_password_{s}") for s in SERVICES}
-    if any(v is None for v in given.values()):
+    missing = [s for s, v in given.items() if v is None]
+    if len(missing) == len(SERVICES):
         return None
+    if missing:  # half a configuration is a mistake, not a choice
+        names = ", ".join(f"STAX_KAFKA_PASSWORD_{s.upper()}" for s in missing)
+        raise StackError(f"set all three service passwords or none; missing: {names}")
     return {service_principal(s): v.get_secret_value() for s, v in given.items()}
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from pydantic import SecretStr
 
-from deploy.local.stack import StackSettings, _service_passwords
+from deploy.local.stack import StackError, StackSettings, _service_passwords
 
 
 def test_an_external_broker_gets_service_principals_only_when_all_passwords_are_given(
@@ -15,7 +16,8 @@ def test_an_external_broker_gets_service_principals_only_when_all_passwords_are_
     external = StackSettings(home=tmp_path, kafka_bootstrap_servers="kafka:9092")
     assert _service_passwords(external) is None  # e.g. Strimzi's KafkaUsers manage them
     partial = external.model_copy(update={"kafka_password_intake": SecretStr("a")})
-    assert _service_passwords(partial) is None
+    with pytest.raises(StackError, match="STAX_KAFKA_PASSWORD_MATCHER"):
+        _service_passwords(partial)
     full = external.model_copy(
         update={f"kafka_password_{s}": SecretStr(s * 3) for s in ("intake", "matcher", "notifier")}
     )
