@@ -56,3 +56,24 @@ def test_compose_runs_the_three_services() -> None:
     compose = yaml.safe_load((DEPLOY / "compose" / "compose.yaml").read_text())
     for service in SERVICES:
         assert compose["services"][service]["command"] == ["python", "-m", f"services.{service}"]
+
+
+def test_compose_mounts_files_that_exist() -> None:
+    compose = yaml.safe_load((DEPLOY / "compose" / "compose.yaml").read_text())
+    mounted = [
+        volume.split(":")[0]
+        for service in compose["services"].values()
+        for volume in service.get("volumes", [])
+        if volume.startswith(".")
+    ]
+    assert mounted  # the broker's start script, its config template, the TLS step
+    for source in mounted:
+        assert (DEPLOY / "compose" / source).is_file(), source
+
+
+def test_k8s_tenant_examples_are_kustomize_components_named_in_the_kustomization() -> None:
+    kustomization = (DEPLOY / "k8s" / "kustomization.yaml").read_text()
+    for folder in sorted((DEPLOY / "k8s" / "tenants").iterdir()):
+        component = _k8s(f"tenants/{folder.name}/kustomization.yaml")[0]
+        assert component["kind"] == "Component"
+        assert f"tenants/{folder.name}" in kustomization  # shown, commented out, to enable
