@@ -85,12 +85,15 @@ def build_record(
     )
 
 
-def mirror_record(envelope: Envelope, topic: str, *, source: str) -> OutgoingRecord:
+def mirror_record(
+    envelope: Envelope, topic: str, *, source: str, ce_id: UUID | None = None
+) -> OutgoingRecord:
     """A copy of a consumed event for another topic: same type, subject, time and data.
 
     Its ce_id is new (the outbox is keyed by ce_id, and one event may be mirrored to several
-    topics) but derived from the original and the topic, so it is the same after any retry."""
-    ce_id = uuid5(NAMESPACE_URL, f"stax:mirror:{topic}:{envelope.id}")
+    topics) but derived from the original and the topic unless given, so it is the same after
+    any retry."""
+    ce_id = ce_id or uuid5(NAMESPACE_URL, f"stax:mirror:{topic}:{envelope.id}")
     subject = envelope.subject or str(envelope.id)
     attributes: dict[str, Any] = {
         "id": str(ce_id),

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from functools import partial
+from typing import Any
 
 from faststream.kafka import KafkaBroker
 
 from services.matcher import handlers
 from shared import topics
 from shared.consuming import ReliableConsumer, Route, subscribe_reliably
-from shared.events import AssignmentResponse, RequestAccepted
+from shared.events import AssignmentResponse, Event, RequestAccepted
 from shared.inbox import Inbox
 from shared.kafka import DeadLetters
 from shared.runtime import Runtime
@@ -19,54 +21,42 @@ GROUP = "stax-matcher"
 
 def subscribe(broker: KafkaBroker, runtime: Runtime, deps: handlers.MatcherDeps) -> None:
     dead_letters = DeadLetters(broker, "matcher")
-    requests = ReliableConsumer(
-        name="matcher.requests",
-        pool=runtime.pool,
-        inbox=Inbox("matcher"),
-        dead_letters=dead_letters,
-        routes={
-            RequestAccepted.ce_type: Route(
-                RequestAccepted, partial(handlers.on_request_accepted, deps)
-            )
-        },
-    )
+
+    def consumer(
+        name: str, model: type[Event], apply: Callable[..., Awaitable[None]], **options: Any
+    ) -> ReliableConsumer:
+        return ReliableConsumer(
+            name=name,
+            pool=runtime.pool,
+            inbox=Inbox("matcher"),
+            dead_letters=dead_letters,
+            routes={model.ce_type: Route(model, partial(apply, deps))},
+            **options,
+        )
+
     subscribe_reliably(
-        broker, requests, topics.REQUESTS, group_id=GROUP, description="Accepted requests to match"
-    )
-    responses = ReliableConsumer(
-        name="matcher.responses",
-        pool=runtime.pool,
-        inbox=Inbox("matcher"),
-        dead_letters=dead_letters,
-        routes={
-            AssignmentResponse.ce_type: Route(
-                AssignmentResponse, partial(handlers.on_assignment_response, deps)
-            )
-        },
+        broker,
+        consumer("matcher.requests", RequestAccepted, handlers.on_request_accepted),
+        topics.REQUESTS,
+        group_id=GROUP,
+        description="Accepted requests to match",
     )
     subscribe_reliably(
         broker,
-        responses,
+        consumer("matcher.responses", AssignmentResponse, handlers.on_assignment_response),
         topics.ASSIGNMENT_RESPONSES,
         group_id=GROUP,
         description="Partners' answers to offers, relayed by intake from its HTTP API",
     )
-    tenant_answers = ReliableConsumer(
-        name="matcher.partner-answers",
-        pool=runtime.pool,
-        inbox=Inbox("matcher"),
-        dead_letters=dead_letters,
-        routes={
-            AssignmentResponse.ce_type: Route(
-                AssignmentResponse, partial(handlers.on_partner_answer, deps)
-            )
-        },
-        unknown_types_are_poison=True,
-        tenant_pattern=topics.PARTNER_RESPONSES_PATTERN,
-    )
     subscribe_reliably(
         broker,
-        tenant_answers,
+        consumer(
+            "matcher.partner-answers",
+            AssignmentResponse,
+            handlers.on_partner_answer,
+            unknown_types_are_poison=True,
+            tenant_pattern=topics.PARTNER_RESPONSES_PATTERN,
+        ),
         pattern=topics.PARTNER_RESPONSES_PATTERN,
         group_id=GROUP,
         description="Answers partners publish on their own topics, ta.partner.<id>.responses.v1",
