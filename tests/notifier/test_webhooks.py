@@ -263,3 +263,28 @@ async def test_a_dead_endpoint_does_not_delay_the_healthy_ones(
     # ...and it never held more than its 2 leases: 4 of its 6 deliveries were never taken.
     assert sum(r["claimed_until"] is not None for r in dead_rows) == 2
     assert len(dead.received) == 2
+
+
+async def test_a_secret_that_does_not_decode_fails_each_attempt_on_the_schedule(
+    pool: asyncpg.Pool, unique: str
+) -> None:
+    # Whatever goes wrong inside an attempt is a recorded failed attempt: never a row leased
+    # again and again with attempts = 0, ahead of every real retry.
+    partner = f"p-{unique}"
+    with receiving(Reply(204)) as receiver:
+        endpoint_id, _ = await add_endpoint(pool, partner, receiver.url)
+        await pool.execute(  # stored before secrets were decode-checked: the old pattern only
+            "UPDATE notifier.endpoints SET secret = $2 WHERE endpoint_id = $1",
+            endpoint_id,
+            "whsec_" + "A" * 33,
+        )
+        await _offer(pool, partner)
+        async with delivery_deps(pool, [partner], schedule=[0, 0.2, 0.2]) as deps:
+            await run_workers_until(deps, settled(pool, partner, 1))
+    [row] = await deliveries_of(pool, partner)
+    assert (row["status"], row["attempts"]) == ("failed", 3)
+    assert row["last_error"].startswith("binascii.Error: ")
+    assert receiver.received == []
+    [failed] = await outbox_events(pool, "ta.notification.failed", row["delivery_id"])
+    assert failed["attempts"] == 3
+
