@@ -11,7 +11,8 @@ import random
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any
 from uuid import UUID
 
@@ -190,6 +191,21 @@ def classify_http(status: int, retry_after: float | None) -> AttemptResult:
         permanent=gone,
         disable_endpoint=gone,
     )
+
+
+def retry_after_seconds(value: str, now: datetime) -> float | None:
+    """Retry-After (RFC 9110): ASCII digits (seconds) or an HTTP date; anything else is
+    ignored. Not str.isdigit(): it accepts "²" and "١٢", which float() then reads or rejects."""
+    value = value.strip()
+    if value.isascii() and value.isdigit():
+        return float(value)  # a huge value becomes inf: RetryPolicy.max_retry_after caps it
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if when.tzinfo is None:  # "-0000": UTC with no claim about the sender's zone (RFC 5322)
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())
 
 
 def classify_smtp(code: int, message: str) -> AttemptResult:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
 import httpx
@@ -69,7 +68,8 @@ class WebhookSender:
         )
         response = await self._client.send(request, stream=True)  # the body is not read
         await response.aclose()
-        return response.status_code, _retry_after(response.headers.get("retry-after", ""))
+        retry_after = response.headers.get("retry-after", "")
+        return response.status_code, domain.retry_after_seconds(retry_after, datetime.now(UTC))
 
 
 def _pinned_url(url: str, checked: Checked) -> str:
@@ -79,15 +79,3 @@ def _pinned_url(url: str, checked: Checked) -> str:
     host = f"[{address}]" if address.version == 6 else str(address)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     return f"{checked.target.scheme}://{host}:{checked.target.port}{path}"
-
-
-def _retry_after(value: str) -> float | None:
-    """Seconds, or an HTTP date (RFC 9110); anything else is ignored."""
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())

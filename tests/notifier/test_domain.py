@@ -150,3 +150,34 @@ def test_an_address_that_could_smuggle_a_header_is_refused(address: str) -> None
 def test_ordinary_and_international_addresses_are_fine() -> None:
     for address in ("ops@example.org", "first.last+tag@sub.example.sn", "δοκιμή@παράδειγμα.gr"):
         assert domain.unsafe_address(address) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        ("120", 120.0),
+        (" 7 ", 7.0),
+        ("0", 0.0),
+        ("²", None),  # str.isdigit() says yes, float() says no
+        ("١٢", None),  # Arabic-Indic digits: float() reads them, HTTP does not
+        ("-5", None),
+        ("1.5", None),
+        ("", None),
+        ("soon", None),
+        ("Thu, 01 Jan 2026 00:02:00 GMT", 120.0),
+        ("Thu, 01 Jan 2026 00:02:00 -0000", 120.0),  # parsed as a naive datetime
+        ("Wed, 31 Dec 2025 00:00:00 GMT", 0.0),  # in the past: no wait
+        ("Thu, 01 Jan 99999 00:00:00 GMT", None),
+    ],
+)
+def test_retry_after_is_ascii_seconds_or_an_http_date_and_nothing_else(
+    value: str, seconds: float | None
+) -> None:
+    assert domain.retry_after_seconds(value, NOW) == seconds
+
+
+def test_a_huge_retry_after_is_read_and_left_to_the_cap() -> None:
+    huge = domain.retry_after_seconds("9" * 400, NOW)
+    assert huge is not None and huge > 1e300
+    at = domain.next_attempt(RetryPolicy([0, 5]), 1, NOW, AttemptResult(ok=False, retry_after=huge))
+    assert at is not None and at - NOW == timedelta(seconds=86_400)

@@ -288,3 +288,17 @@ async def test_a_secret_that_does_not_decode_fails_each_attempt_on_the_schedule(
     [failed] = await outbox_events(pool, "ta.notification.failed", row["delivery_id"])
     assert failed["attempts"] == 3
 
+
+async def test_a_retry_after_that_is_neither_ascii_digits_nor_a_date_is_ignored(
+    pool: asyncpg.Pool, unique: str
+) -> None:
+    partner = f"p-{unique}"
+    # "²".isdigit() is true, float("²") fails.
+    with receiving(Reply(503, {"Retry-After": "²"})) as receiver:
+        await add_endpoint(pool, partner, receiver.url)
+        await _offer(pool, partner)
+        async with delivery_deps(pool, [partner], schedule=[0, 0.2, 0.2]) as deps:
+            await run_workers_until(deps, settled(pool, partner, 1))
+    [row] = await deliveries_of(pool, partner)
+    assert (row["status"], row["attempts"], row["last_error"]) == ("failed", 3, "HTTP 503")
+    assert receiver.arrivals[-1] - receiver.arrivals[0] < 0.2 * 1.2 * 2 + 1.0  # the schedule's
