@@ -119,6 +119,10 @@ def create_app(settings: NotifierSettings) -> FastAPI:
                 topic_writable=topic_writable,
                 clock=now,
                 secret_overlap_seconds=settings.notifier_secret_overlap_seconds,
+                quotas=domain.Quotas(
+                    endpoints=settings.notifier_max_endpoints_per_partner,
+                    contacts=settings.notifier_max_contacts_per_partner,
+                ),
             )
             app.state.checks = runtime.checks()
             app.state.authenticator = runtime.authenticator

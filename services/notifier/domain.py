@@ -99,6 +99,25 @@ def pick_language(languages: Sequence[str]) -> str:
     return next((lang for lang in languages if lang in LANGUAGES), "en")
 
 
+# ------------------------------------------------------------------------------ quotas
+
+
+@dataclass(frozen=True)
+class Quotas:
+    """The most endpoints and contacts one partner may have, so that no partner's input can
+    grow the fan-out of every event (and the work of every worker) without bound."""
+
+    endpoints: int
+    contacts: int
+
+
+def over_quota(what: str, have: int, most: int) -> str | None:
+    """Why one more `what` is refused to a partner that has `have` of them, or None."""
+    if have < most:
+        return None
+    return f"this partner already has {have} {what}, the most allowed: delete one first"
+
+
 # ------------------------------------------------------------------------------ webhooks
 
 

@@ -6,16 +6,13 @@ partners; the schedule is shortened to fractions of a second."""
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 from uuid import UUID
 
 import asyncpg
 from standardwebhooks import Webhook
 
 from services.notifier import subscriptions
-from services.notifier.ssrf import SsrfGuard
 from tests.notifier.helpers import (
-    LOCAL,
     Canary,
     Reply,
     add_contact,
@@ -29,6 +26,7 @@ from tests.notifier.helpers import (
     run_workers_until,
     settled,
     smtp_server,
+    subscription_deps,
 )
 
 
@@ -210,13 +208,8 @@ async def test_rotation_sends_both_signatures_during_the_overlap_then_only_the_n
 ) -> None:
     partner = f"p-{unique}"
 
-    async def no_topics(_topic: str) -> None:
-        raise AssertionError("not used here")
-
     def subs(overlap: float) -> subscriptions.SubscriptionDeps:
-        return subscriptions.SubscriptionDeps(
-            pool, SsrfGuard(LOCAL), no_topics, lambda: datetime.now(UTC), overlap
-        )
+        return subscription_deps(pool, overlap=overlap)
 
     with receiving(Reply(204)) as receiver:
         endpoint_id, old = await add_endpoint(pool, partner, receiver.url)
