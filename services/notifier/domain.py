@@ -6,6 +6,7 @@ The SSRF address rules, pure as well, are in `ssrf_rules.py`.
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 import unicodedata
@@ -127,6 +128,29 @@ def webhook_body(event_type: str, timestamp: datetime, data: dict[str, Any]) -> 
         {"type": event_type, "timestamp": timestamp.isoformat(), "data": data},
         separators=(",", ":"),
     )
+
+
+# Standard Webhooks: a symmetric secret is `whsec_` + base64 of 24 to 64 random bytes.
+KEY_PREFIX = "whsec_"
+KEY_BYTES = range(24, 65)
+
+
+def secret_problem(secret: str) -> str | None:
+    """What is wrong with a partner-chosen signing secret, or None. Checked where it is set: a
+    secret the signer cannot decode failed every attempt, and one decoding (leniently) to a
+    few bytes signed with a key anyone could guess."""
+    if not secret.startswith(KEY_PREFIX):
+        return f"must start with {KEY_PREFIX}"
+    try:
+        key = base64.b64decode(secret.removeprefix(KEY_PREFIX), validate=True)
+    except ValueError:  # binascii.Error: bad padding, characters after the padding
+        return f"is not valid base64 after {KEY_PREFIX}"
+    if len(key) not in KEY_BYTES:
+        return (
+            f"decodes to {len(key)} bytes; it must be {KEY_BYTES.start} to "
+            f"{KEY_BYTES.stop - 1} random bytes"
+        )
+    return None
 
 
 def signing_secrets(

@@ -1,9 +1,12 @@
-"""The subscriptions API in-process on the real PostgreSQL: each partner has at most so many
-endpoints and contacts, even under concurrent creation. Refusals are 422 with a reason."""
+"""The subscriptions API in-process on the real PostgreSQL: webhook secrets are decode-checked
+when set, and each partner has at most so many endpoints and contacts, even under concurrent
+creation. Refusals are 422 with a reason for the field at fault."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import os
 from typing import Any
 
 import asyncpg
@@ -13,6 +16,49 @@ import pytest
 from services.notifier import domain
 from services.notifier.settings import NotifierSettings
 from tests.notifier.helpers import api_client
+
+
+def _secret(size: int) -> str:
+    return "whsec_" + base64.b64encode(os.urandom(size)).decode()
+
+
+# Each matches the old pattern (whsec_ + 32 or more base64 characters) and signed nothing useful.
+BAD_SECRETS = {
+    "not-base64": "whsec_" + "A" * 33,  # the sender raised binascii.Error on every attempt
+    "excess-padding": "whsec_AAA=" + "=" * 28,  # decoded, leniently, to a 2-byte key
+    "too-short": _secret(23),
+    "too-long": _secret(65),
+}
+
+
+def _reasons(answer: httpx.Response, field: str) -> list[str]:
+    assert answer.status_code == 422, answer.text
+    return [str(e["msg"]) for e in answer.json()["detail"] if e["loc"][-1] == field]
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_SECRETS))
+async def test_a_secret_that_is_not_24_to_64_bytes_of_base64_is_refused_at_creation_and_rotation(
+    pool: asyncpg.Pool, unique: str, kind: str
+) -> None:
+    partner, bad = f"p-{unique}", BAD_SECRETS[kind]
+    async with api_client(pool) as http:
+        base = f"/v1/partners/{partner}/endpoints"
+        refused = await http.post(base, json={"url": "http://127.0.0.1:9/h", "secret": bad})
+        [reason] = _reasons(refused, "secret")
+        assert "base64" in reason or "bytes" in reason, reason
+        good = _secret(24)
+        made = await http.post(base, json={"url": "http://127.0.0.1:9/h", "secret": good})
+        assert made.status_code == 201 and made.json()["secret"] == good
+        endpoint_id = made.json()["endpoint_id"]
+        not_rotated = await http.post(f"{base}/{endpoint_id}/rotate", json={"secret": bad})
+        assert _reasons(not_rotated, "secret") == [reason]
+        stored = await pool.fetchval(
+            "SELECT secret FROM notifier.endpoints WHERE endpoint_id = $1",
+            made.json()["endpoint_id"],
+        )
+        assert stored == good  # the refused rotation changed nothing
+        rotated = await http.post(f"{base}/{endpoint_id}/rotate", json={"secret": _secret(64)})
+        assert rotated.status_code == 200
 
 
 async def _create_at_once(
