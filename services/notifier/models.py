@@ -105,6 +105,15 @@ class ContactIn(Filtered):
     name: str = Field(default="", max_length=200)
     language: Language = Field(default="en", description="Templates: en, fr, es; others get en")
 
+    @field_validator("email")
+    @classmethod
+    def _check_email(cls, email: str) -> str:
+        # The mailer refuses it at send time as well (requester contacts come from events).
+        problem = domain.unsafe_address(email)
+        if problem is not None:
+            raise ValueError(f"this address cannot be put in a mail header: {problem}")
+        return email
+
 
 class ContactOut(BaseModel):
     contact_id: UUID

@@ -127,3 +127,15 @@ async def test_quotas_come_from_the_environment_with_sane_defaults(
         settings.notifier_max_endpoints_per_partner,
         settings.notifier_max_contacts_per_partner,
     ) == (3, 5)
+
+
+async def test_a_contact_address_that_could_smuggle_a_header_is_refused(
+    pool: asyncpg.Pool, unique: str
+) -> None:
+    async with api_client(pool) as http:
+        answer = await http.post(
+            f"/v1/partners/p-{unique}/contacts",
+            json={"email": f"=?utf-8?q?evil=40evil.example?=-{unique}@example.org"},
+        )
+    [reason] = _reasons(answer, "email")
+    assert "encoded word" in reason
