@@ -31,7 +31,7 @@ from services.notifier.handlers import Fanout
 from services.notifier.mailer import Mailer, SmtpConfig, Templates
 from services.notifier.ssrf import SsrfGuard
 from services.notifier.subscriptions import new_secret
-from services.notifier.webhook import WebhookSender
+from services.notifier.webhook import WebhookSender, webhook_client
 from shared.auth import Authenticator, create_key
 from shared.envelope import Envelope as Envelope_
 from shared.events import AssignmentOffered, Event, Role
@@ -217,11 +217,12 @@ async def delivery_deps(
     allow: Sequence[str] = LOCAL,
 ) -> Any:
     """The real senders and the real Postgres; workers see only these partners' deliveries."""
-    async with httpx.AsyncClient(follow_redirects=False, timeout=http_timeout) as client:
+    guard = SsrfGuard(allow)
+    async with webhook_client(guard, timeout=http_timeout, max_connections=16) as client:
         yield DeliveryDeps(
             pool=pool,
             outbox=Outbox("notifier"),
-            webhooks=WebhookSender(client, SsrfGuard(allow), http_timeout),
+            webhooks=WebhookSender(client, guard, http_timeout),
             email=Mailer(SmtpConfig("127.0.0.1", smtp_port, "stax@test.invalid", 5.0), Templates()),
             clock=clock or Clock(),
             policy=domain.RetryPolicy(schedule, overload_penalty=overload_penalty),
