@@ -108,7 +108,7 @@ class Mailer:
         rendered = self._templates.render(event_type, language, json.loads(body))
         msg = EmailMessage()
         msg["From"] = self._config.sender
-        msg["To"] = to  # checked by domain.unsafe_address first: see send
+        msg["To"] = to  # refused by _build first if domain.unsafe_address objects
         # Every other header is sanitised text, whatever produced it (see domain.header_text).
         msg["Subject"] = domain.header_text(rendered.subject)
         # The delivery id in the Message-ID lets bounces and duplicates be traced to the row.
