@@ -8,9 +8,9 @@ may list its own.
 from __future__ import annotations
 
 from typing import Annotated, TypeVar
-from uuid import UUID, uuid4
+from uuid import UUID
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 
 from services.notifier import repository, subscriptions
 from services.notifier import subscriptions_repo as repo
@@ -60,7 +60,13 @@ Scope = Annotated[str, Depends(_partner_scope)]
 
 def _refused(refused: Refused) -> HTTPException:
     detail = [{"field": "url", "code": refused.code, "message": str(refused)}]
-    return HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, detail)
+    return HTTPException(422, detail)
+
+
+def _over_quota(over: subscriptions.OverQuota) -> HTTPException:
+    # The same shape as _refused's; the partner (path) is at fault, not a body field.
+    detail = [{"field": "partner_id", "code": "quota_exceeded", "message": str(over)}]
+    return HTTPException(422, detail)
 
 
 T = TypeVar("T")
@@ -74,7 +80,13 @@ def _found(value: T | None, what: str) -> T:
 
 def subscriptions_router() -> APIRouter:
     api = APIRouter(prefix="/v1/partners/{partner_id}", tags=["subscriptions"])
+    _endpoint_routes(api)
+    _contact_routes(api)
+    _kafka_channel_routes(api)
+    return api
 
+
+def _endpoint_routes(api: APIRouter) -> None:
     @api.post("/endpoints", status_code=201, response_model=EndpointCreated)
     async def create_endpoint(partner_id: Scope, body: EndpointIn, deps: Deps) -> EndpointCreated:
         try:
@@ -87,6 +99,8 @@ def subscriptions_router() -> APIRouter:
             )
         except Refused as refused:
             raise _refused(refused) from refused
+        except subscriptions.OverQuota as over:
+            raise _over_quota(over) from over
         return EndpointCreated(endpoint_id=made.endpoint_id, secret=made.secret)
 
     @api.get("/endpoints", response_model=list[EndpointOut])
@@ -127,18 +141,21 @@ def subscriptions_router() -> APIRouter:
         found = _found(done, "endpoint")
         return Rotated(secret=found.secret, previous_secret_valid_until=found.previous_valid_until)
 
+
+def _contact_routes(api: APIRouter) -> None:
     @api.post("/contacts", status_code=201, response_model=ContactOut)
     async def create_contact(partner_id: Scope, body: ContactIn, deps: Deps) -> ContactOut:
-        async with deps.pool.acquire() as conn:
-            row = await repo.create_contact(
-                conn,
-                contact_id=uuid4(),
+        try:
+            row = await subscriptions.create_contact(
+                deps,
                 partner_id=partner_id,
                 email=str(body.email),
                 name=body.name,
                 language=body.language,
                 event_types=body.event_types,
             )
+        except subscriptions.OverQuota as over:
+            raise _over_quota(over) from over
         return ContactOut(**dict(row))
 
     @api.get("/contacts", response_model=list[ContactOut])
@@ -153,6 +170,8 @@ def subscriptions_router() -> APIRouter:
             _found(await repo.delete_contact(conn, partner_id, contact_id), "contact")
         return Response(status_code=204)
 
+
+def _kafka_channel_routes(api: APIRouter) -> None:
     @api.put("/kafka-channel", response_model=KafkaChannelOut)
     async def enable_channel(
         partner_id: Scope, deps: Deps, _operator: Operator, body: KafkaChannelIn | None = None
@@ -175,8 +194,6 @@ def subscriptions_router() -> APIRouter:
         async with deps.pool.acquire() as conn:
             _found(await repo.disable_kafka_channel(conn, partner_id), "Kafka channel")
         return Response(status_code=204)
-
-    return api
 
 
 def deliveries_router() -> APIRouter:

@@ -19,7 +19,7 @@ from services.notifier.delivery import DeliveryDeps
 from services.notifier.mailer import Mailer, SmtpConfig, Templates
 from services.notifier.settings import NotifierSettings
 from services.notifier.ssrf import SsrfGuard
-from services.notifier.webhook import WebhookSender
+from services.notifier.webhook import WebhookSender, webhook_client
 from services.notifier.worker import run_worker
 from shared.asyncapi import asyncapi_router, declare_emitted
 from shared.events import NotificationDelivered, NotificationFailed
@@ -95,11 +95,13 @@ def create_app(settings: NotifierSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         guard = SsrfGuard(settings.notifier_allow_subnets)
-        # Redirects are never followed (3xx = failure); the total deadline is in WebhookSender.
-        timeout = httpx.Timeout(settings.notifier_timeout_seconds)
-        limits = httpx.Limits(max_connections=4 * settings.notifier_workers)
+        client = webhook_client(
+            guard,
+            timeout=settings.notifier_timeout_seconds,
+            max_connections=4 * settings.notifier_workers,
+        )
         async with (
-            httpx.AsyncClient(timeout=timeout, follow_redirects=False, limits=limits) as client,
+            client,
             service_runtime(
                 service=SERVICE,
                 schema=SERVICE,
@@ -119,6 +121,10 @@ def create_app(settings: NotifierSettings) -> FastAPI:
                 topic_writable=topic_writable,
                 clock=now,
                 secret_overlap_seconds=settings.notifier_secret_overlap_seconds,
+                quotas=domain.Quotas(
+                    endpoints=settings.notifier_max_endpoints_per_partner,
+                    contacts=settings.notifier_max_contacts_per_partner,
+                ),
             )
             app.state.checks = runtime.checks()
             app.state.authenticator = runtime.authenticator

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,6 +20,8 @@ from shared.events import Channel, NotificationDelivered, NotificationFailed
 from shared.outbox import Outbox
 
 SOURCE = "/stax/notifier"
+
+log = logging.getLogger(__name__)
 
 
 class WebhookChannel(Protocol):
@@ -63,10 +66,26 @@ async def deliver_one(deps: DeliveryDeps) -> bool:
         )
     if row is None:
         return False
-    result = await _attempt(deps, row, now)
+    result = await _attempt_recorded(deps, row, now)
     async with deps.pool.acquire() as conn, conn.transaction():
         await _record(deps, conn, row, result, deps.clock())
     return True
+
+
+async def _attempt_recorded(
+    deps: DeliveryDeps, row: Mapping[str, Any], now: datetime
+) -> AttemptResult:
+    """The attempt's outcome, whatever it raised. An exception escaping here would leave the row
+    leased with its attempts unchanged: due again when the lease ends, first in line (attempts
+    = 0 goes before retries), for ever. Counted as a failed attempt, it follows the schedule
+    and ends failed and announced like any other. (Cancellation is not an Exception: a worker
+    stopped mid-send leaves the lease to run out, and the row is sent again.)"""
+    try:
+        return await _attempt(deps, row, now)
+    except Exception as exc:  # every one: see above, nothing may skip the record
+        log.exception("delivery %s: the attempt raised", row["delivery_id"])
+        name = f"{type(exc).__module__}.{type(exc).__qualname__}".removeprefix("builtins.")
+        return AttemptResult(ok=False, error=f"{name}: {exc}"[:500])
 
 
 async def _attempt(deps: DeliveryDeps, row: Mapping[str, Any], now: datetime) -> AttemptResult:

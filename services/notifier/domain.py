@@ -6,11 +6,14 @@ The SSRF address rules, pure as well, are in `ssrf_rules.py`.
 
 from __future__ import annotations
 
+import base64
 import json
 import random
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any
 from uuid import UUID
 
@@ -97,6 +100,25 @@ def pick_language(languages: Sequence[str]) -> str:
     return next((lang for lang in languages if lang in LANGUAGES), "en")
 
 
+# ------------------------------------------------------------------------------ quotas
+
+
+@dataclass(frozen=True)
+class Quotas:
+    """The most endpoints and contacts one partner may have, so that no partner's input can
+    grow the fan-out of every event (and the work of every worker) without bound."""
+
+    endpoints: int
+    contacts: int
+
+
+def over_quota(what: str, have: int, most: int) -> str | None:
+    """Why one more `what` is refused to a partner that has `have` of them, or None."""
+    if have < most:
+        return None
+    return f"this partner already has {have} {what}, the most allowed: delete one first"
+
+
 # ------------------------------------------------------------------------------ webhooks
 
 
@@ -106,6 +128,29 @@ def webhook_body(event_type: str, timestamp: datetime, data: dict[str, Any]) -> 
         {"type": event_type, "timestamp": timestamp.isoformat(), "data": data},
         separators=(",", ":"),
     )
+
+
+# Standard Webhooks: a symmetric secret is `whsec_` + base64 of 24 to 64 random bytes.
+KEY_PREFIX = "whsec_"
+KEY_BYTES = range(24, 65)
+
+
+def secret_problem(secret: str) -> str | None:
+    """What is wrong with a partner-chosen signing secret, or None. Checked where it is set: a
+    secret the signer cannot decode failed every attempt, and one decoding (leniently) to a
+    few bytes signed with a key anyone could guess."""
+    if not secret.startswith(KEY_PREFIX):
+        return f"must start with {KEY_PREFIX}"
+    try:
+        key = base64.b64decode(secret.removeprefix(KEY_PREFIX), validate=True)
+    except ValueError:  # binascii.Error: bad padding, characters after the padding
+        return f"is not valid base64 after {KEY_PREFIX}"
+    if len(key) not in KEY_BYTES:
+        return (
+            f"decodes to {len(key)} bytes; it must be {KEY_BYTES.start} to "
+            f"{KEY_BYTES.stop - 1} random bytes"
+        )
+    return None
 
 
 def signing_secrets(
@@ -191,6 +236,21 @@ def classify_http(status: int, retry_after: float | None) -> AttemptResult:
     )
 
 
+def retry_after_seconds(value: str, now: datetime) -> float | None:
+    """Retry-After (RFC 9110): ASCII digits (seconds) or an HTTP date; anything else is
+    ignored. Not str.isdigit(): it accepts "²" and "١٢", which float() then reads or rejects."""
+    value = value.strip()
+    if value.isascii() and value.isdigit():
+        return float(value)  # a huge value becomes inf: RetryPolicy.max_retry_after caps it
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if when.tzinfo is None:  # "-0000": UTC with no claim about the sender's zone (RFC 5322)
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
 def classify_smtp(code: int, message: str) -> AttemptResult:
     """4xx is temporary (retried on the schedule), 5xx a permanent failure (hard bounce)."""
     return AttemptResult(ok=False, error=f"SMTP {code} {message}"[:500], permanent=code >= 500)
@@ -209,7 +269,48 @@ def template_base(event_type: str, language: str, available: frozenset[str]) -> 
     raise LookupError(f"no template for {event_type} (not even _default.en)")
 
 
-def split_subject(text: str) -> tuple[str, str]:
-    """A text template's first line is the subject, the rest (after a blank line) the body."""
-    subject, _, body = text.strip().partition("\n")
+def split_text_template(source: str) -> tuple[str, str]:
+    """A text template's first line is the subject, the rest (after a blank line) the body.
+
+    The source is split, not the rendered text: a line break in the data (a title) must not
+    move text from the subject into the body or the other way round."""
+    subject, _, body = source.strip().partition("\n")
     return subject.strip(), body.lstrip("\n")
+
+
+# ------------------------------------------------------------------------------ mail headers
+
+# Longest text in a header we write: a subject stays readable, and no line nears RFC 5322's 998.
+MAX_HEADER_TEXT = 200
+
+# Never in a header: control characters (CR, LF, NUL, NEL, ESC…), the Unicode line and paragraph
+# separators (str.splitlines() and some mail readers break lines on them) and lone surrogates
+# (they cannot be encoded, so writing the message would fail).
+_UNSAFE = frozenset({"Cc", "Zl", "Zp", "Cs"})
+
+
+def _unsafe_char(ch: str) -> bool:
+    return unicodedata.category(ch) in _UNSAFE
+
+
+def header_text(value: str, limit: int = MAX_HEADER_TEXT) -> str:
+    """`value` as one harmless header line: unsafe characters become spaces, runs of spaces one,
+    encoded-word syntax is broken, and the length bounded (cut with an ellipsis)."""
+    line = " ".join("".join(" " if _unsafe_char(ch) else ch for ch in value).split())
+    # `=?` opens an RFC 2047 encoded word, which the email package decodes when the header is
+    # set, after any check on the text: `=?utf-8?q?Hi=0D=0AReply-To:…?=` becomes a second
+    # header on Python 3.11.7 (CVE-2024-6923). A space keeps the text readable and undecodable;
+    # after the clean-up above, no replaced character can rebuild a `=?`.
+    line = line.replace("=?", "= ?")
+    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+
+
+def unsafe_address(address: str) -> str | None:
+    """Why `address` may not be a recipient, or None. An address cannot be cleaned like text
+    (that would be another mailbox), so one that could smuggle a header is refused."""
+    if any(_unsafe_char(ch) or ch.isspace() for ch in address):
+        return "it contains control or space characters"
+    if "=?" in address:
+        # email-validator accepts `=?…?=@example.org`, and the email package would decode it.
+        return "it contains an RFC 2047 encoded word (=?), which mail software would decode"
+    return None

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
+from email import policy
+from email.errors import MessageError
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
@@ -14,6 +17,7 @@ from jinja2 import (
     Environment,
     FileSystemLoader,
     StrictUndefined,
+    Template,
     TemplateError,
     select_autoescape,
 )
@@ -46,23 +50,49 @@ class Rendered:
 class Templates:
     def __init__(self, folder: Path = TEMPLATES) -> None:
         # "html.j2" must be listed: select_autoescape(["html"]) does not match `*.html.j2`,
-        # and partner-supplied text (reasons, titles) must be escaped in the HTML part.
+        # and partner-supplied text (reasons, titles) must be escaped in the HTML part. The
+        # text parts are compiled from strings (see _split): plain text, never escaped.
+        self._loader = FileSystemLoader(folder)
         self._env = Environment(
-            loader=FileSystemLoader(folder),
-            autoescape=select_autoescape(["html", "html.j2", "xml"]),
+            loader=self._loader,
+            autoescape=select_autoescape(["html", "html.j2", "xml"], default_for_string=False),
             undefined=StrictUndefined,
             keep_trailing_newline=True,
         )
         self._available = frozenset(self._env.list_templates())
+        self._text = {n: self._split(n) for n in self._available if n.endswith(".txt.j2")}
+
+    def _split(self, name: str) -> tuple[Template, Template]:
+        source, _, _ = self._loader.get_source(self._env, name)
+        subject, body = domain.split_text_template(source)
+        return self._env.from_string(subject), self._env.from_string(body)
 
     def render(self, event_type: str, language: str, body: dict[str, Any]) -> Rendered:
         base = domain.template_base(event_type, language, self._available)
         context = {"type": body["type"], "timestamp": body["timestamp"], "data": body["data"]}
-        subject, text = domain.split_subject(
-            self._env.get_template(f"{base}.txt.j2").render(context)
-        )
+        subject_template, text_template = self._text[f"{base}.txt.j2"]
+        subject = domain.header_text(subject_template.render(context))
+        text = text_template.render(context)
         html = self._env.get_template(f"{base}.html.j2").render(context | {"subject": subject})
         return Rendered(base.rsplit(".", 1)[1], subject, text, html)
+
+
+class UnsafeHeaderError(MessageError):
+    """A header would be written over more than one line, so it would start another header."""
+
+
+# A line break inside a folded header must be followed by a space or a tab (a continuation);
+# anything else begins a new header. The same check as CPython's own since 3.11.10
+# (HeaderWriteError), which the 3.11.7 we run lacks.
+_NEW_LINE_IN_HEADER = re.compile(r"\r\n[^ \t]|\r[^ \n\t]|\n[^ \t]")
+
+
+def check_headers(msg: EmailMessage) -> None:
+    """Raises UnsafeHeaderError if a header of `msg` would not be written as one header."""
+    for name, value in msg.items():
+        folded = policy.SMTP.fold(name, value).removesuffix("\r\n")
+        if _NEW_LINE_IN_HEADER.search(folded):
+            raise UnsafeHeaderError(f"the {name} header would start a new line: {folded[:100]!r}")
 
 
 class Mailer:
@@ -73,33 +103,61 @@ class Mailer:
     def compose(
         self, *, to: str, language: str, event_type: str, body: str, delivery_id: str
     ) -> EmailMessage:
+        """The message; raises on a template or payload that does not fit, or on a header the
+        email package cannot write as one line (a MessageError)."""
         rendered = self._templates.render(event_type, language, json.loads(body))
         msg = EmailMessage()
         msg["From"] = self._config.sender
-        msg["To"] = to
-        msg["Subject"] = rendered.subject
+        msg["To"] = to  # refused by _build first if domain.unsafe_address objects
+        # Every other header is sanitised text, whatever produced it (see domain.header_text).
+        msg["Subject"] = domain.header_text(rendered.subject)
         # The delivery id in the Message-ID lets bounces and duplicates be traced to the row.
-        msg["Message-ID"] = make_msgid(idstring=delivery_id, domain="stax.invalid")
-        msg["X-STAX-Delivery-Id"] = delivery_id
+        msg["Message-ID"] = make_msgid(
+            idstring=domain.header_text(delivery_id), domain="stax.invalid"
+        )
+        msg["X-STAX-Delivery-Id"] = domain.header_text(delivery_id)
         msg.set_content(rendered.text)
         msg.add_alternative(rendered.html, subtype="html")
-        msg["Content-Language"] = rendered.language  # after set_content, which drops Content-*
+        # After set_content, which drops Content-* headers.
+        msg["Content-Language"] = domain.header_text(rendered.language)
+        check_headers(msg)
         return msg
 
     async def send(
         self, *, to: str, language: str, event_type: str, body: str, delivery_id: str
     ) -> AttemptResult:
+        built = self._build(
+            to=to, language=language, event_type=event_type, body=body, delivery_id=delivery_id
+        )
+        if isinstance(built, AttemptResult):
+            return built
+        return await self._transmit(built, to)
+
+    def _build(
+        self, *, to: str, language: str, event_type: str, body: str, delivery_id: str
+    ) -> EmailMessage | AttemptResult:
+        """The message, or why it can never be sent: retrying cannot fix any of these, so
+        they are permanent failures, kept for operators."""
+        why = domain.unsafe_address(to)
+        if why is not None:
+            return AttemptResult(ok=False, error=f"recipient refused: {why}", permanent=True)
         try:
-            msg = self.compose(
+            return self.compose(
                 to=to, language=language, event_type=event_type, body=body, delivery_id=delivery_id
             )
+        except MessageError as exc:
+            return _unwritable(exc)
         except (TemplateError, LookupError, ValueError) as exc:
-            # Retrying cannot fix a template or a payload it does not fit: fail it, keep it.
             return AttemptResult(ok=False, error=f"template: {exc}"[:500], permanent=True)
+
+    async def _transmit(self, msg: EmailMessage, to: str) -> AttemptResult:
         cfg = self._config
         try:
+            # Sender and recipients given explicitly: the envelope never comes from headers.
             await aiosmtplib.send(
                 msg,
+                sender=cfg.sender,
+                recipients=[to],
                 hostname=cfg.host,
                 port=cfg.port,
                 username=cfg.username,
@@ -107,6 +165,8 @@ class Mailer:
                 start_tls=cfg.start_tls,
                 timeout=cfg.timeout,
             )
+        except MessageError as exc:  # HeaderWriteError, raised while aiosmtplib writes it
+            return _unwritable(exc)
         except aiosmtplib.SMTPRecipientsRefused as exc:
             worst = max(exc.recipients, key=lambda r: r.code)
             return domain.classify_smtp(worst.code, worst.message)
@@ -115,3 +175,9 @@ class Mailer:
         except (aiosmtplib.SMTPException, OSError) as exc:  # connection refused, timeouts
             return AttemptResult(ok=False, error=f"{type(exc).__name__}: {exc}"[:500])
         return AttemptResult(ok=True)
+
+
+def _unwritable(exc: MessageError) -> AttemptResult:
+    return AttemptResult(
+        ok=False, error=f"message: {type(exc).__name__}: {exc}"[:500], permanent=True
+    )

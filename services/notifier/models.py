@@ -34,13 +34,24 @@ class Filtered(BaseModel):
         return _known_types(values)
 
 
+def _usable_secret(secret: str | None) -> str | None:
+    # The pattern only says what a secret looks like; decoding it says whether it can sign.
+    problem = None if secret is None else domain.secret_problem(secret)
+    if problem is not None:
+        raise ValueError(f"the secret {problem}")
+    return secret
+
+
+SIGNING_HELP = "whsec_ + base64 of 24 to 64 random bytes; generated when omitted"
+
+
 class EndpointIn(Filtered):
     url: AnyHttpUrl = Field(max_length=2000, description="Where to POST webhooks (http/https)")
     secret: str | None = Field(
-        default=None,
-        pattern=r"^whsec_[A-Za-z0-9+/=]{32,}$",
-        description="whsec_ secret; generated when omitted",
+        default=None, pattern=r"^whsec_[A-Za-z0-9+/=]{32,}$", description=SIGNING_HELP
     )
+
+    _check_secret = field_validator("secret")(_usable_secret)
 
 
 class EndpointPatch(BaseModel):
@@ -75,7 +86,11 @@ class EndpointOut(BaseModel):
 
 
 class RotateIn(BaseModel):
-    secret: str | None = Field(default=None, pattern=r"^whsec_[A-Za-z0-9+/=]{32,}$")
+    secret: str | None = Field(
+        default=None, pattern=r"^whsec_[A-Za-z0-9+/=]{32,}$", description=SIGNING_HELP
+    )
+
+    _check_secret = field_validator("secret")(_usable_secret)
 
 
 class Rotated(BaseModel):
@@ -89,6 +104,15 @@ class ContactIn(Filtered):
     email: EmailStr
     name: str = Field(default="", max_length=200)
     language: Language = Field(default="en", description="Templates: en, fr, es; others get en")
+
+    @field_validator("email")
+    @classmethod
+    def _check_email(cls, email: str) -> str:
+        # The mailer refuses it at send time as well (requester contacts come from events).
+        problem = domain.unsafe_address(email)
+        if problem is not None:
+            raise ValueError(f"this address cannot be put in a mail header: {problem}")
+        return email
 
 
 class ContactOut(BaseModel):

@@ -48,6 +48,12 @@ class NotifierSettings(ServiceSettings):
     notifier_secret_overlap_seconds: float = Field(
         default=86_400.0, ge=0, description="After a rotation, how long the old secret also signs"
     )
+    notifier_max_endpoints_per_partner: int = Field(
+        default=10, ge=1, description="Webhook endpoints one partner may have (not deleted)"
+    )
+    notifier_max_contacts_per_partner: int = Field(
+        default=20, ge=1, description="E-mail contacts one partner may have (not deleted)"
+    )
     notifier_allow_subnets: list[str] = Field(
         default_factory=list,
         description='Subnets webhooks may reach despite the SSRF guard (JSON, ["127.0.0.1/32"])',

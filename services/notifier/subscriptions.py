@@ -12,12 +12,17 @@ from uuid import UUID, uuid4
 
 import asyncpg
 
+from services.notifier import domain
 from services.notifier import subscriptions_repo as repo
 from services.notifier.ssrf import SsrfGuard
 from shared.topics import partner_topic
 
 # Whether notifier may write a topic (shared.kafka.visible_topics, bound in app.py).
 TopicWritable = Callable[[str], Awaitable[bool]]
+
+
+class OverQuota(Exception):  # noqa: N818 - a domain outcome, reported as HTTP 422
+    """The partner has as many endpoints (or contacts) as it may: the message says so."""
 
 
 class NoKafkaTenant(Exception):  # noqa: N818 - a domain outcome, reported as HTTP 409
@@ -31,6 +36,7 @@ class SubscriptionDeps:
     topic_writable: TopicWritable
     clock: Callable[[], datetime]
     secret_overlap_seconds: float
+    quotas: domain.Quotas
 
 
 def new_secret() -> str:
@@ -47,10 +53,14 @@ class NewEndpoint:
 async def create_endpoint(
     deps: SubscriptionDeps, *, partner_id: str, url: str, event_types: list[str], secret: str | None
 ) -> NewEndpoint:
-    """Raises ssrf_rules.Refused when the URL may not be called (checked again at send time)."""
+    """Raises ssrf_rules.Refused when the URL may not be called (checked again at send time),
+    OverQuota when the partner has as many endpoints as it may."""
     await deps.guard.check(url)
     created = NewEndpoint(uuid4(), secret or new_secret())
-    async with deps.pool.acquire() as conn:
+    async with deps.pool.acquire() as conn, conn.transaction():
+        await repo.lock_partner(conn, partner_id)  # the count below stays true until commit
+        have = await repo.count_endpoints(conn, partner_id)
+        _refuse_over_quota(domain.over_quota("endpoints", have, deps.quotas.endpoints))
         await repo.create_endpoint(
             conn,
             endpoint_id=created.endpoint_id,
@@ -60,6 +70,36 @@ async def create_endpoint(
             event_types=event_types,
         )
     return created
+
+
+def _refuse_over_quota(why: str | None) -> None:
+    if why is not None:
+        raise OverQuota(why)
+
+
+async def create_contact(
+    deps: SubscriptionDeps,
+    *,
+    partner_id: str,
+    email: str,
+    name: str,
+    language: str,
+    event_types: list[str],
+) -> asyncpg.Record:
+    """Raises OverQuota when the partner has as many contacts as it may."""
+    async with deps.pool.acquire() as conn, conn.transaction():
+        await repo.lock_partner(conn, partner_id)  # the count below stays true until commit
+        have = await repo.count_contacts(conn, partner_id)
+        _refuse_over_quota(domain.over_quota("contacts", have, deps.quotas.contacts))
+        return await repo.create_contact(
+            conn,
+            contact_id=uuid4(),
+            partner_id=partner_id,
+            email=email,
+            name=name,
+            language=language,
+            event_types=event_types,
+        )
 
 
 async def update_endpoint(

@@ -16,6 +16,32 @@ _ENDPOINT_COLUMNS = (
 )
 
 
+async def lock_partner(conn: Conn, partner_id: str) -> None:
+    """Serialise the creation of one partner's endpoints and contacts until the transaction
+    ends, so that a quota count and the insert after it see every row created before. Row
+    locks cannot do this (nothing locks rows not inserted yet, and a partner may have none),
+    nor one INSERT … SELECT count (two of them, under READ COMMITTED, count the same rows)."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtext('notifier.partner'), hashtext($1))", partner_id
+    )
+
+
+async def count_endpoints(conn: Conn, partner_id: str) -> int:
+    # Disabled endpoints count (they can be re-enabled); deleted ones do not.
+    count: int = await conn.fetchval(
+        "SELECT count(*) FROM notifier.endpoints WHERE partner_id = $1 AND NOT deleted",
+        partner_id,
+    )
+    return count
+
+
+async def count_contacts(conn: Conn, partner_id: str) -> int:
+    count: int = await conn.fetchval(
+        "SELECT count(*) FROM notifier.contacts WHERE partner_id = $1 AND enabled", partner_id
+    )
+    return count
+
+
 async def create_endpoint(
     conn: Conn,
     *,

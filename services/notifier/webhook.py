@@ -1,26 +1,58 @@
-"""Sends one signed webhook (Standard Webhooks) to an SSRF-checked address; reads the answer."""
+"""Sends one signed webhook (Standard Webhooks) through the SSRF guard; reads the answer."""
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
-from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 from standardwebhooks import Webhook
 
 from services.notifier import domain
 from services.notifier.domain import AttemptResult
-from services.notifier.ssrf import Checked, SsrfGuard
+from services.notifier.ssrf import GuardedNetwork, SsrfGuard
 from services.notifier.ssrf_rules import Refused
+
+# The most of an answer's body read (and dropped): enough for any acknowledgement, so the
+# connection can be reused; past it the connection is closed rather than read on.
+MAX_ANSWER_BYTES = 64 * 1024
+
+
+def webhook_client(
+    guard: SsrfGuard,
+    *,
+    timeout: float,
+    max_connections: int,
+    verify: ssl.SSLContext | bool = True,
+    network: httpcore.AsyncNetworkBackend | None = None,
+) -> httpx.AsyncClient:
+    """The only client webhooks may use: every connection is opened through the guard
+    (GuardedNetwork), redirects are never followed (a 3xx is a failure, and a redirect could
+    point anywhere), and no proxy is taken from the environment (it would connect instead).
+    `timeout` bounds each network operation; WebhookSender bounds the whole send. `network`
+    is what GuardedNetwork connects with (tests give a fake one)."""
+    limits = httpx.Limits(max_connections=max_connections)
+    transport = httpx.AsyncHTTPTransport(verify=verify, limits=limits, trust_env=False)
+    # httpx takes no network backend, so its pool is replaced by one with the same settings
+    # and ours (httpx is pinned below 0.29; the webhook tests fail if this stops working).
+    transport._pool = httpcore.AsyncConnectionPool(
+        ssl_context=httpx.create_ssl_context(verify=verify, trust_env=False),
+        max_connections=limits.max_connections,
+        max_keepalive_connections=limits.max_keepalive_connections,
+        keepalive_expiry=limits.keepalive_expiry,
+        network_backend=GuardedNetwork(guard, network),
+    )
+    return httpx.AsyncClient(
+        transport=transport, timeout=timeout, follow_redirects=False, trust_env=False
+    )
 
 
 class WebhookSender:
     def __init__(self, client: httpx.AsyncClient, guard: SsrfGuard, timeout: float) -> None:
-        # The client must not follow redirects: a 3xx counts as a failure (product brief §5),
-        # and a redirect could point anywhere, past the SSRF guard.
+        """`client` comes from webhook_client (the guard at every connection)."""
         self._client = client
         self._guard = guard
         self._timeout = timeout
@@ -28,10 +60,6 @@ class WebhookSender:
     async def send(
         self, *, url: str, secrets: Sequence[str], webhook_id: str, body: str, now: datetime
     ) -> AttemptResult:
-        try:
-            checked = await self._guard.check(url)  # again at send time: DNS may have changed
-        except Refused as refused:
-            return AttemptResult(ok=False, error=f"refused ({refused.code}): {refused}"[:500])
         headers = {
             "content-type": "application/json",
             "webhook-id": webhook_id,
@@ -43,51 +71,35 @@ class WebhookSender:
         try:
             # Total deadline: httpx's timeout is per read, so a drip-feeding server could last.
             async with asyncio.timeout(self._timeout):
-                status, retry_after = await self._post(url, checked, body, headers)
+                # Checked here too, though each new connection is: a pooled connection was
+                # approved when it opened, and a URL refused now gets nothing, even on it.
+                await self._guard.check(url)
+                status, retry_after = await self._post(url, body, headers)
+        except Refused as refused:
+            return AttemptResult(ok=False, error=f"refused ({refused.code}): {refused}"[:500])
         except TimeoutError:
             return AttemptResult(ok=False, error="timeout", overloaded=True)
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             return AttemptResult(ok=False, error=f"{type(exc).__name__}: {exc}"[:500])
         return domain.classify_http(status, retry_after)
 
-    async def _post(
-        self, url: str, checked: Checked, body: str, headers: dict[str, str]
-    ) -> tuple[int, float | None]:
-        """Connect to the checked address only (no second DNS lookup that could be rebound),
-        keeping the original Host header and, for https, the SNI name (certificates match it)."""
-        target = checked.target
-        pinned = _pinned_url(url, checked)
-        default = 443 if target.scheme == "https" else 80
-        host = target.host if target.port == default else f"{target.host}:{target.port}"
-        extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
-        request = self._client.build_request(
-            "POST",
-            pinned,
-            content=body.encode(),
-            headers=headers | {"host": host},
-            extensions=extensions,
-        )
-        response = await self._client.send(request, stream=True)  # the body is not read
-        await response.aclose()
-        return response.status_code, _retry_after(response.headers.get("retry-after", ""))
+    async def _post(self, url: str, body: str, headers: dict[str, str]) -> tuple[int, float | None]:
+        # The URL as the partner wrote it: Host, TLS SNI and the certificate check all use its
+        # hostname, and the pool keys connections by it (see GuardedNetwork).
+        async with self._client.stream(
+            "POST", url, content=body.encode(), headers=headers
+        ) as response:
+            await _drain(response)
+            retry_after = response.headers.get("retry-after", "")
+            return response.status_code, domain.retry_after_seconds(retry_after, datetime.now(UTC))
 
 
-def _pinned_url(url: str, checked: Checked) -> str:
-    """The URL with the checked address as its host (the path and query kept as written)."""
-    parts = urlsplit(url)
-    address = checked.address
-    host = f"[{address}]" if address.version == 6 else str(address)
-    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    return f"{checked.target.scheme}://{host}:{checked.target.port}{path}"
-
-
-def _retry_after(value: str) -> float | None:
-    """Seconds, or an HTTP date (RFC 9110); anything else is ignored."""
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+async def _drain(response: httpx.Response) -> None:
+    """Read the answer's body and drop it: a connection goes back to the pool only once its
+    answer has been read to the end. Raw bytes (nothing decompressed), and no more than
+    MAX_ANSWER_BYTES: stopping early closes the connection instead."""
+    read = 0
+    async for chunk in response.aiter_raw():
+        read += len(chunk)
+        if read > MAX_ANSWER_BYTES:
+            return

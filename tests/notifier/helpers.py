@@ -8,7 +8,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -22,15 +22,17 @@ import asyncpg
 import httpx
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from fastapi import FastAPI
 
 from deploy.local.receiver import WebhookReceiver
-from services.notifier import domain, subscriptions_repo
+from services.notifier import api, domain, subscriptions, subscriptions_repo
 from services.notifier.delivery import DeliveryDeps, deliver_one
 from services.notifier.handlers import Fanout
 from services.notifier.mailer import Mailer, SmtpConfig, Templates
 from services.notifier.ssrf import SsrfGuard
 from services.notifier.subscriptions import new_secret
-from services.notifier.webhook import WebhookSender
+from services.notifier.webhook import WebhookSender, webhook_client
+from shared.auth import Authenticator, create_key
 from shared.envelope import Envelope as Envelope_
 from shared.events import AssignmentOffered, Event, Role
 from shared.outbox import Outbox
@@ -215,11 +217,12 @@ async def delivery_deps(
     allow: Sequence[str] = LOCAL,
 ) -> Any:
     """The real senders and the real Postgres; workers see only these partners' deliveries."""
-    async with httpx.AsyncClient(follow_redirects=False, timeout=http_timeout) as client:
+    guard = SsrfGuard(allow)
+    async with webhook_client(guard, timeout=http_timeout, max_connections=16) as client:
         yield DeliveryDeps(
             pool=pool,
             outbox=Outbox("notifier"),
-            webhooks=WebhookSender(client, SsrfGuard(allow), http_timeout),
+            webhooks=WebhookSender(client, guard, http_timeout),
             email=Mailer(SmtpConfig("127.0.0.1", smtp_port, "stax@test.invalid", 5.0), Templates()),
             clock=clock or Clock(),
             policy=domain.RetryPolicy(schedule, overload_penalty=overload_penalty),
@@ -361,3 +364,43 @@ async def outbox_events(
     )
     found = [json.loads(bytes(r["value"])) for r in rows]
     return [f for f in found if f["delivery_id"] == str(delivery_id)]
+
+
+# ------------------------------------------------------------------------------ the HTTP API
+
+
+async def _no_topics(_topic: str) -> bool:
+    raise AssertionError("not used here")
+
+
+def subscription_deps(
+    pool: asyncpg.Pool, *, overlap: float = 3600.0, quotas: domain.Quotas | None = None
+) -> subscriptions.SubscriptionDeps:
+    return subscriptions.SubscriptionDeps(
+        pool=pool,
+        guard=SsrfGuard(LOCAL),
+        topic_writable=_no_topics,
+        clock=lambda: datetime.now(UTC),
+        secret_overlap_seconds=overlap,
+        quotas=quotas or domain.Quotas(endpoints=10, contacts=20),
+    )
+
+
+@asynccontextmanager
+async def api_client(
+    pool: asyncpg.Pool, quotas: domain.Quotas | None = None
+) -> AsyncIterator[httpx.AsyncClient]:
+    """notifier's subscription routes in this process, on the real PostgreSQL, as an operator
+    (the routes, validation and use cases are the real ones; Kafka is not involved)."""
+    app = FastAPI()
+    app.include_router(api.subscriptions_router())
+    app.state.authenticator = Authenticator(pool)
+    app.state.subscriptions = subscription_deps(pool, quotas=quotas)
+    async with pool.acquire() as conn:
+        _, key = await create_key(conn, role="operator", name="notifier-api-test")
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://notifier.test",
+        headers={"Authorization": f"Bearer {key}"},
+    ) as client:
+        yield client

@@ -108,3 +108,76 @@ def test_the_allow_list_admits_its_subnet_and_the_mapped_form_of_it() -> None:
     assert ssrf_rules.refusal(ipaddress.ip_address("127.0.0.1"), allow) is None
     assert ssrf_rules.refusal(ipaddress.ip_address("::ffff:127.0.0.1"), allow) is None
     assert ssrf_rules.refusal(ipaddress.ip_address("127.0.0.2"), allow) is not None
+
+
+@pytest.mark.parametrize(
+    ("value", "line"),
+    [
+        ("plain title", "plain title"),
+        ("a\r\nReply-To: x@evil.example", "a Reply-To: x@evil.example"),
+        ("a\u2028b\u2029c\x85d\x0be\x0cf\x1cg\x00h\x1bi", "a b c d e f g h i"),
+        ("=?utf-8?q?a=0D=0AX:_y?=", "= ?utf-8?q?a=0D=0AX:_y?="),
+        ("==?x", "== ?x"),
+        ("=\r\n?x", "= ?x"),  # a removed line break cannot glue `=` and `?` together
+        ("lone \udc80 surrogate", "lone surrogate"),
+        ("  spaced\t\tout  ", "spaced out"),
+        ("مرحبا\u200cبالعالم", "مرحبا\u200cبالعالم"),  # joiners belong to scripts: kept
+    ],
+)
+def test_header_text_is_one_line_without_encoded_words(value: str, line: str) -> None:
+    assert domain.header_text(value) == line
+
+
+def test_header_text_is_bounded_with_an_ellipsis() -> None:
+    cut = domain.header_text("word " * 100)
+    assert len(cut) == domain.MAX_HEADER_TEXT and cut.endswith("word…")
+    assert domain.header_text("x" * domain.MAX_HEADER_TEXT) == "x" * domain.MAX_HEADER_TEXT
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "=?utf-8?q?evil=40evil.example?=@example.org",  # email-validator lets this through
+        "a@example.org\r\nBcc: x@evil.example",
+        "a@example.org\u2028",
+        "a b@example.org",
+    ],
+)
+def test_an_address_that_could_smuggle_a_header_is_refused(address: str) -> None:
+    assert domain.unsafe_address(address) is not None
+
+
+def test_ordinary_and_international_addresses_are_fine() -> None:
+    for address in ("ops@example.org", "first.last+tag@sub.example.sn", "δοκιμή@παράδειγμα.gr"):
+        assert domain.unsafe_address(address) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        ("120", 120.0),
+        (" 7 ", 7.0),
+        ("0", 0.0),
+        ("²", None),  # str.isdigit() says yes, float() says no
+        ("١٢", None),  # Arabic-Indic digits: float() reads them, HTTP does not
+        ("-5", None),
+        ("1.5", None),
+        ("", None),
+        ("soon", None),
+        ("Thu, 01 Jan 2026 00:02:00 GMT", 120.0),
+        ("Thu, 01 Jan 2026 00:02:00 -0000", 120.0),  # parsed as a naive datetime
+        ("Wed, 31 Dec 2025 00:00:00 GMT", 0.0),  # in the past: no wait
+        ("Thu, 01 Jan 99999 00:00:00 GMT", None),
+    ],
+)
+def test_retry_after_is_ascii_seconds_or_an_http_date_and_nothing_else(
+    value: str, seconds: float | None
+) -> None:
+    assert domain.retry_after_seconds(value, NOW) == seconds
+
+
+def test_a_huge_retry_after_is_read_and_left_to_the_cap() -> None:
+    huge = domain.retry_after_seconds("9" * 400, NOW)
+    assert huge is not None and huge > 1e300
+    at = domain.next_attempt(RetryPolicy([0, 5]), 1, NOW, AttemptResult(ok=False, retry_after=huge))
+    assert at is not None and at - NOW == timedelta(seconds=86_400)

@@ -4,12 +4,15 @@ language (English fallback), SMTP 4xx retried, 5xx a permanent failure; and who 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from email.errors import MessageError
 from email.message import EmailMessage
 from uuid import UUID, uuid4
 
 import asyncpg
+import pytest
 
 from services.notifier import domain, repository
+from services.notifier.mailer import check_headers
 from shared.events import (
     AssignmentAccepted,
     Contact,
@@ -107,11 +110,13 @@ async def test_an_smtp_5xx_is_a_permanent_failure_recorded_after_one_attempt(
     assert failed["channel"] == "email"
 
 
-def _accepted(request_id: UUID, email: str) -> RequestAccepted:
+def _accepted(
+    request_id: UUID, email: str, title: str = "PCB inventory <support>"
+) -> RequestAccepted:
     return RequestAccepted(
         external_ref=f"ref-{request_id}",
         party="SEN",
-        title="PCB inventory <support>",
+        title=title,
         description="Help to finish the national PCB inventory.",
         topics=["PCB"],
         assistance_types=["training"],
@@ -219,3 +224,104 @@ async def test_a_notice_that_arrives_before_its_request_waits_for_the_requester_
         )
         == 0
     )
+
+
+# The headers notifier writes, and nothing else: a title must never add one.
+OUR_HEADERS = sorted(
+    [
+        "From",
+        "To",
+        "Subject",
+        "Message-ID",
+        "X-STAX-Delivery-Id",
+        "MIME-Version",
+        "Content-Type",
+        "Content-Language",
+    ]
+)
+INJECTION = "Hi=0D=0AReply-To:_attacker@evil.example=0D=0AContent-Type:_text/html=0D=0A=0D=0A"
+
+
+@pytest.mark.parametrize(
+    ("title", "shown"),
+    [
+        # An RFC 2047 encoded word: Python 3.11.7 decodes it into the header (CVE-2024-6923).
+        (f"=?utf-8?q?{INJECTION}<h1>Pay_here</h1>?=", f"= ?utf-8?q?{INJECTION}<h1>Pay_here</h1>?="),
+        # Raw line breaks, and the Unicode ones str.splitlines() also breaks on.
+        (
+            "Hi\r\nReply-To: attacker@evil.example\r\n\r\n<h1>Pay here</h1>",
+            "Hi Reply-To: attacker@evil.example <h1>Pay here</h1>",
+        ),
+        (
+            "Hi\u2028Reply-To: attacker@evil.example\x85\x0bBcc:\x00x@evil.example",
+            "Hi Reply-To: attacker@evil.example Bcc: x@evil.example",
+        ),
+    ],
+    ids=["encoded-word", "crlf", "unicode-line-breaks"],
+)
+async def test_a_hostile_title_stays_harmless_text_in_the_subject_and_adds_no_header(
+    pool: asyncpg.Pool, unique: str, title: str, shown: str
+) -> None:
+    request_id, address = uuid4(), f"party-{unique}@example.sn"
+    with smtp_server() as (sink, port):
+        await apply(pool, _accepted(request_id, address, title=title))
+        async with delivery_deps(pool, ["party:SEN"], smtp_port=port) as deps:
+
+            async def sent() -> bool:
+                return bool(sink.to(address))
+
+            await run_workers_until(deps, sent)
+    [mail] = sink.to(address)
+    assert sorted(mail.keys()) == OUR_HEADERS
+    assert [p.get_content_type() for p in mail.iter_parts()] == ["text/plain", "text/html"]
+    text, html = _parts(mail)
+    assert "Estimado/a" in text and str(request_id) in text
+    assert "<h1>Pay" not in html  # the title is escaped in the HTML part we wrote
+    assert str(mail["Subject"]) == f"STAX: su solicitud «{shown}» fue recibida"
+
+
+async def test_a_very_long_title_is_cut_in_the_subject_but_whole_in_the_body(
+    pool: asyncpg.Pool, unique: str
+) -> None:
+    request_id, address = uuid4(), f"party-{unique}@example.sn"
+    title = "PCB " + "x" * 290
+    with smtp_server() as (sink, port):
+        await apply(pool, _accepted(request_id, address, title=title))
+        async with delivery_deps(pool, ["party:SEN"], smtp_port=port) as deps:
+
+            async def sent() -> bool:
+                return bool(sink.to(address))
+
+            await run_workers_until(deps, sent)
+    [mail] = sink.to(address)
+    subject = str(mail["Subject"])
+    assert len(subject) <= domain.MAX_HEADER_TEXT and subject.endswith("…")
+    assert title in _parts(mail)[0]
+
+
+async def test_a_recipient_address_that_would_be_decoded_into_another_is_refused_for_good(
+    pool: asyncpg.Pool, unique: str
+) -> None:
+    # email-validator accepts it; the email package would write `To: evil@evil.example@…`.
+    partner, address = f"p-{unique}", f"=?utf-8?q?evil=40evil.example?=-{unique}@example.org"
+    with smtp_server() as (sink, port):
+        await add_contact(pool, partner, address)
+        await apply(pool, offer_event(partner)[1])
+        async with delivery_deps(pool, [partner], smtp_port=port) as deps:
+            await run_workers_until(deps, settled(pool, partner, 1))
+    [row] = await deliveries_of(pool, partner)
+    assert (row["status"], row["attempts"]) == ("failed", 1)
+    assert row["last_error"].startswith("recipient refused: ") and sink.messages == []
+
+
+def test_a_header_that_would_start_a_new_line_is_a_message_error() -> None:
+    # What Python 3.11.7 does with an encoded word (CVE-2024-6923); check_headers refuses it as
+    # Pythons with the fix do (HeaderWriteError), so the mailer fails it for good, with a reason.
+    msg = EmailMessage()
+    msg["Subject"] = "=?utf-8?q?Hi=0D=0AReply-To:_attacker@evil.example?="
+    with pytest.raises(MessageError, match="Subject header would start a new line"):
+        check_headers(msg)
+    fine = EmailMessage()
+    fine["Subject"] = domain.header_text("=?utf-8?q?Hi=0D=0AReply-To:_attacker@evil.example?=")
+    fine["X-Long"] = "word " * 60  # folded over lines, each a continuation
+    check_headers(fine)

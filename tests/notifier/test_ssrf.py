@@ -1,19 +1,23 @@
 """The SSRF guard: over 60 URLs refused before any connection, while a canary listener on
 127.0.0.1 counts connections. Loopback spellings go through the real send path (a bug would hit
-the canary); private and special ranges are only ever checked, never sent anything."""
+the canary); private and special ranges are only ever checked, never sent anything. Every
+connection is opened through the guard, and pooled per hostname, never per address."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import ssl
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
+from typing import Any
 
-import httpx
+import httpcore
 import pytest
 
 from services.notifier.ssrf import SsrfGuard
 from services.notifier.ssrf_rules import Refused
-from services.notifier.webhook import WebhookSender
+from services.notifier.webhook import WebhookSender, webhook_client
 from tests.notifier.helpers import LOCAL, Canary
+from tests.notifier.tls import https_receiving
 
 # A test DNS: names that resolve to internal addresses (never asked of a real resolver).
 FAKE_DNS = {
@@ -95,7 +99,7 @@ async def test_loopback_in_every_spelling_is_refused_at_send_time_and_the_canary
     canary: Canary,
 ) -> None:
     guard = SsrfGuard([], resolve=fake_resolve)  # production: nothing allow-listed
-    async with httpx.AsyncClient(follow_redirects=False) as client:
+    async with webhook_client(guard, timeout=1.0, max_connections=4) as client:
         sender = WebhookSender(client, guard, timeout=1.0)
         for url in loopback_urls(canary.port):
             result = await sender.send(
@@ -117,7 +121,7 @@ async def test_the_allow_list_lets_exactly_its_subnet_through(canary: Canary) ->
     """The control: the canary does see a connection the guard allows, so its zero above means
     nothing connected; and only 127.0.0.1/32 is allowed, not the rest of 127/8 or ::1."""
     guard = SsrfGuard(LOCAL, resolve=fake_resolve)
-    async with httpx.AsyncClient(follow_redirects=False) as client:
+    async with webhook_client(guard, timeout=1.0, max_connections=4) as client:
         sender = WebhookSender(client, guard, timeout=1.0)
         allowed = await sender.send(
             url=f"http://127.0.0.1:{canary.port}/",
@@ -135,34 +139,70 @@ async def test_the_allow_list_lets_exactly_its_subnet_through(canary: Canary) ->
     assert str(checked.address) == "127.0.0.1" and checked.target.host == "canary.test"
 
 
-async def test_the_request_goes_to_the_checked_address_with_the_original_host_and_sni() -> None:
-    """Pinned: the URL carries the checked IP, so no second lookup can be rebound; Host and
-    TLS SNI keep the partner's name (certificates are checked against it). httpx's own
-    MockTransport stands in for the network: nothing leaves the process."""
-    seen: list[httpx.Request] = []
+class Wire(httpcore.AsyncNetworkBackend):
+    """A fake network under the guard: records where each connection goes, the TLS server name
+    it asks for and the bytes written; every answer is a 204. Nothing leaves the process."""
 
-    def answer(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return httpx.Response(204)
+    def __init__(self) -> None:
+        self.connects: list[tuple[str, int]] = []
+        self.server_names: list[str | None] = []
+        self.written = bytearray()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's interface
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        self.connects.append((host, port))
+        return _WireStream(self)
+
+    async def sleep(self, seconds: float) -> None:
+        return
+
+
+class _WireStream(httpcore.AsyncMockStream):
+    def __init__(self, wire: Wire) -> None:
+        super().__init__([b"HTTP/1.1 204 No Content\r\n\r\n"])
+        self._wire = wire
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:  # noqa: ASYNC109
+        self._wire.written += buffer
+
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's interface
+    ) -> httpcore.AsyncNetworkStream:
+        self._wire.server_names.append(server_hostname)
+        return self
+
+
+async def _send(sender: WebhookSender, url: str) -> Any:
+    return await sender.send(url=url, secrets=[], webhook_id="x", body="{}", now=datetime.now(UTC))
+
+
+async def test_the_connection_goes_to_the_checked_address_with_the_original_host_and_sni() -> None:
+    """Pinned: the TCP connection goes to the address the guard checked, so no second lookup
+    can be rebound; Host and TLS SNI keep the partner's name (certificates are checked
+    against it)."""
 
     async def dns(host: str, _port: int) -> list[str]:
         return {"partner.example": ["93.184.216.34"]}[host]
 
-    guard = SsrfGuard([], resolve=dns)
-    async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as client:
-        sender = WebhookSender(client, guard, timeout=1.0)
-        result = await sender.send(
-            url="https://partner.example:8443/hooks/stax?v=1",
-            secrets=[],
-            webhook_id="msg_1",
-            body="{}",
-            now=datetime.now(UTC),
+    guard, wire = SsrfGuard([], resolve=dns), Wire()
+    async with webhook_client(guard, timeout=1.0, max_connections=4, network=wire) as client:
+        result = await _send(
+            WebhookSender(client, guard, timeout=1.0), "https://partner.example:8443/hooks/stax?v=1"
         )
-    assert result.ok
-    [request] = seen
-    assert str(request.url) == "https://93.184.216.34:8443/hooks/stax?v=1"
-    assert request.headers["host"] == "partner.example:8443"
-    assert request.extensions["sni_hostname"] == "partner.example"
+    assert result.ok, result
+    assert wire.connects == [("93.184.216.34", 8443)]
+    assert wire.server_names == ["partner.example"]
+    assert bytes(wire.written).startswith(b"POST /hooks/stax?v=1 HTTP/1.1\r\n")
+    assert b"\r\nHost: partner.example:8443\r\n" in wire.written
 
 
 async def test_a_name_that_turns_internal_after_registration_is_refused_at_send_time() -> None:
@@ -171,17 +211,57 @@ async def test_a_name_that_turns_internal_after_registration_is_refused_at_send_
     async def rebinding(_host: str, _port: int) -> list[str]:
         return next(answers)
 
-    def never(_request: httpx.Request) -> httpx.Response:
-        raise AssertionError("nothing may be sent")
-
-    guard = SsrfGuard([], resolve=rebinding)
+    guard, wire = SsrfGuard([], resolve=rebinding), Wire()
     await guard.check("http://partner.example/hook")  # accepted at registration
-    async with httpx.AsyncClient(transport=httpx.MockTransport(never)) as client:
-        result = await WebhookSender(client, guard, timeout=1.0).send(
-            url="http://partner.example/hook",
-            secrets=[],
-            webhook_id="msg_2",
-            body="{}",
-            now=datetime.now(UTC),
+    async with webhook_client(guard, timeout=1.0, max_connections=4, network=wire) as client:
+        result = await _send(
+            WebhookSender(client, guard, timeout=1.0), "http://partner.example/hook"
         )
     assert not result.ok and "169.254.169.254" in (result.error or "")
+    assert wire.connects == []
+
+
+async def test_a_name_that_turns_internal_between_the_check_and_the_connection_is_refused() -> None:
+    """The connection itself goes through the guard: the check before sending is not what
+    keeps it from an internal address."""
+    answers = iter([["93.184.216.34"], ["10.0.0.5"]])
+
+    async def rebinding(_host: str, _port: int) -> list[str]:
+        return next(answers)
+
+    guard, wire = SsrfGuard([], resolve=rebinding), Wire()
+    async with webhook_client(guard, timeout=1.0, max_connections=4, network=wire) as client:
+        result = await _send(
+            WebhookSender(client, guard, timeout=1.0), "http://partner.example/hook"
+        )
+    assert not result.ok and (result.error or "").startswith("refused (address_not_allowed)")
+    assert "10.0.0.5" in (result.error or "") and wire.connects == []
+
+
+async def test_a_pooled_connection_never_carries_a_webhook_for_another_hostname() -> None:
+    """Two partners' hostnames on one address (a shared host, a CDN): each webhook travels on
+    a connection opened, and its certificate verified, for its own hostname. Connections are
+    still reused, per hostname."""
+
+    async def dns(host: str, _port: int) -> list[str]:
+        return {"a.test": ["127.0.0.1"], "b.test": ["127.0.0.1"]}[host]
+
+    guard = SsrfGuard(LOCAL, resolve=dns)
+    with https_receiving(("a.test", "b.test")) as receiver:
+        async with webhook_client(
+            guard, timeout=5.0, max_connections=4, verify=receiver.tls.client
+        ) as client:
+            sender = WebhookSender(client, guard, timeout=5.0)
+            for host in ["a.test", "b.test", "a.test", "b.test"]:
+                result = await sender.send(
+                    url=f"https://{host}:{receiver.port}/hook",
+                    secrets=[],
+                    webhook_id="msg_3",
+                    body="{}",
+                    now=datetime.now(UTC),
+                )
+                assert result.ok, (host, result)
+    served = {
+        (c.sni, tuple(h.split(":")[0] for h in c.hosts)) for c in receiver.connections.values()
+    }
+    assert served == {("a.test", ("a.test", "a.test")), ("b.test", ("b.test", "b.test"))}

@@ -6,16 +6,13 @@ partners; the schedule is shortened to fractions of a second."""
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 from uuid import UUID
 
 import asyncpg
 from standardwebhooks import Webhook
 
 from services.notifier import subscriptions
-from services.notifier.ssrf import SsrfGuard
 from tests.notifier.helpers import (
-    LOCAL,
     Canary,
     Reply,
     add_contact,
@@ -29,6 +26,7 @@ from tests.notifier.helpers import (
     run_workers_until,
     settled,
     smtp_server,
+    subscription_deps,
 )
 
 
@@ -210,13 +208,8 @@ async def test_rotation_sends_both_signatures_during_the_overlap_then_only_the_n
 ) -> None:
     partner = f"p-{unique}"
 
-    async def no_topics(_topic: str) -> None:
-        raise AssertionError("not used here")
-
     def subs(overlap: float) -> subscriptions.SubscriptionDeps:
-        return subscriptions.SubscriptionDeps(
-            pool, SsrfGuard(LOCAL), no_topics, lambda: datetime.now(UTC), overlap
-        )
+        return subscription_deps(pool, overlap=overlap)
 
     with receiving(Reply(204)) as receiver:
         endpoint_id, old = await add_endpoint(pool, partner, receiver.url)
@@ -263,3 +256,42 @@ async def test_a_dead_endpoint_does_not_delay_the_healthy_ones(
     # ...and it never held more than its 2 leases: 4 of its 6 deliveries were never taken.
     assert sum(r["claimed_until"] is not None for r in dead_rows) == 2
     assert len(dead.received) == 2
+
+
+async def test_a_secret_that_does_not_decode_fails_each_attempt_on_the_schedule(
+    pool: asyncpg.Pool, unique: str
+) -> None:
+    # Whatever goes wrong inside an attempt is a recorded failed attempt: never a row leased
+    # again and again with attempts = 0, ahead of every real retry.
+    partner = f"p-{unique}"
+    with receiving(Reply(204)) as receiver:
+        endpoint_id, _ = await add_endpoint(pool, partner, receiver.url)
+        await pool.execute(  # stored before secrets were decode-checked: the old pattern only
+            "UPDATE notifier.endpoints SET secret = $2 WHERE endpoint_id = $1",
+            endpoint_id,
+            "whsec_" + "A" * 33,
+        )
+        await _offer(pool, partner)
+        async with delivery_deps(pool, [partner], schedule=[0, 0.2, 0.2]) as deps:
+            await run_workers_until(deps, settled(pool, partner, 1))
+    [row] = await deliveries_of(pool, partner)
+    assert (row["status"], row["attempts"]) == ("failed", 3)
+    assert row["last_error"].startswith("binascii.Error: ")
+    assert receiver.received == []
+    [failed] = await outbox_events(pool, "ta.notification.failed", row["delivery_id"])
+    assert failed["attempts"] == 3
+
+
+async def test_a_retry_after_that_is_neither_ascii_digits_nor_a_date_is_ignored(
+    pool: asyncpg.Pool, unique: str
+) -> None:
+    partner = f"p-{unique}"
+    # "²".isdigit() is true, float("²") fails.
+    with receiving(Reply(503, {"Retry-After": "²"})) as receiver:
+        await add_endpoint(pool, partner, receiver.url)
+        await _offer(pool, partner)
+        async with delivery_deps(pool, [partner], schedule=[0, 0.2, 0.2]) as deps:
+            await run_workers_until(deps, settled(pool, partner, 1))
+    [row] = await deliveries_of(pool, partner)
+    assert (row["status"], row["attempts"], row["last_error"]) == ("failed", 3, "HTTP 503")
+    assert receiver.arrivals[-1] - receiver.arrivals[0] < 0.2 * 1.2 * 2 + 1.0  # the schedule's
