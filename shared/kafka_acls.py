@@ -2,7 +2,8 @@
 
 Pure data. The local launcher and `stax kafka` apply it through the admin API, the Kubernetes
 manifests state it as Strimzi `KafkaUser` resources (a test compares them), and the README prints
-it. The broker denies everything not listed here; only the admin principal is a super user.
+it. The broker denies everything not listed here; the only super users are the admin principal
+and the broker's own accounts (`broker` for its inter-broker listener, `controller`).
 
 Tenants are organisations outside STAX's trust boundary. Their identity is the topic they may
 use, never a field in a payload: partner `<id>` writes only `ta.partner.<id>.responses.v1`,
