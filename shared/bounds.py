@@ -31,6 +31,13 @@ MAX_CODES: Final = 20  # the taxonomy has 15 topics; more entries can only be re
 MAX_COUNTRIES: Final = 250  # every ISO 3166-1 country: a partner may serve all of them
 MAX_REGIONS: Final = 10  # there are five UN regional groups
 
+# What readers of ta.request.accepted tolerate: the limits intake applied before these bounds.
+# Accepted events stay on the topic and are replayed by matcher and notifier, so tightening an
+# input bound must not make an event that was already published unreadable.
+ACCEPTED_MAX_TITLE: Final = 300
+ACCEPTED_MAX_DESCRIPTION: Final = 20_000
+ACCEPTED_MAX_EXTERNAL_REF: Final = 200
+
 # Answers: what a refusal may cost, however bad the input was.
 MAX_ERRORS: Final = 50  # enough to fix a submission in one go; the rest is counted, not listed
 MAX_ERROR_FIELD: Final = 200  # a dotted path into our own models is short

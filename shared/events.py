@@ -85,8 +85,21 @@ class Eligibility(BaseModel):
 
 
 class RequestAccepted(Event, RequestSubmission):
+    """A submission intake accepted. Its texts are read with the looser limits of earlier
+    versions (shared.bounds), so that events published under them stay readable on replay."""
+
     ce_type: ClassVar[str] = "ta.request.accepted"
     topic: ClassVar[str] = topics.REQUESTS
+    external_ref: str = Field(
+        description="The submitter's own id for this request",
+        max_length=bounds.ACCEPTED_MAX_EXTERNAL_REF,
+    )
+    title: str = Field(
+        description="Short title of the request", max_length=bounds.ACCEPTED_MAX_TITLE
+    )
+    description: str = Field(
+        description="What help is needed, and why", max_length=bounds.ACCEPTED_MAX_DESCRIPTION
+    )
     request_id: UUID = Field(description="STAX id of the request; also the Kafka key")
     submitter: str = Field(description="Name of the submitting system or API key")
     region: str = Field(description="UN regional group of the Party (AFR, APAC, CEE, GRULAC, WEOG)")
