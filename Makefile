@@ -1,17 +1,43 @@
 # The list of commands (style guide §11). `make run` and `make test` are the README's two commands.
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
+# The venv's interpreter must carry the fix for CVE-2024-6923 (e-mail header injection), which
+# upstream shipped in 3.11.10, 3.12.5 and 3.13.0 and Debian backported into python3.11
+# 3.11.2-6+deb12u5. A version number cannot tell (Debian's still says 3.11.2), so the test is the
+# fix's own switch, email.policy's verify_generated_headers. On these machines pyenv's 3.11.7 comes
+# first on PATH and lacks it; Debian's /usr/bin/python3.11 has it. PYTHON=... picks another one.
+HAS_FIX := import email.policy, sys; sys.exit(sys.version_info < (3, 11) or not hasattr(email.policy.default, "verify_generated_headers"))
+PYTHON_CANDIDATES := python3.11 /usr/bin/python3.11 python3.12 python3.13 python3
+PYTHON ?= $(firstword $(foreach p,$(PYTHON_CANDIDATES),$(shell command -v $(p) >/dev/null 2>&1 && $(p) -c '$(HAS_FIX)' 2>/dev/null && command -v $(p))))
+VENV_PYTHON = $(or $(PYTHON),python3.11)
+
+# Fails unless interpreter $(1) has the fix; STAX_ALLOW_VULNERABLE_PYTHON=1 makes it a warning.
+define require_fixed_python
+	@if $(1) -c '$(HAS_FIX)' 2>/dev/null; then :; \
+	elif [ "$$STAX_ALLOW_VULNERABLE_PYTHON" = 1 ]; then \
+	  echo "WARNING: $(1) lacks the fix for CVE-2024-6923; going on (STAX_ALLOW_VULNERABLE_PYTHON=1)"; \
+	else \
+	  echo "$(1) lacks the fix for CVE-2024-6923 (e-mail header injection). Needed: Python >= 3.11.10,"; \
+	  echo "3.12.5 or 3.13.0, or Debian's python3.11 >= 3.11.2-6+deb12u5 (apt-get install python3.11-venv)."; \
+	  echo "Looked for: $(PYTHON_CANDIDATES); or name one with PYTHON=/path/to/python3.x."; \
+	  echo "A venv made on an unfixed one: rm -rf $(VENV) && make install. To go on anyway: STAX_ALLOW_VULNERABLE_PYTHON=1"; \
+	  exit 1; \
+	fi
+endef
+
 .PHONY: install run test lint check up down status clean bench bench-intake bench-matcher bench-notifier
 
+# An existing venv is checked too: one made before this check may run an unfixed interpreter.
 install: $(STAMP)
+	$(call require_fixed_python,$(BIN)/python)
 
 $(STAMP): pyproject.toml
 	@command -v java >/dev/null || { echo "Java 17+ is needed for Kafka: apt-get install openjdk-17-jre-headless"; exit 1; }
 	@command -v mvn >/dev/null || { echo "Maven is needed to fetch the Kafka jars: apt-get install maven"; exit 1; }
-	$(PYTHON) -m venv $(VENV)
+	$(call require_fixed_python,$(VENV_PYTHON))
+	$(VENV_PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	@touch $@

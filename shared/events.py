@@ -5,14 +5,21 @@ Event data is JSON in snake_case (product brief §3). Models are frozen: an even
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from enum import StrEnum
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, EmailStr, Field, StringConstraints
 
-from shared import topics
+from shared import bounds, topics
+from shared.bounds import clipping
+
+# A code from reference data (taxonomy, chemicals, languages): short by construction, so a long
+# one is refused by its length before anyone looks it up or quotes it.
+Code = Annotated[str, StringConstraints(max_length=bounds.MAX_CODE)]
+Codes = Annotated[list[Code], Field(max_length=bounds.MAX_CODES)]
 
 
 class Event(BaseModel):
@@ -30,23 +37,35 @@ class Urgency(StrEnum):
 
 class Contact(BaseModel):
     model_config = ConfigDict(frozen=True)
-    name: str = Field(description="Person to contact at the requesting Party", max_length=200)
-    email: EmailStr = Field(description="Their e-mail address")
-    organisation: str = Field(description="Ministry, agency or body they work for", max_length=300)
+    name: str = Field(
+        description="Person to contact at the requesting Party", max_length=bounds.MAX_PERSON_NAME
+    )
+    email: EmailStr = Field(description="Their e-mail address", max_length=bounds.MAX_EMAIL)
+    organisation: str = Field(
+        description="Ministry, agency or body they work for", max_length=bounds.MAX_ORGANISATION
+    )
 
 
 class RequestSubmission(BaseModel):
-    """What a submitter sends, over HTTP or as `ta.request.submitted`."""
+    """What a submitter sends, over HTTP or as `ta.request.submitted`. Every field is bounded
+    (shared.bounds); unknown keys are ignored, so they are neither stored nor echoed back."""
 
-    model_config = ConfigDict(frozen=True)
-    external_ref: str = Field(description="The submitter's own id for this request", max_length=200)
-    party: str = Field(description="ISO 3166-1 alpha-3 code of the requesting Party, or EUR")
-    title: str = Field(description="Short title of the request", max_length=300)
-    description: str = Field(description="What help is needed, and why", max_length=20_000)
-    topics: list[str] = Field(description="Topic codes from the taxonomy", min_length=1)
-    assistance_types: list[str] = Field(description="Assistance-type codes from the taxonomy")
-    pops: list[str] = Field(default_factory=list, description="Chemical ids concerned (optional)")
-    languages: list[str] = Field(description="ISO 639-1 codes of UN languages to work in")
+    model_config = ConfigDict(frozen=True, extra="ignore")
+    external_ref: str = Field(
+        description="The submitter's own id for this request", max_length=bounds.MAX_EXTERNAL_REF
+    )
+    party: str = Field(
+        description="ISO 3166-1 alpha-3 code of the requesting Party, or EUR",
+        max_length=bounds.MAX_PARTY,
+    )
+    title: str = Field(description="Short title of the request", max_length=bounds.MAX_TITLE)
+    description: str = Field(
+        description="What help is needed, and why", max_length=bounds.MAX_DESCRIPTION
+    )
+    topics: Codes = Field(description="Topic codes from the taxonomy", min_length=1)
+    assistance_types: Codes = Field(description="Assistance-type codes from the taxonomy")
+    pops: Codes = Field(default_factory=list, description="Chemical ids concerned (optional)")
+    languages: Codes = Field(description="ISO 639-1 codes of UN languages to work in")
     urgency: Urgency = Field(default=Urgency.ROUTINE, description="routine or urgent")
     needed_by: date | None = Field(default=None, description="Date the help is needed by")
     contact: Contact = Field(description="Who to contact at the requesting Party")
@@ -66,8 +85,21 @@ class Eligibility(BaseModel):
 
 
 class RequestAccepted(Event, RequestSubmission):
+    """A submission intake accepted. Its texts are read with the looser limits of earlier
+    versions (shared.bounds), so that events published under them stay readable on replay."""
+
     ce_type: ClassVar[str] = "ta.request.accepted"
     topic: ClassVar[str] = topics.REQUESTS
+    external_ref: str = Field(
+        description="The submitter's own id for this request",
+        max_length=bounds.ACCEPTED_MAX_EXTERNAL_REF,
+    )
+    title: str = Field(
+        description="Short title of the request", max_length=bounds.ACCEPTED_MAX_TITLE
+    )
+    description: str = Field(
+        description="What help is needed, and why", max_length=bounds.ACCEPTED_MAX_DESCRIPTION
+    )
     request_id: UUID = Field(description="STAX id of the request; also the Kafka key")
     submitter: str = Field(description="Name of the submitting system or API key")
     region: str = Field(description="UN regional group of the Party (AFR, APAC, CEE, GRULAC, WEOG)")
@@ -76,20 +108,64 @@ class RequestAccepted(Event, RequestSubmission):
 
 
 class FieldError(BaseModel):
-    """One reason a submission was refused; the same shape feeds HTTP 422 bodies and events."""
+    """One reason a submission was refused; the same shape feeds HTTP 422 bodies and events.
+
+    Its texts are clipped rather than refused: they are built from untrusted input, and an
+    error about an error would lose the answer."""
 
     model_config = ConfigDict(frozen=True)
-    field: str = Field(description="Dotted path of the offending field")
-    code: str = Field(description="Stable machine-readable reason, e.g. not_a_party")
-    message: str = Field(description="Human-readable explanation")
+    field: Annotated[str | None, clipping(bounds.MAX_ERROR_FIELD)] = Field(
+        description="Dotted path of the offending field; null when no single field is at fault",
+        max_length=bounds.MAX_ERROR_FIELD,
+    )
+    code: Annotated[str, clipping(bounds.MAX_ERROR_CODE)] = Field(
+        description="Stable machine-readable reason, e.g. not_a_party",
+        max_length=bounds.MAX_ERROR_CODE,
+    )
+    message: Annotated[str, clipping(bounds.MAX_ERROR_MESSAGE)] = Field(
+        description="Human-readable explanation", max_length=bounds.MAX_ERROR_MESSAGE
+    )
+
+
+def cap_errors(errors: Sequence[FieldError]) -> list[FieldError]:
+    """At most MAX_ERRORS errors and one that counts the rest: an answer's size must not grow
+    with its input. Idempotent: a list already within MAX_ERRORS + 1 entries is kept whole."""
+    if len(errors) <= bounds.MAX_ERRORS + 1:
+        return list(errors)
+    more = len(errors) - bounds.MAX_ERRORS
+    summary = FieldError(field=None, code="too_many_errors", message=f"… and {more} more")
+    return [*errors[: bounds.MAX_ERRORS], summary]
+
+
+def _capped(value: object) -> object:
+    return cap_errors(value) if isinstance(value, list) else value  # pydantic types the rest
+
+
+def _ref_or_none(value: object) -> object:
+    # An overlong ref is not a ref (the submission was refused for it): it is not echoed back.
+    # The submitter correlates by the Kafka key, its submission's ce_id, in any case.
+    too_long = isinstance(value, str) and len(value) > bounds.MAX_EXTERNAL_REF
+    return None if too_long else value
 
 
 class RequestRejected(Event):
+    """Built from untrusted input, so bounded by construction: overlong texts are clipped or
+    dropped and the error list capped, whoever builds it."""
+
     ce_type: ClassVar[str] = "ta.request.rejected"
     topic: ClassVar[str] = topics.REQUESTS
-    external_ref: str | None = Field(description="The submitter's own id, when it could be read")
-    submitter: str = Field(description="Name of the submitting system")
-    errors: list[FieldError] = Field(description="Every reason the submission was refused")
+    external_ref: Annotated[str | None, BeforeValidator(_ref_or_none)] = Field(
+        description="The submitter's own id, when it could be read (null if it was overlong)",
+        max_length=bounds.MAX_EXTERNAL_REF,
+    )
+    submitter: Annotated[str, clipping(bounds.MAX_PERSON_NAME)] = Field(
+        description="Name of the submitting system", max_length=bounds.MAX_PERSON_NAME
+    )
+    errors: Annotated[list[FieldError], BeforeValidator(_capped)] = Field(
+        description=f"Why the submission was refused: at most {bounds.MAX_ERRORS} errors, then "
+        "one with code too_many_errors that counts the rest",
+        max_length=bounds.MAX_ERRORS + 1,
+    )
 
 
 class Role(StrEnum):

@@ -4,6 +4,12 @@ Writers call `Outbox.add` inside their transaction. One `OutboxRelay` per servic
 replica holds the advisory lock) publishes unpublished rows in id order with the idempotent,
 acks=all producer and marks them published. A crash between publish and mark re-publishes the
 same `ce_id`; consumers' inboxes make that harmless (at-least-once, exactly-once effects).
+
+A row that can never be published (larger than a Kafka record may be, or refused by the producer
+for good) would stop the relay for ever, since rows leave in order. Such a row is quarantined
+instead: kept in the table with the reason, counted (`stax_outbox_quarantined_total`), reported on
+the dead-letter topic, and passed over, so the rows behind it still go out, in order. A transient
+failure (broker down) quarantines nothing: the whole batch is retried.
 """
 
 from __future__ import annotations
@@ -13,17 +19,43 @@ import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+from aiokafka.errors import InvalidTopicError, MessageSizeTooLargeError, RecordTooLargeError
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
+from prometheus_client import Counter
 
+from shared import topics
+from shared.bounds import clip
 from shared.db import Conn, is_transient_db_error
 from shared.envelope import OutgoingRecord
 
 log = logging.getLogger(__name__)
 
 # (topic, key, headers, value) in order; returns when Kafka acknowledged every record.
-PublishAll = Callable[[Sequence[tuple[str, bytes, dict[str, str], bytes]]], Awaitable[None]]
+KafkaRecord = tuple[str, bytes, dict[str, str], bytes]
+PublishAll = Callable[[Sequence[KafkaRecord]], Awaitable[None]]
+
+# aiokafka's default max_request_size, which the producer of shared.kafka keeps: the producer
+# refuses a larger record itself. (The broker's default message.max.bytes is 12 bytes larger, so
+# the producer's limit is the one that binds.) Checking it here finds such a row before sending.
+DEFAULT_MAX_RECORD_BYTES = 1024 * 1024
+
+# Refusals of one record that no retry can cure. Anything else (broker down, timeouts, a leader
+# moving) fails the whole batch, which is retried: an outage must never quarantine a row.
+UNPUBLISHABLE: tuple[type[Exception], ...] = (
+    MessageSizeTooLargeError,
+    RecordTooLargeError,
+    InvalidTopicError,
+)
+
+QUARANTINED = Counter(
+    "stax_outbox_quarantined_total",
+    "Outbox rows that can never be published, kept aside with the reason",
+    ["schema"],
+)
 
 
 class Outbox:
@@ -37,13 +69,17 @@ class Outbox:
             "VALUES ($1, $2, $3, $4::jsonb, $5)"
         )
         self.select_batch = (
-            f"SELECT id, topic, key, headers, value FROM {schema}.outbox "
+            f"SELECT id, ce_id, topic, key, headers, value FROM {schema}.outbox "
             # FOR UPDATE: even a relay that skipped the leader lock (or a manual run) waits
             # for the leader's batch and then finds those rows published, never re-sends them.
-            "WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE"
+            "WHERE published_at IS NULL AND quarantined_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE"
         )
         self.mark_published = (
             f"UPDATE {schema}.outbox SET published_at = now() WHERE id = ANY($1::bigint[])"
+        )
+        self.mark_quarantined = (
+            f"UPDATE {schema}.outbox SET quarantined_at = now(), quarantine_reason = $2 "
+            "WHERE id = $1"
         )
 
     async def add(self, conn: Conn, records: Sequence[OutgoingRecord]) -> None:
@@ -69,12 +105,16 @@ class OutboxRelay:
         *,
         poll_seconds: float = 1.0,
         batch_size: int = 500,
+        max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+        quarantined: Counter = QUARANTINED,
     ) -> None:
         self._pool = pool
         self._outbox = outbox
         self._publish_all = publish_all
         self._poll = poll_seconds
         self._batch = batch_size
+        self._max_bytes = max_record_bytes
+        self._quarantined = quarantined.labels(outbox.schema)
         self._wake = asyncio.Event()
         self.relayed = 0
 
@@ -120,17 +160,107 @@ class OutboxRelay:
                 await asyncio.wait_for(self._wake.wait(), self._poll)
 
     async def relay_batch(self, conn: Conn) -> int:
-        """Publish one batch; rows are marked only after Kafka acknowledged all of them."""
+        """Publish one batch; rows are marked only after Kafka acknowledged all of them, or
+        quarantined when they can never be published. Returns the number of rows handled."""
         async with conn.transaction():
-            rows = await conn.fetch(self._outbox.select_batch, self._batch)
+            rows = [_Row.of(r) for r in await conn.fetch(self._outbox.select_batch, self._batch)]
             if not rows:
                 return 0
-            await self._publish_all(
-                [
-                    (r["topic"], bytes(r["key"]), json.loads(r["headers"]), bytes(r["value"]))
-                    for r in rows
-                ]
+            unpublishable = self._oversized(rows)
+            unpublishable += await self._publish([r for r in rows if r.size <= self._max_bytes])
+            unsent = {r.id for r, _ in unpublishable}
+            await conn.execute(
+                self._outbox.mark_published, [r.id for r in rows if r.id not in unsent]
             )
-            await conn.execute(self._outbox.mark_published, [r["id"] for r in rows])
-        self.relayed += len(rows)
+            await self._quarantine(conn, unpublishable)
+        self._quarantined.inc(len(unpublishable))  # counted once committed
+        self.relayed += len(rows) - len(unpublishable)
         return len(rows)
+
+    def _oversized(self, rows: list[_Row]) -> list[tuple[_Row, str]]:
+        # Found before sending: the producer would refuse them after the rows ahead were queued.
+        limit = self._max_bytes
+        return [
+            (r, f"{r.size} bytes, over the {limit} a record may have")
+            for r in rows
+            if r.size > limit
+        ]
+
+    async def _publish(self, rows: list[_Row]) -> list[tuple[_Row, str]]:
+        """Publish `rows` in order; returns those the producer refused for good, with why."""
+        try:
+            await self._publish_all([r.record for r in rows])
+            return []
+        except UNPUBLISHABLE:
+            # Which row? Send them one at a time, in order, to find out. Rows of the batch that
+            # were sent already go out again: the same ce_id, which consumers' inboxes absorb.
+            return await self._publish_one_by_one(rows)
+
+    async def _publish_one_by_one(self, rows: list[_Row]) -> list[tuple[_Row, str]]:
+        refused = []
+        for row in rows:
+            try:
+                await self._publish_all([row.record])
+            except UNPUBLISHABLE as exc:
+                refused.append((row, f"{type(exc).__name__}: {exc}"))
+        return refused
+
+    async def _quarantine(self, conn: Conn, rows: list[tuple[_Row, str]]) -> None:
+        """Set rows aside for good, and tell operators on the dead-letter topic. In the batch's
+        transaction: if the report cannot be sent (broker down), nothing is quarantined yet."""
+        if not rows:
+            return
+        await self._publish_all([_dead_letter(self._outbox.schema, r, why) for r, why in rows])
+        await conn.executemany(
+            self._outbox.mark_quarantined, [(r.id, clip(why, 2000)) for r, why in rows]
+        )
+        for row, why in rows:
+            log.error(
+                "outbox %s: quarantined row %s (ce_id %s, topic %s): %s",
+                self._outbox.schema,
+                row.id,
+                row.ce_id,
+                row.record[0],
+                why,
+            )
+
+
+@dataclass(frozen=True)
+class _Row:
+    """One outbox row, and the size the producer will count for it."""
+
+    id: int
+    ce_id: str
+    record: KafkaRecord
+    size: int
+
+    @classmethod
+    def of(cls, row: asyncpg.Record) -> _Row:
+        key, value, headers = bytes(row["key"]), bytes(row["value"]), json.loads(row["headers"])
+        # The producer's own estimate (aiokafka's), so "too large" means what it means there.
+        size = DefaultRecordBatchBuilder.estimate_size_in_bytes(
+            key, value, [(k, v.encode()) for k, v in headers.items()]
+        )
+        return cls(row["id"], str(row["ce_id"]), (row["topic"], key, headers, value), size)
+
+
+# Short enough for any header value a person reads; the full reason is in the outbox row.
+_MAX_HEADER = 500
+
+
+def _dead_letter(schema: str, row: _Row, why: str) -> KafkaRecord:
+    """A small record on ta.deadletter.v1 about a quarantined row: where it was headed, its
+    ce_id and why, but not its body (the body may be the very reason it cannot be sent)."""
+    topic, key, headers, _value = row.record
+    ce = {k: clip(v, _MAX_HEADER) for k, v in headers.items() if k.startswith("ce_")}
+    dlq = {
+        "x-dlq-reason": "outbox_quarantined",
+        "x-dlq-error": clip(why, _MAX_HEADER),
+        "x-dlq-topic": topic,
+        # It never reached Kafka, so it has no partition and offset: Kafka's "none" is -1.
+        "x-dlq-partition": "-1",
+        "x-dlq-offset": "-1",
+        "x-dlq-service": schema,
+        "x-dlq-outbox-id": str(row.id),  # where operators find the row: <schema>.outbox
+    }
+    return topics.DEADLETTER, key[:_MAX_HEADER], ce | dlq, b""

@@ -1,7 +1,9 @@
 """Pure rules of intake: what a valid submission is and what an accepted request says. No I/O.
 
-`validate` turns any decoded JSON value into either a `RequestSubmission` or the full list of
-`FieldError`s; the same list feeds HTTP 422 bodies and `ta.request.rejected` events.
+`validate` turns any decoded JSON value into either a `RequestSubmission` or the list of
+`FieldError`s; the same list feeds HTTP 422 bodies and `ta.request.rejected` events. However large
+or strange the input, that list is bounded (shared.bounds): at most MAX_ERRORS errors plus one
+that counts the rest, each quoting at most a short prefix of what was sent.
 """
 
 from __future__ import annotations
@@ -16,12 +18,17 @@ from uuid import UUID
 
 from pydantic import TypeAdapter, ValidationError
 
-from shared.events import Eligibility, FieldError, RequestAccepted, RequestSubmission
+from shared.bounds import MAX_CODE, MAX_CODES, MAX_PARTY, quoted
+from shared.events import (
+    Eligibility,
+    FieldError,
+    RequestAccepted,
+    RequestSubmission,
+    cap_errors,
+)
 
 Category = Literal["developing", "eit", "developed"]
 
-# How long a code list may be: the taxonomy has 15 topics; more entries can only be repeats.
-MAX_CODES = 20
 # Text fields must say something; pydantic bounds their maximum length (shared.events).
 MIN_TITLE = 3
 MIN_DESCRIPTION = 10
@@ -120,11 +127,13 @@ def reference_errors(raw: Mapping[str, Any], reference: Reference, today: date) 
 
 
 def _party_errors(code: object, reference: Reference) -> Iterator[FieldError]:
-    if not isinstance(code, str):
-        return
+    if not isinstance(code, str) or len(code) > MAX_PARTY:
+        return  # pydantic reports the type or the length
     party = reference.parties.get(code)
     if party is None:
-        yield FieldError(field="party", code="unknown_party", message=f"{code!r} is not known")
+        yield FieldError(
+            field="party", code="unknown_party", message=f"{quoted(code)} is not known"
+        )
     elif not party.is_party:
         yield FieldError(
             field="party",
@@ -152,15 +161,21 @@ def _code_errors(
     if required and not values:
         yield FieldError(field=field, code="too_few", message="give at least one code")
     if len(values) > MAX_CODES:
+        # One error for the list, none per item: an answer must not grow with the input.
         yield FieldError(field=field, code="too_many", message=f"at most {MAX_CODES} codes")
+        return
     seen: set[str] = set()
     for n, value in enumerate(values):
-        if not isinstance(value, str):
-            continue
+        if not isinstance(value, str) or len(value) > MAX_CODE:
+            continue  # pydantic reports the type or the length
         if value not in known:
-            yield FieldError(field=f"{field}.{n}", code=code, message=f"{value!r} is not known")
+            yield FieldError(
+                field=f"{field}.{n}", code=code, message=f"{quoted(value)} is not known"
+            )
         elif value in seen:
-            yield FieldError(field=f"{field}.{n}", code="duplicate", message=f"{value!r} again")
+            yield FieldError(
+                field=f"{field}.{n}", code="duplicate", message=f"{quoted(value)} again"
+            )
         seen.add(value)
 
 
@@ -200,14 +215,15 @@ def _date_errors(value: object, today: date) -> Iterator[FieldError]:
 
 
 def dedupe(errors: list[FieldError]) -> list[FieldError]:
-    # pydantic and the reference checks may both flag, say, an empty list: report it once.
-    seen: set[tuple[str, str]] = set()
+    """The final form of an error list (HTTP and Kafka alike): each (field, code) once, since
+    pydantic and the reference checks may both flag, say, an empty list; and capped."""
+    seen: set[tuple[str | None, str]] = set()
     out = []
     for error in errors:
         if (error.field, error.code) not in seen:
             seen.add((error.field, error.code))
             out.append(error)
-    return out
+    return cap_errors(out)
 
 
 def eligibility(party: Party) -> Eligibility:

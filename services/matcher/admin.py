@@ -6,32 +6,35 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.matcher import partner_repository as partners
 from services.matcher.catalog import Catalog
 from services.matcher.domain import PartnerKind, PartnerSpec, check_partner
+from services.matcher.domain.partners import COUNTRY, MAX_CAPACITY, Countries, Regions
 from services.matcher.partner_repository import PartnerRow
-from shared.events import FieldError
+from shared import bounds
+from shared.events import Codes, FieldError
 
 
 class PartnerPatch(BaseModel):
-    """A partial update: only the fields given change."""
+    """A partial update: only the fields given change. Bounded like PartnerSpec (shared.bounds),
+    so an oversized patch is refused before it is merged, checked or quoted in an error."""
 
     model_config = ConfigDict(extra="forbid")
-    name: str | None = None
+    name: str | None = Field(default=None, min_length=1, max_length=bounds.MAX_PERSON_NAME)
     kind: PartnerKind | None = None
-    country: str | None = None
-    serves_countries: list[str] | None = None
-    serves_regions: list[str] | None = None
+    country: str | None = Field(default=None, pattern=COUNTRY)
+    serves_countries: Countries | None = None
+    serves_regions: Regions | None = None
     serves_global: bool | None = None
-    topics: list[str] | None = None
-    assistance_types: list[str] | None = None
-    languages: list[str] | None = None
-    capacity: int | None = None
+    topics: Codes | None = None
+    assistance_types: Codes | None = None
+    languages: Codes | None = None
+    capacity: int | None = Field(default=None, ge=0, le=MAX_CAPACITY)
     active: bool | None = None
     demo: bool | None = None
-    note: str | None = None
+    note: str | None = Field(default=None, max_length=bounds.MAX_REASON)
 
 
 class Invalid(Exception):  # noqa: N818 - a result, not a failure of ours

@@ -19,7 +19,7 @@ from services.matcher.admin import (
 from services.matcher.domain import PartnerSpec
 from services.matcher.partner_repository import PartnerRow
 from shared.auth import Principal, require_role
-from shared.events import FieldError
+from shared.events import FieldError, cap_errors
 
 Operator = Annotated[Principal, Depends(require_role("operator"))]
 
@@ -86,7 +86,10 @@ async def deactivate_partner(_: Operator, admin: Admin, partner_id: str) -> Part
 
 
 def _errors(status: int, errors: list[FieldError]) -> JSONResponse:
-    return JSONResponse({"errors": [e.model_dump() for e in errors]}, status_code=status)
+    # Capped (shared.bounds): however bad the body, the answer stays small.
+    return JSONResponse(
+        {"errors": [e.model_dump() for e in cap_errors(errors)]}, status_code=status
+    )
 
 
 def install(app: FastAPI) -> None:

@@ -3,29 +3,51 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AnyHttpUrl, AwareDatetime, BaseModel, EmailStr, Field, field_validator
+from pydantic import (
+    AnyHttpUrl,
+    AwareDatetime,
+    BaseModel,
+    EmailStr,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
 from services.notifier import domain
+from shared import bounds
+from shared.bounds import quoted
 
 # Partner ids end up in topic names (ta.partner.<id>.v1): keep them to safe characters.
 PARTNER_ID = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 Status = Literal["pending", "delivered", "failed"]
 Language = Literal["en", "fr", "es", "ar", "ru", "zh"]
 
+# Bounds (shared.bounds). CloudEvents types are dotted names like ta.notification.delivered.
+MAX_EVENT_TYPE = 64
+MAX_EVENT_TYPES = 20  # there are fewer event types than that: more entries can only be repeats
+# A whsec_ secret is base64 of 24 to 64 random bytes (Standard Webhooks): under 100 characters.
+MAX_SECRET = 200
+EventType = Annotated[str, StringConstraints(max_length=MAX_EVENT_TYPE)]
+EventTypes = Annotated[list[EventType], Field(max_length=MAX_EVENT_TYPES)]
+Secret = Annotated[
+    str, StringConstraints(pattern=r"^whsec_[A-Za-z0-9+/=]{32,}$", max_length=MAX_SECRET)
+]
+
 
 def _known_types(values: list[str]) -> list[str]:
     unknown = sorted(set(values) - domain.EVENT_TYPES)
     if unknown:
-        raise ValueError(f"unknown event types {unknown}; known: {sorted(domain.EVENT_TYPES)}")
+        named = ", ".join(quoted(t) for t in unknown)  # what was sent is quoted only briefly
+        raise ValueError(f"unknown event types {named}; known: {sorted(domain.EVENT_TYPES)}")
     return sorted(set(values))
 
 
 class Filtered(BaseModel):
-    event_types: list[str] = Field(
-        default_factory=list, max_length=20, description="Event types to send; empty means all"
+    event_types: EventTypes = Field(
+        default_factory=list, description="Event types to send; empty means all"
     )
 
     @field_validator("event_types")
@@ -46,17 +68,17 @@ SIGNING_HELP = "whsec_ + base64 of 24 to 64 random bytes; generated when omitted
 
 
 class EndpointIn(Filtered):
-    url: AnyHttpUrl = Field(max_length=2000, description="Where to POST webhooks (http/https)")
-    secret: str | None = Field(
-        default=None, pattern=r"^whsec_[A-Za-z0-9+/=]{32,}$", description=SIGNING_HELP
+    url: AnyHttpUrl = Field(
+        max_length=bounds.MAX_URL, description="Where to POST webhooks (http/https)"
     )
+    secret: Secret | None = Field(default=None, description=SIGNING_HELP)
 
     _check_secret = field_validator("secret")(_usable_secret)
 
 
 class EndpointPatch(BaseModel):
-    url: AnyHttpUrl | None = Field(default=None, max_length=2000)
-    event_types: list[str] | None = Field(default=None, max_length=20)
+    url: AnyHttpUrl | None = Field(default=None, max_length=bounds.MAX_URL)
+    event_types: EventTypes | None = None
     enabled: bool | None = Field(default=None, description="true re-enables a disabled endpoint")
 
     @field_validator("event_types")
@@ -86,9 +108,7 @@ class EndpointOut(BaseModel):
 
 
 class RotateIn(BaseModel):
-    secret: str | None = Field(
-        default=None, pattern=r"^whsec_[A-Za-z0-9+/=]{32,}$", description=SIGNING_HELP
-    )
+    secret: Secret | None = Field(default=None, description=SIGNING_HELP)
 
     _check_secret = field_validator("secret")(_usable_secret)
 
@@ -101,8 +121,8 @@ class Rotated(BaseModel):
 
 
 class ContactIn(Filtered):
-    email: EmailStr
-    name: str = Field(default="", max_length=200)
+    email: EmailStr = Field(max_length=bounds.MAX_EMAIL)
+    name: str = Field(default="", max_length=bounds.MAX_PERSON_NAME)
     language: Language = Field(default="en", description="Templates: en, fr, es; others get en")
 
     @field_validator("email")

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from services.intake import domain
 from services.intake.reference import load_reference
+from shared.bounds import MAX_EXTERNAL_REF
 from shared.events import RequestSubmission
 
 REFERENCE = load_reference()
@@ -37,7 +38,7 @@ visible = st.text(st.characters(categories=["L", "N"]), min_size=10, max_size=60
 valid_submissions = st.fixed_dictionaries(
     {
         "external_ref": st.text(
-            st.characters(categories=["L", "N", "Pd"]), min_size=1, max_size=200
+            st.characters(categories=["L", "N", "Pd"]), min_size=1, max_size=MAX_EXTERNAL_REF
         ),
         "party": st.sampled_from(ELIGIBLE),
         "title": visible,

@@ -5,10 +5,20 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.events import FieldError
+from shared import bounds
+from shared.bounds import quoted
+from shared.events import Code, Codes, FieldError, cap_errors
+
+# Bounded lists of codes (shared.bounds): a registry entry is edited by a person, never bulk data.
+Countries = Annotated[list[Code], Field(max_length=bounds.MAX_COUNTRIES)]
+Regions = Annotated[list[Code], Field(max_length=bounds.MAX_REGIONS)]
+PARTNER_ID = r"^[a-z0-9][a-z0-9-]{1,62}$"
+COUNTRY = r"^[A-Z]{3}$"
+MAX_CAPACITY = 100_000  # open assignments: far above any real partner, below integer trouble
 
 
 class PartnerKind(StrEnum):
@@ -22,22 +32,24 @@ class PartnerSpec(BaseModel):
     """A partner as operators and the seed data describe it."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-    partner_id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$", description="Stable slug")
-    name: str = Field(min_length=1, max_length=200, description="Display name")
+    partner_id: str = Field(pattern=PARTNER_ID, description="Stable slug")
+    name: str = Field(min_length=1, max_length=bounds.MAX_PERSON_NAME, description="Display name")
     kind: PartnerKind = Field(description="party, regional_centre, igo or financial")
     country: str | None = Field(
-        default=None, pattern=r"^[A-Z]{3}$", description="ISO-3 of a Party partner (or host)"
+        default=None, pattern=COUNTRY, description="ISO-3 of a Party partner (or host)"
     )
-    serves_countries: list[str] = Field(default_factory=list, description="ISO-3 codes served")
-    serves_regions: list[str] = Field(default_factory=list, description="UN regional groups served")
+    serves_countries: Countries = Field(default_factory=list, description="ISO-3 codes served")
+    serves_regions: Regions = Field(default_factory=list, description="UN regional groups served")
     serves_global: bool = Field(default=False, description="Works for every eligible Party")
-    topics: list[str] = Field(min_length=1, description="Topic codes it covers")
-    assistance_types: list[str] = Field(min_length=1, description="Assistance types it gives")
-    languages: list[str] = Field(min_length=1, description="ISO 639-1 codes it works in")
-    capacity: int = Field(ge=0, le=100_000, description="Max open assignments")
+    topics: Codes = Field(min_length=1, description="Topic codes it covers")
+    assistance_types: Codes = Field(min_length=1, description="Assistance types it gives")
+    languages: Codes = Field(min_length=1, description="ISO 639-1 codes it works in")
+    capacity: int = Field(ge=0, le=MAX_CAPACITY, description="Max open assignments")
     active: bool = Field(default=True, description="Inactive partners are never offered work")
     demo: bool = Field(default=False, description="Demo data, not a real partner offer")
-    note: str = Field(default="", max_length=2000, description="Free text for operators")
+    note: str = Field(
+        default="", max_length=bounds.MAX_REASON, description="Free text for operators"
+    )
 
 
 @dataclass(frozen=True)
@@ -51,7 +63,8 @@ class Taxonomy:
 
 
 def check_partner(spec: PartnerSpec, taxonomy: Taxonomy) -> list[FieldError]:
-    """Every reason `spec` cannot go into the registry (empty when it can)."""
+    """Every reason `spec` cannot go into the registry (empty when it can), capped: a list of
+    250 unknown countries is answered with 50 errors and a count."""
     errors = [
         *_unknown("topics", spec.topics, taxonomy.topics, "unknown_topic"),
         *_unknown(
@@ -83,13 +96,13 @@ def check_partner(spec: PartnerSpec, taxonomy: Taxonomy) -> list[FieldError]:
                 "request",
             )
         )
-    return errors
+    return cap_errors(errors)
 
 
 def _unknown(field: str, codes: Iterable[str], known: Iterable[str], code: str) -> list[FieldError]:
     allowed = set(known)
     return [
-        FieldError(field=f"{field}.{n}", code=code, message=f"{c!r} is not a known code")
+        FieldError(field=f"{field}.{n}", code=code, message=f"{quoted(c)} is not a known code")
         for n, c in enumerate(codes)
         if c not in allowed
     ]
@@ -97,7 +110,9 @@ def _unknown(field: str, codes: Iterable[str], known: Iterable[str], code: str) 
 
 def _bad_languages(languages: Sequence[str]) -> list[FieldError]:
     return [
-        FieldError(field=f"languages.{n}", code="bad_language", message=f"{c!r} is not ISO 639-1")
+        FieldError(
+            field=f"languages.{n}", code="bad_language", message=f"{quoted(c)} is not ISO 639-1"
+        )
         for n, c in enumerate(languages)
         if not (len(c) == 2 and c.isascii() and c.isalpha() and c.islower())
     ]
