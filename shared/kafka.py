@@ -77,10 +77,32 @@ async def visible_topics(access: KafkaAccess) -> set[str]:
         await admin.close()
 
 
+# A dead letter must always fit in one record (the producer's default limit is 1 MiB): a record
+# that was poison because of its size would otherwise fail again on its way to the dead-letter
+# topic, and be retried for ever in front of everything behind it.
+DLQ_MAX_VALUE_BYTES = 256 * 1024
+DLQ_MAX_HEADERS = 64
+DLQ_MAX_HEADER_CHARS = 1024
+
+
 def _text_headers(record: ConsumerRecord[bytes, bytes]) -> dict[str, str]:
     # Kafka headers are bytes; FastStream publishes str. Undecodable bytes are kept readable
     # rather than dropped, because the dead-letter record is for a person to inspect.
-    return {k: (v or b"").decode("utf-8", "backslashreplace") for k, v in record.headers}
+    return {
+        k[:DLQ_MAX_HEADER_CHARS]: (v or b"")[: DLQ_MAX_HEADER_CHARS * 4].decode(
+            "utf-8", "backslashreplace"
+        )[:DLQ_MAX_HEADER_CHARS]
+        for k, v in record.headers[:DLQ_MAX_HEADERS]
+    }
+
+
+def _dead_letter_value(record: ConsumerRecord[bytes, bytes]) -> tuple[bytes, dict[str, str]]:
+    """The original value, or nothing when it is too large; the original stays readable at
+    x-dlq-topic / x-dlq-partition / x-dlq-offset until the topic's retention ends."""
+    value = record.value or b""
+    if len(value) <= DLQ_MAX_VALUE_BYTES:
+        return value, {}
+    return b"", {"x-dlq-value-dropped": f"{len(value)} bytes"}
 
 
 class DeadLetters:
@@ -91,18 +113,22 @@ class DeadLetters:
         self._service = service
 
     async def send(self, record: ConsumerRecord[bytes, bytes], reason: str, error: str) -> None:
-        headers = _text_headers(record) | {
-            "x-dlq-reason": reason,
-            "x-dlq-error": error[:2000],
-            "x-dlq-topic": record.topic,
-            "x-dlq-partition": str(record.partition),
-            "x-dlq-offset": str(record.offset),
-            "x-dlq-service": self._service,
-        }
-        # Awaited to the broker's ack: only then may the caller commit the original offset.
-        await self._broker.publish(
-            record.value or b"", topic=topics.DEADLETTER, key=record.key, headers=headers
+        value, dropped = _dead_letter_value(record)
+        headers = (
+            _text_headers(record)
+            | dropped
+            | {
+                "x-dlq-reason": reason,
+                "x-dlq-error": error[:2000],
+                "x-dlq-topic": record.topic,
+                "x-dlq-partition": str(record.partition),
+                "x-dlq-offset": str(record.offset),
+                "x-dlq-service": self._service,
+            }
         )
+        # Awaited to the broker's ack: only then may the caller commit the original offset.
+        key = (record.key or b"")[:DLQ_MAX_HEADER_CHARS] or None
+        await self._broker.publish(value, topic=topics.DEADLETTER, key=key, headers=headers)
         log.warning(
             "dead-lettered %s[%s]@%s: %s: %s",
             record.topic,

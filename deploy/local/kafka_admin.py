@@ -15,7 +15,7 @@ import secrets
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import (
@@ -83,11 +83,6 @@ class KafkaAdmin:
         if bindings:
             _wait(self._client.create_acls(bindings))
 
-    def disallow(self, rules: Mapping[str, Iterable[Acl]]) -> int:
-        """Delete exactly these bindings; returns how many existed."""
-        filters = [_binding(p, acl, AclBindingFilter) for p, acls in rules.items() for acl in acls]
-        return _deleted(self._client.delete_acls(filters)) if filters else 0
-
     def disallow_all(self, principal: str) -> int:
         """Delete every binding of `principal`; returns how many there were."""
         return _deleted(self._client.delete_acls([_everything_of(principal)]))
@@ -135,20 +130,17 @@ class KafkaAdmin:
 
     def revoke(self, kind: TenantKind, tenant: str) -> int:
         """Cut a tenant off; its topics and their data stay for the operators. Returns the
-        number of ACLs removed."""
-        principal = tenant_principal(kind, tenant)
-        removed = self.disallow_all(principal)
-        others = {p: acls for p, acls in tenant_acls(kind, tenant).items() if p != principal}
-        self.disallow(others)
-        self.set_password(principal, secrets.token_urlsafe(32))  # never deleted: see above
+        number of ACLs removed.
+
+        The services keep their rules on the tenant's topics: a relay refused a write (notifier
+        mirroring to a revoked partner's topic) would hold back that service's whole outbox."""
+        removed = self.disallow_all(tenant_principal(kind, tenant))
+        self.set_password(tenant_principal(kind, tenant), secrets.token_urlsafe(32))  # see above
         return removed
 
 
-_B = TypeVar("_B", bound=AclBinding)
-
-
-def _binding(principal: str, acl: Acl, kind: type[_B] = AclBinding) -> _B:  # type: ignore[assignment]
-    return kind(
+def _binding(principal: str, acl: Acl) -> AclBinding:
+    return AclBinding(
         _RESOURCE[acl.resource], acl.name, _PATTERN[acl.pattern], f"User:{principal}", "*",
         _OPERATION[acl.operation], AclPermissionType.ALLOW,
     )  # fmt: skip

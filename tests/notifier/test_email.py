@@ -3,7 +3,9 @@ language (English fallback), SMTP 4xx retried, 5xx a permanent failure; and who 
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, date, datetime, timedelta
+from email import policy
 from email.errors import MessageError
 from email.message import EmailMessage
 from uuid import UUID, uuid4
@@ -314,13 +316,22 @@ async def test_a_recipient_address_that_would_be_decoded_into_another_is_refused
     assert row["last_error"].startswith("recipient refused: ") and sink.messages == []
 
 
+def _has_cve_fix() -> bool:
+    return hasattr(policy.default, "verify_generated_headers")
+
+
 def test_a_header_that_would_start_a_new_line_is_a_message_error() -> None:
     # What Python 3.11.7 does with an encoded word (CVE-2024-6923); check_headers refuses it as
     # Pythons with the fix do (HeaderWriteError), so the mailer fails it for good, with a reason.
     msg = EmailMessage()
     msg["Subject"] = "=?utf-8?q?Hi=0D=0AReply-To:_attacker@evil.example?="
-    with pytest.raises(MessageError, match="Subject header would start a new line"):
+    try:
         check_headers(msg)
+    except MessageError as exc:  # an unfixed Python folds the decoded CR LF into a new header
+        assert "Subject header would start a new line" in str(exc)
+    else:  # a fixed one (3.11.10+, Debian's deb12u5+) encodes it: no header can be smuggled
+        assert sys.version_info >= (3, 11, 10) or _has_cve_fix()
+        assert b"\r\nReply-To:" not in msg.as_bytes(policy=policy.SMTP)
     fine = EmailMessage()
     fine["Subject"] = domain.header_text("=?utf-8?q?Hi=0D=0AReply-To:_attacker@evil.example?=")
     fine["X-Long"] = "word " * 60  # folded over lines, each a continuation
