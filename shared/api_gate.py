@@ -20,7 +20,6 @@ import ipaddress
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.routing import APIRoute
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -60,7 +59,9 @@ class ApiGate:
         if principal is None:
             # Failures are counted per client address: a flood of bad keys is slowed to the
             # budget, while valid keys behind the same address (a proxy, a NAT) keep budgets of
-            # their own — a stranger's failures never lock a real caller out.
+            # their own — a stranger's failures never lock a real caller out. For the same
+            # reason the budget is checked after the lookup, not before: a well-formed unknown
+            # key still costs one indexed query (malformed ones none, see Authenticator).
             wait = self.rate_limit.hit(f"address:{_address(scope)}")
             return _unauthorized(key) if wait is None else too_many_requests(wait)
         wait = self.rate_limit.hit(f"key:{principal.key_id}")
@@ -107,15 +108,27 @@ def _unauthorized(key: str | None) -> JSONResponse:
 
 
 def _document(app: FastAPI, max_body_bytes: int) -> None:
-    """Every `/v1` route may answer 401, 413 and 429: say so where a route does not already."""
+    """Every `/v1` operation may answer 401, 413 and 429: the generated document says so where
+    a route does not already (FastAPI's documented way to extend it: wrap `app.openapi`)."""
+    generate = app.openapi
     answers = _answers(max_body_bytes)
-    for route in app.routes:
-        if isinstance(route, APIRoute) and route.path.startswith(PREFIX):
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            _add_answers(generate(), answers)
+        return generate()  # FastAPI keeps the document once made: the same one, amended
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _add_answers(document: dict[str, Any], answers: dict[str, dict[str, Any]]) -> None:
+    for path, operations in document["paths"].items():
+        for operation in operations.values() if path.startswith(PREFIX) else ():
             for status, answer in answers.items():
-                route.responses.setdefault(status, answer)
+                operation["responses"].setdefault(status, answer)
 
 
-def _answers(max_body_bytes: int) -> dict[int | str, dict[str, Any]]:
+def _answers(max_body_bytes: int) -> dict[str, dict[str, Any]]:
     detail = {"type": "object", "properties": {"detail": {"type": "string"}}}
     error = {
         "type": "object",
@@ -129,9 +142,9 @@ def _answers(max_body_bytes: int) -> dict[int | str, dict[str, Any]]:
     errors = {"type": "object", "properties": {"errors": {"type": "array", "items": error}}}
     retry_after = {"description": "Seconds to wait", "schema": {"type": "integer"}}
     return {
-        401: _answer("No API key, or an unknown or revoked one", detail),
-        413: _answer(f"Body larger than {max_body_bytes} bytes", detail),
-        429: {
+        "401": _answer("No API key, or an unknown or revoked one", detail),
+        "413": _answer(f"Body larger than {max_body_bytes} bytes", detail),
+        "429": {
             **_answer("Over budget: this key's, or this address's failed authentications", errors),
             "headers": {"Retry-After": retry_after},
         },

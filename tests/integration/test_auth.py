@@ -64,7 +64,9 @@ class CountingPool:
 
 def _counting(pool: asyncpg.Pool) -> tuple[CountingPool, auth.Authenticator]:
     counting = CountingPool(pool)
-    return counting, auth.Authenticator(cast(asyncpg.Pool, counting), max_unknown=64)
+    # A TTL far longer than any test: what these tests show is eviction, not expiry.
+    authenticate = auth.Authenticator(cast(asyncpg.Pool, counting), 3600, max_unknown=64)
+    return counting, authenticate
 
 
 MALFORMED = [

@@ -214,3 +214,17 @@ async def test_the_addresses_of_one_ipv6_64_share_one_budget_for_failures(caller
         _assert_rate_limited(await same_host.get(caller.service.get))
     async with caller.client(address=f"2001:db8:ffff:{uuid4().int % 0xFFFF:x}::1") as other:
         assert (await other.get(caller.service.get)).status_code == 401
+
+
+def test_every_v1_operation_documents_401_413_and_429_with_retry_after(
+    running: dict[str, Service],
+) -> None:
+    for name, service in running.items():
+        paths = service.app.openapi()["paths"]
+        operations = [
+            op for path, ops in paths.items() if path.startswith("/v1/") for op in ops.values()
+        ]
+        assert operations, name
+        for operation in operations:
+            assert {"401", "413", "429"} <= set(operation["responses"]), (name, operation)
+            assert "Retry-After" in operation["responses"]["429"]["headers"]
