@@ -105,7 +105,7 @@ class RateLimit:
     The synchronous storage, not `limits.aio`'s, on purpose: its calls touch only memory, and
     it sweeps expired buckets from a timer thread at most every 10 ms, where the asyncio one
     sweeps every bucket after nearly every request — measured at 20,000 live buckets (one per
-    address of a flood), 4 ms per request against 0.1 ms.
+    address of a flood), about 4 ms per request against 0.03 ms.
     """
 
     def __init__(self, text: str) -> None:
