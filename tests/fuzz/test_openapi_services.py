@@ -21,7 +21,7 @@ from tests.stack_helpers import Services
 
 pytestmark = pytest.mark.e2e
 
-MAX_EXAMPLES = 15
+MAX_EXAMPLES = 10
 
 # Found by this test, to be fixed where the route is (not in this change): see the report.
 KNOWN_5XX = {
