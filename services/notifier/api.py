@@ -203,7 +203,8 @@ def deliveries_router() -> APIRouter:
     async def list_deliveries(
         caller: Annotated[Principal, Depends(require_role("operator", "partner"))],
         deps: Deps,
-        partner_id: str | None = None,
+        # Constrained like the path's partner id: free text (a NUL, say) would reach PostgreSQL.
+        partner_id: Annotated[str | None, Query(pattern=PARTNER_ID)] = None,
         status: Status | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> list[DeliveryOut]:

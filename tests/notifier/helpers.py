@@ -391,10 +391,11 @@ def subscription_deps(
 async def api_client(
     pool: asyncpg.Pool, quotas: domain.Quotas | None = None
 ) -> AsyncIterator[httpx.AsyncClient]:
-    """notifier's subscription routes in this process, on the real PostgreSQL, as an operator
-    (the routes, validation and use cases are the real ones; Kafka is not involved)."""
+    """notifier's subscription and delivery routes in this process, on the real PostgreSQL, as
+    an operator (the routes, validation and use cases are the real ones; Kafka is not involved)."""
     app = FastAPI()
     app.include_router(api.subscriptions_router())
+    app.include_router(api.deliveries_router())
     api_gate.install(app, max_body_bytes=64 * 1024, rate_limit="1000/second")
     app.state.authenticator = Authenticator(pool)
     app.state.subscriptions = subscription_deps(pool, quotas=quotas)

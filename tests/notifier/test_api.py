@@ -139,3 +139,14 @@ async def test_a_contact_address_that_could_smuggle_a_header_is_refused(
         )
     [reason] = _reasons(answer, "email")
     assert "encoded word" in reason
+
+
+async def test_a_partner_filter_that_is_no_partner_id_is_refused_not_sent_to_the_database(
+    pool: asyncpg.Pool,
+) -> None:
+    # Found by schemathesis: a NUL in ?partner_id= reached PostgreSQL, which refused it (500).
+    async with api_client(pool) as http:
+        for hostile in ("\x00", "a\x00b", "x" * 100, "UPPER", "../etc"):
+            answer = await http.get("/v1/deliveries", params={"partner_id": hostile})
+            assert answer.status_code == 422, (hostile, answer.text)
+        assert (await http.get("/v1/deliveries", params={"partner_id": "unido"})).status_code == 200
