@@ -7,7 +7,12 @@ acks=all producer are all inside the measurement). The baseline, measured in the
 same concurrency, is the least a request could cost: one bare asyncpg INSERT plus one aiokafka
 send (acks=all, idempotent) per request, awaited.
 
+Both are measured with the broker's security on (TLS + SCRAM + ACLs; intake as its own principal,
+the bench's clients as the admin) and then off (PLAINTEXT), each on a private stack, and a last
+table gives the ratio on/off (bench.common).
+
     STAX_BENCH_PORT_BASE=25000 python -m bench.intake [--requests N] [--concurrency C]
+        [--security both|on|off]
 """
 
 from __future__ import annotations
@@ -25,7 +30,17 @@ import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from bench.common import bench_stack, table
+from bench.common import (
+    MODES,
+    Metric,
+    add_security_flag,
+    bench_stack,
+    log,
+    mode_name,
+    record_results,
+    security_table,
+    table,
+)
 from deploy.local import stack
 from shared import auth, topics
 from shared.kafka import ensure_topics
@@ -149,7 +164,7 @@ async def _submitter_key(cfg: stack.StackSettings) -> str:
     return key
 
 
-async def measure(cfg: stack.StackSettings, n: int, concurrency: int) -> None:
+async def measure(cfg: stack.StackSettings, n: int, concurrency: int) -> list[Metric]:
     key = await _submitter_key(cfg)
     await run_intake(cfg, key, min(50, n), concurrency)  # warm-up: connections, caches, JIT-less
     await run_baseline(cfg, min(50, n), concurrency)
@@ -157,7 +172,8 @@ async def measure(cfg: stack.StackSettings, n: int, concurrency: int) -> None:
     baseline_s = await run_baseline(cfg, n, concurrency)
     intake_rps, baseline_rps = n / intake_s, n / baseline_s
     table(
-        f"intake: {n} requests, {concurrency} in flight (HTTP → Postgres + outbox → Kafka record)",
+        f"intake, security {mode_name(cfg.kafka_secure)}: {n} requests, {concurrency} in flight "
+        "(HTTP → Postgres + outbox → Kafka record)",
         ["variant", "seconds", "requests/s"],
         [
             ["intake (HTTP up to the Kafka record)", f"{intake_s:.2f}", f"{intake_rps:.0f}"],
@@ -169,25 +185,35 @@ async def measure(cfg: stack.StackSettings, n: int, concurrency: int) -> None:
         ],
     )
     print(f"\n  ratio intake / baseline: {intake_rps / baseline_rps:.2f}")
+    return [
+        Metric("intake (HTTP up to the Kafka record)", "requests/s", intake_rps),
+        Metric("baseline (asyncpg INSERT + aiokafka send)", "requests/s", baseline_rps),
+    ]
+
+
+def run_mode(secure: bool, n: int, concurrency: int) -> list[Metric]:
+    with bench_stack(secure=secure) as cfg:
+        # As many connections as requests in flight, plus the relay's and the consumers', so
+        # that intake and the baseline (a pool of `concurrency`) wait on the database alike.
+        pool_size = {"STAX_DB_POOL_SIZE": str(concurrency + 6)}
+        stack.start_service(cfg, "intake", log=log, extra_env=pool_size)
+        try:
+            stack.wait_ready(cfg, ("intake",), timeout=90)
+            return asyncio.run(measure(cfg, n, concurrency))
+        finally:
+            stack.stop_service(cfg, "intake", log=log)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=32)
+    add_security_flag(parser)
     args = parser.parse_args()
-    with bench_stack() as cfg:
-        # As many connections as requests in flight, plus the relay's and the consumers', so
-        # that intake and the baseline (a pool of `concurrency`) wait on the database alike.
-        pool_size = {"STAX_DB_POOL_SIZE": str(args.concurrency + 6)}
-        stack.start_service(
-            cfg, "intake", log=lambda line: print(f"  [stack] {line}"), extra_env=pool_size
-        )
-        try:
-            stack.wait_ready(cfg, ("intake",), timeout=90)
-            asyncio.run(measure(cfg, args.requests, args.concurrency))
-        finally:
-            stack.stop_service(cfg, "intake", log=lambda line: print(f"  [stack] {line}"))
+    started = time.monotonic()
+    by_mode = {s: run_mode(s, args.requests, args.concurrency) for s in MODES[args.security]}
+    ratios = security_table("intake", by_mode)
+    record_results("intake", args, by_mode, ratios, started)
 
 
 if __name__ == "__main__":
