@@ -8,11 +8,11 @@ same concurrency, is the least a request could cost: one bare asyncpg INSERT plu
 send (acks=all, idempotent) per request, awaited.
 
 Both are measured with the broker's security on (TLS + SCRAM + ACLs; intake as its own principal,
-the bench's clients as the admin) and then off (PLAINTEXT), each on a private stack, and a last
-table gives the ratio on/off (bench.common).
+the bench's clients as the admin) and off (PLAINTEXT), on two private stacks in alternating rounds,
+and a last table gives the medians and the ratio on/off (bench.common).
 
     STAX_BENCH_PORT_BASE=25000 python -m bench.intake [--requests N] [--concurrency C]
-        [--security both|on|off]
+        [--security both|on|off] [--rounds R]
 """
 
 from __future__ import annotations
@@ -31,13 +31,14 @@ import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench.common import (
-    MODES,
     Metric,
+    Samples,
     add_security_flag,
-    bench_stack,
-    log,
+    bench_stacks,
+    log_for,
     mode_name,
     record_results,
+    schedule,
     security_table,
     table,
 )
@@ -164,16 +165,15 @@ async def _submitter_key(cfg: stack.StackSettings) -> str:
     return key
 
 
-async def measure(cfg: stack.StackSettings, n: int, concurrency: int) -> list[Metric]:
-    key = await _submitter_key(cfg)
-    await run_intake(cfg, key, min(50, n), concurrency)  # warm-up: connections, caches, JIT-less
-    await run_baseline(cfg, min(50, n), concurrency)
+async def measure(
+    cfg: stack.StackSettings, key: str, n: int, concurrency: int, round_: int
+) -> list[Metric]:
     intake_s = await run_intake(cfg, key, n, concurrency)
     baseline_s = await run_baseline(cfg, n, concurrency)
     intake_rps, baseline_rps = n / intake_s, n / baseline_s
     table(
-        f"intake, security {mode_name(cfg.kafka_secure)}: {n} requests, {concurrency} in flight "
-        "(HTTP → Postgres + outbox → Kafka record)",
+        f"intake, security {mode_name(cfg.kafka_secure)}, round {round_ + 1}: {n} requests, "
+        f"{concurrency} in flight (HTTP → Postgres + outbox → Kafka record)",
         ["variant", "seconds", "requests/s"],
         [
             ["intake (HTTP up to the Kafka record)", f"{intake_s:.2f}", f"{intake_rps:.0f}"],
@@ -191,29 +191,38 @@ async def measure(cfg: stack.StackSettings, n: int, concurrency: int) -> list[Me
     ]
 
 
-def run_mode(secure: bool, n: int, concurrency: int) -> list[Metric]:
-    with bench_stack(secure=secure) as cfg:
-        # As many connections as requests in flight, plus the relay's and the consumers', so
-        # that intake and the baseline (a pool of `concurrency`) wait on the database alike.
-        pool_size = {"STAX_DB_POOL_SIZE": str(concurrency + 6)}
-        stack.start_service(cfg, "intake", log=log, extra_env=pool_size)
-        try:
-            stack.wait_ready(cfg, ("intake",), timeout=90)
-            return asyncio.run(measure(cfg, n, concurrency))
-        finally:
-            stack.stop_service(cfg, "intake", log=log)
+async def measure_all(
+    cfgs: dict[bool, stack.StackSettings], n: int, concurrency: int, rounds: int
+) -> Samples:
+    keys = {s: await _submitter_key(cfg) for s, cfg in cfgs.items()}
+    for s, cfg in cfgs.items():  # warm-up: connections, caches, the broker's JIT
+        await run_intake(cfg, keys[s], min(50, n), concurrency)
+        await run_baseline(cfg, min(50, n), concurrency)
+    samples: Samples = {s: [] for s in cfgs}
+    for r, s in schedule(list(cfgs), rounds):
+        samples[s].append(await measure(cfgs[s], keys[s], n, concurrency, r))
+    return samples
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=2, help="measurements per mode")
     add_security_flag(parser)
     args = parser.parse_args()
     started = time.monotonic()
-    by_mode = {s: run_mode(s, args.requests, args.concurrency) for s in MODES[args.security]}
-    ratios = security_table("intake", by_mode)
-    record_results("intake", args, by_mode, ratios, started)
+    with bench_stacks(args.security) as cfgs:
+        # As many connections as requests in flight, plus the relay's and the consumers', so
+        # that intake and the baseline (a pool of `concurrency`) wait on the database alike.
+        pool_size = {"STAX_DB_POOL_SIZE": str(args.concurrency + 6)}
+        for secure, cfg in cfgs.items():
+            stack.start_service(cfg, "intake", log=log_for(secure), extra_env=pool_size)
+        for cfg in cfgs.values():
+            stack.wait_ready(cfg, ("intake",), timeout=90)
+        samples = asyncio.run(measure_all(cfgs, args.requests, args.concurrency, args.rounds))
+    security_table("intake", samples)
+    record_results("intake", args, samples, started)
 
 
 if __name__ == "__main__":
