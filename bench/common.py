@@ -92,12 +92,17 @@ def bench_stack(*, secure: bool = True) -> Iterator[stack.StackSettings]:
             f"with security {mode_name(secure)}: unset it, or pass --security {other}"
         )
     print(f"\n=== {mode_title(secure)}")
-    stack.start_infrastructure(cfg, log=log_for(secure))
+    failed = True
     try:
+        stack.start_infrastructure(cfg, log=log_for(secure))
         yield cfg
+        failed = False
     finally:
         stack.down(cfg, log=log_for(secure))
-        shutil.rmtree(cfg.home, ignore_errors=True)
+        if failed:  # the services' and the broker's logs are the post-mortem
+            print(f"  [stack, security {mode_name(secure)}] kept {cfg.home} for its logs")
+        else:
+            shutil.rmtree(cfg.home, ignore_errors=True)
 
 
 @contextmanager
