@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import time
 import uuid
@@ -103,15 +104,34 @@ async def run_intake(cfg: stack.StackSettings, key: str, n: int, concurrency: in
     request_ids: set[bytes] = set()
     run = uuid.uuid4().hex[:8]
     headers = {"Authorization": f"Bearer {key}"}
-    limits = httpx.Limits(max_connections=concurrency)
     base = f"http://127.0.0.1:{cfg.intake_port}"
+    # One client, so one keep-alive connection, per request in flight, as that many independent
+    # submitters would have. One shared pool of `concurrency` connections measured the bench, not
+    # intake: httpcore 1.0.9 hands each freed connection to every queued request and rescans the
+    # pool each time (encode/httpcore#1035), so the bench spent ~10 ms of CPU a request instead of
+    # ~4.5 on a loaded 2-core machine and intake showed under half its rate; most connections sat
+    # idle until uvicorn's 5 s keep-alive closed them, and a request sent on one just as it closed
+    # ended in httpx.ReadError (the server's RST).
+    clients: asyncio.Queue[httpx.AsyncClient] = asyncio.Queue()
     try:
-        async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+        async with contextlib.AsyncExitStack() as opened:
+            for _ in range(concurrency):
+                clients.put_nowait(
+                    await opened.enter_async_context(
+                        httpx.AsyncClient(
+                            base_url=base, limits=httpx.Limits(max_connections=1), timeout=30
+                        )
+                    )
+                )
 
             async def one(i: int) -> None:
-                answer = await client.post(
-                    "/v1/requests", json=_submission(f"bench-{run}-{i}"), headers=headers
-                )
+                client = clients.get_nowait()  # never empty: one client per worker
+                try:
+                    answer = await client.post(
+                        "/v1/requests", json=_submission(f"bench-{run}-{i}"), headers=headers
+                    )
+                finally:
+                    clients.put_nowait(client)
                 answer.raise_for_status()
                 request_ids.add(answer.json()["request_id"].encode())
 
