@@ -233,7 +233,6 @@ def record_results(
     args: argparse.Namespace,
     samples: Samples,
     started: float,
-    extra: dict[str, Any] | None = None,
 ) -> Path:
     """Write bench/results/<name>-security.json (overwritten by the next run) and say where."""
     RESULTS.mkdir(exist_ok=True)
@@ -261,7 +260,6 @@ def record_results(
         "samples": {
             mode_name(s): [[asdict(m) for m in r] for r in rounds] for s, rounds in samples.items()
         },
-        **(extra or {}),
     }
     path.write_text(json.dumps(body, indent=2) + "\n")
     print(f"  results: {path.relative_to(RESULTS.parent.parent)}")
