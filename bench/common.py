@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from deploy.local import stack
+from deploy.local import kafka, stack
 
 RESULTS = Path(__file__).resolve().parent / "results"
 MODES = {"both": (True, False), "on": (True,), "off": (False,)}
@@ -136,6 +136,40 @@ def table(title: str, header: Sequence[str], rows: Sequence[Sequence[object]]) -
         print("  " + "  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)))
         if n == 0:
             print("  " + "  ".join("-" * w for w in widths))
+
+
+class CpuClock:
+    """CPU seconds a stack's service process and its Kafka broker (and, if asked, this process)
+    use inside a `with` block. A busy shared machine stretches wall-clock rates a lot more than
+    it changes the CPU a unit of work takes, so "per CPU-second" rates show what TLS + SCRAM cost
+    (on both ends of each connection) more steadily. PostgreSQL's processes are not counted."""
+
+    def __init__(
+        self, cfg: stack.StackSettings, service: str | None, *, this_process: bool = False
+    ) -> None:
+        pids = [stack.service_pid(cfg, service) if service else None, kafka.running_pid(cfg.kafka)]
+        self.pids = [pid for pid in pids if pid is not None]
+        self.this_process = this_process
+        self.seconds = 0.0
+        self._start = 0.0
+
+    def _now(self) -> float:
+        ticks = 0
+        for pid in self.pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+            except FileNotFoundError:
+                continue
+            ticks += int(fields[11]) + int(fields[12])  # utime + stime, all threads
+        own = time.process_time() if self.this_process else 0.0
+        return ticks / os.sysconf("SC_CLK_TCK") + own
+
+    def __enter__(self) -> CpuClock:
+        self._start = self._now()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = self._now() - self._start
 
 
 @dataclass(frozen=True)

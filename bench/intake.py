@@ -32,6 +32,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench.common import (
+    CpuClock,
     Metric,
     Samples,
     add_security_flag,
@@ -188,26 +189,42 @@ async def _submitter_key(cfg: stack.StackSettings) -> str:
 async def measure(
     cfg: stack.StackSettings, key: str, n: int, concurrency: int, round_: int
 ) -> list[Metric]:
-    intake_s = await run_intake(cfg, key, n, concurrency)
-    baseline_s = await run_baseline(cfg, n, concurrency)
+    with CpuClock(cfg, "intake") as intake_cpu:
+        intake_s = await run_intake(cfg, key, n, concurrency)
+    with CpuClock(cfg, None, this_process=True) as baseline_cpu:
+        baseline_s = await run_baseline(cfg, n, concurrency)
     intake_rps, baseline_rps = n / intake_s, n / baseline_s
     table(
         f"intake, security {mode_name(cfg.kafka_secure)}, round {round_ + 1}: {n} requests, "
         f"{concurrency} in flight (HTTP → Postgres + outbox → Kafka record)",
-        ["variant", "seconds", "requests/s"],
+        ["variant", "seconds", "requests/s", "CPU s", "requests/CPU-s"],
         [
-            ["intake (HTTP up to the Kafka record)", f"{intake_s:.2f}", f"{intake_rps:.0f}"],
+            [
+                "intake (HTTP up to the Kafka record)",
+                f"{intake_s:.2f}",
+                f"{intake_rps:.0f}",
+                f"{intake_cpu.seconds:.2f}",
+                f"{n / intake_cpu.seconds:.0f}",
+            ],
             [
                 "baseline (asyncpg INSERT + aiokafka send)",
                 f"{baseline_s:.2f}",
                 f"{baseline_rps:.0f}",
+                f"{baseline_cpu.seconds:.2f}",
+                f"{n / baseline_cpu.seconds:.0f}",
             ],
         ],
     )
-    print(f"\n  ratio intake / baseline: {intake_rps / baseline_rps:.2f}")
+    print(
+        f"\n  ratio intake / baseline: {intake_rps / baseline_rps:.2f}\n"
+        "  CPU s: intake's process and the broker; for the baseline, the bench's own process "
+        "(asyncpg, aiokafka) and the broker"
+    )
     return [
         Metric("intake (HTTP up to the Kafka record)", "requests/s", intake_rps),
         Metric("baseline (asyncpg INSERT + aiokafka send)", "requests/s", baseline_rps),
+        Metric("intake, CPU of intake + broker", "requests/CPU-s", n / intake_cpu.seconds),
+        Metric("baseline, CPU of bench + broker", "requests/CPU-s", n / baseline_cpu.seconds),
     ]
 
 

@@ -29,6 +29,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench.common import (
+    CpuClock,
     Metric,
     Samples,
     add_security_flag,
@@ -302,8 +303,9 @@ async def bench_end_to_end(
     consumer = AIOKafkaConsumer(echo, **cfg.kafka_access().aiokafka(), auto_offset_reset="earliest")
     await consumer.start()
     started = time.perf_counter()
-    await _produce(cfg.kafka_access(), echo, payload)
-    await _consume(consumer, n, keys)
+    with CpuClock(cfg, None, this_process=True) as alone_cpu:
+        await _produce(cfg.kafka_access(), echo, payload)
+        await _consume(consumer, n, keys)
     kafka_alone = time.perf_counter() - started
     await consumer.stop()
 
@@ -313,22 +315,43 @@ async def bench_end_to_end(
     await consumer.start()
     await consumer.getmany(timeout_ms=500)  # joined, positioned at the end
     started = time.perf_counter()
-    await _produce(cfg.kafka_access(), topics.REQUESTS, payload)
-    await _consume(consumer, offers, keys)
+    with CpuClock(cfg, "matcher") as matcher_cpu:
+        await _produce(cfg.kafka_access(), topics.REQUESTS, payload)
+        await _consume(consumer, offers, keys)
     elapsed = time.perf_counter() - started
     await consumer.stop()
     alone = f"{n / kafka_alone:,.0f} records/s"
     rate = f"{offers / elapsed:,.0f} offers/s ({n / elapsed:,.0f} requests/s)"
     direct = f"{n / handler_only:,.0f} requests/s"
     rows = [
-        ["matcher's handler + PostgreSQL, no Kafka", f"{n:,} req", f"{handler_only:.2f}", direct],
-        ["Kafka alone (produce + consume)", f"{n:,} records", f"{kafka_alone:.2f}", alone],
-        ["matcher (request → offers)", f"{n:,} req, {offers:,} offers", f"{elapsed:.2f}", rate],
+        [
+            "matcher's handler + PostgreSQL, no Kafka",
+            f"{n:,} req",
+            f"{handler_only:.2f}",
+            direct,
+            "",
+        ],
+        [
+            "Kafka alone (produce + consume)",
+            f"{n:,} records",
+            f"{kafka_alone:.2f}",
+            alone,
+            f"{alone_cpu.seconds:.2f} (bench + broker)",
+        ],
+        [
+            "matcher (request → offers)",
+            f"{n:,} req, {offers:,} offers",
+            f"{elapsed:.2f}",
+            rate,
+            f"{matcher_cpu.seconds:.2f} (matcher + broker)",
+        ],
     ]
     metrics = [
         Metric("matcher's handler + PostgreSQL", "requests/s", n / handler_only, kafka=False),
         Metric("Kafka alone (produce + consume)", "records/s", n / kafka_alone),
         Metric("matcher (request → offers)", "offers/s", offers / elapsed),
+        Metric("Kafka alone, CPU of bench + broker", "records/CPU-s", n / alone_cpu.seconds),
+        Metric("matcher, CPU of matcher + broker", "offers/CPU-s", offers / matcher_cpu.seconds),
     ]
     return rows, metrics
 
@@ -343,7 +366,7 @@ async def measure_all(cfgs: dict[bool, stack.StackSettings], n: int, rounds: int
         table(
             f"End to end through Kafka (one matcher process), security {mode_name(s)}, "
             f"round {r + 1}",
-            ["what", "volume", "seconds", "rate"],
+            ["what", "volume", "seconds", "rate", "CPU s"],
             rows,
         )
         samples[s].append(metrics)

@@ -37,6 +37,7 @@ import asyncpg
 import httpx
 
 from bench.common import (
+    CpuClock,
     Metric,
     Samples,
     add_security_flag,
@@ -197,13 +198,15 @@ class Bench:
     async def pair(self, n: int, rep: int) -> list[Metric]:
         """A then B, then the raw reference, on this stack."""
         assert self.pool is not None
-        a = await _run(self.pool, self.receiver, n, dead=False, tag=f"a{rep}")
+        with CpuClock(self.cfg, "notifier") as a_cpu:
+            a = await _run(self.pool, self.receiver, n, dead=False, tag=f"a{rep}")
         b = await _run(self.pool, self.receiver, n, dead=True, tag=f"b{rep}")
         raw = await _raw_rate(self.receiver, n)
         return [
             Metric("A healthy only", "webhooks/s", a),
             Metric("B + a dead endpoint (timeouts)", "webhooks/s", b),
             Metric("reference: raw httpx POSTs, no DB", "POSTs/s", raw, kafka=False),
+            Metric("A, CPU of notifier + broker", "webhooks/CPU-s", n / a_cpu.seconds),
         ]
 
     async def stop(self) -> None:
@@ -240,6 +243,11 @@ def report(secure: bool, bench: Bench, n: int, rounds: list[list[Metric]]) -> No
         f"{bench.receiver.hits['dead']} of its requests (it never answers)"
     )
     print(f"  notifier/raw = {a / raw:.2f}")
+    per_cpu = by["A, CPU of notifier + broker"]
+    print(
+        f"  A per CPU-second of notifier + broker: {statistics.median(per_cpu):.0f} webhooks "
+        f"(per rep: {', '.join(f'{x:.0f}' for x in per_cpu)})"
+    )
 
 
 async def _bench(cfgs: dict[bool, stack.StackSettings], n: int, reps: int) -> Samples:
