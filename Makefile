@@ -59,15 +59,18 @@ lint: install
 
 check: lint test
 
-## bench-*: benchmarks on a private stack; each prints its numbers next to a baseline measured in the same run
+## bench-*: benchmarks on private stacks; each prints its numbers next to a baseline measured in the same run,
+## and what Kafka security costs (on against off, same run: docs/benchmarks.md); options via BENCH_ARGS="..."
+BENCH_ARGS ?=
+
 bench-intake: install
-	$(BIN)/python -m bench.intake
+	$(BIN)/python -m bench.intake $(BENCH_ARGS)
 
 bench-matcher: install
-	$(BIN)/python -m bench.matcher
+	$(BIN)/python -m bench.matcher $(BENCH_ARGS)
 
 bench-notifier: install
-	$(BIN)/python -m bench.notifier
+	$(BIN)/python -m bench.notifier $(BENCH_ARGS)
 
 bench-poison: install
 	$(BIN)/python -m bench.poison

@@ -7,13 +7,19 @@ acks=all producer are all inside the measurement). The baseline, measured in the
 same concurrency, is the least a request could cost: one bare asyncpg INSERT plus one aiokafka
 send (acks=all, idempotent) per request, awaited.
 
+Both are measured with the broker's security on (TLS + SCRAM + ACLs; intake as its own principal,
+the bench's clients as the admin) and off (PLAINTEXT), on two private stacks in alternating rounds,
+and a last table gives the medians and the ratio on/off (bench.common).
+
     STAX_BENCH_PORT_BASE=25000 python -m bench.intake [--requests N] [--concurrency C]
+        [--security both|on|off] [--rounds R]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import time
 import uuid
@@ -25,7 +31,19 @@ import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from bench.common import bench_stack, table
+from bench.common import (
+    CpuClock,
+    Metric,
+    Samples,
+    add_security_flag,
+    bench_stacks,
+    log_for,
+    mode_name,
+    record_results,
+    schedule,
+    security_table,
+    table,
+)
 from deploy.local import stack
 from shared import auth, topics
 from shared.kafka import ensure_topics
@@ -87,15 +105,34 @@ async def run_intake(cfg: stack.StackSettings, key: str, n: int, concurrency: in
     request_ids: set[bytes] = set()
     run = uuid.uuid4().hex[:8]
     headers = {"Authorization": f"Bearer {key}"}
-    limits = httpx.Limits(max_connections=concurrency)
     base = f"http://127.0.0.1:{cfg.intake_port}"
+    # One client, so one keep-alive connection, per request in flight, as that many independent
+    # submitters would have. One shared pool of `concurrency` connections measured the bench, not
+    # intake: httpcore 1.0.9 hands each freed connection to every queued request and rescans the
+    # pool each time (encode/httpcore#1035), so the bench spent ~10 ms of CPU a request instead of
+    # ~4.5 on a loaded 2-core machine and intake showed under half its rate; most connections sat
+    # idle until uvicorn's 5 s keep-alive closed them, and a request sent on one just as it closed
+    # ended in httpx.ReadError (the server's RST).
+    clients: asyncio.Queue[httpx.AsyncClient] = asyncio.Queue()
     try:
-        async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+        async with contextlib.AsyncExitStack() as opened:
+            for _ in range(concurrency):
+                clients.put_nowait(
+                    await opened.enter_async_context(
+                        httpx.AsyncClient(
+                            base_url=base, limits=httpx.Limits(max_connections=1), timeout=30
+                        )
+                    )
+                )
 
             async def one(i: int) -> None:
-                answer = await client.post(
-                    "/v1/requests", json=_submission(f"bench-{run}-{i}"), headers=headers
-                )
+                client = clients.get_nowait()  # never empty: one client per worker
+                try:
+                    answer = await client.post(
+                        "/v1/requests", json=_submission(f"bench-{run}-{i}"), headers=headers
+                    )
+                finally:
+                    clients.put_nowait(client)
                 answer.raise_for_status()
                 request_ids.add(answer.json()["request_id"].encode())
 
@@ -149,45 +186,85 @@ async def _submitter_key(cfg: stack.StackSettings) -> str:
     return key
 
 
-async def measure(cfg: stack.StackSettings, n: int, concurrency: int) -> None:
-    key = await _submitter_key(cfg)
-    await run_intake(cfg, key, min(50, n), concurrency)  # warm-up: connections, caches, JIT-less
-    await run_baseline(cfg, min(50, n), concurrency)
-    intake_s = await run_intake(cfg, key, n, concurrency)
-    baseline_s = await run_baseline(cfg, n, concurrency)
+async def measure(
+    cfg: stack.StackSettings, key: str, n: int, concurrency: int, round_: int
+) -> list[Metric]:
+    with CpuClock(cfg, "intake") as intake_cpu:
+        intake_s = await run_intake(cfg, key, n, concurrency)
+    with CpuClock(cfg, None, this_process=True) as baseline_cpu:
+        baseline_s = await run_baseline(cfg, n, concurrency)
     intake_rps, baseline_rps = n / intake_s, n / baseline_s
     table(
-        f"intake: {n} requests, {concurrency} in flight (HTTP → Postgres + outbox → Kafka record)",
-        ["variant", "seconds", "requests/s"],
+        f"intake, security {mode_name(cfg.kafka_secure)}, round {round_ + 1}: {n} requests, "
+        f"{concurrency} in flight (HTTP → Postgres + outbox → Kafka record)",
+        ["variant", "seconds", "requests/s", "CPU s", "requests/CPU-s"],
         [
-            ["intake (HTTP up to the Kafka record)", f"{intake_s:.2f}", f"{intake_rps:.0f}"],
+            [
+                "intake (HTTP up to the Kafka record)",
+                f"{intake_s:.2f}",
+                f"{intake_rps:.0f}",
+                f"{intake_cpu.seconds:.2f}",
+                f"{n / intake_cpu.seconds:.0f}",
+            ],
             [
                 "baseline (asyncpg INSERT + aiokafka send)",
                 f"{baseline_s:.2f}",
                 f"{baseline_rps:.0f}",
+                f"{baseline_cpu.seconds:.2f}",
+                f"{n / baseline_cpu.seconds:.0f}",
             ],
         ],
     )
-    print(f"\n  ratio intake / baseline: {intake_rps / baseline_rps:.2f}")
+    print(
+        f"\n  ratio intake / baseline: {intake_rps / baseline_rps:.2f}\n"
+        "  CPU s: intake's process and the broker; for the baseline, the bench's own process "
+        "(asyncpg, aiokafka) and the broker"
+    )
+    return [
+        Metric("intake (HTTP up to the Kafka record)", "requests/s", intake_rps),
+        Metric("baseline (asyncpg INSERT + aiokafka send)", "requests/s", baseline_rps),
+        Metric("intake, CPU of intake + broker", "requests/CPU-s", n / intake_cpu.seconds),
+        Metric("baseline, CPU of bench + broker", "requests/CPU-s", n / baseline_cpu.seconds),
+    ]
+
+
+async def measure_all(
+    cfgs: dict[bool, stack.StackSettings], n: int, concurrency: int, rounds: int
+) -> Samples:
+    keys = {s: await _submitter_key(cfg) for s, cfg in cfgs.items()}
+    for s, cfg in cfgs.items():  # warm-up: connections, caches, the broker's JIT
+        await run_intake(cfg, keys[s], min(50, n), concurrency)
+        await run_baseline(cfg, min(50, n), concurrency)
+    samples: Samples = {s: [] for s in cfgs}
+    for r, s in schedule(list(cfgs), rounds):
+        samples[s].append(await measure(cfgs[s], keys[s], n, concurrency, r))
+    return samples
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=2, help="measurements per mode")
+    add_security_flag(parser)
     args = parser.parse_args()
-    with bench_stack() as cfg:
+    started = time.monotonic()
+    with bench_stacks(args.security) as cfgs:
         # As many connections as requests in flight, plus the relay's and the consumers', so
         # that intake and the baseline (a pool of `concurrency`) wait on the database alike.
-        pool_size = {"STAX_DB_POOL_SIZE": str(args.concurrency + 6)}
-        stack.start_service(
-            cfg, "intake", log=lambda line: print(f"  [stack] {line}"), extra_env=pool_size
-        )
-        try:
+        env = {
+            "STAX_DB_POOL_SIZE": str(args.concurrency + 6),
+            # One key sends everything here: a budget it cannot reach (the default, 100/second
+            # per key, would answer 429), while the gate still checks it on every request.
+            "STAX_RATE_LIMIT": "1000000/second",
+        }
+        for secure, cfg in cfgs.items():
+            stack.start_service(cfg, "intake", log=log_for(secure), extra_env=env)
+        for cfg in cfgs.values():
             stack.wait_ready(cfg, ("intake",), timeout=90)
-            asyncio.run(measure(cfg, args.requests, args.concurrency))
-        finally:
-            stack.stop_service(cfg, "intake", log=lambda line: print(f"  [stack] {line}"))
+        samples = asyncio.run(measure_all(cfgs, args.requests, args.concurrency, args.rounds))
+    security_table("intake", samples)
+    record_results("intake", args, samples, started)
 
 
 if __name__ == "__main__":

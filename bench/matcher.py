@@ -5,11 +5,18 @@
    scorer that looks at every partner with Python sets (no inverted index, no bit masks).
 2. End to end: N `ta.request.accepted` published to ta.requests.v1, one matcher process, until
    every offer is on ta.assignments.v1; the baseline is Kafka alone moving the same N records
-   (produce, then consume) on the same broker.
+   (produce, then consume) on the same broker. Measured with the broker's security on (TLS + SCRAM
+   + ACLs; matcher as its own principal, the bench's clients as the admin) and off (PLAINTEXT), on
+   two private stacks in alternating rounds; a last table gives the medians and the ratio on/off
+   (bench.common). Part 1 touches no Kafka and runs once.
+
+    STAX_BENCH_PORT_BASE=25000 python -m bench.matcher [--requests N] [--rounds R]
+        [--security both|on|off] [--skip-cpu]
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import random
 import statistics
@@ -21,7 +28,19 @@ from uuid import uuid4
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from bench.common import bench_stack, table
+from bench.common import (
+    CpuClock,
+    Metric,
+    Samples,
+    add_security_flag,
+    bench_stacks,
+    log_for,
+    mode_name,
+    record_results,
+    schedule,
+    security_table,
+    table,
+)
 from deploy.local import stack
 from services.matcher import handlers, reference
 from services.matcher.domain import (
@@ -195,6 +214,19 @@ async def _produce(kafka: KafkaAccess, topic: str, records: Payload) -> None:
         await producer.stop()
 
 
+async def _writable(kafka: KafkaAccess, topic: str, partitions: int) -> None:
+    """Create `topic` and wait until every partition takes a record: a topic just created has no
+    leader for a moment, and aiokafka's retries must not land inside the clock."""
+    await ensure_topics(kafka, {topic: partitions})
+    producer = AIOKafkaProducer(**kafka.aiokafka())
+    await producer.start()
+    try:
+        for partition in range(partitions):
+            await producer.send_and_wait(topic, b"", key=b"ready", partition=partition)
+    finally:
+        await producer.stop()
+
+
 async def _consume(consumer: AIOKafkaConsumer, expected: int, keys: set[bytes]) -> None:
     seen = 0
     while seen < expected:
@@ -237,11 +269,20 @@ async def bench_handler(pool: asyncpg.Pool, n: int) -> float:
     return time.perf_counter() - started
 
 
-async def bench_end_to_end(cfg: stack.StackSettings, n: int) -> list[list[str]]:
+async def prepare(cfg: stack.StackSettings) -> None:
     pool = await create_pool(cfg.db_url, max_size=2)
-    # The bench stack is private: give every partner room, so capacity never shapes the result.
-    await pool.execute("UPDATE matcher.partners SET capacity = 100000")
-    await pool.execute("UPDATE matcher.registry_meta SET version = version + 1")
+    try:
+        # The bench stack is private: give every partner room, so capacity never shapes the result.
+        await pool.execute("UPDATE matcher.partners SET capacity = 100000")
+        await pool.execute("UPDATE matcher.registry_meta SET version = version + 1")
+    finally:
+        await pool.close()
+
+
+async def bench_end_to_end(
+    cfg: stack.StackSettings, n: int
+) -> tuple[list[list[str]], list[Metric]]:
+    pool = await create_pool(cfg.db_url, max_size=2)
     handler_only = await bench_handler(pool, n)
     for _ in range(600):  # let the relay publish those offers before measuring anew
         if not await pool.fetchval(
@@ -258,12 +299,13 @@ async def bench_end_to_end(cfg: stack.StackSettings, n: int) -> list[list[str]]:
 
     # Baseline: the same records through Kafka alone (produce, then read back).
     echo = f"bench.echo.{uuid4().hex[:6]}"
-    await ensure_topics(cfg.kafka_access(), {echo: topics.PARTITIONS[topics.REQUESTS]})
+    await _writable(cfg.kafka_access(), echo, topics.PARTITIONS[topics.REQUESTS])
     consumer = AIOKafkaConsumer(echo, **cfg.kafka_access().aiokafka(), auto_offset_reset="earliest")
     await consumer.start()
     started = time.perf_counter()
-    await _produce(cfg.kafka_access(), echo, payload)
-    await _consume(consumer, n, keys)
+    with CpuClock(cfg, None, this_process=True) as alone_cpu:
+        await _produce(cfg.kafka_access(), echo, payload)
+        await _consume(consumer, n, keys)
     kafka_alone = time.perf_counter() - started
     await consumer.stop()
 
@@ -273,28 +315,83 @@ async def bench_end_to_end(cfg: stack.StackSettings, n: int) -> list[list[str]]:
     await consumer.start()
     await consumer.getmany(timeout_ms=500)  # joined, positioned at the end
     started = time.perf_counter()
-    await _produce(cfg.kafka_access(), topics.REQUESTS, payload)
-    await _consume(consumer, offers, keys)
+    with CpuClock(cfg, "matcher") as matcher_cpu:
+        await _produce(cfg.kafka_access(), topics.REQUESTS, payload)
+        await _consume(consumer, offers, keys)
     elapsed = time.perf_counter() - started
     await consumer.stop()
     alone = f"{n / kafka_alone:,.0f} records/s"
     rate = f"{offers / elapsed:,.0f} offers/s ({n / elapsed:,.0f} requests/s)"
     direct = f"{n / handler_only:,.0f} requests/s"
-    return [
-        ["matcher's handler + PostgreSQL, no Kafka", f"{n:,} req", f"{handler_only:.2f}", direct],
-        ["Kafka alone (produce + consume)", f"{n:,} records", f"{kafka_alone:.2f}", alone],
-        ["matcher (request → offers)", f"{n:,} req, {offers:,} offers", f"{elapsed:.2f}", rate],
+    rows = [
+        [
+            "matcher's handler + PostgreSQL, no Kafka",
+            f"{n:,} req",
+            f"{handler_only:.2f}",
+            direct,
+            "",
+        ],
+        [
+            "Kafka alone (produce + consume)",
+            f"{n:,} records",
+            f"{kafka_alone:.2f}",
+            alone,
+            f"{alone_cpu.seconds:.2f} (bench + broker)",
+        ],
+        [
+            "matcher (request → offers)",
+            f"{n:,} req, {offers:,} offers",
+            f"{elapsed:.2f}",
+            rate,
+            f"{matcher_cpu.seconds:.2f} (matcher + broker)",
+        ],
     ]
+    metrics = [
+        Metric("matcher's handler + PostgreSQL", "requests/s", n / handler_only, kafka=False),
+        Metric("Kafka alone (produce + consume)", "records/s", n / kafka_alone),
+        Metric("matcher (request → offers)", "offers/s", offers / elapsed),
+        Metric("Kafka alone, CPU of bench + broker", "records/CPU-s", n / alone_cpu.seconds),
+        Metric("matcher, CPU of matcher + broker", "offers/CPU-s", offers / matcher_cpu.seconds),
+    ]
+    return rows, metrics
+
+
+async def measure_all(cfgs: dict[bool, stack.StackSettings], n: int, rounds: int) -> Samples:
+    for cfg in cfgs.values():
+        await prepare(cfg)
+        await bench_end_to_end(cfg, min(100, n))  # warm-up: connections, caches, the broker's JIT
+    samples: Samples = {s: [] for s in cfgs}
+    for r, s in schedule(list(cfgs), rounds):
+        rows, metrics = await bench_end_to_end(cfgs[s], n)
+        table(
+            f"End to end through Kafka (one matcher process), security {mode_name(s)}, "
+            f"round {r + 1}",
+            ["what", "volume", "seconds", "rate", "CPU s"],
+            rows,
+        )
+        samples[s].append(metrics)
+    return samples
 
 
 def main() -> None:
-    bench_cpu()
-    with bench_stack() as cfg:
-        stack.start_service(cfg, "matcher", log=lambda line: print(f"  [stack] {line}"))
-        stack.wait_ready(cfg, ("matcher",), timeout=120)
-        rows = asyncio.run(bench_end_to_end(cfg, 1_000))
-    header = ["what", "volume", "seconds", "rate"]
-    table("End to end through Kafka (one matcher process)", header, rows)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    # 500, not the 1,000 of a single mode: both modes in about the time one took.
+    parser.add_argument("--requests", type=int, default=500, help="end to end, per round")
+    parser.add_argument("--rounds", type=int, default=2, help="end-to-end measurements per mode")
+    parser.add_argument("--skip-cpu", action="store_true", help="skip part 1 (no Kafka in it)")
+    add_security_flag(parser)
+    args = parser.parse_args()
+    started = time.monotonic()
+    if not args.skip_cpu:
+        bench_cpu()
+    with bench_stacks(args.security) as cfgs:
+        for secure, cfg in cfgs.items():
+            stack.start_service(cfg, "matcher", log=log_for(secure))
+        for cfg in cfgs.values():
+            stack.wait_ready(cfg, ("matcher",), timeout=120)
+        samples = asyncio.run(measure_all(cfgs, args.requests, args.rounds))
+    security_table("matcher end to end", samples)
+    record_results("matcher", args, samples, started)
 
 
 if __name__ == "__main__":

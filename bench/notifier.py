@@ -12,7 +12,14 @@ Runs, interleaved A/B/A/B:
 The ratio B/A is the healthy endpoints' throughput while another endpoint times out. A reference
 line gives the raw rate of the same POSTs from one process with httpx (no database, no signing).
 
+All of it runs with the broker's security on (TLS + SCRAM + ACLs; notifier as its own principal)
+and off (PLAINTEXT), on two private stacks, each rep doing A/B on one stack then on the other (the
+order alternating); a last table gives the medians and the ratio on/off (bench.common). Kafka is
+not on the measured path itself (deliveries are queued in the table; their outcome events leave
+through the outbox relay in the background), so a ratio near 1 is the expected answer here.
+
     STAX_BENCH_PORT_BASE=27000 python -m bench.notifier [--deliveries N] [--reps R]
+        [--security both|on|off]
 """
 
 from __future__ import annotations
@@ -29,7 +36,19 @@ from datetime import UTC, datetime
 import asyncpg
 import httpx
 
-from bench.common import bench_stack, table
+from bench.common import (
+    CpuClock,
+    Metric,
+    Samples,
+    add_security_flag,
+    bench_stacks,
+    log_for,
+    mode_name,
+    record_results,
+    schedule,
+    security_table,
+    table,
+)
 from deploy.local import stack
 from services.notifier import domain
 
@@ -151,38 +170,61 @@ async def _raw_rate(receiver: Receiver, n: int, concurrency: int = 8) -> float:
         return (n // concurrency * concurrency) / (time.monotonic() - started)
 
 
-async def _bench(cfg: stack.StackSettings, n: int, reps: int) -> None:
-    receiver = Receiver()
-    await receiver.start()
-    env = {
-        "STAX_NOTIFIER_ALLOW_SUBNETS": '["127.0.0.1/32"]',
-        "STAX_NOTIFIER_TIMEOUT_SECONDS": "2",
-        "STAX_NOTIFIER_RETRY_SCHEDULE": "[0, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2]",
-        "STAX_NOTIFIER_OVERLOAD_PENALTY_SECONDS": "0",  # worst case: retry the dead one at once
-        "STAX_NOTIFIER_LEASE_SECONDS": "10",
-        "STAX_NOTIFIER_SMTP_TIMEOUT_SECONDS": "5",
-        "STAX_NOTIFIER_POLL_SECONDS": "0.05",
-        "STAX_LOG_LEVEL": "WARNING",
-    }
-    stack.start_service(cfg, "notifier", log=lambda line: print(f"  [stack] {line}"), extra_env=env)
-    pool = await asyncpg.create_pool(cfg.db_url, min_size=1, max_size=4)
-    try:
-        stack.wait_ready(cfg, ("notifier",), timeout=90)
-        await _run(pool, receiver, max(200, n // 10), dead=False, tag="warmup")
-        alone: list[float] = []
-        beside_dead: list[float] = []
-        for rep in range(reps):
-            alone.append(await _run(pool, receiver, n, dead=False, tag=f"a{rep}"))
-            beside_dead.append(await _run(pool, receiver, n, dead=True, tag=f"b{rep}"))
-        raw = await _raw_rate(receiver, n)
-    finally:
-        await pool.close()
-        stack.stop_service(cfg, "notifier", log=lambda line: print(f"  [stack] {line}"))
-        await receiver.stop()
+ENV = {
+    "STAX_NOTIFIER_ALLOW_SUBNETS": '["127.0.0.1/32"]',
+    "STAX_NOTIFIER_TIMEOUT_SECONDS": "2",
+    "STAX_NOTIFIER_RETRY_SCHEDULE": "[0, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2]",
+    "STAX_NOTIFIER_OVERLOAD_PENALTY_SECONDS": "0",  # worst case: retry the dead one at once
+    "STAX_NOTIFIER_LEASE_SECONDS": "10",
+    "STAX_NOTIFIER_SMTP_TIMEOUT_SECONDS": "5",
+    "STAX_NOTIFIER_POLL_SECONDS": "0.05",
+    "STAX_LOG_LEVEL": "WARNING",
+}
+
+
+class Bench:
+    """One security mode's stack: its notifier process, a receiver, a pool on its database."""
+
+    def __init__(self, cfg: stack.StackSettings) -> None:
+        self.cfg = cfg
+        self.receiver = Receiver()
+        self.pool: asyncpg.Pool | None = None
+
+    async def start(self, n: int) -> None:
+        await self.receiver.start()
+        self.pool = await asyncpg.create_pool(self.cfg.db_url, min_size=1, max_size=4)
+        await _run(self.pool, self.receiver, max(200, n // 10), dead=False, tag="warmup")
+
+    async def pair(self, n: int, rep: int) -> list[Metric]:
+        """A then B, then the raw reference, on this stack."""
+        assert self.pool is not None
+        with CpuClock(self.cfg, "notifier") as a_cpu:
+            a = await _run(self.pool, self.receiver, n, dead=False, tag=f"a{rep}")
+        b = await _run(self.pool, self.receiver, n, dead=True, tag=f"b{rep}")
+        raw = await _raw_rate(self.receiver, n)
+        return [
+            Metric("A healthy only", "webhooks/s", a),
+            Metric("B + a dead endpoint (timeouts)", "webhooks/s", b),
+            Metric("reference: raw httpx POSTs, no DB", "POSTs/s", raw, kafka=False),
+            Metric("A, CPU of notifier + broker", "webhooks/CPU-s", n / a_cpu.seconds),
+        ]
+
+    async def stop(self) -> None:
+        if self.pool is not None:
+            await self.pool.close()
+        await self.receiver.stop()
+
+
+def report(secure: bool, bench: Bench, n: int, rounds: list[list[Metric]]) -> None:
+    """The table this benchmark always printed, for one security mode."""
+    by = {m.name: [r[i].value for r in rounds] for i, m in enumerate(rounds[0])}
+    alone, beside_dead = by["A healthy only"], by["B + a dead endpoint (timeouts)"]
+    raw = statistics.median(by["reference: raw httpx POSTs, no DB"])
     a, b = statistics.median(alone), statistics.median(beside_dead)
     ratios = [y / x for x, y in zip(alone, beside_dead, strict=True)]
     table(
-        f"notifier: {n} webhooks to {HEALTHY} healthy endpoints, 8 workers (median of {reps})",
+        f"notifier, security {mode_name(secure)}: {n} webhooks to {HEALTHY} healthy endpoints, "
+        f"8 workers (median of {len(rounds)})",
         ["run", "webhooks/s", "min", "max"],
         [
             ["A healthy only", f"{a:.0f}", f"{min(alone):.0f}", f"{max(alone):.0f}"],
@@ -198,20 +240,51 @@ async def _bench(cfg: stack.StackSettings, n: int, reps: int) -> None:
     print(
         f"\n  isolation ratio B/A = {b / a:.2f} (per pair: "
         f"{', '.join(f'{r:.2f}' for r in ratios)}); dead endpoint answered "
-        f"{receiver.hits['dead']} of its requests (it never answers)"
+        f"{bench.receiver.hits['dead']} of its requests (it never answers)"
     )
     print(f"  notifier/raw = {a / raw:.2f}")
+    per_cpu = by["A, CPU of notifier + broker"]
+    print(
+        f"  A per CPU-second of notifier + broker: {statistics.median(per_cpu):.0f} webhooks "
+        f"(per rep: {', '.join(f'{x:.0f}' for x in per_cpu)})"
+    )
+
+
+async def _bench(cfgs: dict[bool, stack.StackSettings], n: int, reps: int) -> Samples:
+    benches = {s: Bench(cfg) for s, cfg in cfgs.items()}
+    samples: Samples = {s: [] for s in cfgs}
+    try:
+        for secure, cfg in cfgs.items():
+            stack.start_service(cfg, "notifier", log=log_for(secure), extra_env=ENV)
+        for secure, cfg in cfgs.items():
+            stack.wait_ready(cfg, ("notifier",), timeout=90)
+            await benches[secure].start(n)
+        for rep, secure in schedule(list(cfgs), reps):
+            print(f"  rep {rep + 1}, security {mode_name(secure)}: A, B, raw")
+            samples[secure].append(await benches[secure].pair(n, rep))
+    finally:
+        for secure, bench in benches.items():
+            await bench.stop()
+            stack.stop_service(bench.cfg, "notifier", log=log_for(secure))
+    for secure, rounds in samples.items():
+        report(secure, benches[secure], n, rounds)
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"  load average at the end: {load} on {os.cpu_count()} CPUs (shared with Kafka, PG)")
+    return samples
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--deliveries", type=int, default=2000)
-    parser.add_argument("--reps", type=int, default=2)
+    # 1000, not the 2000 of a single mode: both modes in about the time one took.
+    parser.add_argument("--deliveries", type=int, default=1000, help="per A or B run")
+    parser.add_argument("--reps", type=int, default=2, help="A/B pairs per security mode")
+    add_security_flag(parser)
     args = parser.parse_args()
-    with bench_stack() as cfg:
-        asyncio.run(_bench(cfg, args.deliveries, args.reps))
+    started = time.monotonic()
+    with bench_stacks(args.security) as cfgs:
+        samples = asyncio.run(_bench(cfgs, args.deliveries, args.reps))
+    security_table("notifier", samples)
+    record_results("notifier", args, samples, started)
 
 
 if __name__ == "__main__":
