@@ -138,6 +138,13 @@ async def erase_contact(conn: Conn, request_id: UUID, *, erased_at: datetime) ->
     )
 
 
+async def is_erased(conn: Conn, request_id: UUID) -> bool:
+    erased: bool | None = await conn.fetchval(
+        "SELECT erased_at IS NOT NULL FROM intake.requests WHERE request_id = $1", request_id
+    )
+    return bool(erased)
+
+
 async def redact_notification_errors(conn: Conn, request_id: UUID) -> None:
     """Timeline entries of failed notifications quote the error, which may name the Party
     contact's address: keep that it failed, drop why."""
