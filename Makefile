@@ -27,7 +27,7 @@ define require_fixed_python
 	fi
 endef
 
-.PHONY: install run test lint check up down status clean bench bench-intake bench-matcher bench-notifier
+.PHONY: install run test lint check up down status clean bench bench-intake bench-matcher bench-notifier bench-poison
 
 # An existing venv is checked too: one made before this check may run an unfixed interpreter.
 install: $(STAMP)
@@ -69,7 +69,10 @@ bench-matcher: install
 bench-notifier: install
 	$(BIN)/python -m bench.notifier
 
-bench: bench-intake bench-matcher bench-notifier
+bench-poison: install
+	$(BIN)/python -m bench.poison
+
+bench: bench-intake bench-matcher bench-notifier bench-poison
 
 up: install
 	$(BIN)/stax stack up --wait

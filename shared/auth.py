@@ -2,20 +2,22 @@
 
 A key looks like `stax_<key_id>_<secret>`. Only its SHA-256 is stored (schema `auth`, migrated by
 shared/migrations); `key_id` is the public part, safe to show and log. Keys are created, listed
-and revoked with `stax keys`, and checked on every HTTP request by `require_role`.
+and revoked with `stax keys`, checked on every `/v1` request by `shared.api_gate`, and routes
+ask for roles with `require_role`.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
-import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Literal
 
 import asyncpg
+from cachetools import TTLCache
 from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
@@ -25,6 +27,10 @@ from shared.kafka_acls import check_tenant_id
 Role = Literal["submitter", "partner", "operator"]
 ROLES: tuple[Role, ...] = ("submitter", "partner", "operator")
 _PREFIX = "stax_"
+_KEY_ID_BYTES, _SECRET_BYTES = 6, 32
+# What create_key makes: token_hex(6) is 12 lower-case hex digits, token_urlsafe(32) is 32 bytes
+# in unpadded URL-safe base64, 43 characters. Change these together with create_key.
+_SHAPE = re.compile(rf"{_PREFIX}[0-9a-f]{{{2 * _KEY_ID_BYTES}}}_[A-Za-z0-9_-]{{43}}")
 
 
 @dataclass(frozen=True)
@@ -50,12 +56,9 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def _split(key: str) -> str | None:
-    """The key_id of a well-formed key, else None."""
-    if not key.startswith(_PREFIX):
-        return None
-    key_id, _, secret = key.removeprefix(_PREFIX).partition("_")
-    return key_id if key_id and secret else None
+def well_formed(key: str) -> bool:
+    """Exactly the shape `create_key` makes: anything else is no key and is never looked up."""
+    return _SHAPE.fullmatch(key) is not None
 
 
 async def create_key(
@@ -74,11 +77,11 @@ async def create_key(
         raise ValueError("a partner key needs --partner, and only a partner key takes one")
     if role != "submitter" and submitter_id is not None:
         raise ValueError("only a submitter key takes --submitter")
-    key_id = secrets.token_hex(6)
+    key_id = secrets.token_hex(_KEY_ID_BYTES)
     if role == "submitter":
         submitter_id = check_tenant_id(submitter_id or f"submitter-{key_id}")
     principal = Principal(key_id, role, name, partner_id, submitter_id)
-    key = f"{_PREFIX}{principal.key_id}_{secrets.token_urlsafe(32)}"
+    key = f"{_PREFIX}{principal.key_id}_{secrets.token_urlsafe(_SECRET_BYTES)}"
     await conn.execute(
         "INSERT INTO auth.api_keys (key_id, key_hash, role, name, partner_id, submitter_id) "
         "VALUES ($1, $2, $3, $4, $5, $6)",
@@ -117,25 +120,55 @@ async def revoke_key(conn: Conn, key_id: str) -> bool:
 
 class Authenticator:
     """Resolves keys to principals, caching answers briefly: a revocation takes effect within
-    `ttl_seconds` without a database round trip on every request."""
+    `ttl_seconds` without a database round trip on every request.
 
-    def __init__(self, pool: asyncpg.Pool, ttl_seconds: float = 5.0) -> None:
+    Whatever a caller sends lands here, so nothing it sends may grow memory or push out what a
+    real caller owns:
+    - a malformed key is refused by its shape alone: no lookup, and never cached (a flood of
+      junk costs a regex match each and leaves nothing behind);
+    - real principals and unknown well-formed keys live in two separate bounded TTL caches.
+      Anyone can mint unlimited well-formed keys, so unknown ones may only ever evict each
+      other: a flood of random keys churns `max_unknown` entries and never a real principal.
+      Remembering them at all serves the one repeat that matters — a client retrying the same
+      revoked or mistyped key — so a small cache is enough. Each new random key costs one
+      indexed lookup, the same as a real key's; the gate (shared.api_gate) rate-limits those
+      failures per client address.
+    """
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        ttl_seconds: float = 5.0,
+        *,
+        max_known: int = 10_000,
+        max_unknown: int = 1_000,
+    ) -> None:
         self._pool = pool
-        self._ttl = ttl_seconds
-        self._cache: dict[str, tuple[float, Principal | None]] = {}
+        self._known: TTLCache[str, Principal] = TTLCache(maxsize=max_known, ttl=ttl_seconds)
+        self._unknown: TTLCache[str, bool] = TTLCache(maxsize=max_unknown, ttl=ttl_seconds)
+
+    @property
+    def cache_size(self) -> int:
+        """Entries held (both caches), at most `max_known + max_unknown`."""
+        return len(self._known) + len(self._unknown)
 
     async def __call__(self, key: str) -> Principal | None:
+        if not well_formed(key):
+            return None
         digest = hash_key(key)
-        cached = self._cache.get(digest)
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
-        found = await self._lookup(key, digest)
-        self._cache[digest] = (time.monotonic() + self._ttl, found)
+        known = self._known.get(digest)
+        if known is not None:
+            return known
+        if digest in self._unknown:
+            return None
+        found = await self._lookup(digest)
+        if found is None:
+            self._unknown[digest] = True
+        else:
+            self._known[digest] = found
         return found
 
-    async def _lookup(self, key: str, digest: str) -> Principal | None:
-        if _split(key) is None:
-            return None
+    async def _lookup(self, digest: str) -> Principal | None:
         row = await self._pool.fetchrow(
             "SELECT key_id, role, name, partner_id, submitter_id FROM auth.api_keys "
             "WHERE key_hash = $1 AND revoked_at IS NULL",
@@ -148,23 +181,33 @@ class Authenticator:
         )
 
 
+PRINCIPAL = "principal"  # the request state's entry that shared.api_gate fills
+
+
+def presented_key(headers: Mapping[str, str]) -> str | None:
+    """The key of `Authorization: Bearer …`, else of `X-API-Key` (as `_bearer` and `_header`)."""
+    scheme, _, credentials = headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and credentials.strip():
+        return credentials.strip()
+    return headers.get("x-api-key") or None
+
+
+# These only describe the two ways to send a key in OpenAPI: shared.api_gate reads the key.
 _bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer stax_…`")
 _header = APIKeyHeader(name="X-API-Key", auto_error=False, description="or `X-API-Key: stax_…`")
 
 
 async def current_principal(
     request: Request,
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
-    header: Annotated[str | None, Security(_header)],
+    _bearer_scheme: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+    _header_scheme: Annotated[str | None, Security(_header)],
 ) -> Principal:
-    """The caller, from `Authorization: Bearer` or `X-API-Key`; 401 when absent or unknown."""
-    key = bearer.credentials if bearer is not None else header
-    if not key:
+    """The caller, as shared.api_gate authenticated it before the body was read."""
+    principal = getattr(request.state, PRINCIPAL, None)
+    if not isinstance(principal, Principal):
+        # Only a route the gate does not cover gets here (outside /v1, or an app without it):
+        # refuse rather than trust.
         raise HTTPException(401, "an API key is required", {"WWW-Authenticate": "Bearer"})
-    authenticate: Authenticator = request.app.state.authenticator  # set in app.py's lifespan
-    principal = await authenticate(key)
-    if principal is None:
-        raise HTTPException(401, "unknown or revoked API key", {"WWW-Authenticate": "Bearer"})
     return principal
 
 

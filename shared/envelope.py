@@ -7,6 +7,7 @@ CloudEvents consumer expects, and what we accept is checked against the spec.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -139,19 +140,27 @@ def parse_record(
         )
     except UnicodeDecodeError as exc:
         raise PoisonRecord("bad_encoding", str(exc)) from exc
-    except ValueError as exc:  # json.JSONDecodeError is a ValueError
+    except json.JSONDecodeError as exc:
         raise PoisonRecord("not_json", str(exc)) from exc
+    except ValueError as exc:  # an attribute the SDK cannot read, say a ce_time that is no time
+        raise PoisonRecord("not_a_cloudevent", f"{type(exc).__name__}: {exc}") from exc
     except Exception as exc:
         raise PoisonRecord("not_a_cloudevent", f"{type(exc).__name__}: {exc}") from exc
     return _to_envelope(event)
 
 
 def _to_envelope(event: Any) -> Envelope:
+    # The SDK also reads CloudEvents 0.3; the contract (brief §3) is 1.0 only.
+    if event.get_specversion() != "1.0":
+        raise PoisonRecord(
+            "not_a_cloudevent", f"ce_specversion is {event.get_specversion()!r}, not '1.0'"
+        )
     data = event.get_data()
     if isinstance(data, str | bytes):  # the SDK hands back undecodable JSON as raw text
         raise PoisonRecord("not_json", f"value is not JSON: {str(data)[:80]!r}")
     if not isinstance(data, dict):
         raise PoisonRecord("not_json_object", f"data is {type(data).__name__}, not an object")
+    _check_storable(data)
     try:
         ce_id = UUID(str(event.get_id()))
     except ValueError as exc:
@@ -165,3 +174,35 @@ def _to_envelope(event: Any) -> Envelope:
         time=time,
         data=data,
     )
+
+
+def _check_storable(data: dict[str, Any]) -> None:
+    """Refuse data PostgreSQL can never store (handlers keep event data in jsonb and text).
+
+    Python's JSON decoder accepts NaN and ±Infinity (not JSON at all), U+0000 and lone
+    surrogates (valid JSON escapes); PostgreSQL refuses each of them, and every retry would meet
+    the same error. Found by tests/fuzz: such a record was retried, then dead-lettered as
+    `processing_failed` as if a handler had a bug. Walked with a stack, not recursion: the
+    decoder already allows data nested almost as deep as the recursion limit."""
+    stack: list[Any] = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            for key, value in item.items():
+                _check_text(key)
+                stack.append(value)
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            _check_text(item)
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise PoisonRecord("not_json", f"{item!r} is not a JSON number")
+
+
+def _check_text(text: str) -> None:
+    if "\x00" in text:
+        raise PoisonRecord("unstorable_text", "a string holds U+0000 (\\u0000)")
+    try:
+        text.encode()
+    except UnicodeEncodeError as exc:
+        raise PoisonRecord("unstorable_text", f"a string holds a lone surrogate: {exc}") from exc

@@ -14,6 +14,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from services.intake import api, consumers, handlers, http_errors
 from services.intake.reference import load_reference
 from services.intake.settings import IntakeSettings
+from shared import api_gate
 from shared.asyncapi import asyncapi_router, declare_emitted
 from shared.events import AssignmentResponse, RequestAccepted, RequestErased, RequestRejected
 from shared.kafka import make_broker
@@ -60,12 +61,14 @@ def create_app(settings: IntakeSettings, registry: CollectorRegistry = REGISTRY)
             yield
 
     app = FastAPI(title="STAX intake", version="0.2.0", lifespan=lifespan, description=DESCRIPTION)
-    app.add_middleware(http_errors.BodyLimit, limit=settings.intake_max_body_bytes)
     app.add_exception_handler(RequestValidationError, http_errors.on_validation_error)
     app.add_exception_handler(handlers.InvalidSubmission, http_errors.on_invalid_submission)
     app.include_router(api.router())
     app.include_router(probe_router(registry))
     app.include_router(asyncapi_router(broker, title=app.title, version=app.version))
+    api_gate.install(
+        app, max_body_bytes=settings.intake_max_body_bytes, rate_limit=settings.rate_limit
+    )
     return app
 
 

@@ -15,6 +15,7 @@ from services.matcher.admin import PartnerAdmin
 from services.matcher.catalog import Catalog
 from services.matcher.domain import MatchPolicy
 from services.matcher.settings import MatcherSettings
+from shared import api_gate
 from shared.asyncapi import asyncapi_router, declare_emitted
 from shared.events import (
     AssignmentAccepted,
@@ -90,6 +91,9 @@ def create_app(settings: MatcherSettings) -> FastAPI:
     api.install(app)
     app.include_router(probe_router(REGISTRY))
     app.include_router(asyncapi_router(broker, title=app.title, version=app.version))
+    api_gate.install(
+        app, max_body_bytes=settings.matcher_max_body_bytes, rate_limit=settings.rate_limit
+    )
     return app
 
 

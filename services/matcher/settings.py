@@ -6,11 +6,19 @@ from datetime import timedelta
 
 from pydantic import Field
 
+from shared.http_limits import DEFAULT_MAX_BODY_BYTES, DEFAULT_RATE_LIMIT, RateLimitText
 from shared.settings import ServiceSettings
 
 
 class MatcherSettings(ServiceSettings):
     matcher_port: int = Field(default=8002, description="HTTP port of matcher")
+    matcher_max_body_bytes: int = Field(
+        default=DEFAULT_MAX_BODY_BYTES, ge=1, description="Largest accepted body"
+    )
+    rate_limit: RateLimitText = Field(
+        default=DEFAULT_RATE_LIMIT,
+        description="Requests per API key (and failed ones per client address), e.g. 100/second",
+    )
     matcher_respond_days: float = Field(
         default=5.0, gt=0, description="Days a partner has to answer an offer"
     )

@@ -6,6 +6,7 @@ from typing import Self
 
 from pydantic import Field, model_validator
 
+from shared.http_limits import DEFAULT_MAX_BODY_BYTES, DEFAULT_RATE_LIMIT, RateLimitText
 from shared.settings import ServiceSettings
 
 # Svix's schedule (product brief §5): immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
@@ -14,6 +15,13 @@ SVIX_SCHEDULE = [0.0, 5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0]
 
 class NotifierSettings(ServiceSettings):
     notifier_port: int = Field(default=8003, description="HTTP port of notifier")
+    notifier_max_body_bytes: int = Field(
+        default=DEFAULT_MAX_BODY_BYTES, ge=1, description="Largest accepted body"
+    )
+    rate_limit: RateLimitText = Field(
+        default=DEFAULT_RATE_LIMIT,
+        description="Requests per API key (and failed ones per client address), e.g. 100/second",
+    )
     notifier_retry_schedule: list[float] = Field(
         default=SVIX_SCHEDULE,
         min_length=1,

@@ -37,6 +37,7 @@ async def _offers(kafka: KafkaAccess, request: RequestAccepted, n: int) -> list[
     return data(events, OFFERED)
 
 
+@pytest.mark.usefixtures("idle_partners")  # the ranking is asserted exactly
 async def test_a_request_through_kafka_is_offered_declined_re_offered_and_matched(
     matcher: Services, kafka: KafkaAccess
 ) -> None:

@@ -16,6 +16,9 @@ from tests.matcher.helpers import accepted, answer, emitted, envelope, of_type, 
 
 CATALOG = Catalog.from_data_files()
 
+# Rankings are asserted exactly: start each test from unloaded partners.
+pytestmark = pytest.mark.usefixtures("idle_partners")
+
 
 class Clock:
     def __init__(self) -> None:
