@@ -107,6 +107,17 @@ class RequestAccepted(Event, RequestSubmission):
     accepted_at: datetime = Field(description="When intake accepted the request (UTC)")
 
 
+class RequestErased(Event):
+    """An operator erased a request's personal data (its contact): every service that keeps a
+    copy blanks it in its own schema when it applies this event. Kafka records already written
+    cannot be rewritten; topic retention bounds how long they keep the contact."""
+
+    ce_type: ClassVar[str] = "ta.request.erased"
+    topic: ClassVar[str] = topics.REQUESTS
+    request_id: UUID = Field(description="The request whose personal data was erased")
+    erased_at: datetime = Field(description="When the operator asked for the erasure (UTC)")
+
+
 class FieldError(BaseModel):
     """One reason a submission was refused; the same shape feeds HTTP 422 bodies and events.
 
@@ -262,6 +273,7 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     RequestSubmitted,
     RequestAccepted,
     RequestRejected,
+    RequestErased,
     AssignmentOffered,
     AssignmentAccepted,
     AssignmentDeclined,

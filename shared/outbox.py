@@ -21,6 +21,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 from aiokafka.errors import InvalidTopicError, MessageSizeTooLargeError, RecordTooLargeError
@@ -77,10 +78,27 @@ class Outbox:
         self.mark_published = (
             f"UPDATE {schema}.outbox SET published_at = now() WHERE id = ANY($1::bigint[])"
         )
+        self._redact = (
+            f"UPDATE {schema}.outbox SET value = convert_to("
+            "(convert_from(value, 'UTF8')::jsonb - $3::text[])::text, 'UTF8') "
+            "WHERE key = convert_to($1, 'UTF8') AND headers->>'ce_type' = ANY($2::text[])"
+        )
         self.mark_quarantined = (
             f"UPDATE {schema}.outbox SET quarantined_at = now(), quarantine_reason = $2 "
             "WHERE id = $1"
         )
+
+    async def redact(
+        self, conn: Conn, request_id: UUID, ce_types: Sequence[str], fields: Sequence[str]
+    ) -> int:
+        """Remove `fields` from the data of this request's rows of the given types (an erasure).
+
+        Rows are found by their Kafka key, the request id. The value stays valid JSON; readers
+        of a row relayed after this see the event without those fields."""
+        status: str = await conn.execute(
+            self._redact, str(request_id), list(ce_types), list(fields)
+        )
+        return int(status.rsplit(maxsplit=1)[-1])
 
     async def add(self, conn: Conn, records: Sequence[OutgoingRecord]) -> None:
         """Queue records in the caller's transaction; the relay is woken when it commits."""

@@ -24,6 +24,7 @@ from shared.auth import Authenticator
 from shared.db import create_pool
 from shared.kafka import publish_all
 from shared.outbox import Outbox, OutboxRelay
+from shared.retention import Pruner, run_pruner
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -85,7 +86,8 @@ async def service_runtime(
     migrations_dir: Path,
     wire: Callable[[Runtime], None],
 ) -> AsyncIterator[Runtime]:
-    """Pool → migrations → `wire` (subscribers, workers) → broker → relay; torn down in reverse."""
+    """Pool → migrations → `wire` (subscribers, workers) → broker → relay and pruner; torn down
+    in reverse."""
     pool = await create_pool(settings.database_url, max_size=settings.db_pool_size)
     outbox = Outbox(schema)
     relay = OutboxRelay(
@@ -101,6 +103,10 @@ async def service_runtime(
         wire(runtime)
         await start_broker(broker)
         runtime.spawn(relay.run(), f"{service}-outbox-relay")
+        pruner = Pruner(schema, settings.retention)
+        runtime.spawn(
+            run_pruner(pool, pruner, settings.retention_poll_seconds), f"{service}-retention"
+        )
         yield runtime
     finally:
         await _shutdown(runtime)

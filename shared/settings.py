@@ -5,12 +5,14 @@ All come from environment variables prefixed `STAX_` (pydantic-settings), docume
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.kafka_access import KafkaAccess
+from shared.retention import RetentionPolicy
 
 
 class ServiceSettings(BaseSettings):
@@ -42,6 +44,23 @@ class ServiceSettings(BaseSettings):
         default=True, description="Apply this service's migrations at start"
     )
     log_level: str = Field(default="INFO", description="Python log level")
+    outbox_retention_days: float = Field(
+        default=30, gt=0, description="Published (or quarantined) outbox rows older than this go"
+    )
+    # Must stay above the Kafka topics' retention: see shared.retention.
+    inbox_retention_days: float = Field(
+        default=30, gt=0, description="Inbox rows (applied events) older than this go"
+    )
+    retention_poll_seconds: float = Field(
+        default=3600, gt=0, description="How often each service prunes its outbox and inbox"
+    )
+
+    @property
+    def retention(self) -> RetentionPolicy:
+        return RetentionPolicy(
+            outbox_age=timedelta(days=self.outbox_retention_days),
+            inbox_age=timedelta(days=self.inbox_retention_days),
+        )
 
     @property
     def kafka(self) -> KafkaAccess:

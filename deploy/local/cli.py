@@ -7,6 +7,7 @@ import json
 import subprocess
 from pathlib import Path
 from typing import Annotated
+from uuid import UUID
 
 import typer
 
@@ -15,6 +16,7 @@ from deploy.local.demo import run_demo
 from deploy.local.kafka import KafkaSetupError
 from deploy.local.kafka_admin import KafkaAdmin, KafkaAdminError
 from deploy.local.postgres import PostgresSetupError
+from deploy.local.requests import erase as erase_request
 from shared import auth
 from shared.kafka_acls import TenantKind, check_tenant_id
 
@@ -31,6 +33,9 @@ kafka_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(kafka_app, name="kafka")
+
+requests_app = typer.Typer(help="Requests: operators' commands", no_args_is_help=True)
+app.add_typer(requests_app, name="requests")
 
 Service = Annotated[str, typer.Argument(help="intake, matcher or notifier")]
 
@@ -177,6 +182,17 @@ def keys_revoke(
         typer.echo(f"no active key {key_id}", err=True)
         raise typer.Exit(1)
     typer.echo(f"revoked {key_id}")
+
+
+@requests_app.command("erase")
+def requests_erase(
+    request_id: Annotated[UUID, typer.Argument(help="The request whose personal data goes")],
+) -> None:
+    """Erase a request's personal data (its contact) in every service: intake records it and
+    emits ta.request.erased, which each service applies. Needs STAX_OPERATOR_KEY; asking again
+    changes nothing. Records already on Kafka stay until the topics' retention removes them."""
+    answer = erase_request(_settings(), request_id)
+    typer.echo(f"erasure of {answer['request_id']} recorded at {answer['erased_at']}")
 
 
 Kind = Annotated[str, typer.Argument(help="partner or submitter", metavar="partner|submitter")]

@@ -71,6 +71,12 @@ class StackSettings(BaseSettings):
     matcher_port: int = 8002
     notifier_port: int = 8003
     mail_sink_port: int = Field(default=8025, description="SMTP port notifier sends to locally")
+    intake_url: str | None = Field(
+        default=None, description="`stax requests …`: intake's base URL; default the local one"
+    )
+    operator_key: SecretStr | None = Field(
+        default=None, description="`stax requests …`: an operator API key to call intake with"
+    )
 
     @property
     def kafka(self) -> kafka.KafkaConfig:

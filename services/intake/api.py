@@ -9,7 +9,7 @@ from uuid import UUID
 from fastapi import APIRouter, Body, Depends, Header, HTTPException, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.intake import answers, handlers, repository
+from services.intake import answers, erasure, handlers, repository
 from services.intake.http_errors import Problem, ValidationAnswer
 from shared.auth import Principal, require_role
 from shared.events import RequestSubmission
@@ -45,6 +45,13 @@ class RequestView(BaseModel):
     status: str = Field(description="accepted, matching, matched or unmatched")
     accepted_at: datetime
     timeline: list[TimelineEntry] = Field(description="What happened so far, oldest first")
+
+
+class ErasureAnswer(BaseModel):
+    request_id: UUID
+    erased_at: datetime = Field(
+        description="When the erasure was first asked for; every service applies it in turn"
+    )
 
 
 class AnswerBody(BaseModel):
@@ -129,11 +136,13 @@ def _submitter_of(who: Principal) -> str:
 Submitter = Annotated[Principal, Depends(require_role("submitter"))]
 Reader = Annotated[Principal, Depends(require_role("submitter", "operator"))]
 Partner = Annotated[Principal, Depends(require_role("partner"))]
+Operator = Annotated[Principal, Depends(require_role("operator"))]
 
 
 def router() -> APIRouter:
     api = APIRouter(prefix="/v1")
     _requests(api)
+    _erasure(api)
     _answers(api)
     return api
 
@@ -209,6 +218,27 @@ def _requests(api: APIRouter) -> None:
                 for t in timeline
             ],
         )
+
+
+def _erasure(api: APIRouter) -> None:
+    @api.post(
+        "/requests/{request_id}/erasure",
+        tags=["requests"],
+        status_code=status.HTTP_202_ACCEPTED,
+        response_model=ErasureAnswer,
+        responses={
+            **_AUTH,
+            **_INVALID,
+            404: {"model": Problem, "description": "No such request"},
+        },
+        summary="Erase a request's personal data everywhere (operator key; idempotent)",
+    )
+    async def erase(request_id: UUID, deps: Deps, _who: Operator) -> ErasureAnswer:
+        try:
+            erased_at = await erasure.erase_request(deps, request_id)
+        except erasure.UnknownRequest as exc:
+            raise HTTPException(404, "no such request") from exc
+        return ErasureAnswer(request_id=request_id, erased_at=erased_at)
 
 
 def _answers(api: APIRouter) -> None:

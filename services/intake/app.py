@@ -16,7 +16,7 @@ from services.intake.reference import load_reference
 from services.intake.settings import IntakeSettings
 from shared import api_gate
 from shared.asyncapi import asyncapi_router, declare_emitted
-from shared.events import AssignmentResponse, RequestAccepted, RequestRejected
+from shared.events import AssignmentResponse, RequestAccepted, RequestErased, RequestRejected
 from shared.kafka import make_broker
 from shared.probes import probe_router
 from shared.runtime import Runtime, run_http, service_runtime
@@ -34,7 +34,7 @@ Every route needs an API key (`stax keys create`), sent as `Authorization: Beare
 
 def create_app(settings: IntakeSettings, registry: CollectorRegistry = REGISTRY) -> FastAPI:
     broker = make_broker(settings.kafka, service=SERVICE, registry=registry)
-    declare_emitted(broker, [RequestAccepted, RequestRejected, AssignmentResponse])
+    declare_emitted(broker, [RequestAccepted, RequestRejected, RequestErased, AssignmentResponse])
     reference = load_reference()  # a bad data file stops intake here, before it serves anyone
 
     def deps_of(runtime: Runtime) -> handlers.IntakeDeps:

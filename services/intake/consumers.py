@@ -6,7 +6,7 @@ from functools import partial
 
 from faststream.kafka import KafkaBroker
 
-from services.intake import handlers, tracking
+from services.intake import erasure, handlers, tracking
 from shared import topics
 from shared.consuming import Apply, ReliableConsumer, Route, subscribe_reliably
 from shared.events import (
@@ -17,6 +17,7 @@ from shared.events import (
     Event,
     NotificationDelivered,
     NotificationFailed,
+    RequestErased,
     RequestMatched,
     RequestSubmitted,
     RequestUnmatched,
@@ -69,6 +70,8 @@ def read_model(outbox: Outbox) -> dict[str, tuple[str, dict[str, Route]]]:
                 # transaction.
                 RequestMatched.ce_type: copied(RequestMatched, tracking.on_match_outcome),
                 RequestUnmatched.ce_type: copied(RequestUnmatched, tracking.on_match_outcome),
+                # Not copied to the submitter's topic: it says nothing the submitter needs.
+                RequestErased.ce_type: Route(RequestErased, partial(erasure.on_erased, outbox)),
             },
         ),
         "intake.assignments": (

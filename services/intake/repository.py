@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
@@ -108,6 +109,49 @@ async def set_status(conn: Conn, request_id: UUID, status: str, *, only_from: st
         request_id,
         status,
         only_from,
+    )
+
+
+# --- erasure ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ErasureState:
+    erased_at: datetime | None
+
+
+async def lock_erasure(conn: Conn, request_id: UUID) -> ErasureState | None:
+    """The request's erasure time (None: not erased), row-locked; None if no such request."""
+    row: asyncpg.Record | None = await conn.fetchrow(
+        "SELECT erased_at FROM intake.requests WHERE request_id = $1 FOR UPDATE", request_id
+    )
+    return None if row is None else ErasureState(row["erased_at"])
+
+
+async def erase_contact(conn: Conn, request_id: UUID, *, erased_at: datetime) -> None:
+    """Drop the contact from the stored submission (nothing else in it is personal data)."""
+    await conn.execute(
+        "UPDATE intake.requests SET submission = submission - 'contact', "
+        "erased_at = coalesce(erased_at, $2) WHERE request_id = $1",
+        request_id,
+        erased_at,
+    )
+
+
+async def is_erased(conn: Conn, request_id: UUID) -> bool:
+    erased: bool | None = await conn.fetchval(
+        "SELECT erased_at IS NOT NULL FROM intake.requests WHERE request_id = $1", request_id
+    )
+    return bool(erased)
+
+
+async def redact_notification_errors(conn: Conn, request_id: UUID) -> None:
+    """Timeline entries of failed notifications quote the error, which may name the Party
+    contact's address: keep that it failed, drop why."""
+    await conn.execute(
+        "UPDATE intake.timeline SET summary = split_part(summary, ': ', 1) || ': (erased)' "
+        "WHERE request_id = $1 AND event_type = 'ta.notification.failed'",
+        request_id,
     )
 
 

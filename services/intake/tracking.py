@@ -84,9 +84,13 @@ async def on_notification(conn: Conn, envelope: Envelope, event: NotificationOut
     if event.request_id is None:
         return  # not about a request: nothing to show on a timeline
     if isinstance(event, NotificationFailed):
+        # The error may quote the Party contact's address: not kept once that was erased (this
+        # topic is not ordered with ta.requests.v1, so it may arrive after the erasure).
+        erased = await repository.is_erased(conn, event.request_id)
+        why = "(erased)" if erased else event.last_error or "unknown error"
         summary = (
             f"notifying {event.partner_id} by {event.channel.value} failed after "
-            f"{event.attempts} attempt(s): {event.last_error or 'unknown error'}"
+            f"{event.attempts} attempt(s): {why}"
         )
     else:
         summary = f"{event.partner_id} notified by {event.channel.value}"

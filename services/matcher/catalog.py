@@ -6,9 +6,8 @@ from dataclasses import dataclass, field
 
 from services.matcher import partner_repository as partners
 from services.matcher import reference
-from services.matcher.domain import Registry, RequestProfile, Taxonomy
+from services.matcher.domain import MatchRequest, Registry, RequestProfile, Taxonomy
 from shared.db import Conn
-from shared.events import RequestAccepted
 
 
 @dataclass
@@ -43,7 +42,7 @@ class Catalog:
             self._cached = Registry((r.spec for r in rows), version=version)
         return self._cached
 
-    def profile(self, request: RequestAccepted) -> RequestProfile:
+    def profile(self, request: MatchRequest) -> RequestProfile:
         regions = dict.fromkeys((request.region, *self.taxonomy.regions_of.get(request.party, ())))
         return RequestProfile(
             party=request.party,

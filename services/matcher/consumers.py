@@ -11,39 +11,44 @@ from faststream.kafka import KafkaBroker
 from services.matcher import handlers
 from shared import topics
 from shared.consuming import ReliableConsumer, Route, subscribe_reliably
-from shared.events import AssignmentResponse, Event, RequestAccepted
+from shared.events import AssignmentResponse, Event, RequestAccepted, RequestErased
 from shared.inbox import Inbox
 from shared.kafka import DeadLetters
 from shared.runtime import Runtime
 
 GROUP = "stax-matcher"
 
+# A use case of handlers.py, before its dependencies are bound.
+Use = Callable[..., Awaitable[None]]
+
 
 def subscribe(broker: KafkaBroker, runtime: Runtime, deps: handlers.MatcherDeps) -> None:
     dead_letters = DeadLetters(broker, "matcher")
 
-    def consumer(
-        name: str, model: type[Event], apply: Callable[..., Awaitable[None]], **options: Any
-    ) -> ReliableConsumer:
+    def consumer(name: str, uses: dict[type[Event], Use], **options: Any) -> ReliableConsumer:
         return ReliableConsumer(
             name=name,
             pool=runtime.pool,
             inbox=Inbox("matcher"),
             dead_letters=dead_letters,
-            routes={model.ce_type: Route(model, partial(apply, deps))},
+            routes={m.ce_type: Route(m, partial(apply, deps)) for m, apply in uses.items()},
             **options,
         )
 
+    requests: dict[type[Event], Use] = {
+        RequestAccepted: handlers.on_request_accepted,
+        RequestErased: handlers.on_request_erased,
+    }
     subscribe_reliably(
         broker,
-        consumer("matcher.requests", RequestAccepted, handlers.on_request_accepted),
+        consumer("matcher.requests", requests),
         topics.REQUESTS,
         group_id=GROUP,
         description="Accepted requests to match",
     )
     subscribe_reliably(
         broker,
-        consumer("matcher.responses", AssignmentResponse, handlers.on_assignment_response),
+        consumer("matcher.responses", {AssignmentResponse: handlers.on_assignment_response}),
         topics.ASSIGNMENT_RESPONSES,
         group_id=GROUP,
         description="Partners' answers to offers, relayed by intake from its HTTP API",
@@ -52,8 +57,7 @@ def subscribe(broker: KafkaBroker, runtime: Runtime, deps: handlers.MatcherDeps)
         broker,
         consumer(
             "matcher.partner-answers",
-            AssignmentResponse,
-            handlers.on_partner_answer,
+            {AssignmentResponse: handlers.on_partner_answer},
             unknown_types_are_poison=True,
             tenant_pattern=topics.PARTNER_RESPONSES_PATTERN,
         ),

@@ -11,7 +11,7 @@ from uuid import UUID, uuid4
 
 from services.matcher import domain, repository
 from services.matcher.catalog import Catalog
-from services.matcher.domain import Choice, MatchPolicy, Query, Registry, Verdict
+from services.matcher.domain import Choice, MatchPolicy, MatchRequest, Query, Registry, Verdict
 from services.matcher.repository import Assignment, Slot
 from shared.db import Conn
 from shared.envelope import Envelope, PoisonRecord, build_record
@@ -23,6 +23,7 @@ from shared.events import (
     AssignmentResponse,
     Event,
     RequestAccepted,
+    RequestErased,
     RequestMatched,
     RequestUnmatched,
     Role,
@@ -47,13 +48,24 @@ async def _emit(deps: MatcherDeps, conn: Conn, request_id: UUID, *events: Event)
     await deps.outbox.add(conn, records)
 
 
+# ----------------------------------------------------------------------------- an erasure
+
+
+async def on_request_erased(
+    _deps: MatcherDeps, conn: Conn, _envelope: Envelope, erased: RequestErased
+) -> None:
+    """matcher keeps no personal data (MatchRequest); this only catches an older replica's row."""
+    await repository.erase_contact(conn, erased.request_id)
+
+
 # ----------------------------------------------------------------------------- a new request
 
 
 async def on_request_accepted(
-    deps: MatcherDeps, conn: Conn, _envelope: Envelope, request: RequestAccepted
+    deps: MatcherDeps, conn: Conn, _envelope: Envelope, accepted: RequestAccepted
 ) -> None:
     """Score the partners, offer a lead and support partners; unmatched if nobody can help."""
+    request = MatchRequest.of(accepted)  # the Party's contact is not matcher's to keep
     # The new row is this request's lock from now on; a second copy of the request (same id,
     # another ce_id) conflicts here and changes nothing.
     if not await repository.insert_request(conn, request):
@@ -211,7 +223,7 @@ async def _close(
     await _emit(deps, conn, assignment.request_id, outcome)
 
 
-async def _refill(deps: MatcherDeps, conn: Conn, request: RequestAccepted, slot_no: int) -> None:
+async def _refill(deps: MatcherDeps, conn: Conn, request: MatchRequest, slot_no: int) -> None:
     """Offer a declined or expired slot to the next best partner not yet asked."""
     slot = await repository.get_slot(conn, request.request_id, slot_no)
     registry = await deps.catalog.current(conn)
@@ -229,7 +241,7 @@ async def _refill(deps: MatcherDeps, conn: Conn, request: RequestAccepted, slot_
         exclude.add(choice.partner.partner_id)  # filled up meanwhile: try the next one
 
 
-async def _settle_if_done(deps: MatcherDeps, conn: Conn, request: RequestAccepted) -> None:
+async def _settle_if_done(deps: MatcherDeps, conn: Conn, request: MatchRequest) -> None:
     """Once no offer is open: matched if accepting partners cover every topic, else unmatched."""
     settlement = domain.settle(
         request.topics,

@@ -13,8 +13,9 @@ from uuid import UUID
 
 import asyncpg
 
+from services.matcher.domain import MatchRequest
 from shared.db import Conn
-from shared.events import AssignmentOffered, AssignmentResponse, RequestAccepted
+from shared.events import AssignmentOffered, AssignmentResponse
 
 
 @dataclass(frozen=True)
@@ -34,8 +35,9 @@ class Slot:
     topics: tuple[str, ...]
 
 
-async def insert_request(conn: Conn, request: RequestAccepted) -> bool:
-    """False when the request is already known (intake re-emitted it with another ce_id)."""
+async def insert_request(conn: Conn, request: MatchRequest) -> bool:
+    """False when the request is already known (intake re-emitted it with another ce_id).
+    Only what matching reads is stored: never the Party's contact."""
     status: str = await conn.execute(
         "INSERT INTO matcher.requests (request_id, request) VALUES ($1, $2::jsonb) "
         "ON CONFLICT (request_id) DO NOTHING",
@@ -45,7 +47,7 @@ async def insert_request(conn: Conn, request: RequestAccepted) -> bool:
     return status == "INSERT 0 1"
 
 
-async def lock_request(conn: Conn, request_id: UUID) -> tuple[RequestAccepted, str] | None:
+async def lock_request(conn: Conn, request_id: UUID) -> tuple[MatchRequest, str] | None:
     """The request and its status, row-locked until the transaction ends: all work on one
     request (answers, expiry, every replica) happens one transaction at a time."""
     row = await conn.fetchrow(
@@ -53,7 +55,18 @@ async def lock_request(conn: Conn, request_id: UUID) -> tuple[RequestAccepted, s
     )
     if row is None:
         return None
-    return RequestAccepted.model_validate_json(row["request"]), row["status"]
+    return MatchRequest.model_validate_json(row["request"]), row["status"]
+
+
+async def erase_contact(conn: Conn, request_id: UUID) -> None:
+    """Drop a contact from a stored request. New rows never hold one (MatchRequest); rows an
+    older matcher stored lost theirs in migration 0004, but one still running during a rolling
+    upgrade may store one after that, so the erasure looks once more."""
+    await conn.execute(
+        "UPDATE matcher.requests SET request = request - 'contact' "
+        "WHERE request_id = $1 AND request ? 'contact'",
+        request_id,
+    )
 
 
 async def close_request(conn: Conn, request_id: UUID, status: str) -> None:

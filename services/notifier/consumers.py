@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from faststream.kafka import KafkaBroker
 
-from services.notifier.handlers import Fanout
+from services.notifier.handlers import Fanout, on_request_erased
 from shared import topics
 from shared.consuming import ReliableConsumer, Route, subscribe_reliably
 from shared.events import (
@@ -14,6 +16,7 @@ from shared.events import (
     AssignmentOffered,
     Event,
     RequestAccepted,
+    RequestErased,
     RequestMatched,
     RequestUnmatched,
 )
@@ -40,12 +43,17 @@ TOPICS: dict[str, tuple[str, list[type[Event]], str]] = {
 
 def subscribe(broker: KafkaBroker, runtime: Runtime) -> None:
     fanout = Fanout(runtime.outbox)
+    # On the topic of the request it erases, so it is applied after that request's acceptance.
+    erasure = {
+        RequestErased.ce_type: Route(RequestErased, partial(on_request_erased, runtime.outbox))
+    }
     for name, (topic, models, description) in TOPICS.items():
+        routes = {m.ce_type: Route(m, fanout) for m in models}
         consumer = ReliableConsumer(
             name=name,  # distinct per topic: the inbox is keyed by (consumer, ce_id)
             pool=runtime.pool,
             inbox=Inbox("notifier"),
             dead_letters=DeadLetters(broker, "notifier"),
-            routes={m.ce_type: Route(m, fanout) for m in models},
+            routes=routes | erasure if topic == topics.REQUESTS else routes,
         )
         subscribe_reliably(broker, consumer, topic, group_id=GROUP, description=description)

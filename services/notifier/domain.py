@@ -122,6 +122,16 @@ def over_quota(what: str, have: int, most: int) -> str | None:
 # ------------------------------------------------------------------------------ webhooks
 
 
+def minimised(data: dict[str, Any]) -> dict[str, Any]:
+    """Event data as notifier keeps it: of the Party's contact, only the name its e-mail
+    greets (templates `ta.request.accepted.*`); the address is on the contact row, and the
+    organisation is used by nobody here (issue 9, finding 8)."""
+    contact = data.get("contact")
+    if not isinstance(contact, dict):
+        return data
+    return {**data, "contact": {"name": contact.get("name", "")}}
+
+
 def webhook_body(event_type: str, timestamp: datetime, data: dict[str, Any]) -> str:
     """Standard Webhooks body: `{type, timestamp, data}`, serialised once and stored as sent."""
     return json.dumps(

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from services.notifier import domain, kafka_channel, repository
 from shared.db import Conn
 from shared.envelope import Envelope
-from shared.events import RequestAccepted
+from shared.events import NotificationFailed, RequestAccepted, RequestErased
 from shared.outbox import Outbox
 
 
@@ -26,7 +26,7 @@ class Fanout:
     async def __call__(self, conn: Conn, envelope: Envelope, data: BaseModel) -> None:
         if isinstance(data, RequestAccepted):
             await _remember_requester(conn, data)
-        body = domain.webhook_body(envelope.type, envelope.time, envelope.data)
+        body = domain.webhook_body(envelope.type, envelope.time, domain.minimised(envelope.data))
         request_id = _request_id(envelope.data)
         for who in domain.audience(envelope.type, envelope.data):
             if isinstance(who, domain.Requester):
@@ -51,12 +51,28 @@ def _request_id(data: dict[str, Any]) -> UUID | None:
     return UUID(str(data["request_id"])) if "request_id" in data else None
 
 
+async def on_request_erased(
+    outbox: Outbox, conn: Conn, _envelope: Envelope, erased: RequestErased
+) -> None:
+    """notifier's share of an erasure: the Party's contact, the bodies and errors that name it."""
+    # Serialised with the Fanout of this request's notices (see lock_requester).
+    await repository.lock_requester(conn, erased.request_id)
+    contact_id = requester_contact_id(erased.request_id)
+    await repository.erase_requester(conn, contact_id, erased.request_id)
+    await repository.redact_deliveries(conn, erased.request_id, contact_id)
+    await outbox.redact(conn, erased.request_id, [NotificationFailed.ce_type], ["last_error"])
+
+
+def requester_contact_id(request_id: UUID) -> UUID:
+    # Derived from the request, so the contact has one id however often it is recorded.
+    return uuid5(request_id, "requester")
+
+
 async def _remember_requester(conn: Conn, accepted: RequestAccepted) -> None:
     await repository.lock_requester(conn, accepted.request_id)
     await repository.save_requester_contact(
         conn,
-        # Derived from the request, so the contact has one id however often this runs.
-        contact_id=uuid5(accepted.request_id, "requester"),
+        contact_id=requester_contact_id(accepted.request_id),
         request_id=accepted.request_id,
         party=accepted.party,
         email=str(accepted.contact.email),
@@ -65,7 +81,7 @@ async def _remember_requester(conn: Conn, accepted: RequestAccepted) -> None:
     )
     contact = await repository.requester_contact(conn, accepted.request_id)
     for notice in await repository.take_requester_pending(conn, accepted.request_id):
-        if contact is not None:
+        if contact is not None and contact["enabled"]:
             await _requester_delivery(
                 conn,
                 contact,
@@ -83,6 +99,8 @@ async def _to_requester(conn: Conn, envelope: Envelope, request_id: UUID, body: 
         # Its ta.request.accepted (another topic) is not consumed yet: wait for it there.
         await repository.add_requester_pending(conn, request_id, envelope.id, envelope.type, body)
         return
+    if not contact["enabled"]:
+        return  # its personal data was erased: nobody is left to tell
     await _requester_delivery(
         conn,
         contact,

@@ -33,11 +33,45 @@ async def contacts_of(conn: Conn, partner_id: str) -> list[asyncpg.Record]:
 
 
 async def requester_contact(conn: Conn, request_id: UUID) -> asyncpg.Record | None:
+    """The Party's contact for a request; `enabled` is false once its data was erased."""
     found: asyncpg.Record | None = await conn.fetchrow(
-        "SELECT contact_id, party FROM notifier.contacts WHERE request_id = $1 AND enabled",
+        "SELECT contact_id, party, enabled FROM notifier.contacts WHERE request_id = $1",
         request_id,
     )
     return found
+
+
+# --- erasure (issue 9, finding 8) ------------------------------------------------------------
+
+
+async def erase_requester(conn: Conn, contact_id: UUID, request_id: UUID) -> None:
+    """Blank the Party's contact, keeping the row as a tombstone: deliveries reference it, and
+    its unique request_id stops a replayed ta.request.accepted from recording it again. Made
+    even when the contact never arrived, for the same reason."""
+    await conn.execute(
+        "INSERT INTO notifier.contacts (contact_id, request_id, email, name, enabled) "
+        "VALUES ($1, $2, '', '', false) "
+        "ON CONFLICT (request_id) WHERE request_id IS NOT NULL "
+        "DO UPDATE SET email = '', name = '', enabled = false",
+        contact_id,
+        request_id,
+    )
+
+
+async def redact_deliveries(conn: Conn, request_id: UUID, contact_id: UUID) -> None:
+    """Drop the contact from a request's stored bodies, and the errors of mail to the Party (an
+    SMTP refusal may quote its address). Pending mail to it then fails as "contact removed"."""
+    await conn.execute(
+        "UPDATE notifier.deliveries SET "
+        "payload = CASE WHEN (payload::jsonb -> 'data') ? 'contact' "
+        "  THEN (payload::jsonb #- '{data,contact}')::text ELSE payload END, "
+        "last_error = CASE WHEN contact_id = $2 THEN NULL ELSE last_error END "
+        "WHERE request_id = $1",
+        request_id,
+        contact_id,
+    )
+    # Notices still waiting for the contact have no one to go to any more.
+    await conn.execute("DELETE FROM notifier.requester_pending WHERE request_id = $1", request_id)
 
 
 async def lock_requester(conn: Conn, request_id: UUID) -> None:

@@ -119,6 +119,8 @@ def _sample(ce_type: str) -> dict[str, Any]:
             }
         case "ta.request.matched" | "ta.request.unmatched":
             return {"request_id": str(uuid4()), "partners": ["unido"], "uncovered_topics": []}
+        case "ta.request.erased":
+            return {"request_id": str(uuid4()), "erased_at": now.isoformat()}
         case "ta.assignment.offered":
             return {
                 "assignment_id": str(uuid4()),

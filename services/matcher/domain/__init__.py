@@ -14,12 +14,14 @@ from services.matcher.domain.registry import (
     Registry,
     RequestProfile,
 )
+from services.matcher.domain.request import MatchRequest
 from services.matcher.domain.saga import Settlement, Verdict, judge_response, settle
 from services.matcher.domain.scoring import explain
 
 __all__ = [
     "Choice",
     "MatchPolicy",
+    "MatchRequest",
     "Partner",
     "PartnerKind",
     "PartnerSpec",
