@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Callable
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
@@ -47,3 +49,13 @@ async def collect(
 async def settle(seconds: float = 1.0) -> None:
     """Give asynchronous work a moment before asserting that something did NOT happen."""
     await asyncio.sleep(seconds)
+
+
+def data_of(record: Record) -> dict[str, Any]:
+    """A record's JSON object, or {} for anything else: shared topics also carry the garbage the
+    fuzz tests publish on purpose, which a reader looking for its own records must step over."""
+    try:
+        loaded = json.loads(record.value or b"")
+    except ValueError:
+        return {}
+    return loaded if isinstance(loaded, dict) else {}

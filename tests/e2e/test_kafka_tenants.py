@@ -22,7 +22,7 @@ from shared.envelope import OutgoingRecord, build_record
 from shared.events import AssignmentResponse, RequestSubmitted
 from shared.kafka_access import KafkaAccess
 from tests.intake.samples import submission
-from tests.kafka_helpers import Record, collect, header
+from tests.kafka_helpers import Record, collect, data_of, header
 from tests.matcher.helpers import accepted
 from tests.matcher.kafka_io import data, publish, record, wait_for
 from tests.stack_helpers import Services
@@ -160,10 +160,10 @@ async def test_an_upstream_system_submits_on_its_topic_and_hears_back_on_its_own
         kafka,
         topics.REQUESTS,
         until=lambda rs: len(rs) >= 2,
-        matching=lambda r: json.loads(r.value or b"{}").get("submitter") == name,
+        matching=lambda r: data_of(r).get("submitter") == name,
         wait=45,
     )
-    by_type = {header(r, "ce_type"): json.loads(r.value or b"{}") for r in published}
+    by_type = {header(r, "ce_type"): data_of(r) for r in published}
     assert set(by_type) == {"ta.request.accepted", "ta.request.rejected"}
     assert by_type["ta.request.accepted"]["external_ref"] == f"good-{unique}"
     assert by_type["ta.request.rejected"]["external_ref"] == f"bad-{unique}"

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -36,6 +36,15 @@ from shared.db import create_pool
 from shared.outbox import Outbox
 from tests.fuzz import strategies
 from tests.fuzz.conftest import EXAMPLES
+
+
+@pytest.fixture(scope="module", autouse=True)
+async def _partners_freed_afterwards(pool: asyncpg.Pool) -> AsyncIterator[None]:
+    """The examples push many requests through the real matcher, filling every partner to its
+    capacity; later tests expect partners with room."""
+    yield
+    await pool.execute("UPDATE matcher.partners SET open_assignments = 0")
+
 
 EXAMPLES_PER_CONSUMER = 150
 SCHEMAS = ("intake", "matcher", "notifier")

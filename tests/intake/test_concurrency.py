@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 
 import asyncpg
 import httpx
@@ -12,7 +11,7 @@ from shared import topics
 from shared.kafka_access import KafkaAccess
 from tests.intake.conftest import MakeKey
 from tests.intake.samples import submission
-from tests.kafka_helpers import collect
+from tests.kafka_helpers import collect, data_of
 
 
 async def test_concurrent_twins_with_one_idempotency_key_make_one_request(
@@ -38,7 +37,7 @@ async def test_concurrent_twins_with_one_idempotency_key_make_one_request(
     emitted = await collect(
         kafka,
         topics.REQUESTS,
-        matching=lambda r: json.loads(r.value or b"").get("submitter") == principal.submitter_id,
+        matching=lambda r: data_of(r).get("submitter") == principal.submitter_id,
         until=lambda rs: False,  # read all there is: a twin's event would be here too
         wait=2.0,
     )

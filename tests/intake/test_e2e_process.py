@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 
 import httpx
 import pytest
@@ -13,7 +12,7 @@ from shared.kafka_access import KafkaAccess
 from tests.intake.conftest import MakeKey
 from tests.intake.events import eventually
 from tests.intake.samples import submission
-from tests.kafka_helpers import collect, header
+from tests.kafka_helpers import collect, data_of, header
 from tests.stack_helpers import Services
 
 pytestmark = pytest.mark.e2e
@@ -44,9 +43,7 @@ async def test_a_keyed_submission_is_accepted_emitted_and_followed_and_survives_
         )
         assert {r.key for r in emitted} == ids
         assert {header(r, "ce_type") for r in emitted} == {"ta.request.accepted"}
-        assert {json.loads(r.value or b"")["submitter"] for r in emitted} == {
-            principal.submitter_id
-        }
+        assert {data_of(r)["submitter"] for r in emitted} == {principal.submitter_id}
 
         url = f"/v1/requests/{posted[0].json()['request_id']}"
 

@@ -12,7 +12,7 @@ from shared import topics
 from shared.kafka_access import KafkaAccess
 from tests.intake.conftest import MakeKey
 from tests.intake.samples import submission
-from tests.kafka_helpers import collect, header
+from tests.kafka_helpers import collect, data_of, header
 
 
 async def _submitter(make_key: MakeKey) -> dict[str, str]:
@@ -40,7 +40,7 @@ async def test_an_accepted_request_leaves_through_the_outbox_as_ta_request_accep
         until=lambda rs: len(rs) >= 1,
     )
     assert [header(r, "ce_type") for r in found] == ["ta.request.accepted"]
-    data: dict[str, Any] = json.loads(found[0].value or b"")
+    data: dict[str, Any] = data_of(found[0])
     assert data["submitter"] == principal.submitter_id
     assert data["region"] == "AFR"
     assert data["eligibility"] == {

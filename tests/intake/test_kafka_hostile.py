@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from shared import topics
 from shared.kafka_access import KafkaAccess
 from tests.intake.samples import submission
-from tests.kafka_helpers import Record, collect, header
+from tests.kafka_helpers import Record, collect, data_of, header
 
 LISTS = ("topics", "assistance_types", "pops", "languages")
 
@@ -51,7 +51,7 @@ async def _submit(producer: AIOKafkaProducer, source: str, body: dict[str, Any])
 
 
 def _data(record: Record) -> dict[str, Any]:
-    loaded: dict[str, Any] = json.loads(record.value or b"")
+    loaded: dict[str, Any] = data_of(record)
     return loaded
 
 

@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from shared import topics
 from shared.kafka_access import KafkaAccess
 from tests.intake.samples import submission
-from tests.kafka_helpers import Record, collect, header
+from tests.kafka_helpers import Record, collect, data_of, header
 
 
 @pytest.fixture
@@ -54,7 +54,7 @@ async def _send(
 
 
 def _data(record: Record) -> dict[str, Any]:
-    loaded: dict[str, Any] = json.loads(record.value or b"")
+    loaded: dict[str, Any] = data_of(record)
     return loaded
 
 

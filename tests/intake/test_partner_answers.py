@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -15,7 +14,7 @@ from shared.kafka_access import KafkaAccess
 from tests.intake.conftest import MakeKey
 from tests.intake.events import eventually, offer, publish
 from tests.intake.samples import submission
-from tests.kafka_helpers import collect, header
+from tests.kafka_helpers import collect, data_of, header
 
 
 async def _offered(
@@ -56,24 +55,20 @@ async def test_an_accepted_offer_is_emitted_once_and_a_repeat_is_idempotent(
     found = await collect(
         kafka,
         topics.ASSIGNMENT_RESPONSES,
-        matching=lambda r: (
-            json.loads(r.value or b"")["assignment_id"] == str(offered.assignment_id)
-        ),
+        matching=lambda r: data_of(r).get("assignment_id") == str(offered.assignment_id),
         until=lambda rs: len(rs) >= 1,
     )
     settled = await collect(  # a second emission would have shown up by now
         kafka,
         topics.ASSIGNMENT_RESPONSES,
-        matching=lambda r: (
-            json.loads(r.value or b"")["assignment_id"] == str(offered.assignment_id)
-        ),
+        matching=lambda r: data_of(r).get("assignment_id") == str(offered.assignment_id),
         until=lambda rs: False,
         wait=1.5,
     )
     assert len(found) == len(settled) == 1
     assert header(found[0], "ce_type") == "ta.assignment.response"
     assert found[0].key == str(offered.request_id).encode()
-    assert json.loads(found[0].value or b"") == {
+    assert data_of(found[0]) == {
         "assignment_id": str(offered.assignment_id),
         "partner_id": partner_id,
         "decision": "accept",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from typing import Any
 from uuid import UUID
@@ -13,7 +12,7 @@ from shared import topics
 from shared.envelope import OutgoingRecord, build_record
 from shared.events import Event
 from shared.kafka_access import KafkaAccess
-from tests.kafka_helpers import Record, collect, header
+from tests.kafka_helpers import Record, collect, data_of, header
 from tests.matcher.helpers import Emitted
 
 
@@ -34,7 +33,7 @@ async def publish(kafka: KafkaAccess, records: Sequence[OutgoingRecord]) -> None
 
 
 def _emitted(r: Record) -> Emitted:
-    return Emitted(header(r, "ce_type") or "", json.loads(r.value or b"{}"))
+    return Emitted(header(r, "ce_type") or "", data_of(r))
 
 
 async def wait_for(
