@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
 from aiokafka import ConsumerRecord
 from hypothesis import strategies as st
+
+from tests.intake.samples import submission
 
 Headers = list[tuple[str, bytes | None]]
 
@@ -62,19 +64,7 @@ def consumer_record(
 
 
 def _submission() -> dict[str, Any]:
-    return {
-        "external_ref": f"fuzz-{uuid4().hex[:8]}",
-        "party": "SEN",
-        "title": "PCB inventory support",
-        "description": "Help to finish the national PCB inventory.",
-        "topics": ["PCB"],
-        "assistance_types": ["training"],
-        "pops": ["9"],
-        "languages": ["fr"],
-        "urgency": "urgent",
-        "needed_by": (date.today() + timedelta(days=60)).isoformat(),
-        "contact": {"name": "A. Ndiaye", "email": "a@example.sn", "organisation": "Ministry"},
-    }
+    return submission(f"fuzz-{uuid4().hex[:8]}")
 
 
 def _outcome() -> dict[str, Any]:
