@@ -24,6 +24,7 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from shared import errors, http_errors
 from shared.auth import PRINCIPAL, Authenticator, Principal, presented_key
 from shared.http_limits import BodyLimit, RateLimit, too_many_requests
 
@@ -103,8 +104,10 @@ def _admit(scope: Scope, principal: Principal) -> None:
 
 
 def _unauthorized(key: str | None) -> JSONResponse:
-    detail = "unknown or revoked API key" if key else "an API key is required"
-    return JSONResponse({"detail": detail}, 401, {"WWW-Authenticate": "Bearer"})
+    message = "unknown or revoked API key" if key else "an API key is required"
+    return http_errors.answer(
+        401, errors.for_status(401, message), headers={"WWW-Authenticate": "Bearer"}
+    )
 
 
 def _document(app: FastAPI, max_body_bytes: int) -> None:
@@ -129,23 +132,13 @@ def _add_answers(document: dict[str, Any], answers: dict[str, dict[str, Any]]) -
 
 
 def _answers(max_body_bytes: int) -> dict[str, dict[str, Any]]:
-    detail = {"type": "object", "properties": {"detail": {"type": "string"}}}
-    error = {
-        "type": "object",
-        "required": ["field", "code", "message"],
-        "properties": {
-            "field": {"type": ["string", "null"]},
-            "code": {"type": "string"},
-            "message": {"type": "string"},
-        },
-    }
-    errors = {"type": "object", "properties": {"errors": {"type": "array", "items": error}}}
+    body = {"$ref": f"#/components/schemas/{http_errors.SCHEMA_NAME}"}
     retry_after = {"description": "Seconds to wait", "schema": {"type": "integer"}}
     return {
-        "401": _answer("No API key, or an unknown or revoked one", detail),
-        "413": _answer(f"Body larger than {max_body_bytes} bytes", detail),
+        "401": _answer("No API key, or an unknown or revoked one", body),
+        "413": _answer(f"Body larger than {max_body_bytes} bytes", body),
         "429": {
-            **_answer("Over budget: this key's, or this address's failed authentications", errors),
+            **_answer("Over budget: this key's, or this address's failed authentications", body),
             "headers": {"Retry-After": retry_after},
         },
     }

@@ -18,9 +18,8 @@ import enum
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
-import asyncpg
 from aiokafka import ConsumerRecord
 from aiokafka.errors import KafkaError
 from faststream.kafka import KafkaBroker, KafkaMessage
@@ -30,7 +29,7 @@ from pydantic import BaseModel, ValidationError
 from shared import topics
 from shared.db import Conn, is_transient_db_error
 from shared.envelope import Envelope, PoisonRecord, parse_record
-from shared.inbox import Inbox
+from shared.uow import PgUnitOfWork, UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +37,14 @@ RECORDS = Counter(
     "stax_consumed_records_total", "Records handled by outcome", ["consumer", "outcome"]
 )
 
-# Applies one event inside the caller's transaction (inbox row already claimed).
-Apply = Callable[[Conn, Envelope, Any], Awaitable[None]]
+U = TypeVar("U", bound=UnitOfWork)
+U_contra = TypeVar("U_contra", bound=UnitOfWork, contravariant=True)
+
+
+class Apply(Protocol[U_contra]):
+    """Applies one event inside the consumer's unit of work (inbox row already claimed)."""
+
+    def __call__(self, uow: U_contra, envelope: Envelope, data: Any, /) -> Awaitable[None]: ...
 
 
 class Outcome(enum.Enum):
@@ -51,11 +56,11 @@ class Outcome(enum.Enum):
 
 
 @dataclass(frozen=True)
-class Route:
+class Route(Generic[U]):
     """How one ce_type is handled: the data model to validate, and the use case to apply."""
 
     model: type[BaseModel]
-    apply: Apply
+    apply: Apply[U]
 
 
 class DeadLetterSink(Protocol):
@@ -76,24 +81,22 @@ class RetryPolicy:
         return float(min(self.max_seconds, self.base_seconds * 2 ** (attempt - 1)))
 
 
-class ReliableConsumer:
+class ReliableConsumer(Generic[U]):
     """Processes records of one consumer group; see the module docstring for the rules."""
 
     def __init__(
         self,
         *,
         name: str,
-        pool: asyncpg.Pool,
-        inbox: Inbox,
-        routes: Mapping[str, Route],
+        unit_of_work: Callable[[], U],
+        routes: Mapping[str, Route[U]],
         dead_letters: DeadLetterSink,
         retry: RetryPolicy | None = None,
         unknown_types_are_poison: bool = False,
         tenant_pattern: str | None = None,
     ) -> None:
         self.name = name
-        self._pool = pool
-        self._inbox = inbox
+        self._unit_of_work = unit_of_work
         self._routes = routes
         self._dead_letters = dead_letters
         self._retry = retry or RetryPolicy()
@@ -158,11 +161,11 @@ class ReliableConsumer:
             raise PoisonRecord("unknown_tenant", f"{topic!r} is not a tenant topic")
         return dataclasses.replace(envelope, tenant=tenant)
 
-    async def _apply(self, route: Route, envelope: Envelope, data: Any) -> Outcome:
-        async with self._pool.acquire() as conn, conn.transaction():
-            if not await self._inbox.claim(conn, self.name, envelope.id):
+    async def _apply(self, route: Route[U], envelope: Envelope, data: Any) -> Outcome:
+        async with self._unit_of_work() as uow:
+            if not await uow.claim(self.name, envelope.id):
                 return Outcome.DUPLICATE
-            await route.apply(conn, envelope, data)
+            await route.apply(uow, envelope, data)
         return Outcome.APPLIED
 
     async def _dead_letter(
@@ -194,7 +197,7 @@ class ReliableConsumer:
 
 def subscribe_reliably(
     broker: KafkaBroker,
-    consumer: ReliableConsumer,
+    consumer: ReliableConsumer[Any],
     topic: str | None = None,
     *,
     pattern: str | None = None,
@@ -245,3 +248,15 @@ async def _tolerant_parser(
 
 def _brief(exc: ValidationError) -> str:
     return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())[:2000]
+
+
+ApplyOnConnection = Callable[[Conn, Envelope, Any], Awaitable[None]]
+
+
+def on_connection(apply: ApplyOnConnection) -> Apply[PgUnitOfWork]:
+    """Adapter for use cases still written against a bare connection (being moved to units)."""
+
+    async def applied(uow: PgUnitOfWork, envelope: Envelope, data: Any) -> None:
+        await apply(uow.conn, envelope, data)
+
+    return applied

@@ -17,6 +17,8 @@ from pydantic import AfterValidator
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared import errors
+
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
 DEFAULT_RATE_LIMIT = "100/second"
 
@@ -73,7 +75,8 @@ class BodyLimit:
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
         answer = JSONResponse(
-            {"detail": f"request body larger than {self.limit} bytes"}, status_code=413
+            errors.body(errors.for_status(413, f"request body larger than {self.limit} bytes")),
+            status_code=413,
         )
         await answer(scope, receive, send)
 
@@ -123,9 +126,7 @@ class RateLimit:
 def too_many_requests(retry_after: float) -> JSONResponse:
     """429 in the errors shape every service uses; Retry-After in whole seconds, at least 1."""
     seconds = max(math.ceil(retry_after), 1)
-    error = {
-        "field": None,
-        "code": "rate_limited",
-        "message": f"too many requests; retry in {seconds} s",
-    }
-    return JSONResponse({"errors": [error]}, status_code=429, headers={"Retry-After": str(seconds)})
+    reasons = errors.for_status(429, f"too many requests; retry in {seconds} s")
+    return JSONResponse(
+        errors.body(reasons), status_code=429, headers={"Retry-After": str(seconds)}
+    )

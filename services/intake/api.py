@@ -10,7 +10,6 @@ from fastapi import APIRouter, Body, Depends, Header, HTTPException, Request, Re
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.intake import answers, erasure, handlers, repository
-from services.intake.http_errors import Problem, ValidationAnswer
 from shared.auth import Principal, require_role
 from shared.events import RequestSubmission
 
@@ -102,21 +101,21 @@ _EXAMPLE = {
     },
 }
 _AUTH: dict[int | str, dict[str, Any]] = {
-    401: {"model": Problem, "description": "No API key, or an unknown or revoked one"},
-    403: {"model": Problem, "description": "The key's role may not do this"},
+    401: {"description": "No API key, or an unknown or revoked one"},
+    403: {"description": "The key's role may not do this"},
 }
 _UNREADABLE: dict[int | str, dict[str, Any]] = {
-    400: {"model": Problem, "description": "The body could not be read (not UTF-8)"},
+    400: {"description": "The body could not be read (not UTF-8)"},
 }
 _INVALID: dict[int | str, dict[str, Any]] = {
-    422: {"model": ValidationAnswer, "description": "Every bad field, {field, code, message}"},
+    422: {"description": "Every bad field, {field, code, message}"},
 }
 _SUBMIT = {
     **_AUTH,
     **_UNREADABLE,
-    409: {"model": Problem, "description": "Same Idempotency-Key or external_ref, other body"},
-    413: {"model": Problem, "description": "Body larger than the limit (64 KiB)"},
-    422: {"model": ValidationAnswer, "description": "Every bad field, {field, code, message}"},
+    409: {"description": "Same Idempotency-Key or external_ref, other body"},
+    413: {"description": "Body larger than the limit (64 KiB)"},
+    422: {"description": "Every bad field, {field, code, message}"},
 }
 
 
@@ -190,7 +189,7 @@ def _requests(api: APIRouter) -> None:
         responses={
             **_AUTH,
             **_INVALID,
-            404: {"model": Problem, "description": "No such request (for you)"},
+            404: {"description": "No such request (for you)"},
         },
         summary="Status and timeline of a request (its submitter, or an operator)",
     )
@@ -229,7 +228,7 @@ def _erasure(api: APIRouter) -> None:
         responses={
             **_AUTH,
             **_INVALID,
-            404: {"model": Problem, "description": "No such request"},
+            404: {"description": "No such request"},
         },
         summary="Erase a request's personal data everywhere (operator key; idempotent)",
     )
@@ -246,8 +245,8 @@ def _answers(api: APIRouter) -> None:
         **_AUTH,
         **_UNREADABLE,
         **_INVALID,
-        404: {"model": Problem, "description": "No such offer (or not known to intake yet)"},
-        409: {"model": Problem, "description": "Contradicts an earlier answer, or expired"},
+        404: {"description": "No such offer (or not known to intake yet)"},
+        409: {"description": "Contradicts an earlier answer, or expired"},
     }
 
     async def answer(

@@ -15,6 +15,7 @@ from services.intake import api, consumers, handlers, http_errors
 from services.intake.reference import load_reference
 from services.intake.settings import IntakeSettings
 from shared import api_gate
+from shared import http_errors as shared_http_errors
 from shared.asyncapi import asyncapi_router, declare_emitted
 from shared.events import AssignmentResponse, RequestAccepted, RequestErased, RequestRejected
 from shared.kafka import make_broker
@@ -27,8 +28,8 @@ DESCRIPTION = """Front door of STAX: technical-assistance requests in, partner a
 
 Every route needs an API key (`stax keys create`), sent as `Authorization: Bearer stax_…` or
 `X-API-Key: stax_…`: role `submitter` to submit and follow requests, `partner` to answer offers,
-`operator` to read any request. Errors are JSON: `{"detail": …}`, and for 422
-`{"detail": …, "errors": [{field, code, message}]}` listing every bad field.
+`operator` to read any request. Every 4xx answer is `{"errors": [{field, code, message}]}`,
+listing every reason at once (for 422, every bad field).
 """
 
 
@@ -61,6 +62,7 @@ def create_app(settings: IntakeSettings, registry: CollectorRegistry = REGISTRY)
             yield
 
     app = FastAPI(title="STAX intake", version="0.2.0", lifespan=lifespan, description=DESCRIPTION)
+    shared_http_errors.install(app)
     app.add_exception_handler(RequestValidationError, http_errors.on_validation_error)
     app.add_exception_handler(handlers.InvalidSubmission, http_errors.on_invalid_submission)
     app.include_router(api.router())

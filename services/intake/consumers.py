@@ -8,7 +8,13 @@ from faststream.kafka import KafkaBroker
 
 from services.intake import erasure, handlers, tracking
 from shared import topics
-from shared.consuming import Apply, ReliableConsumer, Route, subscribe_reliably
+from shared.consuming import (
+    ApplyOnConnection,
+    ReliableConsumer,
+    Route,
+    on_connection,
+    subscribe_reliably,
+)
 from shared.events import (
     AssignmentAccepted,
     AssignmentDeclined,
@@ -22,10 +28,10 @@ from shared.events import (
     RequestSubmitted,
     RequestUnmatched,
 )
-from shared.inbox import Inbox
 from shared.kafka import DeadLetters
 from shared.outbox import Outbox
 from shared.runtime import Runtime
+from shared.uow import PgUnitOfWork
 
 GROUP = "stax-intake"
 
@@ -34,15 +40,14 @@ def consumer(
     runtime: Runtime,
     broker: KafkaBroker,
     name: str,
-    routes: dict[str, Route],
+    routes: dict[str, Route[PgUnitOfWork]],
     *,
     unknown_types_are_poison: bool = False,
     tenant_pattern: str | None = None,
-) -> ReliableConsumer:
+) -> ReliableConsumer[PgUnitOfWork]:
     return ReliableConsumer(
         name=name,
-        pool=runtime.pool,
-        inbox=Inbox("intake"),
+        unit_of_work=lambda: PgUnitOfWork(runtime.pool, "intake"),
         dead_letters=DeadLetters(broker, "intake"),
         routes=routes,
         unknown_types_are_poison=unknown_types_are_poison,
@@ -50,16 +55,16 @@ def consumer(
     )
 
 
-def submissions(apply: Apply) -> dict[str, Route]:
+def submissions(apply: ApplyOnConnection) -> dict[str, Route[PgUnitOfWork]]:
     # A permissive model: invalid data is answered with ta.request.rejected, not dead-lettered.
-    return {RequestSubmitted.ce_type: Route(handlers.AnySubmission, apply)}
+    return {RequestSubmitted.ce_type: Route(handlers.AnySubmission, on_connection(apply))}
 
 
-def read_model(outbox: Outbox) -> dict[str, tuple[str, dict[str, Route]]]:
+def read_model(outbox: Outbox) -> dict[str, tuple[str, dict[str, Route[PgUnitOfWork]]]]:
     """Consumer name → (topic, routes) of the events that build the status timelines."""
 
-    def copied(model: type[Event], apply: Apply) -> Route:
-        return Route(model, tracking.copied_to_submitter(apply, outbox))
+    def copied(model: type[Event], apply: ApplyOnConnection) -> Route[PgUnitOfWork]:
+        return Route(model, on_connection(tracking.copied_to_submitter(apply, outbox)))
 
     return {
         "intake.requests": (
@@ -71,7 +76,9 @@ def read_model(outbox: Outbox) -> dict[str, tuple[str, dict[str, Route]]]:
                 RequestMatched.ce_type: copied(RequestMatched, tracking.on_match_outcome),
                 RequestUnmatched.ce_type: copied(RequestUnmatched, tracking.on_match_outcome),
                 # Not copied to the submitter's topic: it says nothing the submitter needs.
-                RequestErased.ce_type: Route(RequestErased, partial(erasure.on_erased, outbox)),
+                RequestErased.ce_type: Route(
+                    RequestErased, on_connection(partial(erasure.on_erased, outbox))
+                ),
             },
         ),
         "intake.assignments": (
@@ -93,11 +100,15 @@ def read_model(outbox: Outbox) -> dict[str, tuple[str, dict[str, Route]]]:
     }
 
 
-NOTIFICATIONS: tuple[str, dict[str, Route]] = (
+NOTIFICATIONS: tuple[str, dict[str, Route[PgUnitOfWork]]] = (
     topics.NOTIFICATIONS,
     {
-        NotificationDelivered.ce_type: Route(NotificationDelivered, tracking.on_notification),
-        NotificationFailed.ce_type: Route(NotificationFailed, tracking.on_notification),
+        NotificationDelivered.ce_type: Route(
+            NotificationDelivered, on_connection(tracking.on_notification)
+        ),
+        NotificationFailed.ce_type: Route(
+            NotificationFailed, on_connection(tracking.on_notification)
+        ),
     },
 )
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
@@ -19,6 +19,7 @@ from uuid import UUID
 from pydantic import TypeAdapter, ValidationError
 
 from shared.bounds import MAX_CODE, MAX_CODES, MAX_PARTY, quoted
+from shared.errors import from_pydantic
 from shared.events import (
     Eligibility,
     FieldError,
@@ -80,34 +81,6 @@ def validate(
     if errors or submission is None:
         return dedupe(errors)
     return submission
-
-
-def from_pydantic(details: Sequence[Any]) -> list[FieldError]:
-    """pydantic error details → FieldErrors; `loc` becomes a dotted path without `body`."""
-    out = []
-    for detail in details:
-        loc = [str(part) for part in detail["loc"] if part != "body"]
-        if detail["type"] == "json_invalid":
-            loc = []  # the position in the text is in the message; the field is the body
-        code = _PYDANTIC_CODES.get(detail["type"], detail["type"])
-        if loc and loc[-1] == "email" and detail["type"] == "value_error":
-            code = "invalid_email"
-        out.append(FieldError(field=".".join(loc) or "body", code=code, message=detail["msg"]))
-    return out
-
-
-_PYDANTIC_CODES = {
-    "missing": "required",
-    "string_too_long": "too_long",
-    "string_too_short": "too_short",
-    "too_short": "too_few",
-    "too_long": "too_many",
-    "enum": "unknown_value",
-    "json_invalid": "invalid_json",
-    "model_attributes_type": "not_an_object",
-    "model_type": "not_an_object",
-    "dict_type": "not_an_object",
-}
 
 
 def reference_errors(raw: Mapping[str, Any], reference: Reference, today: date) -> list[FieldError]:

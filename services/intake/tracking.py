@@ -10,7 +10,7 @@ from typing import Any
 from uuid import UUID
 
 from services.intake import repository
-from shared.consuming import Apply
+from shared.consuming import ApplyOnConnection
 from shared.db import Conn
 from shared.envelope import Envelope, mirror_record
 from shared.events import (
@@ -67,7 +67,7 @@ async def on_assignment_outcome(conn: Conn, envelope: Envelope, event: Assignmen
     await _note(conn, envelope, event.request_id, summary, event.partner_id)
 
 
-def copied_to_submitter(apply: Apply, outbox: Outbox) -> Apply:
+def copied_to_submitter(apply: ApplyOnConnection, outbox: Outbox) -> ApplyOnConnection:
     """`apply`, then the event copied to its request's outcomes topic, if it has one (brief
     §7.1: an upstream system hears of its own requests on its own topic)."""
 

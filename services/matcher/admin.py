@@ -14,6 +14,7 @@ from services.matcher.domain import PartnerKind, PartnerSpec, check_partner
 from services.matcher.domain.partners import COUNTRY, MAX_CAPACITY, Countries, Regions
 from services.matcher.partner_repository import PartnerRow
 from shared import bounds
+from shared.errors import from_pydantic
 from shared.events import Codes, FieldError
 
 
@@ -49,13 +50,6 @@ class NotFound(Exception):  # noqa: N818
 
 class Conflict(Exception):  # noqa: N818
     pass
-
-
-def field_errors(exc: ValidationError) -> list[FieldError]:
-    return [
-        FieldError(field=".".join(map(str, e["loc"])) or "body", code=e["type"], message=e["msg"])
-        for e in exc.errors()
-    ]
 
 
 @dataclass(frozen=True)
@@ -101,6 +95,6 @@ class PartnerAdmin:
             try:
                 spec = PartnerSpec.model_validate(merged)
             except ValidationError as exc:
-                raise Invalid(field_errors(exc)) from exc
+                raise Invalid(from_pydantic(exc.errors())) from exc
             await partners.update_partner(conn, self._checked(spec))
         return await self.get(partner_id)

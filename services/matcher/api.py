@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from services.matcher.admin import (
@@ -18,8 +17,9 @@ from services.matcher.admin import (
 )
 from services.matcher.domain import PartnerSpec
 from services.matcher.partner_repository import PartnerRow
+from shared import http_errors
 from shared.auth import Principal, require_role
-from shared.events import FieldError, cap_errors
+from shared.events import FieldError
 
 Operator = Annotated[Principal, Depends(require_role("operator"))]
 
@@ -85,37 +85,24 @@ async def deactivate_partner(_: Operator, admin: Admin, partner_id: str) -> Part
     return _view(await admin.update(partner_id, PartnerPatch(active=False)))
 
 
-def _errors(status: int, errors: list[FieldError]) -> JSONResponse:
-    # Capped (shared.bounds): however bad the body, the answer stays small.
-    return JSONResponse(
-        {"errors": [e.model_dump() for e in cap_errors(errors)]}, status_code=status
-    )
-
-
 def install(app: FastAPI) -> None:
     """The routes, and errors as `{errors: [{field, code, message}]}` (style guide §7)."""
     app.include_router(router)
 
-    @app.exception_handler(RequestValidationError)
-    async def _invalid_body(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return _errors(
-            422,
-            [
-                FieldError(field=".".join(map(str, e["loc"])), code=e["type"], message=e["msg"])
-                for e in exc.errors()
-            ],
-        )
-
     @app.exception_handler(Invalid)
     async def _refused(_: Request, exc: Invalid) -> JSONResponse:
-        return _errors(422, exc.errors)
+        return http_errors.answer(422, exc.errors)
 
     @app.exception_handler(NotFound)
     async def _missing(_: Request, exc: NotFound) -> JSONResponse:
         message = f"no partner {exc.args[0]!r}"
-        return _errors(404, [FieldError(field="partner_id", code="not_found", message=message)])
+        return http_errors.answer(
+            404, [FieldError(field="partner_id", code="not_found", message=message)]
+        )
 
     @app.exception_handler(Conflict)
     async def _taken(_: Request, exc: Conflict) -> JSONResponse:
         message = f"partner {exc.args[0]!r} exists; PATCH it instead"
-        return _errors(409, [FieldError(field="partner_id", code="exists", message=message)])
+        return http_errors.answer(
+            409, [FieldError(field="partner_id", code="exists", message=message)]
+        )

@@ -15,7 +15,7 @@ from services.matcher.admin import PartnerAdmin
 from services.matcher.catalog import Catalog
 from services.matcher.domain import MatchPolicy
 from services.matcher.settings import MatcherSettings
-from shared import api_gate
+from shared import api_gate, http_errors
 from shared.asyncapi import asyncapi_router, declare_emitted
 from shared.events import (
     AssignmentAccepted,
@@ -88,6 +88,7 @@ def create_app(settings: MatcherSettings) -> FastAPI:
         lifespan=lifespan,
         description="Scores partners, offers them the work, follows their answers.",
     )
+    http_errors.install(app)
     api.install(app)
     app.include_router(probe_router(REGISTRY))
     app.include_router(asyncapi_router(broker, title=app.title, version=app.version))

@@ -10,11 +10,11 @@ from faststream.kafka import KafkaBroker
 
 from services.matcher import handlers
 from shared import topics
-from shared.consuming import ReliableConsumer, Route, subscribe_reliably
+from shared.consuming import ReliableConsumer, Route, on_connection, subscribe_reliably
 from shared.events import AssignmentResponse, Event, RequestAccepted, RequestErased
-from shared.inbox import Inbox
 from shared.kafka import DeadLetters
 from shared.runtime import Runtime
+from shared.uow import PgUnitOfWork
 
 GROUP = "stax-matcher"
 
@@ -25,13 +25,17 @@ Use = Callable[..., Awaitable[None]]
 def subscribe(broker: KafkaBroker, runtime: Runtime, deps: handlers.MatcherDeps) -> None:
     dead_letters = DeadLetters(broker, "matcher")
 
-    def consumer(name: str, uses: dict[type[Event], Use], **options: Any) -> ReliableConsumer:
+    def consumer(
+        name: str, uses: dict[type[Event], Use], **options: Any
+    ) -> ReliableConsumer[PgUnitOfWork]:
         return ReliableConsumer(
             name=name,
-            pool=runtime.pool,
-            inbox=Inbox("matcher"),
+            unit_of_work=lambda: PgUnitOfWork(runtime.pool, "matcher"),
             dead_letters=dead_letters,
-            routes={m.ce_type: Route(m, partial(apply, deps)) for m, apply in uses.items()},
+            routes={
+                m.ce_type: Route(m, on_connection(partial(apply, deps)))
+                for m, apply in uses.items()
+            },
             **options,
         )
 

@@ -33,6 +33,7 @@ from services.notifier.models import (
 )
 from services.notifier.ssrf_rules import Refused
 from shared.auth import Principal, require_role
+from shared.errors import ApiError
 
 
 async def _deps(request: Request) -> subscriptions.SubscriptionDeps:
@@ -58,15 +59,13 @@ async def _partner_scope(
 Scope = Annotated[str, Depends(_partner_scope)]
 
 
-def _refused(refused: Refused) -> HTTPException:
-    detail = [{"field": "url", "code": refused.code, "message": str(refused)}]
-    return HTTPException(422, detail)
+def _refused(refused: Refused) -> ApiError:
+    return ApiError.one(422, refused.code, str(refused), field="url")
 
 
-def _over_quota(over: subscriptions.OverQuota) -> HTTPException:
-    # The same shape as _refused's; the partner (path) is at fault, not a body field.
-    detail = [{"field": "partner_id", "code": "quota_exceeded", "message": str(over)}]
-    return HTTPException(422, detail)
+def _over_quota(over: subscriptions.OverQuota) -> ApiError:
+    # The partner (path) is at fault, not a body field.
+    return ApiError.one(422, "quota_exceeded", str(over), field="partner_id")
 
 
 T = TypeVar("T")

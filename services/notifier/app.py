@@ -21,7 +21,7 @@ from services.notifier.settings import NotifierSettings
 from services.notifier.ssrf import SsrfGuard
 from services.notifier.webhook import WebhookSender, webhook_client
 from services.notifier.worker import run_worker
-from shared import api_gate
+from shared import api_gate, http_errors
 from shared.asyncapi import asyncapi_router, declare_emitted
 from shared.events import NotificationDelivered, NotificationFailed
 from shared.kafka import make_broker, visible_topics
@@ -141,6 +141,7 @@ def create_app(settings: NotifierSettings) -> FastAPI:
     app.include_router(api.deliveries_router())
     app.include_router(probe_router(REGISTRY))
     app.include_router(asyncapi_router(broker, title=app.title, version=app.version))
+    http_errors.install(app)
     api_gate.install(
         app, max_body_bytes=settings.notifier_max_body_bytes, rate_limit=settings.rate_limit
     )

@@ -8,7 +8,7 @@ from faststream.kafka import KafkaBroker
 
 from services.notifier.handlers import Fanout, on_request_erased
 from shared import topics
-from shared.consuming import ReliableConsumer, Route, subscribe_reliably
+from shared.consuming import ReliableConsumer, Route, on_connection, subscribe_reliably
 from shared.events import (
     AssignmentAccepted,
     AssignmentDeclined,
@@ -20,9 +20,9 @@ from shared.events import (
     RequestMatched,
     RequestUnmatched,
 )
-from shared.inbox import Inbox
 from shared.kafka import DeadLetters
 from shared.runtime import Runtime
+from shared.uow import PgUnitOfWork
 
 GROUP = "stax-notifier"
 
@@ -45,14 +45,15 @@ def subscribe(broker: KafkaBroker, runtime: Runtime) -> None:
     fanout = Fanout(runtime.outbox)
     # On the topic of the request it erases, so it is applied after that request's acceptance.
     erasure = {
-        RequestErased.ce_type: Route(RequestErased, partial(on_request_erased, runtime.outbox))
+        RequestErased.ce_type: Route(
+            RequestErased, on_connection(partial(on_request_erased, runtime.outbox))
+        )
     }
     for name, (topic, models, description) in TOPICS.items():
-        routes = {m.ce_type: Route(m, fanout) for m in models}
+        routes = {m.ce_type: Route(m, on_connection(fanout)) for m in models}
         consumer = ReliableConsumer(
             name=name,  # distinct per topic: the inbox is keyed by (consumer, ce_id)
-            pool=runtime.pool,
-            inbox=Inbox("notifier"),
+            unit_of_work=lambda: PgUnitOfWork(runtime.pool, "notifier"),
             dead_letters=DeadLetters(broker, "notifier"),
             routes=routes | erasure if topic == topics.REQUESTS else routes,
         )

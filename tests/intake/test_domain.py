@@ -65,7 +65,7 @@ def test_a_missing_field_and_a_bad_contact_are_reported_together() -> None:
 
 
 def test_something_that_is_not_an_object_is_one_error_about_the_body() -> None:
-    assert _codes([1, 2]) == {("body", "not_an_object")}
+    assert _codes([1, 2]) == {(None, "not_an_object")}
 
 
 def test_not_eligible_says_why() -> None:

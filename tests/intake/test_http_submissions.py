@@ -121,7 +121,7 @@ async def test_a_body_over_the_limit_is_413_before_it_is_parsed(
         "/v1/requests", content=chunks(), headers=headers | {"Content-Type": "application/json"}
     )
     assert streamed.status_code == 413
-    assert "larger than" in streamed.json()["detail"]
+    assert "larger than" in streamed.json()["errors"][0]["message"]
 
 
 async def test_an_idempotency_key_returns_the_same_request_and_a_changed_body_is_409(

@@ -96,7 +96,7 @@ def test_the_document_lists_every_route_with_auth_errors_and_an_example(intake_u
     assert example["value"]["party"] == "SEN"
     assert "Idempotency-Key" in {p["name"] for p in submit["parameters"]}
     errors = submit["responses"]["422"]["content"]["application/json"]["schema"]
-    assert errors == {"$ref": "#/components/schemas/ValidationAnswer"}
+    assert errors == {"$ref": "#/components/schemas/ErrorBody"}
     schemas = document["components"]["schemas"]
     for name in ("SubmitAnswer", "ValidationAnswer", "AnswerBody"):
         assert schemas[name]["examples"], name

@@ -158,7 +158,7 @@ async def test_without_a_valid_key_any_body_is_401_never_422(caller: Caller) -> 
                 answer = await http.post(caller.service.post, content=body, headers=sent)
                 assert answer.status_code == 401, (headers, answer.text)
                 assert answer.headers["WWW-Authenticate"] == "Bearer"
-                assert answer.json()["detail"]
+                assert answer.json()["errors"][0]["code"] == "unauthenticated"
 
 
 async def test_with_a_valid_key_a_malformed_body_is_422(caller: Caller) -> None:
@@ -228,3 +228,65 @@ def test_every_v1_operation_documents_401_413_and_429_with_retry_after(
         for operation in operations:
             assert {"401", "413", "429"} <= set(operation["responses"]), (name, operation)
             assert "Retry-After" in operation["responses"]["429"]["headers"]
+
+
+ERROR_FIELDS = {"field", "code", "message"}
+
+
+def _assert_error_body(answer: httpx.Response) -> list[dict[str, Any]]:
+    """Brief §7.3: `{"errors": [{field, code, message}, ...]}` and nothing else at the top."""
+    assert 400 <= answer.status_code < 500, answer.text[:200]
+    body = answer.json()
+    assert set(body) == {"errors"}, (answer.status_code, body)
+    assert body["errors"], body
+    for error in body["errors"]:
+        assert set(error) >= ERROR_FIELDS, error
+        assert error["field"] is None or isinstance(error["field"], str)
+        assert isinstance(error["code"], str) and error["code"]
+        assert isinstance(error["message"], str) and error["message"]
+    errors: list[dict[str, Any]] = body["errors"]
+    return errors
+
+
+async def test_every_4xx_of_every_service_has_the_one_error_body(caller: Caller) -> None:
+    headers = await caller.key()  # a budget of BUDGET requests: five are sent with it
+    async with caller.client() as http:
+        answers = {
+            401: await http.get(caller.service.get),
+            404: await http.get("/v1/no-such-route", headers=headers),
+            413: await http.post(caller.service.post, content=b" " * (LIMIT + 1), headers=headers),
+            422: await http.post(caller.service.post, content=MALFORMED, headers=headers),
+        }
+        wrong_field = await http.post(caller.service.post, json={"no such": []}, headers=headers)
+    assert {status: answer.status_code for status, answer in answers.items()} == {
+        status: status for status in answers
+    }
+    assert wrong_field.status_code == 422, wrong_field.text
+    for answer in [*answers.values(), wrong_field]:
+        _assert_error_body(answer)
+    [malformed] = _assert_error_body(answers[422])
+    assert (malformed["field"], malformed["code"]) == (None, "invalid_json")
+    assert _assert_error_body(answers[401])[0]["code"] == "unauthenticated"
+    assert _assert_error_body(answers[404])[0]["code"] == "not_found"
+    assert any(e["field"] for e in _assert_error_body(wrong_field))  # says which field
+
+
+def test_every_4xx_every_service_documents_is_the_one_error_body(
+    running: dict[str, Service],
+) -> None:
+    for name, service in running.items():
+        document = service.app.openapi()
+        assert set(document["components"]["schemas"]["ErrorBody"]["properties"]) == {"errors"}
+        documented = 0
+        for path, operations in document["paths"].items():
+            for operation in operations.values():
+                for status, response in operation["responses"].items():
+                    if status.startswith("4"):
+                        documented += 1
+                        schema = response["content"]["application/json"]["schema"]
+                        assert schema == {"$ref": "#/components/schemas/ErrorBody"}, (
+                            name,
+                            path,
+                            status,
+                        )
+        assert documented, name

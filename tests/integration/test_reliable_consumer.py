@@ -24,13 +24,12 @@ from shared.consuming import (
     Route,
     subscribe_reliably,
 )
-from shared.db import Conn
 from shared.envelope import Envelope, build_record
 from shared.events import AssignmentResponse, Contact, Eligibility, RequestAccepted
-from shared.inbox import Inbox
 from shared.kafka import DeadLetters, ensure_topics, make_broker
 from shared.kafka_access import KafkaAccess
 from shared.outbox import Outbox
+from shared.uow import PgUnitOfWork
 from tests.kafka_helpers import collect, header
 
 FAST = RetryPolicy(base_seconds=0.01, max_seconds=0.05, max_failures=2)
@@ -80,18 +79,17 @@ class NoDeadLetters:
         raise AssertionError(f"unexpected dead letter: {reason}: {error}")
 
 
-def _matcher_consumer(pool: asyncpg.Pool, name: str) -> ReliableConsumer:
+def _matcher_consumer(pool: asyncpg.Pool, name: str) -> ReliableConsumer[PgUnitOfWork]:
     deps = matcher_handlers.MatcherDeps(
         outbox=Outbox("matcher"), clock=lambda: datetime.now(UTC), respond_within=timedelta(days=5)
     )
 
-    async def apply(conn: Conn, envelope: Envelope, event: RequestAccepted) -> None:
-        await matcher_handlers.on_request_accepted(deps, conn, envelope, event)
+    async def apply(uow: PgUnitOfWork, envelope: Envelope, event: RequestAccepted) -> None:
+        await matcher_handlers.on_request_accepted(deps, uow.conn, envelope, event)
 
     return ReliableConsumer(
         name=name,
-        pool=pool,
-        inbox=Inbox("matcher"),
+        unit_of_work=lambda: PgUnitOfWork(pool, "matcher"),
         routes={RequestAccepted.ce_type: Route(RequestAccepted, apply)},
         dead_letters=NoDeadLetters(),
         retry=FAST,
@@ -121,15 +119,14 @@ async def test_a_transient_failure_is_retried_never_dead_lettered(
 ) -> None:
     attempts: list[int] = []
 
-    async def flaky(conn: Conn, envelope: Envelope, event: AssignmentResponse) -> None:
+    async def flaky(uow: PgUnitOfWork, envelope: Envelope, event: AssignmentResponse) -> None:
         attempts.append(1)
         if len(attempts) <= 4:  # more than max_failures: transient errors are not counted
             raise asyncpg.exceptions.ConnectionDoesNotExistError("database went away")
 
     consumer = ReliableConsumer(
         name=f"test.{unique}",
-        pool=pool,
-        inbox=Inbox("matcher"),
+        unit_of_work=lambda: PgUnitOfWork(pool, "matcher"),
         dead_letters=NoDeadLetters(),
         routes={AssignmentResponse.ce_type: Route(AssignmentResponse, flaky)},
         retry=FAST,
@@ -151,13 +148,12 @@ async def test_a_handler_that_keeps_failing_is_dead_lettered_after_the_limit(
         async def send(self, record: object, reason: str, error: str) -> None:
             sent.append(reason)
 
-    async def buggy(conn: Conn, envelope: Envelope, event: AssignmentResponse) -> None:
+    async def buggy(uow: PgUnitOfWork, envelope: Envelope, event: AssignmentResponse) -> None:
         raise KeyError("a bug")
 
     consumer = ReliableConsumer(
         name=f"test.{unique}",
-        pool=pool,
-        inbox=Inbox("matcher"),
+        unit_of_work=lambda: PgUnitOfWork(pool, "matcher"),
         dead_letters=Recorder(),
         routes={AssignmentResponse.ce_type: Route(AssignmentResponse, buggy)},
         retry=FAST,

@@ -132,7 +132,7 @@ async def test_operators_manage_partners_and_bad_input_is_refused_with_reasons(
         )
         assert bad.status_code == 422
         assert {(e["field"], e["code"]) for e in bad.json()["errors"]} >= {
-            ("body.capacity", "greater_than_equal")
+            ("capacity", "greater_than_equal")
         }
         unknown = await http.post("/v1/partners", json={**new, "topics": ["NOPE"]})
         assert unknown.status_code == 422

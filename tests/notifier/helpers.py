@@ -32,7 +32,7 @@ from services.notifier.mailer import Mailer, SmtpConfig, Templates
 from services.notifier.ssrf import SsrfGuard
 from services.notifier.subscriptions import new_secret
 from services.notifier.webhook import WebhookSender, webhook_client
-from shared import api_gate
+from shared import api_gate, http_errors
 from shared.auth import Authenticator, create_key
 from shared.envelope import Envelope as Envelope_
 from shared.events import AssignmentOffered, Event, Role
@@ -396,6 +396,7 @@ async def api_client(
     app = FastAPI()
     app.include_router(api.subscriptions_router())
     app.include_router(api.deliveries_router())
+    http_errors.install(app)
     api_gate.install(app, max_body_bytes=64 * 1024, rate_limit="1000/second")
     app.state.authenticator = Authenticator(pool)
     app.state.subscriptions = subscription_deps(pool, quotas=quotas)

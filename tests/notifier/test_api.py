@@ -33,7 +33,7 @@ BAD_SECRETS = {
 
 def _reasons(answer: httpx.Response, field: str) -> list[str]:
     assert answer.status_code == 422, answer.text
-    return [str(e["msg"]) for e in answer.json()["detail"] if e["loc"][-1] == field]
+    return [str(e["message"]) for e in answer.json()["errors"] if e["field"] == field]
 
 
 @pytest.mark.parametrize("kind", sorted(BAD_SECRETS))
@@ -77,7 +77,7 @@ async def test_concurrent_endpoint_creations_never_exceed_the_partners_quota(
             http, path, [{"url": f"http://127.0.0.1:9/h{n}"} for n in range(8)]
         )
         assert sorted(a.status_code for a in answers) == [201] * 3 + [422] * 5
-        refusals = [r for a in answers if a.status_code == 422 for r in a.json()["detail"]]
+        refusals = [r for a in answers if a.status_code == 422 for r in a.json()["errors"]]
         assert {(r["field"], r["code"]) for r in refusals} == {("partner_id", "quota_exceeded")}
         assert "3 endpoints" in refusals[0]["message"]
         # A deleted endpoint frees its place; a disabled one keeps it (it can be re-enabled).
@@ -102,7 +102,7 @@ async def test_concurrent_contact_creations_never_exceed_the_partners_quota(
             http, path, [{"email": f"c{n}-{unique}@example.org"} for n in range(9)]
         )
         assert sorted(a.status_code for a in answers) == [201] * 4 + [422] * 5
-        refusals = [r for a in answers if a.status_code == 422 for r in a.json()["detail"]]
+        refusals = [r for a in answers if a.status_code == 422 for r in a.json()["errors"]]
         assert {(r["field"], r["code"]) for r in refusals} == {("partner_id", "quota_exceeded")}
         assert "4 contacts" in refusals[0]["message"]
         first = next(a.json()["contact_id"] for a in answers if a.status_code == 201)

@@ -160,11 +160,11 @@ async def test_bad_input_and_internal_urls_are_refused_with_reasons(
             f"{base}/endpoints", json={"url": "ftp://x", "event_types": ["nope"]}, headers=auth
         )
         assert bad.status_code == 422
-        assert {e["loc"][-1] for e in bad.json()["detail"]} == {"url", "event_types"}
+        assert {e["field"].split(".")[0] for e in bad.json()["errors"]} == {"url", "event_types"}
         contact = await http.post(
             f"{base}/contacts", json={"email": "not-an-address", "language": "de"}, headers=auth
         )
-        assert contact.status_code == 422 and len(contact.json()["detail"]) == 2
+        assert contact.status_code == 422 and len(contact.json()["errors"]) == 2
         bad_partner = await http.post(
             "/v1/partners/Not%20OK/contacts", json={"email": "a@b.org"}, headers=auth
         )
@@ -179,7 +179,7 @@ async def test_bad_input_and_internal_urls_are_refused_with_reasons(
         ]:
             refused = await http.post(f"{base}/endpoints", json={"url": url}, headers=auth)
             assert refused.status_code == 422, (url, refused.text)
-            [reason] = refused.json()["detail"]
+            [reason] = refused.json()["errors"]
             assert reason["field"] == "url" and reason["code"] == "address_not_allowed", reason
 
 

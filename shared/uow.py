@@ -1,0 +1,175 @@
+"""The unit of work: one transaction, the repositories bound to it, the inbox and the outbox.
+
+Every use case of every service changes state through a unit of work (cosmicpython's pattern):
+
+    async with uow_factory() as uow:
+        request = await uow.requests.get(request_id)
+        ...
+        await uow.emit([record])
+
+Leaving the block without an exception commits the state, the inbox row and the outbox rows
+together; an exception rolls all of them back. Each service subclasses `PgUnitOfWork` (adding
+its repositories in `_bind`) and `FakeUnitOfWork` (the same repositories over in-memory
+containers), so handler tests run without PostgreSQL; a contract suite runs the same tests
+against both to keep the fake honest.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Protocol, Self
+from uuid import UUID
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+from asyncpg.transaction import Transaction
+
+from shared.db import Conn
+from shared.envelope import OutgoingRecord
+from shared.inbox import Inbox
+from shared.outbox import Outbox
+
+
+class UnitOfWork(Protocol):
+    """What `shared.consuming` and every handler may rely on, real or fake."""
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    async def claim(self, consumer: str, ce_id: UUID) -> bool:
+        """Inbox: True the first time `consumer` applies `ce_id`, False for a duplicate."""
+        ...
+
+    async def emit(self, records: Sequence[OutgoingRecord]) -> None:
+        """Outbox: queue records, published to Kafka once (and only if) this unit commits."""
+        ...
+
+
+class PgUnitOfWork:
+    """One pooled connection and one transaction; subclasses bind repositories in `_bind`.
+
+    A unit is used once: `async with` it, then drop it (factories make a fresh one per use)."""
+
+    def __init__(self, pool: asyncpg.Pool, schema: str) -> None:
+        self._pool = pool
+        self._inbox = Inbox(schema)
+        self._outbox = Outbox(schema)
+        self._conn: PoolConnectionProxy | None = None
+        self._tx: Transaction | None = None
+
+    @property
+    def conn(self) -> Conn:
+        if self._conn is None:
+            raise RuntimeError("the unit of work is used outside its `async with` block")
+        return self._conn
+
+    @property
+    def outbox(self) -> Outbox:
+        """The schema's outbox SQL, for the rare statement beyond `emit` (erasure's redaction)."""
+        return self._outbox
+
+    def _bind(self, conn: Conn) -> None:
+        """Build the repositories on `conn`; the base unit has none."""
+
+    async def __aenter__(self) -> Self:
+        conn: PoolConnectionProxy = await self._pool.acquire()
+        try:
+            tx = conn.transaction()
+            await tx.start()
+        except BaseException:
+            await self._pool.release(conn)
+            raise
+        self._conn, self._tx = conn, tx
+        self._bind(conn)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        conn, tx = self._conn, self._tx
+        self._conn = self._tx = None
+        if conn is None or tx is None:
+            return
+        try:
+            if exc_type is None:
+                await tx.commit()
+            else:
+                await tx.rollback()
+        finally:
+            await self._pool.release(conn)
+
+    async def claim(self, consumer: str, ce_id: UUID) -> bool:
+        return await self._inbox.claim(self.conn, consumer, ce_id)
+
+    async def emit(self, records: Sequence[OutgoingRecord]) -> None:
+        await self._outbox.add(self.conn, records)
+
+
+@dataclass
+class FakeStore:
+    """The in-memory state a fake unit works on; services extend it with their own tables.
+
+    Shared by every fake unit made from one factory, like the database behind the real ones."""
+
+    inbox: set[tuple[str, UUID]] = field(default_factory=set)
+    outbox: list[OutgoingRecord] = field(default_factory=list)
+    commits: int = 0
+    rollbacks: int = 0
+
+
+class FakeUnitOfWork:
+    """The in-memory twin of `PgUnitOfWork`: changes made inside the block are kept on success
+    and undone on an exception (the store is copied on entry and restored on rollback), so
+    handler tests see the same all-or-nothing behaviour as with PostgreSQL.
+
+    Fakes serialise units (one at a time), as the tests driving them do."""
+
+    def __init__(self, store: FakeStore) -> None:
+        self.store = store
+        self._before: FakeStore | None = None
+
+    def _bind(self, store: FakeStore) -> None:
+        """Build the fake repositories on `store`; the base unit has none."""
+
+    async def __aenter__(self) -> Self:
+        self._before = copy.deepcopy(self.store)
+        self._bind(self.store)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        before, self._before = self._before, None
+        if before is None:
+            return
+        if exc_type is None:
+            self.store.commits += 1
+            return
+        # Restore in place: repositories and tests hold references to the store object.
+        for name in vars(before):
+            setattr(self.store, name, getattr(before, name))
+        self.store.rollbacks += 1
+
+    async def claim(self, consumer: str, ce_id: UUID) -> bool:
+        if (consumer, ce_id) in self.store.inbox:
+            return False
+        self.store.inbox.add((consumer, ce_id))
+        return True
+
+    async def emit(self, records: Sequence[OutgoingRecord]) -> None:
+        self.store.outbox.extend(records)
