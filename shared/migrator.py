@@ -1,20 +1,31 @@
 """Numbered SQL migrations per component (`0001_name.sql`, …), applied once each, in order.
 
-Each component (a service, or `auth` for the shared schema) keeps its own sequence in
-`public.stax_migrations`. One run is one transaction (each file a savepoint inside it, with its
-bookkeeping row), so a failing file leaves nothing of that run applied.
+Each component keeps its own sequence in `public.stax_migrations`: `auth` (the shared schema),
+each service's own schema, and `messaging.<schema>` — the inbox and outbox, defined once in
+`migrations/messaging/` and applied to each service's schema. One run is one transaction (each
+file a savepoint inside it, with its bookkeeping row), so a failing file leaves nothing of that
+run applied.
+
+A service exports its migrations as a `ServiceMigrations` (`services.<name>.migrations`); the
+service itself, `stax init` and the test and benchmark stacks all apply them through it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from string import Template
 
 from shared.db import Conn
 
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+_SCHEMA = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+
+AUTH = Path(__file__).parent / "migrations"
+MESSAGING = AUTH / "messaging"
 
 _BOOKKEEPING = """
 CREATE TABLE IF NOT EXISTS public.stax_migrations (
@@ -59,8 +70,13 @@ def load(folder: Path) -> list[Migration]:
     return found
 
 
-async def apply(conn: Conn, component: str, folder: Path) -> list[str]:
-    """Apply the pending migrations of one component; returns the names applied."""
+async def apply(
+    conn: Conn, component: str, folder: Path, params: Mapping[str, str] | None = None
+) -> list[str]:
+    """Apply the pending migrations of one component; returns the names applied.
+
+    `params` fill `${name}` placeholders (string.Template); the checksum is the template's, so
+    one definition applied to several schemas is one text, checked the same way everywhere."""
     migrations = load(folder)
     # One runner at a time per database: several replicas starting together would otherwise
     # race to apply the same file. The lock is released when the session's transaction ends.
@@ -79,7 +95,7 @@ async def apply(conn: Conn, component: str, folder: Path) -> list[str]:
             if migration.version in applied:
                 _check_unchanged(component, migration, applied[migration.version])
                 continue
-            await _apply_one(conn, component, migration)
+            await _apply_one(conn, component, migration, params or {})
             done.append(f"{migration.version:04d}_{migration.name}")
         return done
 
@@ -92,9 +108,11 @@ def _check_unchanged(component: str, migration: Migration, checksum: str) -> Non
         )
 
 
-async def _apply_one(conn: Conn, component: str, migration: Migration) -> None:
+async def _apply_one(
+    conn: Conn, component: str, migration: Migration, params: Mapping[str, str]
+) -> None:
     async with conn.transaction():  # a savepoint inside the locked transaction
-        await conn.execute(migration.sql)
+        await conn.execute(Template(migration.sql).substitute(params) if params else migration.sql)
         await conn.execute(
             "INSERT INTO public.stax_migrations (component, version, name, checksum) "
             "VALUES ($1, $2, $3, $4)",
@@ -103,3 +121,26 @@ async def _apply_one(conn: Conn, component: str, migration: Migration) -> None:
             migration.name,
             migration.checksum,
         )
+
+
+@dataclass(frozen=True)
+class ServiceMigrations:
+    """What one service's schema needs: the shared `auth` schema, its own migrations, then its
+    inbox and outbox (the one definition in `migrations/messaging/`, on its schema)."""
+
+    schema: str
+    folder: Path
+
+    def __post_init__(self) -> None:
+        if not _SCHEMA.match(self.schema):  # substituted into SQL: a constant, checked anyway
+            raise MigrationError(f"{self.schema!r} is not a schema name")
+
+    async def apply(self, conn: Conn) -> dict[str, list[str]]:
+        """Apply what is pending; returns the names applied per component."""
+        return {
+            "auth": await apply(conn, "auth", AUTH),
+            self.schema: await apply(conn, self.schema, self.folder),
+            f"messaging.{self.schema}": await apply(
+                conn, f"messaging.{self.schema}", MESSAGING, {"schema": self.schema}
+            ),
+        }

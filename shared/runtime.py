@@ -11,7 +11,6 @@ import logging
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -19,17 +18,15 @@ import uvicorn
 from faststream.kafka import KafkaBroker
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 
-from shared import migrator
 from shared.auth import Authenticator
 from shared.db import create_pool
 from shared.kafka import publish_all
+from shared.migrator import ServiceMigrations
 from shared.outbox import Outbox, OutboxRelay
 from shared.retention import Pruner, run_pruner
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
-
-AUTH_MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 @dataclass
@@ -60,10 +57,10 @@ class Runtime:
         return {"database": self.db_ready, "kafka": self.kafka_ready}
 
 
-async def migrate(pool: asyncpg.Pool, service: str, folder: Path) -> None:
+async def migrate(pool: asyncpg.Pool, migrations: ServiceMigrations) -> None:
     async with pool.acquire() as conn:
-        for component, path in (("auth", AUTH_MIGRATIONS), (service, folder)):
-            for name in await migrator.apply(conn, component, path):
+        for component, names in (await migrations.apply(conn)).items():
+            for name in names:
                 log.info("applied migration %s/%s", component, name)
 
 
@@ -80,14 +77,14 @@ async def start_broker(broker: KafkaBroker) -> None:
 async def service_runtime(
     *,
     service: str,
-    schema: str,
     settings: ServiceSettings,
     broker: KafkaBroker,
-    migrations_dir: Path,
+    migrations: ServiceMigrations,
     wire: Callable[[Runtime], None],
 ) -> AsyncIterator[Runtime]:
     """Pool → migrations → `wire` (subscribers, workers) → broker → relay and pruner; torn down
     in reverse."""
+    schema = migrations.schema
     pool = await create_pool(settings.database_url, max_size=settings.db_pool_size)
     outbox = Outbox(schema)
     relay = OutboxRelay(
@@ -99,7 +96,7 @@ async def service_runtime(
     runtime = Runtime(settings, pool, broker, outbox, relay)
     try:
         if settings.migrate_on_start:
-            await migrate(pool, service, migrations_dir)
+            await migrate(pool, migrations)
         wire(runtime)
         await start_broker(broker)
         runtime.spawn(relay.run(), f"{service}-outbox-relay")

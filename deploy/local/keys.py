@@ -9,14 +9,14 @@ import asyncpg
 
 from deploy.local.stack import StackSettings
 from shared import auth, migrator
-from shared.runtime import AUTH_MIGRATIONS
+from shared.migrator import AUTH
 
 
 @asynccontextmanager
 async def _connect(cfg: StackSettings) -> AsyncIterator[asyncpg.Connection]:
     conn = await asyncpg.connect(cfg.db_url, timeout=10)
     try:
-        await migrator.apply(conn, "auth", AUTH_MIGRATIONS)  # a no-op once applied
+        await migrator.apply(conn, "auth", AUTH)  # a no-op once applied
         yield conn
     finally:
         await conn.close()

@@ -17,9 +17,11 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-import services
 from deploy.local import kafka, postgres, processes
 from deploy.local.kafka_admin import KafkaAdmin
+from services.intake.migrations import MIGRATIONS as INTAKE
+from services.matcher.migrations import MIGRATIONS as MATCHER
+from services.notifier.migrations import MIGRATIONS as NOTIFIER
 from shared.db import create_pool
 from shared.kafka import ensure_topics
 from shared.kafka_access import KafkaAccess
@@ -164,8 +166,8 @@ async def _prepare(cfg: StackSettings, log: Log) -> None:
         log("kafka     service principals left as they are (no STAX_KAFKA_PASSWORD_* given)")
     pool = await create_pool(cfg.db_url, max_size=2, wait_seconds=60)
     try:
-        for service in SERVICES:
-            await migrate(pool, service, Path(services.__file__).parent / service / "migrations")
+        for migrations in (INTAKE, MATCHER, NOTIFIER):
+            await migrate(pool, migrations)
     finally:
         await pool.close()
     log("migrations applied (auth, " + ", ".join(SERVICES) + ")")

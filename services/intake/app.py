@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from prometheus_client import REGISTRY, CollectorRegistry
 
 from services.intake import api, consumers, handlers, http_errors
+from services.intake.migrations import MIGRATIONS
 from services.intake.reference import load_reference
 from services.intake.settings import IntakeSettings
 from shared import api_gate
@@ -23,7 +23,6 @@ from shared.probes import probe_router
 from shared.runtime import Runtime, run_http, service_runtime
 
 SERVICE = "intake"
-MIGRATIONS = Path(__file__).parent / "migrations"
 DESCRIPTION = """Front door of STAX: technical-assistance requests in, partner answers in.
 
 Every route needs an API key (`stax keys create`), sent as `Authorization: Bearer stax_…` or
@@ -50,10 +49,9 @@ def create_app(settings: IntakeSettings, registry: CollectorRegistry = REGISTRY)
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with service_runtime(
             service=SERVICE,
-            schema="intake",
             settings=settings,
             broker=broker,
-            migrations_dir=MIGRATIONS,
+            migrations=MIGRATIONS,
             wire=lambda rt: consumers.subscribe(broker, rt, deps_of(rt)),
         ) as runtime:
             app.state.deps = deps_of(runtime)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 
 from fastapi import FastAPI
 from prometheus_client import REGISTRY
@@ -14,6 +13,7 @@ from services.matcher import api, consumers, handlers, worker
 from services.matcher.admin import PartnerAdmin
 from services.matcher.catalog import Catalog
 from services.matcher.domain import MatchPolicy
+from services.matcher.migrations import MIGRATIONS
 from services.matcher.settings import MatcherSettings
 from shared import api_gate, http_errors
 from shared.asyncapi import asyncapi_router, declare_emitted
@@ -30,7 +30,6 @@ from shared.probes import probe_router
 from shared.runtime import Runtime, run_http, service_runtime
 
 SERVICE = "matcher"
-MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def create_app(settings: MatcherSettings) -> FastAPI:
@@ -69,10 +68,9 @@ def create_app(settings: MatcherSettings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with service_runtime(
             service=SERVICE,
-            schema=SERVICE,
             settings=settings,
             broker=broker,
-            migrations_dir=MIGRATIONS,
+            migrations=MIGRATIONS,
             wire=wire,
         ) as runtime:
             async with runtime.pool.acquire() as conn, conn.transaction():

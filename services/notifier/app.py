@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 from uuid import NAMESPACE_URL, uuid5
 
 import asyncpg
@@ -17,6 +16,7 @@ from services.notifier import api, consumers, domain, subscriptions
 from services.notifier import subscriptions_repo as repo
 from services.notifier.delivery import DeliveryDeps
 from services.notifier.mailer import Mailer, SmtpConfig, Templates
+from services.notifier.migrations import MIGRATIONS
 from services.notifier.settings import NotifierSettings
 from services.notifier.ssrf import SsrfGuard
 from services.notifier.webhook import WebhookSender, webhook_client
@@ -29,7 +29,6 @@ from shared.probes import probe_router
 from shared.runtime import Runtime, run_http, service_runtime
 
 SERVICE = "notifier"
-MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def now() -> datetime:
@@ -105,10 +104,9 @@ def create_app(settings: NotifierSettings) -> FastAPI:
             client,
             service_runtime(
                 service=SERVICE,
-                schema=SERVICE,
                 settings=settings,
                 broker=broker,
-                migrations_dir=MIGRATIONS,
+                migrations=MIGRATIONS,
                 wire=wire,
             ) as runtime,
         ):

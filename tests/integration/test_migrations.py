@@ -8,17 +8,13 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-import services
+from services.intake.migrations import MIGRATIONS as INTAKE
+from services.matcher.migrations import MIGRATIONS as MATCHER
+from services.notifier.migrations import MIGRATIONS as NOTIFIER
 from shared import migrator
-from shared.runtime import AUTH_MIGRATIONS
 
-COMPONENTS = {
-    "auth": AUTH_MIGRATIONS,
-    **{
-        s: Path(services.__file__).parent / s / "migrations"
-        for s in ("intake", "matcher", "notifier")
-    },
-}
+SERVICES = (INTAKE, MATCHER, NOTIFIER)
+COMPONENTS = {"auth", *(s.schema for s in SERVICES), *(f"messaging.{s.schema}" for s in SERVICES)}
 
 
 @pytest.fixture
@@ -31,8 +27,12 @@ async def empty_db(pool: asyncpg.Pool, database_url: str, unique: str) -> AsyncI
 
 async def _apply_all(url: str) -> dict[str, list[str]]:
     conn = await asyncpg.connect(url)
+    applied: dict[str, list[str]] = {}
     try:
-        return {c: await migrator.apply(conn, c, folder) for c, folder in COMPONENTS.items()}
+        for service in SERVICES:
+            for component, names in (await service.apply(conn)).items():
+                applied[component] = applied.get(component, []) + names
+        return applied
     finally:
         await conn.close()
 
@@ -53,6 +53,17 @@ async def test_migrations_apply_to_an_empty_database_and_a_second_run_is_a_no_op
         await conn.close()
     assert {"auth", "intake", "matcher", "notifier"} <= schemas
     assert tables >= 4
+    for service in SERVICES:  # the one definition of the inbox and outbox, on every schema
+        for table in ("inbox", "outbox"):
+            assert await _exists(empty_db, f"{service.schema}.{table}"), table
+
+
+async def _exists(url: str, table: str) -> bool:
+    conn = await asyncpg.connect(url)
+    try:
+        return await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", table) is True
+    finally:
+        await conn.close()
 
 
 async def test_an_applied_migration_edited_afterwards_is_refused(

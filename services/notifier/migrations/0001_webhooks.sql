@@ -1,5 +1,5 @@
 -- notifier's own schema: partners' webhook endpoints, one delivery row per (event, endpoint),
--- plus its inbox and outbox.
+-- (its inbox and outbox: shared/migrations/messaging).
 CREATE SCHEMA IF NOT EXISTS notifier;
 
 CREATE TABLE notifier.endpoints (
@@ -33,22 +33,3 @@ CREATE TABLE notifier.deliveries (
     UNIQUE (event_id, endpoint_id)
 );
 CREATE INDEX deliveries_due ON notifier.deliveries (next_attempt_at) WHERE status = 'pending';
-
-CREATE TABLE notifier.inbox (
-    consumer     text        NOT NULL,
-    ce_id        uuid        NOT NULL,
-    processed_at timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (consumer, ce_id)
-);
-
-CREATE TABLE notifier.outbox (
-    id           bigserial   PRIMARY KEY,
-    ce_id        uuid        NOT NULL UNIQUE,
-    topic        text        NOT NULL,
-    key          bytea       NOT NULL,
-    headers      jsonb       NOT NULL,
-    value        bytea       NOT NULL,
-    created_at   timestamptz NOT NULL DEFAULT now(),
-    published_at timestamptz
-);
-CREATE INDEX outbox_unpublished ON notifier.outbox (id) WHERE published_at IS NULL;
