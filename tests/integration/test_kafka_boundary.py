@@ -12,14 +12,14 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from deploy.local.stack import StackSettings
 from shared import topics
-from shared.envelope import build_record
+from shared.envelope import OutgoingRecord, build_record
 from shared.events import AssignmentResponse
 from tests.tenants import Conf, admin_error, connects, grant, group, produce, read_error, revoke
 
 TOPIC_DENIED = "TOPIC_AUTHORIZATION_FAILED"
 
 
-def _answer(partner: str) -> object:
+def _answer(partner: str) -> OutgoingRecord:
     return build_record(
         AssignmentResponse(assignment_id=uuid4(), partner_id=partner, decision="accept"),
         source="/tests",
@@ -158,8 +158,9 @@ def _first_error(consumer: Consumer, wait: float) -> str | None:
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         message = consumer.poll(0.2)
-        if message is not None and message.error() is not None:
-            return str(message.error().name())
+        error = None if message is None else message.error()
+        if error is not None:
+            return str(error.name())
     return None
 
 
