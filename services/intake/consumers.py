@@ -3,7 +3,6 @@ one unit of work per record, dead letters, retries)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import partial
 
 from faststream.kafka import KafkaBroker
@@ -12,7 +11,7 @@ from pydantic import BaseModel, ConfigDict
 from services.intake.domain.model import Clock
 from services.intake.domain.reference import Reference
 from services.intake.handlers import erasure, submissions, tracking
-from services.intake.unit_of_work import IntakeUnitOfWork
+from services.intake.unit_of_work import IntakeUnitOfWork, IntakeUnitOfWorkFactory
 from shared import topics
 from shared.consuming import DeadLetterSink, ReliableConsumer, Route, subscribe_reliably
 from shared.events import (
@@ -80,7 +79,7 @@ READ_MODEL: dict[str, tuple[str, Routes]] = {
 
 def subscribe(
     broker: KafkaBroker,
-    units: Callable[[], IntakeUnitOfWork],
+    units: IntakeUnitOfWorkFactory,
     dead_letters: DeadLetterSink,
     *,
     reference: Reference,

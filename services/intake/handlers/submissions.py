@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 from uuid import UUID, uuid4
 
 from services.intake.domain import submissions
@@ -184,8 +182,7 @@ def _replay(existing: Fingerprinted, fingerprint: str) -> Submitted:
 async def _reject(
     uow: IntakeUnitOfWork, envelope: Envelope, origin: Origin, errors: list[FieldError]
 ) -> None:
-    raw: Mapping[str, Any] = envelope.data
-    event = submissions.reject(raw, submitter=origin.submitter, errors=errors)
+    event = submissions.reject(envelope.data, submitter=origin.submitter, errors=errors)
     # No request id exists; the submission's own ce_id is the subject (and Kafka key), so the
     # submitter can correlate the answer with what it sent.
     record = build_record(event, source=SOURCE, subject=str(envelope.id))
