@@ -91,6 +91,18 @@ async def test_a_body_that_is_not_an_object_is_one_error_about_the_body(body: ob
     assert [(e.field, e.code) for e in refused.value.errors] == [(None, "not_an_object")]
 
 
+@pytest.mark.parametrize(
+    ("party", "code"),
+    [("XYZ", "unknown_party"), ("ISR", "not_a_party"), ("JPN", "not_eligible")],
+)
+async def test_the_party_must_exist_be_a_party_and_be_eligible(party: str, code: str) -> None:
+    with pytest.raises(InvalidSubmission) as refused:
+        await _submit(IntakeStore(), submission("p", party=party))
+    assert [(e.field, e.code) for e in refused.value.errors] == [("party", code)]
+    if code == "not_eligible":
+        assert "developed-country Party" in refused.value.errors[0].message
+
+
 async def test_an_idempotency_key_replays_the_same_request_and_refuses_another_body() -> None:
     store = IntakeStore()
     first = await _submit(store, submission("a"), key="k")
