@@ -1,16 +1,34 @@
-"""intake's HTTP routes: parse → call one handler → shape the response."""
+"""intake's HTTP routes: parse once → authorise → open a unit → call one handler → answer.
+
+Every input is validated once: path and query parameters and the small bodies by FastAPI, the
+submission's body by `domain.submissions.validate` alone (shape and reference data in one pass, so
+a 422 lists every bad field), which is why `POST /v1/requests` reads its body itself.
+"""
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Body, Depends, Header, HTTPException, Request, Response, status
+from fastapi import APIRouter, Depends, Header, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.intake import answers, erasure, handlers, repository
+from services.intake.domain.errors import (
+    AnswerConflict,
+    IdempotencyConflict,
+    InvalidSubmission,
+    NotYourAssignment,
+    UnknownAssignment,
+    UnknownRequest,
+)
+from services.intake.domain.model import Clock, Decision, PartnerOffer, TrackedRequest
+from services.intake.domain.reference import Reference
+from services.intake.handlers import answers, erasure, submissions, views
+from services.intake.unit_of_work import IntakeUnitOfWorkFactory
 from shared.auth import Principal, require_role
+from shared.errors import ApiError
 from shared.events import RequestSubmission
 
 
@@ -62,7 +80,7 @@ class AnswerBody(BaseModel):
 
 class AnswerView(BaseModel):
     assignment_id: UUID
-    decision: Literal["accept", "decline"]
+    decision: Decision
     status: str = Field(description="recorded: the answer is on its way to the matcher")
 
 
@@ -119,12 +137,12 @@ _SUBMIT = {
 }
 
 
-async def _deps(request: Request) -> handlers.IntakeDeps:
-    deps: handlers.IntakeDeps = request.app.state.deps  # set by app.py's lifespan
-    return deps
+async def _units(request: Request) -> IntakeUnitOfWorkFactory:
+    units: IntakeUnitOfWorkFactory = request.app.state.units  # set by app.py's lifespan
+    return units
 
 
-Deps = Annotated[handlers.IntakeDeps, Depends(_deps)]
+Units = Annotated[IntakeUnitOfWorkFactory, Depends(_units)]
 
 
 def _submitter_of(who: Principal) -> str:
@@ -138,15 +156,60 @@ Partner = Annotated[Principal, Depends(require_role("partner"))]
 Operator = Annotated[Principal, Depends(require_role("operator"))]
 
 
-def router() -> APIRouter:
+def router(*, reference: Reference, clock: Clock) -> APIRouter:
     api = APIRouter(prefix="/v1")
-    _requests(api)
-    _erasure(api)
-    _answers(api)
+    _requests(api, reference, clock)
+    _erasure(api, clock)
+    _answers(api, clock)
     return api
 
 
-def _requests(api: APIRouter) -> None:
+def _submission_body() -> dict[str, Any]:
+    """The body `POST /v1/requests` documents (FastAPI does not see it: the route reads it)."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": _inlined(RequestSubmission.model_json_schema()),
+                    "examples": {"senegal": {"value": _EXAMPLE}},
+                }
+            },
+        }
+    }
+
+
+def _inlined(schema: dict[str, Any]) -> dict[str, Any]:
+    """`schema` with its `$defs` put in place: a `#/$defs/…` reference means nothing inside an
+    OpenAPI document, whose root is not the schema's."""
+    definitions = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, list):
+            return [inline(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        done = {key: inline(value) for key, value in node.items() if key != "$ref"}
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            return inline(definitions[ref.removeprefix("#/$defs/")]) | done
+        return done
+
+    inlined: dict[str, Any] = inline(schema)
+    return inlined
+
+
+async def _json_body(request: Request) -> object:
+    """The body, decoded once; its validation is the use case's."""
+    try:
+        return json.loads(await request.body())
+    except json.JSONDecodeError as exc:
+        raise ApiError.one(422, "invalid_json", f"JSON decode error: {exc}") from exc
+    except (UnicodeDecodeError, RecursionError) as exc:
+        raise ApiError.one(400, "bad_request", "the body could not be read as JSON") from exc
+
+
+def _requests(api: APIRouter, reference: Reference, clock: Clock) -> None:
     @api.post(
         "/requests",
         tags=["requests"],
@@ -154,12 +217,11 @@ def _requests(api: APIRouter) -> None:
         response_model=SubmitAnswer,
         responses=_SUBMIT,
         summary="Submit a request for technical assistance (submitter key)",
+        openapi_extra=_submission_body(),
     )
     async def submit(
-        submission: Annotated[
-            RequestSubmission, Body(openapi_examples={"senegal": {"value": _EXAMPLE}})
-        ],
-        deps: Deps,
+        request: Request,
+        units: Units,
         who: Submitter,
         response: Response,
         idempotency_key: Annotated[
@@ -172,15 +234,25 @@ def _requests(api: APIRouter) -> None:
             ),
         ] = None,
     ) -> SubmitAnswer:
-        try:  # handlers.InvalidSubmission → 422 by the handler app.py installs
-            done = await handlers.submit_request(
-                deps, submission, submitter=_submitter_of(who), idempotency_key=idempotency_key
+        raw = await _json_body(request)
+        try:
+            done = await submissions.submit_request(
+                units,
+                raw,
+                submitter=_submitter_of(who),
+                idempotency_key=idempotency_key,
+                reference=reference,
+                clock=clock,
             )
-        except handlers.IdempotencyConflict as exc:
-            raise HTTPException(409, "this key was already used with a different body") from exc
+        except InvalidSubmission as exc:
+            raise ApiError(422, exc.errors) from exc
+        except IdempotencyConflict as exc:
+            raise ApiError.one(
+                409, "conflict", "this key was already used with a different body"
+            ) from exc
         if not done.created:
             response.headers["Idempotent-Replayed"] = "true"
-        return SubmitAnswer(request_id=done.request_id, status=done.status)
+        return SubmitAnswer(request_id=done.request_id, status="accepted")
 
     @api.get(
         "/requests/{request_id}",
@@ -193,33 +265,32 @@ def _requests(api: APIRouter) -> None:
         },
         summary="Status and timeline of a request (its submitter, or an operator)",
     )
-    async def get_request(request_id: UUID, deps: Deps, who: Reader) -> RequestView:
-        # One snapshot for both reads: otherwise a match committed between them shows a
-        # timeline that ends "matched" under a status still "matching".
-        async with (
-            deps.pool.acquire() as conn,
-            conn.transaction(isolation="repeatable_read", readonly=True),
-        ):
-            row = await repository.get_request(conn, request_id)
-            # A submitter is told "no such request" for another's: its existence is not shared.
-            if row is None or (who.role == "submitter" and row["submitter"] != who.submitter_id):
-                raise HTTPException(404, "no such request")
-            timeline = await repository.get_timeline(conn, request_id)
-        return RequestView(
-            **dict(row),
-            timeline=[
-                TimelineEntry(
-                    at=t["at"],
-                    event=t["event_type"],
-                    partner_id=t["partner_id"],
-                    summary=t["summary"],
-                )
-                for t in timeline
-            ],
-        )
+    async def get_request(request_id: UUID, units: Units, who: Reader) -> RequestView:
+        only_of = who.submitter_id if who.role == "submitter" else None
+        try:
+            async with units() as uow:
+                found = await views.request_view(uow, request_id, only_of=only_of)
+        except UnknownRequest as exc:
+            raise ApiError.one(404, "not_found", "no such request") from exc
+        return _request_view(found)
 
 
-def _erasure(api: APIRouter) -> None:
+def _request_view(found: TrackedRequest) -> RequestView:
+    return RequestView(
+        request_id=found.request_id,
+        external_ref=found.external_ref,
+        submitter=found.submitter,
+        party=found.party,
+        status=found.status,
+        accepted_at=found.accepted_at,
+        timeline=[
+            TimelineEntry(at=t.at, event=t.event_type, partner_id=t.partner_id, summary=t.summary)
+            for t in found.timeline
+        ],
+    )
+
+
+def _erasure(api: APIRouter, clock: Clock) -> None:
     @api.post(
         "/requests/{request_id}/erasure",
         tags=["requests"],
@@ -232,15 +303,16 @@ def _erasure(api: APIRouter) -> None:
         },
         summary="Erase a request's personal data everywhere (operator key; idempotent)",
     )
-    async def erase(request_id: UUID, deps: Deps, _who: Operator) -> ErasureAnswer:
+    async def erase(request_id: UUID, units: Units, _who: Operator) -> ErasureAnswer:
         try:
-            erased_at = await erasure.erase_request(deps, request_id)
-        except erasure.UnknownRequest as exc:
-            raise HTTPException(404, "no such request") from exc
+            async with units() as uow:
+                erased_at = await erasure.erase_request(uow, request_id, clock=clock)
+        except UnknownRequest as exc:
+            raise ApiError.one(404, "not_found", "no such request") from exc
         return ErasureAnswer(request_id=request_id, erased_at=erased_at)
 
 
-def _answers(api: APIRouter) -> None:
+def _answers(api: APIRouter, clock: Clock) -> None:
     responses = {
         **_AUTH,
         **_UNREADABLE,
@@ -250,27 +322,31 @@ def _answers(api: APIRouter) -> None:
     }
 
     async def answer(
-        deps: handlers.IntakeDeps,
+        units: IntakeUnitOfWorkFactory,
         who: Principal,
         assignment_id: UUID,
-        decision: answers.Decision,
+        decision: Decision,
         body: AnswerBody | None,
     ) -> AnswerView:
         assert who.partner_id is not None  # partner keys always carry one (shared.auth)
         try:
-            await answers.answer_offer(
-                deps,
-                assignment_id=assignment_id,
-                partner_id=who.partner_id,
-                decision=decision,
-                reason=body.reason if body else "",
-            )
-        except answers.UnknownAssignment as exc:
-            raise HTTPException(404, "no such assignment") from exc
-        except answers.NotYourAssignment as exc:
-            raise HTTPException(403, "this assignment was offered to another partner") from exc
-        except answers.AnswerConflict as exc:
-            raise HTTPException(409, str(exc)) from exc
+            async with units() as uow:
+                await answers.answer_offer(
+                    uow,
+                    assignment_id=assignment_id,
+                    partner_id=who.partner_id,
+                    decision=decision,
+                    reason=body.reason if body else "",
+                    clock=clock,
+                )
+        except UnknownAssignment as exc:
+            raise ApiError.one(404, "not_found", "no such assignment") from exc
+        except NotYourAssignment as exc:
+            raise ApiError.one(
+                403, "forbidden", "this assignment was offered to another partner"
+            ) from exc
+        except AnswerConflict as exc:
+            raise ApiError.one(409, "conflict", str(exc)) from exc
         return AnswerView(assignment_id=assignment_id, decision=decision, status="recorded")
 
     @api.post(
@@ -282,9 +358,9 @@ def _answers(api: APIRouter) -> None:
         summary="Accept an offer (partner key; its own offers only)",
     )
     async def accept(
-        assignment_id: UUID, deps: Deps, who: Partner, body: AnswerBody | None = None
+        assignment_id: UUID, units: Units, who: Partner, body: AnswerBody | None = None
     ) -> AnswerView:
-        return await answer(deps, who, assignment_id, "accept", body)
+        return await answer(units, who, assignment_id, "accept", body)
 
     @api.post(
         "/assignments/{assignment_id}/decline",
@@ -295,9 +371,9 @@ def _answers(api: APIRouter) -> None:
         summary="Decline an offer (partner key; its own offers only)",
     )
     async def decline(
-        assignment_id: UUID, deps: Deps, who: Partner, body: AnswerBody | None = None
+        assignment_id: UUID, units: Units, who: Partner, body: AnswerBody | None = None
     ) -> AnswerView:
-        return await answer(deps, who, assignment_id, "decline", body)
+        return await answer(units, who, assignment_id, "decline", body)
 
     @api.get(
         "/partners/me/assignments",
@@ -306,14 +382,25 @@ def _answers(api: APIRouter) -> None:
         responses=_AUTH,
         summary="The calling partner's open and past offers (partner key)",
     )
-    async def my_offers(deps: Deps, who: Partner) -> PartnerOffers:
+    async def my_offers(units: Units, who: Partner) -> PartnerOffers:
         assert who.partner_id is not None
-        async with deps.pool.acquire() as conn:
-            rows = await repository.partner_assignments(conn, who.partner_id)
-        offers = [OfferView(**dict(r), answer=r["decision"]) for r in rows]
-        is_open = [o.status == "offered" and o.answer is None for o in offers]
+        async with units() as uow:
+            open_, past = await views.partner_offers(uow, who.partner_id)
         return PartnerOffers(
             partner_id=who.partner_id,
-            open=[o for o, yes in zip(offers, is_open, strict=True) if yes],
-            past=[o for o, yes in zip(offers, is_open, strict=True) if not yes],
+            open=[_offer_view(o) for o in open_],
+            past=[_offer_view(o) for o in past],
         )
+
+
+def _offer_view(offer: PartnerOffer) -> OfferView:
+    return OfferView(
+        assignment_id=offer.assignment_id,
+        request_id=offer.request_id,
+        role=offer.role,
+        score=offer.score,
+        respond_by=offer.respond_by,
+        status=offer.status,
+        answer=offer.answer,
+        offered_at=offer.offered_at,
+    )

@@ -7,18 +7,18 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 from fastapi import FastAPI
-from fastapi.exceptions import RequestValidationError
 from prometheus_client import REGISTRY, CollectorRegistry
 
-from services.intake import api, consumers, handlers, http_errors
+from services.intake import api, consumers
+from services.intake.adapters.reference_data import load_reference
 from services.intake.migrations import MIGRATIONS
-from services.intake.reference import load_reference
 from services.intake.settings import IntakeSettings
+from services.intake.unit_of_work import pg_unit_of_work
 from shared import api_gate
 from shared import http_errors as shared_http_errors
 from shared.asyncapi import asyncapi_router, declare_emitted
 from shared.events import AssignmentResponse, RequestAccepted, RequestErased, RequestRejected
-from shared.kafka import make_broker
+from shared.kafka import DeadLetters, make_broker
 from shared.probes import probe_router
 from shared.runtime import Runtime, run_http, service_runtime
 
@@ -37,12 +37,16 @@ def create_app(settings: IntakeSettings, registry: CollectorRegistry = REGISTRY)
     declare_emitted(broker, [RequestAccepted, RequestRejected, RequestErased, AssignmentResponse])
     reference = load_reference()  # a bad data file stops intake here, before it serves anyone
 
-    def deps_of(runtime: Runtime) -> handlers.IntakeDeps:
-        return handlers.IntakeDeps(
-            pool=runtime.pool,
-            outbox=runtime.outbox,
+    def clock() -> datetime:
+        return datetime.now(UTC)
+
+    def wire(runtime: Runtime) -> None:
+        consumers.subscribe(
+            broker,
+            pg_unit_of_work(runtime.pool),
+            DeadLetters(broker, SERVICE),
             reference=reference,
-            clock=lambda: datetime.now(UTC),
+            clock=clock,
         )
 
     @asynccontextmanager
@@ -52,18 +56,16 @@ def create_app(settings: IntakeSettings, registry: CollectorRegistry = REGISTRY)
             settings=settings,
             broker=broker,
             migrations=MIGRATIONS,
-            wire=lambda rt: consumers.subscribe(broker, rt, deps_of(rt)),
+            wire=wire,
         ) as runtime:
-            app.state.deps = deps_of(runtime)
+            app.state.units = pg_unit_of_work(runtime.pool)
             app.state.checks = runtime.checks()
             app.state.authenticator = runtime.authenticator
             yield
 
     app = FastAPI(title="STAX intake", version="0.2.0", lifespan=lifespan, description=DESCRIPTION)
     shared_http_errors.install(app)
-    app.add_exception_handler(RequestValidationError, http_errors.on_validation_error)
-    app.add_exception_handler(handlers.InvalidSubmission, http_errors.on_invalid_submission)
-    app.include_router(api.router())
+    app.include_router(api.router(reference=reference, clock=clock))
     app.include_router(probe_router(registry))
     app.include_router(asyncapi_router(broker, title=app.title, version=app.version))
     api_gate.install(

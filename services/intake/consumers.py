@@ -1,26 +1,24 @@
-"""intake's subscribers: decode → one handler → done (shared.consuming does the rest)."""
+"""intake's subscribers: event type → handler (shared.consuming does the rest: parse, inbox,
+one unit of work per record, dead letters, retries)."""
 
 from __future__ import annotations
 
 from functools import partial
 
 from faststream.kafka import KafkaBroker
+from pydantic import BaseModel, ConfigDict
 
-from services.intake import erasure, handlers, tracking
+from services.intake.domain.model import Clock
+from services.intake.domain.reference import Reference
+from services.intake.handlers import erasure, submissions, tracking
+from services.intake.unit_of_work import IntakeUnitOfWork, IntakeUnitOfWorkFactory
 from shared import topics
-from shared.consuming import (
-    ApplyOnConnection,
-    ReliableConsumer,
-    Route,
-    on_connection,
-    subscribe_reliably,
-)
+from shared.consuming import DeadLetterSink, ReliableConsumer, Route, subscribe_reliably
 from shared.events import (
     AssignmentAccepted,
     AssignmentDeclined,
     AssignmentExpired,
     AssignmentOffered,
-    Event,
     NotificationDelivered,
     NotificationFailed,
     RequestErased,
@@ -28,101 +26,84 @@ from shared.events import (
     RequestSubmitted,
     RequestUnmatched,
 )
-from shared.kafka import DeadLetters
-from shared.outbox import Outbox
-from shared.runtime import Runtime
-from shared.uow import PgUnitOfWork
 
 GROUP = "stax-intake"
 
+Routes = dict[str, Route[IntakeUnitOfWork]]
 
-def consumer(
-    runtime: Runtime,
+
+class AnySubmission(BaseModel):
+    """Route model that accepts any JSON object: intake validates submissions itself, so that
+    invalid data is answered with ta.request.rejected instead of being dead-lettered."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+def submission_routes(reference: Reference, clock: Clock, *, tenant: bool) -> Routes:
+    """ta.request.submitted from a trusted in-cluster producer, or on a tenant's own topic."""
+    handler = submissions.on_tenant_submitted if tenant else submissions.on_submitted
+    apply = partial(handler, reference=reference, clock=clock)
+    return {RequestSubmitted.ce_type: Route(AnySubmission, apply)}
+
+
+# Consumer name → (topic, routes) of the events that build the status timelines.
+READ_MODEL: dict[str, tuple[str, Routes]] = {
+    "intake.requests": (
+        topics.REQUESTS,
+        {
+            # ta.request.accepted is not routed (so skipped without a database round trip): only
+            # intake emits it, and writes that timeline entry in the accepting transaction.
+            RequestMatched.ce_type: Route(RequestMatched, tracking.on_match_outcome),
+            RequestUnmatched.ce_type: Route(RequestUnmatched, tracking.on_match_outcome),
+            RequestErased.ce_type: Route(RequestErased, erasure.on_erased),
+        },
+    ),
+    "intake.assignments": (
+        topics.ASSIGNMENTS,
+        {
+            AssignmentOffered.ce_type: Route(AssignmentOffered, tracking.on_offered),
+            AssignmentAccepted.ce_type: Route(AssignmentAccepted, tracking.on_assignment_outcome),
+            AssignmentDeclined.ce_type: Route(AssignmentDeclined, tracking.on_assignment_outcome),
+            AssignmentExpired.ce_type: Route(AssignmentExpired, tracking.on_assignment_outcome),
+        },
+    ),
+    "intake.notifications": (
+        topics.NOTIFICATIONS,
+        {
+            NotificationDelivered.ce_type: Route(NotificationDelivered, tracking.on_notification),
+            NotificationFailed.ce_type: Route(NotificationFailed, tracking.on_notification),
+        },
+    ),
+}
+
+
+def subscribe(
     broker: KafkaBroker,
-    name: str,
-    routes: dict[str, Route[PgUnitOfWork]],
+    units: IntakeUnitOfWorkFactory,
+    dead_letters: DeadLetterSink,
     *,
-    unknown_types_are_poison: bool = False,
-    tenant_pattern: str | None = None,
-) -> ReliableConsumer[PgUnitOfWork]:
-    return ReliableConsumer(
-        name=name,
-        unit_of_work=lambda: PgUnitOfWork(runtime.pool, "intake"),
-        dead_letters=DeadLetters(broker, "intake"),
-        routes=routes,
-        unknown_types_are_poison=unknown_types_are_poison,
-        tenant_pattern=tenant_pattern,
-    )
+    reference: Reference,
+    clock: Clock,
+) -> None:
+    def consumer(
+        name: str, routes: Routes, *, poison: bool = False, tenant_pattern: str | None = None
+    ) -> ReliableConsumer[IntakeUnitOfWork]:
+        return ReliableConsumer(
+            name=name,
+            unit_of_work=units,
+            routes=routes,
+            dead_letters=dead_letters,
+            unknown_types_are_poison=poison,
+            tenant_pattern=tenant_pattern,
+        )
 
-
-def submissions(apply: ApplyOnConnection) -> dict[str, Route[PgUnitOfWork]]:
-    # A permissive model: invalid data is answered with ta.request.rejected, not dead-lettered.
-    return {RequestSubmitted.ce_type: Route(handlers.AnySubmission, on_connection(apply))}
-
-
-def read_model(outbox: Outbox) -> dict[str, tuple[str, dict[str, Route[PgUnitOfWork]]]]:
-    """Consumer name → (topic, routes) of the events that build the status timelines."""
-
-    def copied(model: type[Event], apply: ApplyOnConnection) -> Route[PgUnitOfWork]:
-        return Route(model, on_connection(tracking.copied_to_submitter(apply, outbox)))
-
-    return {
-        "intake.requests": (
-            topics.REQUESTS,
-            {
-                # ta.request.accepted is not routed (so skipped without a database round trip):
-                # only intake emits it, and writes that timeline entry in the accepting
-                # transaction.
-                RequestMatched.ce_type: copied(RequestMatched, tracking.on_match_outcome),
-                RequestUnmatched.ce_type: copied(RequestUnmatched, tracking.on_match_outcome),
-                # Not copied to the submitter's topic: it says nothing the submitter needs.
-                RequestErased.ce_type: Route(
-                    RequestErased, on_connection(partial(erasure.on_erased, outbox))
-                ),
-            },
-        ),
-        "intake.assignments": (
-            topics.ASSIGNMENTS,
-            {
-                AssignmentOffered.ce_type: copied(AssignmentOffered, tracking.on_offered),
-                AssignmentAccepted.ce_type: copied(
-                    AssignmentAccepted, tracking.on_assignment_outcome
-                ),
-                AssignmentDeclined.ce_type: copied(
-                    AssignmentDeclined, tracking.on_assignment_outcome
-                ),
-                AssignmentExpired.ce_type: copied(
-                    AssignmentExpired, tracking.on_assignment_outcome
-                ),
-            },
-        ),
-        "intake.notifications": NOTIFICATIONS,
-    }
-
-
-NOTIFICATIONS: tuple[str, dict[str, Route[PgUnitOfWork]]] = (
-    topics.NOTIFICATIONS,
-    {
-        NotificationDelivered.ce_type: Route(
-            NotificationDelivered, on_connection(tracking.on_notification)
-        ),
-        NotificationFailed.ce_type: Route(
-            NotificationFailed, on_connection(tracking.on_notification)
-        ),
-    },
-)
-
-
-def subscribe(broker: KafkaBroker, runtime: Runtime, deps: handlers.IntakeDeps) -> None:
     subscribe_reliably(
         broker,
         # Only submissions belong on this topic: any other type is dead-lettered, not skipped.
         consumer(
-            runtime,
-            broker,
             "intake.submissions",
-            submissions(partial(handlers.on_submitted, deps)),
-            unknown_types_are_poison=True,
+            submission_routes(reference, clock, tenant=False),
+            poison=True,
         ),
         topics.REQUESTS_SUBMITTED,
         group_id=GROUP,
@@ -131,21 +112,19 @@ def subscribe(broker: KafkaBroker, runtime: Runtime, deps: handlers.IntakeDeps) 
     subscribe_reliably(
         broker,
         consumer(
-            runtime,
-            broker,
             "intake.tenant-submissions",
-            submissions(partial(handlers.on_tenant_submitted, deps)),
-            unknown_types_are_poison=True,
+            submission_routes(reference, clock, tenant=True),
+            poison=True,
             tenant_pattern=topics.SUBMITTER_REQUESTS_PATTERN,
         ),
         pattern=topics.SUBMITTER_REQUESTS_PATTERN,
         group_id=GROUP,
         description="Requests upstream systems publish on ta.submitter.<name>.requests.v1",
     )
-    for name, (topic, routes) in read_model(deps.outbox).items():
+    for name, (topic, routes) in READ_MODEL.items():
         subscribe_reliably(
             broker,
-            consumer(runtime, broker, name, routes),
+            consumer(name, routes),
             topic,
             group_id=GROUP,
             description="Events that build intake's status timelines",

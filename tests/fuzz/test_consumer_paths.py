@@ -25,8 +25,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from services.intake import consumers as intake_consumers
-from services.intake import handlers as intake_handlers
-from services.intake.reference import load_reference
+from services.intake.adapters.reference_data import load_reference
+from services.intake.unit_of_work import pg_unit_of_work as intake_units
 from services.matcher import consumers as matcher_consumers
 from services.matcher import handlers as matcher_handlers
 from services.notifier import consumers as notifier_consumers
@@ -98,11 +98,11 @@ def _capture(
         return datetime.now(UTC)
 
     intake_consumers.subscribe(
-        None,  # type: ignore[arg-type] - DeadLetters only keeps it; replaced below
-        SimpleNamespace(pool=pool, outbox=Outbox("intake")),  # type: ignore[arg-type]
-        intake_handlers.IntakeDeps(
-            pool=pool, outbox=Outbox("intake"), reference=load_reference(), clock=clock
-        ),
+        None,  # type: ignore[arg-type] - only handed to the captured subscribe_reliably
+        intake_units(pool),
+        RecordingDeadLetters(),  # replaced below
+        reference=load_reference(),
+        clock=clock,
     )
     matcher_consumers.subscribe(
         None,  # type: ignore[arg-type]

@@ -7,8 +7,8 @@ from uuid import uuid4
 
 import pytest
 
-from services.intake import domain
-from services.intake.reference import load_reference
+from services.intake.adapters.reference_data import load_reference
+from services.intake.domain import submissions
 from shared.events import FieldError, RequestSubmission
 from tests.intake.samples import submission
 
@@ -16,14 +16,14 @@ REFERENCE = load_reference()
 TODAY = date(2026, 11, 27)
 
 
-def _codes(raw: object) -> set[tuple[str, str]]:
-    checked = domain.validate(raw, REFERENCE, TODAY)
+def _codes(raw: object) -> set[tuple[str | None, str]]:
+    checked = submissions.validate(raw, REFERENCE, TODAY)
     assert isinstance(checked, list), "expected errors"
     return {(e.field, e.code) for e in checked}
 
 
 def test_a_complete_submission_from_a_developing_party_is_valid() -> None:
-    checked = domain.validate(submission("r", needed_by="2026-11-27"), REFERENCE, TODAY)
+    checked = submissions.validate(submission("r", needed_by="2026-11-27"), REFERENCE, TODAY)
     assert isinstance(checked, RequestSubmission)
 
 
@@ -69,7 +69,7 @@ def test_something_that_is_not_an_object_is_one_error_about_the_body() -> None:
 
 
 def test_not_eligible_says_why() -> None:
-    checked = domain.validate(submission("r", party="JPN"), REFERENCE, TODAY)
+    checked = submissions.validate(submission("r", party="JPN"), REFERENCE, TODAY)
     assert isinstance(checked, list)
     assert checked == [
         FieldError(
@@ -96,9 +96,9 @@ def test_not_eligible_says_why() -> None:
 def test_region_and_eligibility_are_derived_from_the_reference_data(
     party: str, region: str, flags: tuple[bool, bool, bool, bool]
 ) -> None:
-    checked = domain.validate(submission("r", party=party), REFERENCE, TODAY)
+    checked = submissions.validate(submission("r", party=party), REFERENCE, TODAY)
     assert isinstance(checked, RequestSubmission)
-    accepted = domain.accept(
+    accepted = submissions.accept(
         checked, request_id=uuid4(), submitter="s", reference=REFERENCE, now=datetime.now(UTC)
     )
     got = accepted.eligibility
@@ -110,4 +110,8 @@ def test_the_body_hash_ignores_key_order_but_not_content() -> None:
     one = RequestSubmission.model_validate(submission("r"))
     reordered = RequestSubmission.model_validate(dict(reversed(list(submission("r").items()))))
     changed = RequestSubmission.model_validate(submission("r", title="Other title"))
-    assert domain.body_hash(one) == domain.body_hash(reordered) != domain.body_hash(changed)
+    assert (
+        submissions.body_hash(one)
+        == submissions.body_hash(reordered)
+        != submissions.body_hash(changed)
+    )

@@ -14,8 +14,8 @@ from uuid import uuid4
 
 import pytest
 
-from services.intake import domain
-from services.intake.reference import load_reference
+from services.intake.adapters.reference_data import load_reference
+from services.intake.domain import submissions
 from shared.envelope import build_record
 from shared.events import FieldError, RequestRejected, RequestSubmission
 from tests.intake.samples import submission
@@ -77,7 +77,7 @@ def _nested(depth: int) -> Any:
 
 def _rejection(raw: dict[str, Any]) -> RequestRejected:
     """What intake's Kafka handler builds from a refused submission."""
-    errors = domain.validate(raw, REFERENCE, TODAY)
+    errors = submissions.validate(raw, REFERENCE, TODAY)
     assert isinstance(errors, list), "expected the submission to be refused"
     ref = raw.get("external_ref")
     return RequestRejected(
@@ -103,7 +103,7 @@ def test_a_worst_case_submission_is_answered_by_a_small_rejection_record(
 
 def test_at_most_fifty_errors_then_one_that_says_how_many_more() -> None:
     raw = submission("r", **{f: ["zz"] * 20 for f in LISTS})  # 80 unknown codes
-    errors = domain.validate(raw, REFERENCE, TODAY)
+    errors = submissions.validate(raw, REFERENCE, TODAY)
     assert isinstance(errors, list)
     assert len(errors) == 51
     assert all(e.field is not None for e in errors[:50])
@@ -113,7 +113,7 @@ def test_at_most_fifty_errors_then_one_that_says_how_many_more() -> None:
 
 
 def test_a_few_errors_are_all_reported_without_a_summary() -> None:
-    errors = domain.validate(submission("r", topics=["zz"] * 3), REFERENCE, TODAY)
+    errors = submissions.validate(submission("r", topics=["zz"] * 3), REFERENCE, TODAY)
     assert isinstance(errors, list)
     assert [e.code for e in errors] == ["unknown_topic"] * 3
 
@@ -130,7 +130,7 @@ def test_an_error_message_never_quotes_what_was_sent_at_length() -> None:
             "organisation": "o",
         },
     )
-    errors = domain.validate(raw, REFERENCE, TODAY)
+    errors = submissions.validate(raw, REFERENCE, TODAY)
     assert isinstance(errors, list)
     assert {(e.field, e.code) for e in errors} == {
         ("topics.0", "too_long"),
@@ -187,13 +187,13 @@ def _bound(name: str, changes: dict[str, Any], field: str, code: str) -> Any:
 def test_every_field_has_a_bound_reported_once(
     changes: dict[str, object], expected: set[tuple[str, str]]
 ) -> None:
-    errors = domain.validate(submission("r") | changes, REFERENCE, TODAY)
+    errors = submissions.validate(submission("r") | changes, REFERENCE, TODAY)
     assert isinstance(errors, list)
     assert {(e.field, e.code) for e in errors} == expected
 
 
 def test_a_list_over_its_bound_is_one_error_not_one_per_item() -> None:
-    errors = domain.validate(submission("r", topics=["zz"] * 10_000), REFERENCE, TODAY)
+    errors = submissions.validate(submission("r", topics=["zz"] * 10_000), REFERENCE, TODAY)
     assert isinstance(errors, list)
     assert [(e.field, e.code) for e in errors] == [("topics", "too_many")]
 
@@ -206,14 +206,14 @@ def test_the_longest_valid_submission_is_accepted() -> None:
         topics=sorted(REFERENCE.topics)[:20],
         contact={"name": "n" * 200, "email": "a@example.org", "organisation": "o" * 300},
     )
-    assert isinstance(domain.validate(raw, REFERENCE, TODAY), RequestSubmission)
+    assert isinstance(submissions.validate(raw, REFERENCE, TODAY), RequestSubmission)
 
 
 def test_unknown_keys_are_ignored_and_never_reach_the_accepted_event() -> None:
     raw = submission("r") | {f"extra{i}": "x" * 100 for i in range(1000)}
-    checked = domain.validate(raw, REFERENCE, TODAY)
+    checked = submissions.validate(raw, REFERENCE, TODAY)
     assert isinstance(checked, RequestSubmission)
-    accepted = domain.accept(
+    accepted = submissions.accept(
         checked,
         request_id=uuid4(),
         submitter="s",

@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 import httpx
-import pytest
 
 from shared import topics
 from shared.kafka_access import KafkaAccess
@@ -89,20 +88,6 @@ async def test_422_lists_every_bad_field_with_its_code(
     }
 
 
-@pytest.mark.parametrize(
-    ("party", "code"),
-    [("XYZ", "unknown_party"), ("ISR", "not_a_party"), ("JPN", "not_eligible")],
-)
-async def test_the_party_must_exist_be_a_party_and_be_eligible(
-    client: httpx.AsyncClient, make_key: MakeKey, unique: str, party: str, code: str
-) -> None:
-    body = submission(f"party-{party}-{unique}", party=party)
-    answer = await client.post("/v1/requests", json=body, headers=await _submitter(make_key))
-    assert _errors(answer) == {("party", code)}
-    if code == "not_eligible":
-        assert "developed-country Party" in answer.json()["errors"][0]["message"]
-
-
 async def test_a_body_over_the_limit_is_413_before_it_is_parsed(
     client: httpx.AsyncClient, make_key: MakeKey, unique: str
 ) -> None:
@@ -137,22 +122,12 @@ async def test_an_idempotency_key_returns_the_same_request_and_a_changed_body_is
     assert other.status_code == 409
 
 
-async def test_the_same_external_ref_returns_the_same_request_and_a_changed_body_is_409(
-    client: httpx.AsyncClient, make_key: MakeKey, unique: str
+async def test_a_body_that_is_not_json_is_422_and_one_that_is_not_utf8_is_400(
+    client: httpx.AsyncClient, make_key: MakeKey
 ) -> None:
-    headers = await _submitter(make_key)
-    body = submission(f"ref-{unique}")
-    first = await client.post("/v1/requests", json=body, headers=headers)
-    again = await client.post("/v1/requests", json=body, headers=headers)
-    changed = await client.post("/v1/requests", json=body | {"title": "Other"}, headers=headers)
-    assert first.json()["request_id"] == again.json()["request_id"]
-    assert changed.status_code == 409
-    # Another submitter's external_ref space is its own.
-    theirs = await client.post("/v1/requests", json=body, headers=await _submitter_named(make_key))
-    assert theirs.status_code == 202
-    assert theirs.json()["request_id"] != first.json()["request_id"]
-
-
-async def _submitter_named(make_key: MakeKey) -> dict[str, str]:
-    _, headers = await make_key("submitter", name="another-portal")
-    return headers
+    headers = await _submitter(make_key) | {"Content-Type": "application/json"}
+    garbled = await client.post("/v1/requests", content=b'{"party": ', headers=headers)
+    undecodable = await client.post("/v1/requests", content=b'{"party": "\xff"}', headers=headers)
+    assert [(e["field"], e["code"]) for e in garbled.json()["errors"]] == [(None, "invalid_json")]
+    assert garbled.status_code == 422
+    assert undecodable.status_code == 400, undecodable.text

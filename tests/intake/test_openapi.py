@@ -17,6 +17,7 @@ from schemathesis.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from schemathesis.core.result import Ok
 from typer.testing import CliRunner
 
 from deploy.local.cli import app as cli
@@ -59,6 +60,7 @@ def test_no_generated_call_breaks_intake_or_its_documented_contract(
 ) -> None:
     served = schemathesis.openapi.from_url(f"{intake_url}/openapi.json")
     for result in served.get_all_operations():
+        assert isinstance(result, Ok), result.err()  # the document itself must be valid
         operation = result.ok()
         # Partner routes get a partner key, the others a submitter key: the calls then reach
         # validation and the handlers, not only the 403 of the role check.
@@ -98,5 +100,5 @@ def test_the_document_lists_every_route_with_auth_errors_and_an_example(intake_u
     errors = submit["responses"]["422"]["content"]["application/json"]["schema"]
     assert errors == {"$ref": "#/components/schemas/ErrorBody"}
     schemas = document["components"]["schemas"]
-    for name in ("SubmitAnswer", "ValidationAnswer", "AnswerBody"):
+    for name in ("SubmitAnswer", "AnswerBody"):
         assert schemas[name]["examples"], name

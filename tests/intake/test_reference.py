@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from services.intake.reference import DATA, ReferenceDataError, load_reference
+from services.intake.adapters.reference_data import DATA, ReferenceDataError, load_reference
 
 
 def test_the_shipped_data_has_every_party_chemical_and_code() -> None:

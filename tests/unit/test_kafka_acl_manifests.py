@@ -25,8 +25,8 @@ from confluent_kafka import Consumer, Message, Producer, TopicPartition
 from cryptography import x509
 
 from deploy.local import kafka as local_kafka
-from services.intake import domain
-from services.intake.reference import load_reference
+from services.intake.adapters.reference_data import load_reference
+from services.intake.domain import submissions
 from shared import topics
 from shared.envelope import build_record, parse_record
 from shared.events import AssignmentAccepted, AssignmentOffered, AssignmentResponse, Role
@@ -480,6 +480,6 @@ def test_the_upstream_example_submits_a_valid_request(mock_kafka: str) -> None:
     sent = _consume_one(mock_kafka, topics.submitter_requests_topic("chm-portal"))
     envelope = parse_record(sent.headers() or [], sent.key(), sent.value())
     assert envelope.type == "ta.request.submitted"
-    checked = domain.validate(envelope.data, load_reference(), date(2026, 1, 1))
+    checked = submissions.validate(envelope.data, load_reference(), date(2026, 1, 1))
     assert not isinstance(checked, list), checked
     assert (sent.key() or b"").decode() == checked.external_ref

@@ -1,4 +1,4 @@
-"""Pure rules of intake: what a valid submission is and what an accepted request says. No I/O.
+"""What a valid submission is and what an accepted request says.
 
 `validate` turns any decoded JSON value into either a `RequestSubmission` or the list of
 `FieldError`s; the same list feeds HTTP 422 bodies and `ta.request.rejected` events. However large
@@ -11,52 +11,26 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any
 from uuid import UUID
 
 from pydantic import TypeAdapter, ValidationError
 
+from services.intake.domain.reference import Party, Reference, eligibility
 from shared.bounds import MAX_CODE, MAX_CODES, MAX_PARTY, quoted
 from shared.errors import from_pydantic
 from shared.events import (
-    Eligibility,
     FieldError,
     RequestAccepted,
+    RequestRejected,
     RequestSubmission,
     cap_errors,
 )
 
-Category = Literal["developing", "eit", "developed"]
-
 # Text fields must say something; pydantic bounds their maximum length (shared.events).
 MIN_TITLE = 3
 MIN_DESCRIPTION = 10
-
-
-@dataclass(frozen=True)
-class Party:
-    """One row of parties.csv: who may ask for assistance, and with which flags."""
-
-    code: str
-    name: str
-    region: str
-    is_party: bool
-    category: Category
-    ldc: bool
-    sids: bool
-
-
-@dataclass(frozen=True)
-class Reference:
-    """The reference facts validation needs, loaded from services/intake/data at start."""
-
-    parties: Mapping[str, Party]
-    topics: frozenset[str]
-    assistance_types: frozenset[str]
-    chemicals: frozenset[str]
-    languages: frozenset[str]  # UN languages only: a request asks in these
 
 
 def body_hash(submission: RequestSubmission) -> str:
@@ -77,13 +51,15 @@ def validate(
         errors += from_pydantic(exc.errors(include_url=False))
     if isinstance(raw, Mapping):
         # Reference checks run on the raw data too, so one answer lists shape AND meaning errors.
-        errors += reference_errors(raw, reference, today)
+        errors += _reference_errors(raw, reference, today)
     if errors or submission is None:
-        return dedupe(errors)
+        return _dedupe(errors)
     return submission
 
 
-def reference_errors(raw: Mapping[str, Any], reference: Reference, today: date) -> list[FieldError]:
+def _reference_errors(
+    raw: Mapping[str, Any], reference: Reference, today: date
+) -> list[FieldError]:
     """Checks against the reference data and the calendar; wrongly typed fields are skipped
     here because pydantic already reports them."""
     return [
@@ -187,7 +163,7 @@ def _date_errors(value: object, today: date) -> Iterator[FieldError]:
         )
 
 
-def dedupe(errors: list[FieldError]) -> list[FieldError]:
+def _dedupe(errors: list[FieldError]) -> list[FieldError]:
     """The final form of an error list (HTTP and Kafka alike): each (field, code) once, since
     pydantic and the reference checks may both flag, say, an empty list; and capped."""
     seen: set[tuple[str | None, str]] = set()
@@ -197,15 +173,6 @@ def dedupe(errors: list[FieldError]) -> list[FieldError]:
             seen.add((error.field, error.code))
             out.append(error)
     return cap_errors(out)
-
-
-def eligibility(party: Party) -> Eligibility:
-    return Eligibility(
-        developing=party.category == "developing",
-        economy_in_transition=party.category == "eit",
-        ldc=party.ldc,
-        sids=party.sids,
-    )
 
 
 def accept(
@@ -225,4 +192,13 @@ def accept(
         region=party.region,
         eligibility=eligibility(party),
         accepted_at=now,
+    )
+
+
+def reject(raw: Mapping[str, Any], *, submitter: str, errors: list[FieldError]) -> RequestRejected:
+    """The answer to a submission that `validate` refused (or that conflicts with an earlier one);
+    its external_ref is echoed only when it is one, so the submitter can correlate."""
+    ref = raw.get("external_ref")
+    return RequestRejected(
+        external_ref=ref if isinstance(ref, str) else None, submitter=submitter, errors=errors
     )

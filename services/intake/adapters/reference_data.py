@@ -13,9 +13,9 @@ from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from services.intake.domain import Party, Reference
+from services.intake.domain.reference import Party, Reference
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 REGIONS = frozenset({"AFR", "APAC", "CEE", "GRULAC", "WEOG"})
 
 

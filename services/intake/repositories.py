@@ -1,0 +1,295 @@
+"""SQL for intake's own tables (schema `intake`), one class per group of tables.
+
+Each repository is built on the unit of work's connection, so it runs in the unit's transaction;
+it returns the domain's models, never database rows.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, cast, get_args
+from uuid import UUID
+
+from services.intake.domain.model import (
+    Answer,
+    Assignment,
+    Fingerprinted,
+    Note,
+    OfferStatus,
+    PartnerOffer,
+    RequestStatus,
+    TimelineEntry,
+    TrackedRequest,
+)
+from shared.db import Conn
+from shared.events import AssignmentOffered, RequestAccepted
+
+
+class PgRequests:
+    """intake.requests and intake.idempotency_keys."""
+
+    def __init__(self, conn: Conn) -> None:
+        self._conn = conn
+
+    async def by_ref(self, submitter: str, external_ref: str) -> Fingerprinted | None:
+        row = await self._conn.fetchrow(
+            "SELECT request_id, body_hash FROM intake.requests "
+            "WHERE submitter = $1 AND external_ref = $2",
+            submitter,
+            external_ref,
+        )
+        return None if row is None else Fingerprinted(row["request_id"], row["body_hash"])
+
+    async def by_idempotency_key(self, submitter: str, key: str) -> Fingerprinted | None:
+        row = await self._conn.fetchrow(
+            "SELECT request_id, body_hash FROM intake.idempotency_keys "
+            "WHERE submitter = $1 AND idempotency_key = $2",
+            submitter,
+            key,
+        )
+        return None if row is None else Fingerprinted(row["request_id"], row["body_hash"])
+
+    async def add(
+        self, event: RequestAccepted, body_hash: str, *, note: Note, outcomes_topic: str | None
+    ) -> bool:
+        """Record an accepted request and its first timeline entry (`note`, its accepted event's).
+
+        False if (submitter, external_ref) is taken; a concurrent twin's INSERT makes this one wait
+        for its commit, so the caller can then read the winner. One statement, one round trip."""
+        status: str = await self._conn.execute(
+            "WITH r AS ("
+            " INSERT INTO intake.requests (request_id, submitter, external_ref, body_hash, party,"
+            " status, submission, accepted_at, outcomes_topic)"
+            " VALUES ($1, $2, $3, $4, $5, 'accepted', $6::jsonb, $7, $11)"
+            " ON CONFLICT (submitter, external_ref) DO NOTHING RETURNING request_id) "
+            "INSERT INTO intake.timeline (ce_id, request_id, at, event_type, summary) "
+            "SELECT $8, request_id, $12, $9, $10 FROM r",
+            event.request_id,
+            event.submitter,
+            event.external_ref,
+            body_hash,
+            event.party,
+            event.model_dump_json(),
+            event.accepted_at,
+            note.ce_id,
+            note.entry.event_type,
+            note.entry.summary,
+            outcomes_topic,
+            note.entry.at,
+        )
+        return status == "INSERT 0 1"
+
+    async def add_idempotency_key(
+        self, submitter: str, key: str, request_id: UUID, body_hash: str
+    ) -> bool:
+        """False if a twin recorded this key first (ON CONFLICT: no error, no rollback)."""
+        status: str = await self._conn.execute(
+            "INSERT INTO intake.idempotency_keys"
+            " (submitter, idempotency_key, request_id, body_hash)"
+            " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            submitter,
+            key,
+            request_id,
+            body_hash,
+        )
+        return status == "INSERT 0 1"
+
+    async def view(self, request_id: UUID) -> TrackedRequest | None:
+        """The request with its timeline, oldest first. One statement, so one snapshot: with two,
+        a match committed between them would show a timeline that ends "matched" under a status
+        still "matching"."""
+        row = await self._conn.fetchrow(
+            "SELECT r.request_id, r.status, r.submitter, r.external_ref, r.party, r.accepted_at,"
+            " ARRAY(SELECT ROW(t.at, t.event_type, t.partner_id, t.summary)"
+            "  FROM intake.timeline t WHERE t.request_id = r.request_id"
+            "  ORDER BY t.at, t.ce_id) AS timeline "
+            "FROM intake.requests r WHERE r.request_id = $1",
+            request_id,
+        )
+        if row is None:
+            return None
+        return TrackedRequest(
+            request_id=row["request_id"],
+            status=_request_status(row["status"]),
+            submitter=row["submitter"],
+            external_ref=row["external_ref"],
+            party=row["party"],
+            accepted_at=row["accepted_at"],
+            timeline=[TimelineEntry(*entry) for entry in row["timeline"]],
+        )
+
+    async def set_status(
+        self, request_id: UUID, status: RequestStatus, *, only_from: RequestStatus | None
+    ) -> None:
+        """Move a request to `status` (from `only_from` only, when given)."""
+        await self._conn.execute(
+            "UPDATE intake.requests SET status = $2 "
+            "WHERE request_id = $1 AND ($3::text IS NULL OR status = $3)",
+            request_id,
+            status,
+            only_from,
+        )
+
+    async def outcomes_topic_of(self, request_id: UUID) -> str | None:
+        """Where a request's events are copied for its submitter (tenant submissions only)."""
+        topic: str | None = await self._conn.fetchval(
+            "SELECT outcomes_topic FROM intake.requests WHERE request_id = $1", request_id
+        )
+        return topic
+
+    async def lock_for_erasure(self, request_id: UUID) -> tuple[bool, datetime | None]:
+        """(found, erased_at), the request row locked: two operators erasing at once then emit
+        one event, not two."""
+        row = await self._conn.fetchrow(
+            "SELECT erased_at FROM intake.requests WHERE request_id = $1 FOR UPDATE", request_id
+        )
+        return (False, None) if row is None else (True, row["erased_at"])
+
+    async def erase_contact(self, request_id: UUID, *, erased_at: datetime) -> None:
+        """Drop the contact from the stored submission (nothing else in it is personal data);
+        the first erasure's time is kept."""
+        await self._conn.execute(
+            "UPDATE intake.requests SET submission = submission - 'contact', "
+            "erased_at = coalesce(erased_at, $2) WHERE request_id = $1",
+            request_id,
+            erased_at,
+        )
+
+    async def is_erased(self, request_id: UUID) -> bool:
+        erased: bool | None = await self._conn.fetchval(
+            "SELECT erased_at IS NOT NULL FROM intake.requests WHERE request_id = $1", request_id
+        )
+        return bool(erased)
+
+
+class PgTimeline:
+    """intake.timeline: what happened to each request, one entry per event (ce_id)."""
+
+    def __init__(self, conn: Conn) -> None:
+        self._conn = conn
+
+    async def add(self, note: Note) -> None:
+        # ON CONFLICT: intake writes its own events here when it emits them and sees them again
+        # when it consumes them; one entry per ce_id either way.
+        entry = note.entry
+        await self._conn.execute(
+            "INSERT INTO intake.timeline (ce_id, request_id, at, event_type, partner_id, summary) "
+            "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (ce_id) DO NOTHING",
+            note.ce_id,
+            note.request_id,
+            entry.at,
+            entry.event_type,
+            entry.partner_id,
+            entry.summary,
+        )
+
+    async def redact_notification_errors(self, request_id: UUID) -> None:
+        """Entries of failed notifications quote the error, which may name the Party contact's
+        address: keep that it failed, drop why."""
+        await self._conn.execute(
+            "UPDATE intake.timeline SET summary = split_part(summary, ': ', 1) || ': (erased)' "
+            "WHERE request_id = $1 AND event_type = 'ta.notification.failed'",
+            request_id,
+        )
+
+
+class PgAssignments:
+    """intake.assignments (offers, as the matcher announced them) and intake.assignment_answers."""
+
+    def __init__(self, conn: Conn) -> None:
+        self._conn = conn
+
+    async def add_offer(self, offer: AssignmentOffered, at: datetime) -> None:
+        await self._conn.execute(
+            "INSERT INTO intake.assignments (assignment_id, request_id, partner_id, partner_name, "
+            "role, score, respond_by, offered_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+            "ON CONFLICT (assignment_id) DO NOTHING",
+            offer.assignment_id,
+            offer.request_id,
+            offer.partner_id,
+            offer.partner_name,
+            offer.role.value,
+            offer.score,
+            offer.respond_by,
+            at,
+        )
+
+    async def set_status(self, assignment_id: UUID, status: OfferStatus) -> None:
+        await self._conn.execute(
+            "UPDATE intake.assignments SET status = $2, updated_at = now() "
+            "WHERE assignment_id = $1",
+            assignment_id,
+            status,
+        )
+
+    async def lock(self, assignment_id: UUID) -> Assignment | None:
+        # FOR UPDATE: two answers to one offer racing each other are serialised here; the second
+        # then reads the first's answer (answer_to, a later statement, sees the committed row).
+        row = await self._conn.fetchrow(
+            "SELECT assignment_id, request_id, partner_id, status FROM intake.assignments "
+            "WHERE assignment_id = $1 FOR UPDATE",
+            assignment_id,
+        )
+        if row is None:
+            return None
+        return Assignment(
+            row["assignment_id"], row["request_id"], row["partner_id"], _offer_status(row["status"])
+        )
+
+    async def answer_to(self, assignment_id: UUID) -> str | None:
+        """The decision already recorded for this offer, if any."""
+        decision: str | None = await self._conn.fetchval(
+            "SELECT decision FROM intake.assignment_answers WHERE assignment_id = $1",
+            assignment_id,
+        )
+        return decision
+
+    async def add_answer(self, answer: Answer) -> None:
+        await self._conn.execute(
+            "INSERT INTO intake.assignment_answers "
+            "(assignment_id, partner_id, decision, reason, ce_id, answered_at) "
+            "VALUES ($1, $2, $3, $4, $5, $6)",
+            answer.assignment_id,
+            answer.partner_id,
+            answer.decision,
+            answer.reason,
+            answer.ce_id,
+            answer.answered_at,
+        )
+
+    async def of_partner(self, partner_id: str) -> list[PartnerOffer]:
+        """The partner's latest 500 offers, newest first, each with its answer once given."""
+        rows = await self._conn.fetch(
+            "SELECT a.assignment_id, a.request_id, a.partner_name, a.role, a.score, a.respond_by,"
+            " a.status, a.offered_at, w.decision "
+            "FROM intake.assignments a LEFT JOIN intake.assignment_answers w USING (assignment_id) "
+            "WHERE a.partner_id = $1 ORDER BY a.offered_at DESC LIMIT 500",
+            partner_id,
+        )
+        return [_partner_offer(row) for row in rows]
+
+
+def _partner_offer(row: Any) -> PartnerOffer:
+    return PartnerOffer(
+        assignment_id=row["assignment_id"],
+        request_id=row["request_id"],
+        partner_name=row["partner_name"],
+        role=row["role"],
+        score=row["score"],
+        respond_by=row["respond_by"],
+        status=_offer_status(row["status"]),
+        offered_at=row["offered_at"],
+        answer=row["decision"],
+    )
+
+
+def _request_status(value: str) -> RequestStatus:
+    if value not in get_args(RequestStatus):
+        raise ValueError(f"unknown request status {value!r}")
+    return cast(RequestStatus, value)
+
+
+def _offer_status(value: str) -> OfferStatus:
+    if value not in get_args(OfferStatus):
+        raise ValueError(f"unknown offer status {value!r}")
+    return cast(OfferStatus, value)

@@ -1,0 +1,136 @@
+"""intake's unit of work: what its handlers see (`IntakeUnitOfWork`), and the PostgreSQL one.
+
+Handlers are typed against the protocols only, so the tests' fakes (tests/intake/fakes.py) and
+`PgIntakeUnitOfWork` are interchangeable; tests/intake/test_repository_contract.py keeps them so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Protocol
+from uuid import UUID
+
+import asyncpg
+
+from services.intake.domain.model import (
+    Answer,
+    Assignment,
+    Fingerprinted,
+    Note,
+    OfferStatus,
+    PartnerOffer,
+    RequestStatus,
+    TrackedRequest,
+)
+from services.intake.repositories import PgAssignments, PgRequests, PgTimeline
+from shared.db import Conn
+from shared.events import AssignmentOffered, RequestAccepted
+from shared.uow import PgUnitOfWork, UnitOfWork
+
+SCHEMA = "intake"
+
+
+class Requests(Protocol):
+    async def by_ref(self, submitter: str, external_ref: str) -> Fingerprinted | None: ...
+
+    async def by_idempotency_key(self, submitter: str, key: str) -> Fingerprinted | None: ...
+
+    async def add(
+        self, event: RequestAccepted, body_hash: str, *, note: Note, outcomes_topic: str | None
+    ) -> bool:
+        """False (and nothing written) if the submitter's external_ref is already taken."""
+        ...
+
+    async def add_idempotency_key(
+        self, submitter: str, key: str, request_id: UUID, body_hash: str
+    ) -> bool:
+        """False (and nothing written) if the key is already taken."""
+        ...
+
+    async def view(self, request_id: UUID) -> TrackedRequest | None: ...
+
+    async def set_status(
+        self, request_id: UUID, status: RequestStatus, *, only_from: RequestStatus | None
+    ) -> None: ...
+
+    async def outcomes_topic_of(self, request_id: UUID) -> str | None: ...
+
+    async def lock_for_erasure(self, request_id: UUID) -> tuple[bool, datetime | None]:
+        """(found, erased_at); the request stays locked until the unit ends."""
+        ...
+
+    async def erase_contact(self, request_id: UUID, *, erased_at: datetime) -> None: ...
+
+    async def is_erased(self, request_id: UUID) -> bool: ...
+
+
+class Timeline(Protocol):
+    async def add(self, note: Note) -> None:
+        """Once per ce_id: a second note of the same event is ignored."""
+        ...
+
+    async def redact_notification_errors(self, request_id: UUID) -> None: ...
+
+
+class Assignments(Protocol):
+    async def add_offer(self, offer: AssignmentOffered, at: datetime) -> None:
+        """Once per assignment_id: a second offer with the same id is ignored."""
+        ...
+
+    async def set_status(self, assignment_id: UUID, status: OfferStatus) -> None: ...
+
+    async def lock(self, assignment_id: UUID) -> Assignment | None:
+        """The offer, locked until the unit ends (answers to it are serialised)."""
+        ...
+
+    async def answer_to(self, assignment_id: UUID) -> str | None: ...
+
+    async def add_answer(self, answer: Answer) -> None: ...
+
+    async def of_partner(self, partner_id: str) -> list[PartnerOffer]: ...
+
+
+class IntakeUnitOfWork(UnitOfWork, Protocol):
+    # Read-only properties: each unit may hold its own kind of repository (real or fake).
+    @property
+    def requests(self) -> Requests: ...
+
+    @property
+    def timeline(self) -> Timeline: ...
+
+    @property
+    def assignments(self) -> Assignments: ...
+
+    async def redact_outbox(
+        self, request_id: UUID, ce_types: Sequence[str], fields: Sequence[str]
+    ) -> None:
+        """Remove `fields` from the queued events of these types about this request (erasure)."""
+        ...
+
+
+IntakeUnitOfWorkFactory = Callable[[], IntakeUnitOfWork]
+
+
+class PgIntakeUnitOfWork(PgUnitOfWork):
+    requests: PgRequests
+    timeline: PgTimeline
+    assignments: PgAssignments
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        super().__init__(pool, SCHEMA)
+
+    def _bind(self, conn: Conn) -> None:
+        self.requests = PgRequests(conn)
+        self.timeline = PgTimeline(conn)
+        self.assignments = PgAssignments(conn)
+
+    async def redact_outbox(
+        self, request_id: UUID, ce_types: Sequence[str], fields: Sequence[str]
+    ) -> None:
+        await self.outbox.redact(self.conn, request_id, ce_types, fields)
+
+
+def pg_unit_of_work(pool: asyncpg.Pool) -> Callable[[], PgIntakeUnitOfWork]:
+    """The factory app.py hands to the entry points: a fresh unit per use."""
+    return lambda: PgIntakeUnitOfWork(pool)

@@ -1,0 +1,225 @@
+"""intake's unit of work in memory: the same repositories over dicts, for handler tests without
+PostgreSQL. tests/intake/test_repository_contract.py holds them to the real ones."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from services.intake.domain.model import (
+    Answer,
+    Assignment,
+    Fingerprinted,
+    Note,
+    OfferStatus,
+    PartnerOffer,
+    RequestStatus,
+    TrackedRequest,
+)
+from shared.events import AssignmentOffered, RequestAccepted
+from shared.uow import FakeStore, FakeUnitOfWork
+
+
+@dataclass
+class StoredRequest:
+    """A row of intake.requests, as the fake keeps it."""
+
+    event: RequestAccepted
+    body_hash: str
+    status: RequestStatus
+    submission: dict[str, Any]  # what the stored JSON holds (the contact goes on erasure)
+    outcomes_topic: str | None
+    erased_at: datetime | None = None
+
+
+@dataclass
+class StoredOffer:
+    offer: AssignmentOffered
+    offered_at: datetime
+    status: OfferStatus = "offered"
+
+
+@dataclass
+class IntakeStore(FakeStore):
+    requests: dict[UUID, StoredRequest] = field(default_factory=dict)
+    idempotency_keys: dict[tuple[str, str], Fingerprinted] = field(default_factory=dict)
+    timeline: dict[UUID, Note] = field(default_factory=dict)  # by ce_id
+    offers: dict[UUID, StoredOffer] = field(default_factory=dict)
+    answers: dict[UUID, Answer] = field(default_factory=dict)
+
+
+class FakeRequests:
+    def __init__(self, store: IntakeStore) -> None:
+        self._store = store
+
+    async def by_ref(self, submitter: str, external_ref: str) -> Fingerprinted | None:
+        for stored in self._store.requests.values():
+            if (stored.event.submitter, stored.event.external_ref) == (submitter, external_ref):
+                return Fingerprinted(stored.event.request_id, stored.body_hash)
+        return None
+
+    async def by_idempotency_key(self, submitter: str, key: str) -> Fingerprinted | None:
+        return self._store.idempotency_keys.get((submitter, key))
+
+    async def add(
+        self, event: RequestAccepted, body_hash: str, *, note: Note, outcomes_topic: str | None
+    ) -> bool:
+        if await self.by_ref(event.submitter, event.external_ref) is not None:
+            return False
+        submission = json.loads(event.model_dump_json())
+        self._store.requests[event.request_id] = StoredRequest(
+            event, body_hash, "accepted", submission, outcomes_topic
+        )
+        self._store.timeline[note.ce_id] = note
+        return True
+
+    async def add_idempotency_key(
+        self, submitter: str, key: str, request_id: UUID, body_hash: str
+    ) -> bool:
+        if (submitter, key) in self._store.idempotency_keys:
+            return False
+        self._store.idempotency_keys[submitter, key] = Fingerprinted(request_id, body_hash)
+        return True
+
+    async def view(self, request_id: UUID) -> TrackedRequest | None:
+        stored = self._store.requests.get(request_id)
+        if stored is None:
+            return None
+        notes = [n for n in self._store.timeline.values() if n.request_id == request_id]
+        notes.sort(key=lambda n: (n.entry.at, n.ce_id))
+        event = stored.event
+        return TrackedRequest(
+            request_id=request_id,
+            status=stored.status,
+            submitter=event.submitter,
+            external_ref=event.external_ref,
+            party=event.party,
+            accepted_at=event.accepted_at,
+            timeline=[n.entry for n in notes],
+        )
+
+    async def set_status(
+        self, request_id: UUID, status: RequestStatus, *, only_from: RequestStatus | None
+    ) -> None:
+        stored = self._store.requests.get(request_id)
+        if stored is not None and only_from in (None, stored.status):
+            stored.status = status
+
+    async def outcomes_topic_of(self, request_id: UUID) -> str | None:
+        stored = self._store.requests.get(request_id)
+        return None if stored is None else stored.outcomes_topic
+
+    async def lock_for_erasure(self, request_id: UUID) -> tuple[bool, datetime | None]:
+        stored = self._store.requests.get(request_id)
+        return (False, None) if stored is None else (True, stored.erased_at)
+
+    async def erase_contact(self, request_id: UUID, *, erased_at: datetime) -> None:
+        stored = self._store.requests.get(request_id)
+        if stored is not None:
+            stored.submission.pop("contact", None)
+            stored.erased_at = stored.erased_at or erased_at
+
+    async def is_erased(self, request_id: UUID) -> bool:
+        stored = self._store.requests.get(request_id)
+        return stored is not None and stored.erased_at is not None
+
+
+class FakeTimeline:
+    def __init__(self, store: IntakeStore) -> None:
+        self._store = store
+
+    async def add(self, note: Note) -> None:
+        self._store.timeline.setdefault(note.ce_id, note)
+
+    async def redact_notification_errors(self, request_id: UUID) -> None:
+        for ce_id, note in list(self._store.timeline.items()):
+            entry = note.entry
+            if note.request_id == request_id and entry.event_type == "ta.notification.failed":
+                summary = entry.summary.split(": ", 1)[0] + ": (erased)"
+                redacted = dataclasses.replace(entry, summary=summary)
+                self._store.timeline[ce_id] = dataclasses.replace(note, entry=redacted)
+
+
+class FakeAssignments:
+    def __init__(self, store: IntakeStore) -> None:
+        self._store = store
+
+    async def add_offer(self, offer: AssignmentOffered, at: datetime) -> None:
+        self._store.offers.setdefault(offer.assignment_id, StoredOffer(offer, at))
+
+    async def set_status(self, assignment_id: UUID, status: OfferStatus) -> None:
+        stored = self._store.offers.get(assignment_id)
+        if stored is not None:
+            stored.status = status
+
+    async def lock(self, assignment_id: UUID) -> Assignment | None:
+        stored = self._store.offers.get(assignment_id)
+        if stored is None:
+            return None
+        offer = stored.offer
+        return Assignment(assignment_id, offer.request_id, offer.partner_id, stored.status)
+
+    async def answer_to(self, assignment_id: UUID) -> str | None:
+        answer = self._store.answers.get(assignment_id)
+        return None if answer is None else answer.decision
+
+    async def add_answer(self, answer: Answer) -> None:
+        if answer.assignment_id in self._store.answers:
+            raise KeyError("one answer per assignment")  # the table's primary key
+        self._store.answers[answer.assignment_id] = answer
+
+    async def of_partner(self, partner_id: str) -> list[PartnerOffer]:
+        mine = [s for s in self._store.offers.values() if s.offer.partner_id == partner_id]
+        mine.sort(key=lambda s: s.offered_at, reverse=True)
+        return [self._listed(s) for s in mine[:500]]
+
+    def _listed(self, stored: StoredOffer) -> PartnerOffer:
+        offer = stored.offer
+        answer = self._store.answers.get(offer.assignment_id)
+        return PartnerOffer(
+            assignment_id=offer.assignment_id,
+            request_id=offer.request_id,
+            partner_name=offer.partner_name,
+            role=offer.role.value,
+            score=offer.score,
+            respond_by=offer.respond_by,
+            status=stored.status,
+            offered_at=stored.offered_at,
+            answer=None if answer is None else answer.decision,
+        )
+
+
+class FakeIntakeUnitOfWork(FakeUnitOfWork):
+    store: IntakeStore
+    requests: FakeRequests
+    timeline: FakeTimeline
+    assignments: FakeAssignments
+
+    def __init__(self, store: IntakeStore) -> None:
+        super().__init__(store)
+
+    def _bind(self, store: FakeStore) -> None:
+        assert isinstance(store, IntakeStore)
+        self.requests = FakeRequests(store)
+        self.timeline = FakeTimeline(store)
+        self.assignments = FakeAssignments(store)
+
+    async def redact_outbox(
+        self, request_id: UUID, ce_types: Sequence[str], fields: Sequence[str]
+    ) -> None:
+        key = str(request_id).encode()
+        for n, record in enumerate(self.store.outbox):
+            if record.key == key and record.headers["ce_type"] in ce_types:
+                data = json.loads(record.value)
+                kept = {k: v for k, v in data.items() if k not in fields}
+                self.store.outbox[n] = dataclasses.replace(record, value=json.dumps(kept).encode())
+
+
+def fake_units(store: IntakeStore) -> Callable[[], FakeIntakeUnitOfWork]:
+    """A factory of fake units over one store, as `pg_unit_of_work` is over one database."""
+    return lambda: FakeIntakeUnitOfWork(store)

@@ -1,0 +1,120 @@
+"""Partner answers and listings on the in-memory unit of work: own offers only, once, and
+never against an earlier answer or the offer's end."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from uuid import UUID, uuid4
+
+import pytest
+
+from services.intake.domain.errors import AnswerConflict, NotYourAssignment, UnknownAssignment
+from services.intake.domain.model import Decision
+from services.intake.handlers import answers, tracking, views
+from shared import topics
+from shared.events import AssignmentExpired, AssignmentOffered, Role
+from tests.intake.fakes import FakeIntakeUnitOfWork, IntakeStore
+from tests.intake.scenarios import NOW, accepted, clock, data_of, envelope_of
+
+
+async def _offered(store: IntakeStore, partner_id: str = "unido") -> AssignmentOffered:
+    request_id = await accepted(store, ref=f"r-{uuid4().hex[:6]}")
+    offer = AssignmentOffered(
+        assignment_id=uuid4(),
+        request_id=request_id,
+        partner_id=partner_id,
+        partner_name=f"Partner {partner_id}",
+        role=Role.LEAD,
+        score=0.8,
+        reasons=["covers PCB"],
+        covers_topics=["PCB"],
+        respond_by=NOW + timedelta(days=5),
+    )
+    async with FakeIntakeUnitOfWork(store) as uow:
+        await tracking.on_offered(uow, envelope_of(offer, request_id), offer)
+    return offer
+
+
+async def _answer(
+    store: IntakeStore,
+    assignment_id: UUID,
+    decision: Decision,
+    partner_id: str = "unido",
+    reason: str = "",
+) -> bool:
+    async with FakeIntakeUnitOfWork(store) as uow:
+        return await answers.answer_offer(
+            uow,
+            assignment_id=assignment_id,
+            partner_id=partner_id,
+            decision=decision,
+            reason=reason,
+            clock=clock,
+        )
+
+
+def _responses(store: IntakeStore) -> list[dict[str, object]]:
+    return [data_of(r) for r in store.outbox if r.topic == topics.ASSIGNMENT_RESPONSES]
+
+
+async def test_an_answer_is_recorded_emitted_and_noted_once_and_a_repeat_is_idempotent() -> None:
+    store = IntakeStore()
+    offer = await _offered(store)
+
+    assert await _answer(store, offer.assignment_id, "accept", reason="we can")
+    assert not await _answer(store, offer.assignment_id, "accept")
+    with pytest.raises(AnswerConflict, match="already answered accept"):
+        await _answer(store, offer.assignment_id, "decline")
+
+    assert _responses(store) == [
+        {
+            "assignment_id": str(offer.assignment_id),
+            "partner_id": "unido",
+            "decision": "accept",
+            "reason": "we can",
+        }
+    ]
+    response = next(r for r in store.outbox if r.topic == topics.ASSIGNMENT_RESPONSES)
+    assert response.key == str(offer.request_id).encode()
+    notes = [n for n in store.timeline.values() if n.ce_id == response.ce_id]
+    assert [n.entry.summary for n in notes] == ["unido answered accept: we can"]
+
+
+async def test_a_partner_answers_only_its_own_known_offers() -> None:
+    store = IntakeStore()
+    offer = await _offered(store, partner_id="mine")
+    with pytest.raises(NotYourAssignment):
+        await _answer(store, offer.assignment_id, "decline", partner_id="other")
+    with pytest.raises(UnknownAssignment):
+        await _answer(store, uuid4(), "accept")
+    assert _responses(store) == []
+
+
+async def test_an_expired_offer_cannot_be_answered() -> None:
+    store = IntakeStore()
+    offer = await _offered(store)
+    expired = AssignmentExpired(
+        assignment_id=offer.assignment_id, request_id=offer.request_id, partner_id="unido"
+    )
+    async with FakeIntakeUnitOfWork(store) as uow:
+        await tracking.on_assignment_outcome(uow, envelope_of(expired, offer.request_id), expired)
+
+    with pytest.raises(AnswerConflict, match="expired"):
+        await _answer(store, offer.assignment_id, "accept")
+
+
+async def test_a_partner_lists_its_open_and_past_offers_newest_first() -> None:
+    store = IntakeStore()
+    answered, expiring, waiting = [await _offered(store, "lister") for _ in range(3)]
+    await _offered(store, "someone-else")
+    await _answer(store, answered.assignment_id, "decline", partner_id="lister")
+    store.offers[expiring.assignment_id].status = "expired"
+
+    async with FakeIntakeUnitOfWork(store) as uow:
+        open_, past = await views.partner_offers(uow, "lister")
+
+    assert [o.assignment_id for o in open_] == [waiting.assignment_id]
+    assert [(o.assignment_id, o.status, o.answer) for o in past] == [
+        (expiring.assignment_id, "expired", None),
+        (answered.assignment_id, "offered", "decline"),
+    ]

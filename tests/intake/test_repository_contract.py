@@ -1,0 +1,250 @@
+"""One contract, two backends: every repository method intake's handlers use behaves the same on
+the in-memory fake (tests/intake/fakes.py) and on PostgreSQL, so the handler tests that run on
+the fake say something about the real thing."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+import asyncpg
+import pytest
+
+from services.intake.domain.model import Answer, Note, TimelineEntry
+from services.intake.unit_of_work import IntakeUnitOfWork, PgIntakeUnitOfWork, pg_unit_of_work
+from shared.envelope import build_record
+from shared.events import AssignmentOffered, Eligibility, RequestAccepted, Role
+from tests.intake.fakes import IntakeStore, fake_units
+from tests.intake.samples import submission
+
+AT = datetime(2026, 11, 27, 9, 30, tzinfo=UTC)
+
+
+@dataclass
+class Backend:
+    units: Callable[[], IntakeUnitOfWork]
+    # The data of the events queued about a request, as the open unit sees them: the tests read
+    # the outbox inside a unit they then roll back, so no relay ever publishes their events.
+    queued: Callable[[IntakeUnitOfWork, UUID], Awaitable[list[dict[str, Any]]]]
+
+
+class _RollBackError(Exception):
+    """Raised to roll a unit back."""
+
+
+def _fake() -> Backend:
+    store = IntakeStore()
+
+    async def queued(_uow: IntakeUnitOfWork, request_id: UUID) -> list[dict[str, Any]]:
+        key = str(request_id).encode()
+        return [json.loads(r.value) for r in store.outbox if r.key == key]
+
+    return Backend(fake_units(store), queued)
+
+
+def _postgres(pool: asyncpg.Pool) -> Backend:
+    async def queued(uow: IntakeUnitOfWork, request_id: UUID) -> list[dict[str, Any]]:
+        assert isinstance(uow, PgIntakeUnitOfWork)
+        values = await uow.conn.fetch(
+            "SELECT value FROM intake.outbox WHERE key = $1 ORDER BY id", str(request_id).encode()
+        )
+        return [json.loads(v["value"]) for v in values]
+
+    return Backend(pg_unit_of_work(pool), queued)
+
+
+@pytest.fixture(params=["fake", "postgres"])
+def backend(request: pytest.FixtureRequest) -> Backend:
+    if request.param == "fake":
+        return _fake()
+    return _postgres(request.getfixturevalue("pool"))  # PostgreSQL starts only for these
+
+
+def _accepted(submitter: str, ref: str) -> RequestAccepted:
+    return RequestAccepted(
+        **submission(ref),
+        request_id=uuid4(),
+        submitter=submitter,
+        region="AFR",
+        eligibility=Eligibility(developing=True, economy_in_transition=False, ldc=True, sids=False),
+        accepted_at=AT,
+    )
+
+
+def _note(request_id: UUID, at: datetime, event_type: str, summary: str) -> Note:
+    return Note(uuid4(), request_id, TimelineEntry(at, event_type, None, summary))
+
+
+async def _add(backend: Backend, event: RequestAccepted, topic: str | None = None) -> bool:
+    async with backend.units() as uow:
+        note = _note(event.request_id, AT, event.ce_type, "accepted")
+        return await uow.requests.add(event, "hash-1", note=note, outcomes_topic=topic)
+
+
+async def test_a_request_is_recorded_once_per_submitter_and_external_ref(backend: Backend) -> None:
+    ref, submitter = f"ref-{uuid4()}", f"portal-{uuid4()}"
+    first = _accepted(submitter, ref)
+    assert await _add(backend, first, topic="ta.submitter.x.outcomes.v1")
+    assert not await _add(backend, _accepted(submitter, ref))  # the same ref again
+    assert await _add(backend, _accepted(f"other-{uuid4()}", ref))  # another's ref space
+
+    async with backend.units() as uow:
+        known = await uow.requests.by_ref(submitter, ref)
+        unknown = await uow.requests.by_ref(submitter, "nope")
+        view = await uow.requests.view(first.request_id)
+        topic = await uow.requests.outcomes_topic_of(first.request_id)
+    assert known is not None and (known.request_id, known.body_hash) == (first.request_id, "hash-1")
+    assert unknown is None
+    assert topic == "ta.submitter.x.outcomes.v1"
+    assert view is not None
+    assert (view.request_id, view.status, view.submitter) == (
+        first.request_id,
+        "accepted",
+        submitter,
+    )
+    assert (view.external_ref, view.party, view.accepted_at) == (ref, "SEN", AT)
+    assert view.timeline == [TimelineEntry(AT, "ta.request.accepted", None, "accepted")]
+
+
+async def test_an_idempotency_key_is_recorded_once(backend: Backend) -> None:
+    event = _accepted(f"portal-{uuid4()}", f"ref-{uuid4()}")
+    await _add(backend, event)
+    async with backend.units() as uow:
+        first = await uow.requests.add_idempotency_key(event.submitter, "k", event.request_id, "h")
+        again = await uow.requests.add_idempotency_key(event.submitter, "k", event.request_id, "x")
+        found = await uow.requests.by_idempotency_key(event.submitter, "k")
+        missing = await uow.requests.by_idempotency_key(event.submitter, "other")
+    assert (first, again) == (True, False)
+    assert found is not None and (found.request_id, found.body_hash) == (event.request_id, "h")
+    assert missing is None
+
+
+async def test_a_status_moves_only_from_the_status_named(backend: Backend) -> None:
+    event = _accepted(f"portal-{uuid4()}", f"ref-{uuid4()}")
+    await _add(backend, event)
+    async with backend.units() as uow:
+        await uow.requests.set_status(event.request_id, "matched", only_from="matching")
+        unmoved = await uow.requests.view(event.request_id)
+        await uow.requests.set_status(event.request_id, "matching", only_from="accepted")
+        await uow.requests.set_status(event.request_id, "unmatched", only_from=None)
+        moved = await uow.requests.view(event.request_id)
+        nothing = await uow.requests.view(uuid4())
+    assert unmoved is not None and unmoved.status == "accepted"
+    assert moved is not None and moved.status == "unmatched"
+    assert nothing is None
+
+
+async def test_an_erasure_is_found_locked_and_keeps_its_first_time(backend: Backend) -> None:
+    event = _accepted(f"portal-{uuid4()}", f"ref-{uuid4()}")
+    await _add(backend, event)
+    async with backend.units() as uow:
+        before = await uow.requests.lock_for_erasure(event.request_id)
+        unknown = await uow.requests.lock_for_erasure(uuid4())
+        await uow.requests.erase_contact(event.request_id, erased_at=AT)
+        await uow.requests.erase_contact(event.request_id, erased_at=AT + timedelta(hours=1))
+        after = await uow.requests.lock_for_erasure(event.request_id)
+        erased = await uow.requests.is_erased(event.request_id)
+        never = await uow.requests.is_erased(uuid4())
+    assert (before, unknown, after) == ((True, None), (False, None), (True, AT))
+    assert (erased, never) == (True, False)
+
+
+async def test_the_timeline_notes_each_event_once_in_time_order(backend: Backend) -> None:
+    event = _accepted(f"portal-{uuid4()}", f"ref-{uuid4()}")
+    await _add(backend, event)
+    later = _note(event.request_id, AT + timedelta(minutes=2), "ta.request.matched", "matched")
+    failed = _note(
+        event.request_id,
+        AT + timedelta(minutes=1),
+        "ta.notification.failed",
+        "notifying unido by email failed after 5 attempt(s): 550 a@b.sn: no such user",
+    )
+    async with backend.units() as uow:
+        for note in (later, failed, later):
+            await uow.timeline.add(note)
+        await uow.timeline.redact_notification_errors(event.request_id)
+        view = await uow.requests.view(event.request_id)
+    assert view is not None
+    assert [(e.event_type, e.summary) for e in view.timeline] == [
+        ("ta.request.accepted", "accepted"),
+        ("ta.notification.failed", "notifying unido by email failed after 5 attempt(s): (erased)"),
+        ("ta.request.matched", "matched"),
+    ]
+
+
+def _offer(request_id: UUID, partner_id: str) -> AssignmentOffered:
+    return AssignmentOffered(
+        assignment_id=uuid4(),
+        request_id=request_id,
+        partner_id=partner_id,
+        partner_name=f"Partner {partner_id}",
+        role=Role.SUPPORT,
+        score=0.75,
+        reasons=["covers PCB"],
+        covers_topics=["PCB"],
+        respond_by=AT + timedelta(days=5),
+    )
+
+
+async def test_offers_are_recorded_once_locked_answered_and_listed(backend: Backend) -> None:
+    partner, request_id = f"centre-{uuid4()}", uuid4()
+    older, newer = _offer(request_id, partner), _offer(request_id, partner)
+    answer = Answer(older.assignment_id, partner, "decline", "busy", uuid4(), AT)
+    async with backend.units() as uow:
+        await uow.assignments.add_offer(older, AT)
+        await uow.assignments.add_offer(older, AT + timedelta(hours=1))  # the same offer again
+        await uow.assignments.add_offer(newer, AT + timedelta(minutes=5))
+        await uow.assignments.set_status(newer.assignment_id, "expired")
+        unanswered = await uow.assignments.answer_to(older.assignment_id)
+        await uow.assignments.add_answer(answer)
+        locked = await uow.assignments.lock(older.assignment_id)
+        unknown = await uow.assignments.lock(uuid4())
+        decision = await uow.assignments.answer_to(older.assignment_id)
+        listed = await uow.assignments.of_partner(partner)
+        nobody = await uow.assignments.of_partner(f"nobody-{uuid4()}")
+    assert (unanswered, decision, unknown, nobody) == (None, "decline", None, [])
+    assert locked is not None
+    assert (locked.request_id, locked.partner_id, locked.status) == (request_id, partner, "offered")
+    assert [(o.assignment_id, o.status, o.answer, o.offered_at) for o in listed] == [
+        (newer.assignment_id, "expired", None, AT + timedelta(minutes=5)),
+        (older.assignment_id, "offered", "decline", AT),
+    ]
+    first = listed[1]
+    assert (first.request_id, first.partner_name, first.role, first.score) == (
+        request_id,
+        f"Partner {partner}",
+        "support",
+        0.75,
+    )
+    assert first.respond_by == AT + timedelta(days=5)
+
+
+async def test_queued_events_lose_the_redacted_fields_of_the_types_named(backend: Backend) -> None:
+    event = _accepted(f"portal-{uuid4()}", f"ref-{uuid4()}")
+    record = build_record(event, source="/stax/intake", subject=str(event.request_id))
+    with pytest.raises(_RollBackError):
+        async with backend.units() as uow:
+            await uow.emit([record])
+            await uow.redact_outbox(event.request_id, ["ta.request.rejected"], ["party"])
+            await uow.redact_outbox(event.request_id, [event.ce_type], ["contact"])
+            (queued,) = await backend.queued(uow, event.request_id)
+            raise _RollBackError
+    assert "contact" not in queued
+    assert queued["party"] == "SEN"  # only the fields named, only in the types named
+
+
+async def test_a_failed_unit_leaves_nothing_behind(backend: Backend) -> None:
+    event = _accepted(f"portal-{uuid4()}", f"ref-{uuid4()}")
+    with pytest.raises(_RollBackError):
+        async with backend.units() as uow:
+            note = _note(event.request_id, AT, "t", "s")
+            await uow.requests.add(event, "h", note=note, outcomes_topic=None)
+            await uow.emit([build_record(event, source="/stax/intake", subject=str(uuid4()))])
+            raise _RollBackError
+    async with backend.units() as uow:
+        assert await uow.requests.view(event.request_id) is None
+        assert await backend.queued(uow, event.request_id) == []
