@@ -6,13 +6,13 @@ import asyncio
 import json
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeAlias
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
 from shared.kafka_access import KafkaAccess
 
-Record = ConsumerRecord[bytes, bytes]
+Record: TypeAlias = ConsumerRecord[bytes, bytes]  # aiokafka is untyped: an alias of Any
 
 
 def header(record: Record, name: str) -> str | None:
