@@ -21,11 +21,9 @@ from services.matcher.domain import (
     RegistryMeta,
     Slot,
 )
-from services.matcher.repositories import (
-    PgOfferRepository,
-    PgPartnerRepository,
-    PgRequestRepository,
-)
+from services.matcher.repositories.offers import PgOfferRepository
+from services.matcher.repositories.partners import PgPartnerRepository
+from services.matcher.repositories.requests import PgRequestRepository
 from shared.db import Conn
 from shared.events import AssignmentOffered, AssignmentResponse
 from shared.uow import PgUnitOfWork, UnitOfWork
