@@ -69,7 +69,7 @@ def _catalog(request: Request) -> Catalog:
     return catalog
 
 
-Registry = Annotated[Catalog, Depends(_catalog)]
+Reference = Annotated[Catalog, Depends(_catalog)]
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "No or unknown API key"},
     403: {"description": "Not an operator key"},
@@ -81,7 +81,7 @@ router = APIRouter(prefix="/v1/partners", tags=["partners"], responses=_ERRORS)
 
 @router.get("", summary="List partners (optionally only active or inactive ones)")
 async def list_partners(
-    _: Operator, request: Request, catalog: Registry, active: bool | None = None
+    _: Operator, request: Request, catalog: Reference, active: bool | None = None
 ) -> dict[str, list[PartnerView]]:
     async with _unit(request) as uow:
         found = await partners.list_partners(uow, catalog, active)
@@ -90,7 +90,7 @@ async def list_partners(
 
 @router.post("", status_code=201, summary="Add a partner", responses={409: {}})
 async def create_partner(
-    _: Operator, request: Request, catalog: Registry, spec: PartnerSpec
+    _: Operator, request: Request, catalog: Reference, spec: PartnerSpec
 ) -> PartnerView:
     async with _unit(request) as uow:
         return _view(await partners.create_partner(uow, catalog, spec))
@@ -104,7 +104,7 @@ async def get_partner(_: Operator, request: Request, partner_id: str) -> Partner
 
 @router.patch("/{partner_id}", summary="Change some fields (active=false deactivates)")
 async def update_partner(
-    _: Operator, request: Request, catalog: Registry, partner_id: str, patch: PartnerPatch
+    _: Operator, request: Request, catalog: Reference, partner_id: str, patch: PartnerPatch
 ) -> PartnerView:
     async with _unit(request) as uow:
         return _view(await partners.update_partner(uow, catalog, partner_id, patch))
@@ -112,7 +112,7 @@ async def update_partner(
 
 @router.delete("/{partner_id}", summary="Deactivate a partner (kept, never offered work)")
 async def deactivate_partner(
-    _: Operator, request: Request, catalog: Registry, partner_id: str
+    _: Operator, request: Request, catalog: Reference, partner_id: str
 ) -> PartnerView:
     patch = PartnerPatch(active=False)
     async with _unit(request) as uow:

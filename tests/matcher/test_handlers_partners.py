@@ -8,6 +8,7 @@ from services.matcher import reference
 from services.matcher.domain import (
     InvalidPartner,
     PartnerExists,
+    PartnerKind,
     PartnerNotFound,
     PartnerPatch,
     PartnerSpec,
@@ -110,7 +111,7 @@ async def test_a_patch_is_checked_as_a_whole_partner(store: MatcherStore, catalo
             await partners.update_partner(uow, catalog, "test-lab", PartnerPatch(topics=["NOPE"]))
     with pytest.raises(InvalidPartner) as party_without_country:
         async with fake_units(store)() as uow:
-            patch = PartnerPatch(kind="party")
+            patch = PartnerPatch(kind=PartnerKind.PARTY)
             await partners.update_partner(uow, catalog, "test-lab", patch)
 
     assert [e.code for e in unknown.value.errors] == ["unknown_topic"]
