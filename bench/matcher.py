@@ -42,7 +42,7 @@ from bench.common import (
     table,
 )
 from deploy.local import stack
-from services.matcher import handlers, reference
+from services.matcher import reference
 from services.matcher.domain import (
     MatchPolicy,
     PartnerSpec,
@@ -50,14 +50,15 @@ from services.matcher.domain import (
     Registry,
     RequestProfile,
 )
+from services.matcher.handlers import requests as matching
+from services.matcher.handlers.catalog import Catalog
+from services.matcher.unit_of_work import pg_units
 from shared import topics
 from shared.db import create_pool
 from shared.envelope import Envelope, build_record
 from shared.events import Contact, Eligibility, RequestAccepted
-from shared.inbox import Inbox
 from shared.kafka import ensure_topics
 from shared.kafka_access import KafkaAccess
-from shared.outbox import Outbox
 
 TAXONOMY = reference.load_taxonomy()
 TOPICS = sorted(TAXONOMY.topics)
@@ -253,19 +254,23 @@ def expected_offers(requests: Sequence[RequestAccepted]) -> int:
 async def bench_handler(pool: asyncpg.Pool, n: int) -> float:
     """Seconds for `n` requests through the use case alone, one transaction each (inbox claim
     included), as the consumer runs it: the part of the end-to-end time that is ours."""
-    deps = handlers.MatcherDeps(
-        outbox=Outbox("matcher"),
-        clock=lambda: datetime.now(UTC),
-        respond_within=timedelta(days=5),
-    )
-    inbox = Inbox("matcher")
+    catalog = Catalog.from_data_files()
+    units = pg_units(pool)
     started = time.perf_counter()
     for i in range(n):
         event = request(i)
         envelope = Envelope(uuid4(), event.ce_type, "/bench", None, datetime.now(UTC), {})
-        async with pool.acquire() as conn, conn.transaction():
-            await inbox.claim(conn, "bench", envelope.id)
-            await handlers.on_request_accepted(deps, conn, envelope, event)
+        async with units() as uow:
+            await uow.claim("bench", envelope.id)
+            await matching.on_request_accepted(
+                uow,
+                envelope,
+                event,
+                catalog=catalog,
+                policy=MatchPolicy(),
+                clock=lambda: datetime.now(UTC),
+                respond_within=timedelta(days=5),
+            )
     return time.perf_counter() - started
 
 

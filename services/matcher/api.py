@@ -1,25 +1,30 @@
-"""matcher's HTTP routes: the partner registry, for operators (`/v1/partners`)."""
+"""matcher's HTTP routes: the partner registry, for operators (`/v1/partners`).
+
+Each route parses, authorises, opens a unit of work, calls one handler and answers; the
+registry's refusals become the one error body (`ApiError`)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
-from fastapi.responses import JSONResponse
 
-from services.matcher.admin import (
-    Conflict,
-    Invalid,
-    NotFound,
-    PartnerAdmin,
+from services.matcher.domain import (
+    InvalidPartner,
+    PartnerExists,
+    PartnerNotFound,
     PartnerPatch,
+    PartnerSpec,
+    RegisteredPartner,
 )
-from services.matcher.domain import PartnerSpec
-from services.matcher.partner_repository import PartnerRow
-from shared import http_errors
+from services.matcher.handlers import partners
+from services.matcher.handlers.catalog import Catalog
+from services.matcher.unit_of_work import MatcherUnitOfWork, MatcherUnits
 from shared.auth import Principal, require_role
-from shared.events import FieldError
+from shared.errors import ApiError
 
 Operator = Annotated[Principal, Depends(require_role("operator"))]
 
@@ -32,21 +37,39 @@ class PartnerView(PartnerSpec):
     updated_at: datetime
 
 
-def _view(row: PartnerRow) -> PartnerView:
+def _view(found: RegisteredPartner) -> PartnerView:
     return PartnerView(
-        **row.spec.model_dump(),
-        open_assignments=row.open_assignments,
-        operator_edited=row.operator_edited,
-        updated_at=row.updated_at,
+        **found.spec.model_dump(),
+        open_assignments=found.open_assignments,
+        operator_edited=found.operator_edited,
+        updated_at=found.updated_at,
     )
 
 
-async def _admin(request: Request) -> PartnerAdmin:
-    admin: PartnerAdmin = request.app.state.partner_admin  # set in app.py's lifespan
-    return admin
+@asynccontextmanager
+async def _unit(request: Request) -> AsyncIterator[MatcherUnitOfWork]:
+    """A unit of work for one route, committed before the answer is sent; the registry's
+    refusals roll it back and become the one error body."""
+    units: MatcherUnits = request.app.state.units  # set in app.py's lifespan
+    try:
+        async with units() as uow:
+            yield uow
+    except InvalidPartner as exc:
+        raise ApiError(422, exc.errors) from exc
+    except PartnerNotFound as exc:
+        message = f"no partner {exc.partner_id!r}"
+        raise ApiError.one(404, "not_found", message, field="partner_id") from exc
+    except PartnerExists as exc:
+        message = f"partner {exc.partner_id!r} exists; PATCH it instead"
+        raise ApiError.one(409, "exists", message, field="partner_id") from exc
 
 
-Admin = Annotated[PartnerAdmin, Depends(_admin)]
+def _catalog(request: Request) -> Catalog:
+    catalog: Catalog = request.app.state.catalog  # set in app.py
+    return catalog
+
+
+Reference = Annotated[Catalog, Depends(_catalog)]
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "No or unknown API key"},
     403: {"description": "Not an operator key"},
@@ -58,51 +81,43 @@ router = APIRouter(prefix="/v1/partners", tags=["partners"], responses=_ERRORS)
 
 @router.get("", summary="List partners (optionally only active or inactive ones)")
 async def list_partners(
-    _: Operator, admin: Admin, active: bool | None = None
+    _: Operator, request: Request, catalog: Reference, active: bool | None = None
 ) -> dict[str, list[PartnerView]]:
-    return {"partners": [_view(r) for r in await admin.list(active)]}
+    async with _unit(request) as uow:
+        found = await partners.list_partners(uow, catalog, active)
+    return {"partners": [_view(p) for p in found]}
 
 
 @router.post("", status_code=201, summary="Add a partner", responses={409: {}})
-async def create_partner(_: Operator, admin: Admin, spec: PartnerSpec) -> PartnerView:
-    return _view(await admin.create(spec))
+async def create_partner(
+    _: Operator, request: Request, catalog: Reference, spec: PartnerSpec
+) -> PartnerView:
+    async with _unit(request) as uow:
+        return _view(await partners.create_partner(uow, catalog, spec))
 
 
 @router.get("/{partner_id}", summary="One partner", responses={404: {}})
-async def get_partner(_: Operator, admin: Admin, partner_id: str) -> PartnerView:
-    return _view(await admin.get(partner_id))
+async def get_partner(_: Operator, request: Request, partner_id: str) -> PartnerView:
+    async with _unit(request) as uow:
+        return _view(await partners.get_partner(uow, partner_id))
 
 
 @router.patch("/{partner_id}", summary="Change some fields (active=false deactivates)")
 async def update_partner(
-    _: Operator, admin: Admin, partner_id: str, patch: PartnerPatch
+    _: Operator, request: Request, catalog: Reference, partner_id: str, patch: PartnerPatch
 ) -> PartnerView:
-    return _view(await admin.update(partner_id, patch))
+    async with _unit(request) as uow:
+        return _view(await partners.update_partner(uow, catalog, partner_id, patch))
 
 
 @router.delete("/{partner_id}", summary="Deactivate a partner (kept, never offered work)")
-async def deactivate_partner(_: Operator, admin: Admin, partner_id: str) -> PartnerView:
-    return _view(await admin.update(partner_id, PartnerPatch(active=False)))
+async def deactivate_partner(
+    _: Operator, request: Request, catalog: Reference, partner_id: str
+) -> PartnerView:
+    patch = PartnerPatch(active=False)
+    async with _unit(request) as uow:
+        return _view(await partners.update_partner(uow, catalog, partner_id, patch))
 
 
 def install(app: FastAPI) -> None:
-    """The routes, and errors as `{errors: [{field, code, message}]}` (style guide §7)."""
     app.include_router(router)
-
-    @app.exception_handler(Invalid)
-    async def _refused(_: Request, exc: Invalid) -> JSONResponse:
-        return http_errors.answer(422, exc.errors)
-
-    @app.exception_handler(NotFound)
-    async def _missing(_: Request, exc: NotFound) -> JSONResponse:
-        message = f"no partner {exc.args[0]!r}"
-        return http_errors.answer(
-            404, [FieldError(field="partner_id", code="not_found", message=message)]
-        )
-
-    @app.exception_handler(Conflict)
-    async def _taken(_: Request, exc: Conflict) -> JSONResponse:
-        message = f"partner {exc.args[0]!r} exists; PATCH it instead"
-        return http_errors.answer(
-            409, [FieldError(field="partner_id", code="exists", message=message)]
-        )

@@ -9,12 +9,12 @@ from datetime import UTC, datetime
 from fastapi import FastAPI
 from prometheus_client import REGISTRY
 
-from services.matcher import api, consumers, handlers, worker
-from services.matcher.admin import PartnerAdmin
-from services.matcher.catalog import Catalog
+from services.matcher import api, consumers, workers
 from services.matcher.domain import MatchPolicy
+from services.matcher.handlers.catalog import Catalog
 from services.matcher.migrations import MIGRATIONS
 from services.matcher.settings import MatcherSettings
+from services.matcher.unit_of_work import PgMatcherUnitOfWork, pg_units
 from shared import api_gate, http_errors
 from shared.asyncapi import asyncapi_router, declare_emitted
 from shared.events import (
@@ -48,19 +48,29 @@ def create_app(settings: MatcherSettings) -> FastAPI:
 
     catalog = Catalog.from_data_files()  # a bad data file stops the start, loudly
 
+    def clock() -> datetime:
+        return datetime.now(UTC)
+
     def wire(runtime: Runtime) -> None:
-        deps = handlers.MatcherDeps(
-            outbox=runtime.outbox,
-            clock=lambda: datetime.now(UTC),
-            respond_within=settings.respond_within,
+        units = pg_units(runtime.pool)
+        consumers.subscribe(
+            broker,
+            units,
+            catalog=catalog,
             policy=MatchPolicy(
                 max_offers=settings.matcher_max_offers, min_offers=settings.matcher_min_offers
             ),
-            catalog=catalog,
+            clock=clock,
+            respond_within=settings.respond_within,
         )
-        consumers.subscribe(broker, runtime, deps)
         runtime.spawn(
-            worker.run_expiry(deps, runtime.pool, settings.matcher_expiry_poll_seconds),
+            workers.run_expiry(
+                units,
+                catalog=catalog,
+                clock=clock,
+                respond_within=settings.respond_within,
+                poll_seconds=settings.matcher_expiry_poll_seconds,
+            ),
             f"{SERVICE}-expiry",
         )
 
@@ -73,11 +83,12 @@ def create_app(settings: MatcherSettings) -> FastAPI:
             migrations=MIGRATIONS,
             wire=wire,
         ) as runtime:
-            async with runtime.pool.acquire() as conn, conn.transaction():
-                await catalog.ensure_seeded(conn)  # the registry, seeded on first start
+            async with PgMatcherUnitOfWork(runtime.pool) as uow:
+                await catalog.ensure_seeded(uow.partners)  # the registry, seeded on first start
             app.state.checks = runtime.checks()
             app.state.authenticator = runtime.authenticator
-            app.state.partner_admin = PartnerAdmin(runtime.pool, catalog)
+            app.state.units = pg_units(runtime.pool)
+            app.state.catalog = catalog
             yield
 
     app = FastAPI(

@@ -1,67 +1,87 @@
-"""matcher's subscribers: decode → one handler → done (shared.consuming does the rest)."""
+"""matcher's subscribers: event type → one handler (shared.consuming does the rest)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from functools import partial
-from typing import Any
 
 from faststream.kafka import KafkaBroker
 
-from services.matcher import handlers
+from services.matcher.domain import MatchPolicy
+from services.matcher.handlers import answers, requests
+from services.matcher.handlers.catalog import Catalog
+from services.matcher.handlers.saga import Clock
+from services.matcher.unit_of_work import MatcherUnitOfWork, MatcherUnits
 from shared import topics
-from shared.consuming import ReliableConsumer, Route, on_connection, subscribe_reliably
-from shared.events import AssignmentResponse, Event, RequestAccepted, RequestErased
+from shared.consuming import ReliableConsumer, Route, subscribe_reliably
+from shared.events import AssignmentResponse, RequestAccepted, RequestErased
 from shared.kafka import DeadLetters
-from shared.runtime import Runtime
-from shared.uow import PgUnitOfWork
 
 GROUP = "stax-matcher"
 
-# A use case of handlers.py, before its dependencies are bound.
-Use = Callable[..., Awaitable[None]]
 
-
-def subscribe(broker: KafkaBroker, runtime: Runtime, deps: handlers.MatcherDeps) -> None:
+def subscribe(
+    broker: KafkaBroker,
+    units: MatcherUnits,
+    *,
+    catalog: Catalog,
+    policy: MatchPolicy,
+    clock: Clock,
+    respond_within: timedelta,
+) -> None:
     dead_letters = DeadLetters(broker, "matcher")
+    on_accepted = partial(
+        requests.on_request_accepted,
+        catalog=catalog,
+        policy=policy,
+        clock=clock,
+        respond_within=respond_within,
+    )
+    on_response = partial(
+        answers.on_assignment_response,
+        catalog=catalog,
+        clock=clock,
+        respond_within=respond_within,
+    )
+    on_partner_answer = partial(
+        answers.on_partner_answer, catalog=catalog, clock=clock, respond_within=respond_within
+    )
 
-    def consumer(
-        name: str, uses: dict[type[Event], Use], **options: Any
-    ) -> ReliableConsumer[PgUnitOfWork]:
-        return ReliableConsumer(
-            name=name,
-            unit_of_work=lambda: PgUnitOfWork(runtime.pool, "matcher"),
-            dead_letters=dead_letters,
-            routes={
-                m.ce_type: Route(m, on_connection(partial(apply, deps)))
-                for m, apply in uses.items()
-            },
-            **options,
-        )
-
-    requests: dict[type[Event], Use] = {
-        RequestAccepted: handlers.on_request_accepted,
-        RequestErased: handlers.on_request_erased,
-    }
+    requests_consumer: ReliableConsumer[MatcherUnitOfWork] = ReliableConsumer(
+        name="matcher.requests",
+        unit_of_work=units,
+        dead_letters=dead_letters,
+        routes={
+            RequestAccepted.ce_type: Route(RequestAccepted, on_accepted),
+            RequestErased.ce_type: Route(RequestErased, requests.on_request_erased),
+        },
+    )
     subscribe_reliably(
         broker,
-        consumer("matcher.requests", requests),
+        requests_consumer,
         topics.REQUESTS,
         group_id=GROUP,
         description="Accepted requests to match",
     )
     subscribe_reliably(
         broker,
-        consumer("matcher.responses", {AssignmentResponse: handlers.on_assignment_response}),
+        ReliableConsumer(
+            name="matcher.responses",
+            unit_of_work=units,
+            dead_letters=dead_letters,
+            routes={AssignmentResponse.ce_type: Route(AssignmentResponse, on_response)},
+        ),
         topics.ASSIGNMENT_RESPONSES,
         group_id=GROUP,
         description="Partners' answers to offers, relayed by intake from its HTTP API",
     )
     subscribe_reliably(
         broker,
-        consumer(
-            "matcher.partner-answers",
-            {AssignmentResponse: handlers.on_partner_answer},
+        ReliableConsumer(
+            name="matcher.partner-answers",
+            unit_of_work=units,
+            dead_letters=dead_letters,
+            routes={AssignmentResponse.ce_type: Route(AssignmentResponse, on_partner_answer)},
             unknown_types_are_poison=True,
             tenant_pattern=topics.PARTNER_RESPONSES_PATTERN,
         ),

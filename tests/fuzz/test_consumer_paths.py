@@ -28,7 +28,9 @@ from services.intake import consumers as intake_consumers
 from services.intake.adapters.reference_data import load_reference
 from services.intake.unit_of_work import pg_unit_of_work as intake_units
 from services.matcher import consumers as matcher_consumers
-from services.matcher import handlers as matcher_handlers
+from services.matcher.domain import MatchPolicy
+from services.matcher.handlers.catalog import Catalog
+from services.matcher.unit_of_work import pg_units
 from services.notifier import consumers as notifier_consumers
 from shared import topics
 from shared.consuming import Outcome, ReliableConsumer, RetryPolicy
@@ -106,10 +108,11 @@ def _capture(
     )
     matcher_consumers.subscribe(
         None,  # type: ignore[arg-type]
-        SimpleNamespace(pool=pool, outbox=Outbox("matcher")),  # type: ignore[arg-type]
-        matcher_handlers.MatcherDeps(
-            outbox=Outbox("matcher"), clock=clock, respond_within=timedelta(days=5)
-        ),
+        pg_units(pool),
+        catalog=Catalog.from_data_files(),
+        policy=MatchPolicy(),
+        clock=clock,
+        respond_within=timedelta(days=5),
     )
     notifier_consumers.subscribe(None, SimpleNamespace(pool=pool, outbox=Outbox("notifier")))  # type: ignore[arg-type]
     return found

@@ -15,7 +15,10 @@ from faststream.kafka import KafkaBroker
 from prometheus_client import REGISTRY
 
 from deploy.local import postgres, stack
-from services.matcher import handlers as matcher_handlers
+from services.matcher.domain import MatchPolicy
+from services.matcher.handlers import requests as matcher_requests
+from services.matcher.handlers.catalog import Catalog
+from services.matcher.unit_of_work import MatcherUnitOfWork, pg_units
 from shared import topics
 from shared.consuming import (
     Outcome,
@@ -28,7 +31,6 @@ from shared.envelope import Envelope, build_record
 from shared.events import AssignmentResponse, Contact, Eligibility, RequestAccepted
 from shared.kafka import DeadLetters, ensure_topics, make_broker
 from shared.kafka_access import KafkaAccess
-from shared.outbox import Outbox
 from shared.uow import PgUnitOfWork
 from tests.kafka_helpers import collect, header
 
@@ -79,17 +81,23 @@ class NoDeadLetters:
         raise AssertionError(f"unexpected dead letter: {reason}: {error}")
 
 
-def _matcher_consumer(pool: asyncpg.Pool, name: str) -> ReliableConsumer[PgUnitOfWork]:
-    deps = matcher_handlers.MatcherDeps(
-        outbox=Outbox("matcher"), clock=lambda: datetime.now(UTC), respond_within=timedelta(days=5)
-    )
+def _matcher_consumer(pool: asyncpg.Pool, name: str) -> ReliableConsumer[MatcherUnitOfWork]:
+    catalog = Catalog.from_data_files()
 
-    async def apply(uow: PgUnitOfWork, envelope: Envelope, event: RequestAccepted) -> None:
-        await matcher_handlers.on_request_accepted(deps, uow.conn, envelope, event)
+    async def apply(uow: MatcherUnitOfWork, envelope: Envelope, event: RequestAccepted) -> None:
+        await matcher_requests.on_request_accepted(
+            uow,
+            envelope,
+            event,
+            catalog=catalog,
+            policy=MatchPolicy(),
+            clock=lambda: datetime.now(UTC),
+            respond_within=timedelta(days=5),
+        )
 
     return ReliableConsumer(
         name=name,
-        unit_of_work=lambda: PgUnitOfWork(pool, "matcher"),
+        unit_of_work=pg_units(pool),
         routes={RequestAccepted.ce_type: Route(RequestAccepted, apply)},
         dead_letters=NoDeadLetters(),
         retry=FAST,

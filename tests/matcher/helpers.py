@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-import asyncpg
-
-from shared.envelope import Envelope
+from shared.envelope import Envelope, OutgoingRecord
 from shared.events import AssignmentResponse, Contact, Eligibility, Event, RequestAccepted
 
 REGIONS = {"SEN": "AFR", "MLI": "AFR", "BRA": "GRULAC", "CHN": "APAC", "KEN": "AFR", "IND": "APAC"}
@@ -65,13 +64,10 @@ class Emitted:
     data: dict[str, Any]
 
 
-async def emitted(pool: asyncpg.Pool, request_id: UUID) -> list[Emitted]:
+def emitted(outbox: Sequence[OutgoingRecord], request_id: UUID) -> list[Emitted]:
     """What matcher queued in its outbox for one request, in order."""
-    rows = await pool.fetch(
-        "SELECT headers, value FROM matcher.outbox WHERE key = $1 ORDER BY id",
-        str(request_id).encode(),
-    )
-    return [Emitted(json.loads(r["headers"])["ce_type"], json.loads(r["value"])) for r in rows]
+    key = str(request_id).encode()
+    return [Emitted(r.headers["ce_type"], json.loads(r.value)) for r in outbox if r.key == key]
 
 
 def of_type(events: list[Emitted], ce_type: str) -> list[dict[str, Any]]:

@@ -9,8 +9,7 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from services.matcher import reference
-from services.matcher.admin import PartnerPatch
-from services.matcher.domain import PartnerSpec, check_partner
+from services.matcher.domain import PartnerPatch, PartnerSpec, check_partner
 from services.notifier.models import ContactIn, EndpointIn, EndpointPatch, KafkaChannelIn, RotateIn
 
 TAXONOMY = reference.load_taxonomy()

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared import bounds
 from shared.bounds import quoted
+from shared.errors import from_pydantic
 from shared.events import Code, Codes, FieldError, cap_errors
 
 # Bounded lists of codes (shared.bounds): a registry entry is edited by a person, never bulk data.
@@ -50,6 +52,69 @@ class PartnerSpec(BaseModel):
     note: str = Field(
         default="", max_length=bounds.MAX_REASON, description="Free text for operators"
     )
+
+
+class PartnerPatch(BaseModel):
+    """A partial update: only the fields given change. Bounded like PartnerSpec (shared.bounds),
+    so an oversized patch is refused before it is merged, checked or quoted in an error."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(default=None, min_length=1, max_length=bounds.MAX_PERSON_NAME)
+    kind: PartnerKind | None = None
+    country: str | None = Field(default=None, pattern=COUNTRY)
+    serves_countries: Countries | None = None
+    serves_regions: Regions | None = None
+    serves_global: bool | None = None
+    topics: Codes | None = None
+    assistance_types: Codes | None = None
+    languages: Codes | None = None
+    capacity: int | None = Field(default=None, ge=0, le=MAX_CAPACITY)
+    active: bool | None = None
+    demo: bool | None = None
+    note: str | None = Field(default=None, max_length=bounds.MAX_REASON)
+
+
+@dataclass(frozen=True)
+class RegisteredPartner:
+    """A partner as the registry holds it: the spec, its current load and who edited it last."""
+
+    spec: PartnerSpec
+    open_assignments: int
+    operator_edited: bool  # seeding never overwrites an operator's row
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class RegistryMeta:
+    version: int  # bumped by every registry change: replicas reload their index when it moves
+    seed_digest: str | None  # which seed file was applied last
+
+
+class InvalidPartner(Exception):  # noqa: N818 - a result, not a failure of ours
+    def __init__(self, errors: list[FieldError]) -> None:
+        super().__init__("; ".join(f"{e.field}: {e.message}" for e in errors))
+        self.errors = errors
+
+
+class PartnerNotFound(Exception):  # noqa: N818
+    def __init__(self, partner_id: str) -> None:
+        super().__init__(partner_id)
+        self.partner_id = partner_id
+
+
+class PartnerExists(Exception):  # noqa: N818
+    def __init__(self, partner_id: str) -> None:
+        super().__init__(partner_id)
+        self.partner_id = partner_id
+
+
+def patched(spec: PartnerSpec, patch: PartnerPatch) -> PartnerSpec:
+    """`spec` with the patch's given fields; InvalidPartner when the result is no valid spec."""
+    merged: dict[str, Any] = {**spec.model_dump(), **patch.model_dump(exclude_unset=True)}
+    try:
+        return PartnerSpec.model_validate(merged)
+    except ValidationError as exc:
+        raise InvalidPartner(from_pydantic(exc.errors())) from exc
 
 
 @dataclass(frozen=True)
@@ -97,6 +162,14 @@ def check_partner(spec: PartnerSpec, taxonomy: Taxonomy) -> list[FieldError]:
             )
         )
     return cap_errors(errors)
+
+
+def checked(spec: PartnerSpec, taxonomy: Taxonomy) -> PartnerSpec:
+    """`spec`, or InvalidPartner with every reason it cannot go into the registry."""
+    errors = check_partner(spec, taxonomy)
+    if errors:
+        raise InvalidPartner(errors)
+    return spec
 
 
 def _unknown(field: str, codes: Iterable[str], known: Iterable[str], code: str) -> list[FieldError]:

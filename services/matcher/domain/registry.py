@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from services.matcher.domain.compiled import Partner, Query, RequestProfile
 from services.matcher.domain.partners import PartnerKind, PartnerSpec
 from services.matcher.domain.scoring import (
     GEO_COUNTRY,
@@ -23,46 +24,6 @@ from services.matcher.domain.scoring import (
     W_TYPES,
     explain,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Partner:
-    """A registry entry with everything scoring needs precomputed."""
-
-    spec: PartnerSpec
-    partner_id: str
-    topic_mask: int
-    type_mask: int
-    lang_mask: int
-    region_mask: int
-    countries: frozenset[str]
-    serves_global: bool
-    own_party: str | None  # a Party is never offered its own request
-    capacity: int
-
-
-@dataclass(frozen=True, slots=True)
-class RequestProfile:
-    """What matching needs from a `ta.request.accepted`."""
-
-    party: str
-    regions: tuple[str, ...]
-    topics: tuple[str, ...]
-    assistance_types: tuple[str, ...]
-    languages: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Query:
-    """A request profile compiled into one registry's bit space."""
-
-    profile: RequestProfile
-    topics: tuple[str, ...]  # de-duplicated, in the request's order
-    topic_mask: int
-    type_mask: int
-    lang_mask: int
-    region_mask: int
-    n_types: int
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,30 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
+from uuid import UUID
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A place to fill for a request: slot 0 leads, the others support, for their topics."""
+
+    slot: int
+    role: str
+    topics: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """An offer to a partner and where it stands (offered, accepted, declined or expired)."""
+
+    assignment_id: UUID
+    request_id: UUID
+    partner_id: str
+    slot: int | None  # offers made before the saga existed have none
+    status: str
+    respond_by: datetime
 
 
 class Verdict(StrEnum):

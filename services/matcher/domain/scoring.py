@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from services.matcher.domain.registry import Partner, Query
+from services.matcher.domain.compiled import Partner, Query
 
 # Weights of the score (they sum to 1); docs/matcher.md explains them.
 W_TOPICS, W_TYPES, W_GEO, W_LANG, W_HEADROOM = 0.40, 0.20, 0.20, 0.10, 0.10

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from services.matcher import partner_repository as partners
 from services.matcher import reference
 from services.matcher.domain import MatchRequest, Registry, RequestProfile, Taxonomy
-from shared.db import Conn
+from services.matcher.unit_of_work import PartnerRepository
 
 
 @dataclass
@@ -27,19 +26,18 @@ class Catalog:
         taxonomy = reference.load_taxonomy()
         return cls(taxonomy, reference.load_seed(taxonomy))
 
-    async def ensure_seeded(self, conn: Conn) -> None:
-        _, digest = await partners.registry_meta(conn)
-        if digest != self.seed.digest:
-            await partners.seed(conn, self.seed.partners, self.seed.digest)
+    async def ensure_seeded(self, partners: PartnerRepository) -> None:
+        if (await partners.meta()).seed_digest != self.seed.digest:
+            await partners.seed(self.seed.partners, self.seed.digest)
 
-    async def current(self, conn: Conn) -> Registry:
-        version, digest = await partners.registry_meta(conn)
-        if digest != self.seed.digest:
-            await partners.seed(conn, self.seed.partners, self.seed.digest)
-            version, _ = await partners.registry_meta(conn)
-        if self._cached is None or self._cached.version != version:
-            rows = await partners.list_partners(conn, active=True)
-            self._cached = Registry((r.spec for r in rows), version=version)
+    async def current(self, partners: PartnerRepository) -> Registry:
+        meta = await partners.meta()
+        if meta.seed_digest != self.seed.digest:
+            await partners.seed(self.seed.partners, self.seed.digest)
+            meta = await partners.meta()
+        if self._cached is None or self._cached.version != meta.version:
+            found = await partners.find(active=True)
+            self._cached = Registry((p.spec for p in found), version=meta.version)
         return self._cached
 
     def profile(self, request: MatchRequest) -> RequestProfile:

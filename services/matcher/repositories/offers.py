@@ -1,0 +1,111 @@
+"""Offers made to partners (assignments) and every answer received."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+
+from services.matcher.domain import Assignment
+from shared.db import Conn
+from shared.events import AssignmentOffered, AssignmentResponse
+
+_ASSIGNMENT = "SELECT assignment_id, request_id, partner_id, slot, status, respond_by "
+
+
+def _assignment(row: asyncpg.Record) -> Assignment:
+    return Assignment(
+        row["assignment_id"],
+        row["request_id"],
+        row["partner_id"],
+        row["slot"],
+        row["status"],
+        row["respond_by"],
+    )
+
+
+class PgOfferRepository:
+    def __init__(self, conn: Conn) -> None:
+        self._conn = conn
+
+    async def add(self, offer: AssignmentOffered, slot: int) -> bool:
+        """False when the partner was already asked for this request, or the slot already has a
+        live offer: the unique constraints (see 0002) refuse it, whoever tries."""
+        status: str = await self._conn.execute(
+            "INSERT INTO matcher.assignments (assignment_id, request_id, partner_id, role, score, "
+            "respond_by, slot, partner_name, reasons, covers_topics) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10) ON CONFLICT DO NOTHING",
+            offer.assignment_id,
+            offer.request_id,
+            offer.partner_id,
+            offer.role.value,
+            offer.score,
+            offer.respond_by,
+            slot,
+            offer.partner_name,
+            json.dumps(offer.reasons),
+            offer.covers_topics,
+        )
+        return status == "INSERT 0 1"
+
+    async def get(self, assignment_id: UUID) -> Assignment | None:
+        row = await self._conn.fetchrow(
+            _ASSIGNMENT + "FROM matcher.assignments WHERE assignment_id = $1", assignment_id
+        )
+        return None if row is None else _assignment(row)
+
+    async def close(self, assignment_id: UUID, status: str, reason: str) -> None:
+        await self._conn.execute(
+            "UPDATE matcher.assignments SET status = $2, reason = $3, closed_at = now() "
+            "WHERE assignment_id = $1",
+            assignment_id,
+            status,
+            reason,
+        )
+
+    async def asked_partners(self, request_id: UUID) -> set[str]:
+        rows = await self._conn.fetch(
+            "SELECT partner_id FROM matcher.assignments WHERE request_id = $1", request_id
+        )
+        return {r["partner_id"] for r in rows}
+
+    async def open_count(self, request_id: UUID) -> int:
+        count: int = await self._conn.fetchval(
+            "SELECT count(*) FROM matcher.assignments WHERE request_id = $1 AND status = 'offered'",
+            request_id,
+        )
+        return count
+
+    async def accepted(self, request_id: UUID) -> list[tuple[str, list[str]]]:
+        """(partner, topics it covers) of every accepted offer, lead first."""
+        rows = await self._conn.fetch(
+            "SELECT partner_id, covers_topics FROM matcher.assignments "
+            "WHERE request_id = $1 AND status = 'accepted' ORDER BY slot",
+            request_id,
+        )
+        return [(r["partner_id"], list(r["covers_topics"] or [])) for r in rows]
+
+    async def due(self, request_id: UUID, now: datetime) -> list[Assignment]:
+        rows = await self._conn.fetch(
+            _ASSIGNMENT + "FROM matcher.assignments WHERE request_id = $1 AND status = 'offered' "
+            "AND respond_by <= $2 ORDER BY slot",
+            request_id,
+            now,
+        )
+        return [_assignment(r) for r in rows]
+
+    async def record_response(
+        self, ce_id: UUID, response: AssignmentResponse, verdict: str
+    ) -> None:
+        await self._conn.execute(
+            "INSERT INTO matcher.responses (ce_id, assignment_id, partner_id, decision, reason, "
+            "verdict) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (ce_id) DO NOTHING",
+            ce_id,
+            response.assignment_id,
+            response.partner_id,
+            response.decision,
+            response.reason,
+            verdict,
+        )
