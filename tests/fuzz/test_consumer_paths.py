@@ -30,6 +30,7 @@ from services.intake.reference import load_reference
 from services.matcher import consumers as matcher_consumers
 from services.matcher import handlers as matcher_handlers
 from services.notifier import consumers as notifier_consumers
+from services.notifier.unit_of_work import pg_units
 from shared import topics
 from shared.consuming import Outcome, ReliableConsumer, RetryPolicy
 from shared.db import create_pool
@@ -111,7 +112,7 @@ def _capture(
             outbox=Outbox("matcher"), clock=clock, respond_within=timedelta(days=5)
         ),
     )
-    notifier_consumers.subscribe(None, SimpleNamespace(pool=pool, outbox=Outbox("notifier")))  # type: ignore[arg-type]
+    notifier_consumers.subscribe(None, pg_units(pool))  # type: ignore[arg-type]
     return found
 
 

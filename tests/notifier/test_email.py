@@ -13,8 +13,9 @@ from uuid import UUID, uuid4
 import asyncpg
 import pytest
 
-from services.notifier import domain, repository
-from services.notifier.mailer import check_headers
+from services.notifier import domain
+from services.notifier.adapters.mailer import check_headers
+from services.notifier.unit_of_work import pg_units
 from shared.events import (
     AssignmentAccepted,
     Contact,
@@ -41,7 +42,7 @@ from tests.notifier.helpers import (
 def _parts(mail: EmailMessage) -> tuple[str, str]:
     text, html = mail.get_body(("plain",)), mail.get_body(("html",))
     assert text is not None and html is not None
-    return str(text.get_content()), str(html.get_content())  # type: ignore[attr-defined]
+    return str(text.get_content()), str(html.get_content())
 
 
 async def test_an_offer_email_is_multipart_text_and_html_in_the_contacts_language(
@@ -177,16 +178,17 @@ async def test_a_payload_its_template_cannot_render_fails_once_and_is_kept(
     partner = f"p-{unique}"
     with smtp_server() as (sink, port):
         contact_id = await add_contact(pool, partner, f"x-{unique}@example.org")
-        async with pool.acquire() as conn:
-            await repository.add_delivery(
-                conn,
-                delivery_id=uuid4(),
-                event_id=uuid4(),
-                event_type="ta.request.accepted",
-                partner_id=partner,
-                request_id=None,
-                payload=domain.webhook_body("ta.request.accepted", datetime.now(UTC), {}),
-                contact_id=contact_id,
+        async with pg_units(pool)() as uow:
+            await uow.deliveries.add(
+                domain.NewDelivery(
+                    delivery_id=uuid4(),
+                    event_id=uuid4(),
+                    event_type="ta.request.accepted",
+                    partner_id=partner,
+                    request_id=None,
+                    payload=domain.webhook_body("ta.request.accepted", datetime.now(UTC), {}),
+                    contact_id=contact_id,
+                )
             )
         async with delivery_deps(pool, [partner], smtp_port=port) as deps:
             await run_workers_until(deps, settled(pool, partner, 1))

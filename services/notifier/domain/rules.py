@@ -1,7 +1,8 @@
 """Pure rules of notifier: who hears what, the webhook body, the retry schedule, how answers
 are classified, which secrets sign, which e-mail template renders. No I/O here.
 
-The SSRF address rules, pure as well, are in `ssrf_rules.py`.
+The typed records the repositories return are in `models.py`; the SSRF address rules sit with
+the guard that applies them (`adapters/ssrf_rules.py`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,18 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from uuid import UUID
 
+from shared.events import (
+    AssignmentAccepted,
+    AssignmentDeclined,
+    AssignmentExpired,
+    AssignmentOffered,
+    Event,
+    NotificationFailed,
+    RequestAccepted,
+    RequestMatched,
+    RequestUnmatched,
+)
+
 # The partner id under which the Secretariat registers its endpoints and contacts.
 SECRETARIAT = "secretariat"
 
@@ -24,33 +37,23 @@ SECRETARIAT = "secretariat"
 # Kafka event. A partner may filter on them like on any event type.
 ENDPOINT_DISABLED = "ta.notifier.endpoint_disabled"
 
-# What a subscription may filter on.
-EVENT_TYPES: frozenset[str] = frozenset(
-    {
-        "ta.request.accepted",
-        "ta.request.matched",
-        "ta.request.unmatched",
-        "ta.assignment.offered",
-        "ta.assignment.accepted",
-        "ta.assignment.declined",
-        "ta.assignment.expired",
-        "ta.notification.failed",
-        ENDPOINT_DISABLED,
-    }
+# The Kafka events notifier tells partners and Parties about; named only in shared.events.
+TOLD_EVENTS: tuple[type[Event], ...] = (
+    RequestAccepted,
+    RequestMatched,
+    RequestUnmatched,
+    AssignmentOffered,
+    AssignmentAccepted,
+    AssignmentDeclined,
+    AssignmentExpired,
+    NotificationFailed,
 )
+
+# What a subscription may filter on.
+EVENT_TYPES: frozenset[str] = frozenset({e.ce_type for e in TOLD_EVENTS} | {ENDPOINT_DISABLED})
 
 # Languages a contact may choose; templates exist for en, fr and es, the rest fall back to en.
 LANGUAGES: frozenset[str] = frozenset({"en", "fr", "es", "ar", "ru", "zh"})
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    endpoint_id: Any
-    partner_id: str
-    event_types: Sequence[str]
-
-    def wants(self, event_type: str) -> bool:
-        return wants(self.event_types, event_type)
 
 
 def wants(event_types: Sequence[str], event_type: str) -> bool:
@@ -83,14 +86,14 @@ def audience(event_type: str, data: Mapping[str, Any]) -> list[Audience]:
     request = Requester(UUID(str(data["request_id"]))) if "request_id" in data else None
     partner = Partner(str(data["partner_id"])) if "partner_id" in data else None
     rules: dict[str, list[Audience | None]] = {
-        "ta.assignment.offered": [partner],
+        AssignmentOffered.ce_type: [partner],
         # The Party hears each acceptance; the partner hears the outcome of its own offers.
-        "ta.assignment.accepted": [request, partner],
-        "ta.assignment.declined": [partner],
-        "ta.assignment.expired": [partner],
-        "ta.request.accepted": [request],
-        "ta.request.matched": [request],
-        "ta.request.unmatched": [request, Partner(SECRETARIAT)],
+        AssignmentAccepted.ce_type: [request, partner],
+        AssignmentDeclined.ce_type: [partner],
+        AssignmentExpired.ce_type: [partner],
+        RequestAccepted.ce_type: [request],
+        RequestMatched.ce_type: [request],
+        RequestUnmatched.ce_type: [request, Partner(SECRETARIAT)],
     }
     return [who for who in rules.get(event_type, []) if who is not None]
 
