@@ -7,7 +7,8 @@ may list its own.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated
@@ -99,6 +100,15 @@ REFUSALS = (
 )
 
 
+@contextmanager
+def refusals_answered() -> Iterator[None]:
+    """Inside it, a handler's refusal becomes the answer it stands for."""
+    try:
+        yield
+    except REFUSALS as refusal:
+        raise _answer(refusal) from refusal
+
+
 def _out(endpoint: domain.Endpoint) -> EndpointOut:
     return EndpointOut.model_validate(endpoint, from_attributes=True)
 
@@ -115,7 +125,7 @@ def subscriptions_router() -> APIRouter:
 def _endpoint_routes(api: APIRouter) -> None:
     @api.post("/endpoints", status_code=201, response_model=EndpointCreated)
     async def create_endpoint(partner_id: Scope, body: EndpointIn, deps: Deps) -> EndpointCreated:
-        try:
+        with refusals_answered():
             made = await endpoints.create_endpoint(
                 deps.units,
                 deps.guard,
@@ -125,8 +135,6 @@ def _endpoint_routes(api: APIRouter) -> None:
                 event_types=body.event_types,
                 secret=body.secret,
             )
-        except REFUSALS as refusal:
-            raise _answer(refusal) from refusal
         return EndpointCreated(endpoint_id=made.endpoint_id, secret=made.secret)
 
     @api.get("/endpoints", response_model=list[EndpointOut])
@@ -137,11 +145,9 @@ def _endpoint_routes(api: APIRouter) -> None:
 
     @api.get("/endpoints/{endpoint_id}", response_model=EndpointOut)
     async def get_endpoint(partner_id: Scope, endpoint_id: UUID, deps: Deps) -> EndpointOut:
-        try:
+        with refusals_answered():
             async with deps.units() as uow:
                 found = await endpoints.get_endpoint(uow, partner_id, endpoint_id)
-        except REFUSALS as refusal:
-            raise _answer(refusal) from refusal
         return _out(found)
 
     @api.patch("/endpoints/{endpoint_id}", response_model=EndpointOut)
@@ -153,21 +159,17 @@ def _endpoint_routes(api: APIRouter) -> None:
             event_types=body.event_types,
             enabled=body.enabled,
         )
-        try:
+        with refusals_answered():
             changed = await endpoints.update_endpoint(
                 deps.units, deps.guard, partner_id, endpoint_id, changes
             )
-        except REFUSALS as refusal:
-            raise _answer(refusal) from refusal
         return _out(changed)
 
     @api.delete("/endpoints/{endpoint_id}", status_code=204)
     async def delete_endpoint(partner_id: Scope, endpoint_id: UUID, deps: Deps) -> Response:
-        try:
+        with refusals_answered():
             async with deps.units() as uow:
                 await endpoints.delete_endpoint(uow, partner_id, endpoint_id)
-        except REFUSALS as refusal:
-            raise _answer(refusal) from refusal
         return Response(status_code=204)
 
 
@@ -177,20 +179,18 @@ def _rotation_route(api: APIRouter) -> None:
         partner_id: Scope, endpoint_id: UUID, deps: Deps, body: RotateIn | None = None
     ) -> Rotated:
         secret = body.secret if body is not None else None
-        try:
+        with refusals_answered():
             async with deps.units() as uow:
                 done = await endpoints.rotate_secret(
                     uow, partner_id, endpoint_id, secret, overlap_until=deps.overlap_until()
                 )
-        except REFUSALS as refusal:
-            raise _answer(refusal) from refusal
         return Rotated(secret=done.secret, previous_secret_valid_until=done.previous_valid_until)
 
 
 def _contact_routes(api: APIRouter) -> None:
     @api.post("/contacts", status_code=201, response_model=ContactOut)
     async def create_contact(partner_id: Scope, body: ContactIn, deps: Deps) -> ContactOut:
-        try:
+        with refusals_answered():
             async with deps.units() as uow:
                 made = await contacts.create_contact(
                     uow,
@@ -201,8 +201,6 @@ def _contact_routes(api: APIRouter) -> None:
                     language=body.language,
                     event_types=body.event_types,
                 )
-        except REFUSALS as refusal:
-            raise _answer(refusal) from refusal
         return ContactOut.model_validate(made, from_attributes=True)
 
     @api.get("/contacts", response_model=list[ContactOut])
@@ -213,11 +211,9 @@ def _contact_routes(api: APIRouter) -> None:
 
     @api.delete("/contacts/{contact_id}", status_code=204)
     async def delete_contact(partner_id: Scope, contact_id: UUID, deps: Deps) -> Response:
-        try:
+        with refusals_answered():
             async with deps.units() as uow:
                 await contacts.delete_contact(uow, partner_id, contact_id)
-        except REFUSALS as refusal:
-            raise _answer(refusal) from refusal
         return Response(status_code=204)
 
 
@@ -227,30 +223,24 @@ def _kafka_channel_routes(api: APIRouter) -> None:
         partner_id: Scope, deps: Deps, _operator: Operator, body: KafkaChannelIn | None = None
     ) -> KafkaChannelOut:
         event_types = body.event_types if body is not None else []
-        try:
+        with refusals_answered():
             channel = await kafka_channel.enable_channel(
                 deps.units, deps.topic_writable, partner_id, event_types
             )
-        except REFUSALS as refusal:
-            raise _answer(refusal) from refusal
         return KafkaChannelOut.model_validate(channel, from_attributes=True)
 
     @api.get("/kafka-channel", response_model=KafkaChannelOut)
     async def get_channel(partner_id: Scope, deps: Deps) -> KafkaChannelOut:
-        try:
+        with refusals_answered():
             async with deps.units() as uow:
                 channel = await kafka_channel.get_channel(uow, partner_id)
-        except REFUSALS as refusal:
-            raise _answer(refusal) from refusal
         return KafkaChannelOut.model_validate(channel, from_attributes=True)
 
     @api.delete("/kafka-channel", status_code=204)
     async def disable_channel(partner_id: Scope, deps: Deps, _operator: Operator) -> Response:
-        try:
+        with refusals_answered():
             async with deps.units() as uow:
                 await kafka_channel.disable_channel(uow, partner_id)
-        except REFUSALS as refusal:
-            raise _answer(refusal) from refusal
         return Response(status_code=204)
 
 
@@ -278,11 +268,9 @@ def deliveries_router() -> APIRouter:
 
     @api.post("/{delivery_id}/resend", status_code=202)
     async def resend(delivery_id: UUID, deps: Deps, _operator: Operator) -> dict[str, str]:
-        try:
+        with refusals_answered():
             async with deps.units() as uow:
                 await deliveries.resend(uow, delivery_id, deps.clock())
-        except REFUSALS as refusal:
-            raise _answer(refusal) from refusal
         return {"delivery_id": str(delivery_id), "status": "pending"}
 
     @api.post("/recover", response_model=RecoverOut)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from services.notifier.domain.rules import wants
+from services.notifier.domain.subscriptions import wants
 
 
 @dataclass(frozen=True)
