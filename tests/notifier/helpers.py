@@ -11,7 +11,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -36,7 +36,15 @@ from services.notifier.unit_of_work import UnitOfWorkFactory, pg_units
 from shared import api_gate, http_errors
 from shared.auth import Authenticator, create_key
 from shared.envelope import Envelope as Envelope_
-from shared.events import AssignmentOffered, Event, Role
+from shared.events import (
+    AssignmentOffered,
+    Contact,
+    Eligibility,
+    Event,
+    RequestAccepted,
+    Role,
+    Urgency,
+)
 
 LOCAL = ["127.0.0.1/32"]
 
@@ -312,6 +320,29 @@ def envelope_of(event: Event) -> Envelope_:
         subject=str(getattr(event, "request_id", "")),
         time=datetime.now(UTC),
         data=event.model_dump(mode="json"),
+    )
+
+
+def request_accepted(
+    request_id: UUID, email: str, title: str = "PCB inventory <support>"
+) -> RequestAccepted:
+    """A request accepted from Senegal, its Party reachable at `email`."""
+    return RequestAccepted(
+        external_ref=f"ref-{request_id}",
+        party="SEN",
+        title=title,
+        description="Help to finish the national PCB inventory.",
+        topics=["PCB"],
+        assistance_types=["training"],
+        languages=["es", "fr"],
+        urgency=Urgency.URGENT,
+        needed_by=date.today() + timedelta(days=60),
+        contact=Contact(name="A. Ndiaye", email=email, organisation="Ministry"),
+        request_id=request_id,
+        submitter="test",
+        region="AFR",
+        eligibility=Eligibility(developing=True, economy_in_transition=False, ldc=True, sids=False),
+        accepted_at=datetime.now(UTC),
     )
 
 

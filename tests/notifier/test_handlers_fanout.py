@@ -23,8 +23,7 @@ from shared.events import (
 )
 from shared.topics import partner_topic
 from tests.notifier.fakes import NotifierStore, fake_units
-from tests.notifier.helpers import envelope_of, offer_event
-from tests.notifier.test_email import _accepted
+from tests.notifier.helpers import envelope_of, offer_event, request_accepted
 
 
 async def _apply(units: UnitOfWorkFactory, event: Event, envelope: Envelope | None = None) -> None:
@@ -112,7 +111,7 @@ async def test_a_notice_before_the_acceptance_waits_then_goes_to_the_party() -> 
     )
     await _apply(units, accepted_by_partner)
     assert store.deliveries == {} and len(store.pending) == 1
-    await _apply(units, _accepted(request_id, "party@example.org"))
+    await _apply(units, request_accepted(request_id, "party@example.org"))
     assert store.pending == {}
     rows = sorted(store.deliveries.values(), key=lambda r: r.new.event_type)
     assert [r.new.event_type for r in rows] == ["ta.assignment.accepted", "ta.request.accepted"]
@@ -123,7 +122,7 @@ async def test_a_notice_before_the_acceptance_waits_then_goes_to_the_party() -> 
 
 async def test_the_party_contact_keeps_only_the_name_in_stored_bodies() -> None:
     units, store = fake_units()
-    await _apply(units, _accepted(uuid4(), "party@example.org"))
+    await _apply(units, request_accepted(uuid4(), "party@example.org"))
     [row] = store.deliveries.values()
     assert json.loads(row.new.payload)["data"]["contact"] == {"name": "A. Ndiaye"}
 
@@ -134,7 +133,7 @@ async def test_an_unmatched_request_is_told_to_the_party_and_the_secretariat() -
     _, secretariat_contact = await _subscribe(
         units, domain.SECRETARIAT, endpoint_types=["ta.request.matched"], contact_types=[]
     )
-    await _apply(units, _accepted(request_id, "party@example.org"))
+    await _apply(units, request_accepted(request_id, "party@example.org"))
     await _apply(
         units, RequestUnmatched(request_id=request_id, partners=[], uncovered_topics=["PCB"])
     )
@@ -148,7 +147,7 @@ async def test_an_unmatched_request_is_told_to_the_party_and_the_secretariat() -
 async def test_an_erasure_blanks_the_contact_drops_what_waits_and_redacts_bodies() -> None:
     units, store = fake_units()
     request_id = uuid4()
-    await _apply(units, _accepted(request_id, "party@example.org"))
+    await _apply(units, request_accepted(request_id, "party@example.org"))
     failed = NotificationFailed(
         delivery_id=uuid4(),
         event_id=uuid4(),
@@ -178,7 +177,7 @@ async def test_after_an_erasure_nothing_more_is_queued_for_the_party() -> None:
     erased = RequestErased(request_id=request_id, erased_at=datetime.now(UTC))
     async with units() as uow:
         await erase(uow, envelope_of(erased), erased)
-    await _apply(units, _accepted(request_id, "party@example.org"))  # a replay
+    await _apply(units, request_accepted(request_id, "party@example.org"))  # a replay
     await _apply(
         units, RequestUnmatched(request_id=request_id, partners=[], uncovered_topics=["PCB"])
     )
