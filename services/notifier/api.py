@@ -1,4 +1,4 @@
-"""notifier's HTTP routes: parse → call one use case → shape the response.
+"""notifier's HTTP routes: parse → authorise → open a unit → call one handler → answer.
 
 Subscriptions (`/v1/partners/{partner_id}/…`): an operator key for any partner, a partner key for
 its own partner id only (403 otherwise). Deliveries (`/v1/deliveries…`): operators; a partner key
@@ -7,13 +7,18 @@ may list its own.
 
 from __future__ import annotations
 
-from typing import Annotated, TypeVar
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 
-from services.notifier import repository, subscriptions
-from services.notifier import subscriptions_repo as repo
+from services.notifier import domain
+from services.notifier.adapters import TopicWritable, UrlGuard
+from services.notifier.handlers import contacts, deliveries, endpoints, kafka_channel
 from services.notifier.models import (
     PARTNER_ID,
     ContactIn,
@@ -31,17 +36,33 @@ from services.notifier.models import (
     RotateIn,
     Status,
 )
-from services.notifier.ssrf_rules import Refused
+from services.notifier.unit_of_work import UnitOfWorkFactory
 from shared.auth import Principal, require_role
-from shared.errors import ApiError
+from shared.errors import ApiError, for_status
 
 
-async def _deps(request: Request) -> subscriptions.SubscriptionDeps:
-    deps: subscriptions.SubscriptionDeps = request.app.state.subscriptions  # set in app.py
+@dataclass(frozen=True)
+class ApiDeps:
+    """What the routes hand their handlers; built in app.py, kept in `app.state.notifier`."""
+
+    units: UnitOfWorkFactory
+    guard: UrlGuard
+    topic_writable: TopicWritable
+    clock: Callable[[], datetime]
+    secret_overlap_seconds: float
+    quotas: domain.Quotas
+
+    def overlap_until(self) -> datetime:
+        """Until when a secret replaced now still signs."""
+        return self.clock() + timedelta(seconds=self.secret_overlap_seconds)
+
+
+async def _deps(request: Request) -> ApiDeps:
+    deps: ApiDeps = request.app.state.notifier
     return deps
 
 
-Deps = Annotated[subscriptions.SubscriptionDeps, Depends(_deps)]
+Deps = Annotated[ApiDeps, Depends(_deps)]
 Operator = Annotated[Principal, Depends(require_role("operator"))]
 PartnerId = Annotated[str, Path(pattern=PARTNER_ID, description="The partner's id")]
 
@@ -59,27 +80,43 @@ async def _partner_scope(
 Scope = Annotated[str, Depends(_partner_scope)]
 
 
-def _refused(refused: Refused) -> ApiError:
-    return ApiError.one(422, refused.code, str(refused), field="url")
+def _answer(refusal: Exception) -> ApiError:
+    """A handler's refusal (domain.errors) as the error body."""
+    if isinstance(refusal, domain.Refused):
+        return ApiError.one(422, refusal.code, str(refusal), field="url")
+    if isinstance(refusal, domain.OverQuota):
+        # The partner (path) is at fault, not a body field.
+        return ApiError.one(422, "quota_exceeded", str(refusal), field="partner_id")
+    status = 404 if isinstance(refusal, domain.NotFound) else 409
+    return ApiError(status, for_status(status, str(refusal)))
 
 
-def _over_quota(over: subscriptions.OverQuota) -> ApiError:
-    # The partner (path) is at fault, not a body field.
-    return ApiError.one(422, "quota_exceeded", str(over), field="partner_id")
+REFUSALS = (
+    domain.Refused,
+    domain.OverQuota,
+    domain.NotFound,
+    domain.NoKafkaTenant,
+    domain.AlreadyPending,
+)
 
 
-T = TypeVar("T")
+@contextmanager
+def refusals_answered() -> Iterator[None]:
+    """Inside it, a handler's refusal becomes the answer it stands for."""
+    try:
+        yield
+    except REFUSALS as refusal:
+        raise _answer(refusal) from refusal
 
 
-def _found(value: T | None, what: str) -> T:
-    if value is None or value is False:
-        raise HTTPException(404, f"no such {what}")
-    return value
+def _out(endpoint: domain.Endpoint) -> EndpointOut:
+    return EndpointOut.model_validate(endpoint, from_attributes=True)
 
 
 def subscriptions_router() -> APIRouter:
     api = APIRouter(prefix="/v1/partners/{partner_id}", tags=["subscriptions"])
     _endpoint_routes(api)
+    _rotation_route(api)
     _contact_routes(api)
     _kafka_channel_routes(api)
     return api
@@ -88,85 +125,95 @@ def subscriptions_router() -> APIRouter:
 def _endpoint_routes(api: APIRouter) -> None:
     @api.post("/endpoints", status_code=201, response_model=EndpointCreated)
     async def create_endpoint(partner_id: Scope, body: EndpointIn, deps: Deps) -> EndpointCreated:
-        try:
-            made = await subscriptions.create_endpoint(
-                deps,
+        with refusals_answered():
+            made = await endpoints.create_endpoint(
+                deps.units,
+                deps.guard,
+                deps.quotas,
                 partner_id=partner_id,
                 url=str(body.url),
                 event_types=body.event_types,
                 secret=body.secret,
             )
-        except Refused as refused:
-            raise _refused(refused) from refused
-        except subscriptions.OverQuota as over:
-            raise _over_quota(over) from over
         return EndpointCreated(endpoint_id=made.endpoint_id, secret=made.secret)
 
     @api.get("/endpoints", response_model=list[EndpointOut])
     async def list_endpoints(partner_id: Scope, deps: Deps) -> list[EndpointOut]:
-        async with deps.pool.acquire() as conn:
-            rows = await repo.list_endpoints(conn, partner_id)
-        return [EndpointOut(**dict(r)) for r in rows]
+        async with deps.units() as uow:
+            found = await endpoints.list_endpoints(uow, partner_id)
+        return [_out(e) for e in found]
 
     @api.get("/endpoints/{endpoint_id}", response_model=EndpointOut)
     async def get_endpoint(partner_id: Scope, endpoint_id: UUID, deps: Deps) -> EndpointOut:
-        async with deps.pool.acquire() as conn:
-            row = _found(await repo.get_endpoint(conn, partner_id, endpoint_id), "endpoint")
-        return EndpointOut(**dict(row))
+        with refusals_answered():
+            async with deps.units() as uow:
+                found = await endpoints.get_endpoint(uow, partner_id, endpoint_id)
+        return _out(found)
 
     @api.patch("/endpoints/{endpoint_id}", response_model=EndpointOut)
     async def patch_endpoint(
         partner_id: Scope, endpoint_id: UUID, body: EndpointPatch, deps: Deps
     ) -> EndpointOut:
-        changes = body.model_dump(exclude_unset=True, mode="json")
-        try:
-            row = await subscriptions.update_endpoint(deps, partner_id, endpoint_id, changes)
-        except Refused as refused:
-            raise _refused(refused) from refused
-        return EndpointOut(**dict(_found(row, "endpoint")))
+        changes = domain.EndpointChanges(
+            url=None if body.url is None else str(body.url),
+            event_types=body.event_types,
+            enabled=body.enabled,
+        )
+        with refusals_answered():
+            changed = await endpoints.update_endpoint(
+                deps.units, deps.guard, partner_id, endpoint_id, changes
+            )
+        return _out(changed)
 
     @api.delete("/endpoints/{endpoint_id}", status_code=204)
     async def delete_endpoint(partner_id: Scope, endpoint_id: UUID, deps: Deps) -> Response:
-        async with deps.pool.acquire() as conn:
-            _found(await repo.delete_endpoint(conn, partner_id, endpoint_id), "endpoint")
+        with refusals_answered():
+            async with deps.units() as uow:
+                await endpoints.delete_endpoint(uow, partner_id, endpoint_id)
         return Response(status_code=204)
 
+
+def _rotation_route(api: APIRouter) -> None:
     @api.post("/endpoints/{endpoint_id}/rotate", response_model=Rotated)
     async def rotate(
         partner_id: Scope, endpoint_id: UUID, deps: Deps, body: RotateIn | None = None
     ) -> Rotated:
         secret = body.secret if body is not None else None
-        done = await subscriptions.rotate_secret(deps, partner_id, endpoint_id, secret)
-        found = _found(done, "endpoint")
-        return Rotated(secret=found.secret, previous_secret_valid_until=found.previous_valid_until)
+        with refusals_answered():
+            async with deps.units() as uow:
+                done = await endpoints.rotate_secret(
+                    uow, partner_id, endpoint_id, secret, overlap_until=deps.overlap_until()
+                )
+        return Rotated(secret=done.secret, previous_secret_valid_until=done.previous_valid_until)
 
 
 def _contact_routes(api: APIRouter) -> None:
     @api.post("/contacts", status_code=201, response_model=ContactOut)
     async def create_contact(partner_id: Scope, body: ContactIn, deps: Deps) -> ContactOut:
-        try:
-            row = await subscriptions.create_contact(
-                deps,
-                partner_id=partner_id,
-                email=str(body.email),
-                name=body.name,
-                language=body.language,
-                event_types=body.event_types,
-            )
-        except subscriptions.OverQuota as over:
-            raise _over_quota(over) from over
-        return ContactOut(**dict(row))
+        with refusals_answered():
+            async with deps.units() as uow:
+                made = await contacts.create_contact(
+                    uow,
+                    deps.quotas,
+                    partner_id=partner_id,
+                    email=str(body.email),
+                    name=body.name,
+                    language=body.language,
+                    event_types=body.event_types,
+                )
+        return ContactOut.model_validate(made, from_attributes=True)
 
     @api.get("/contacts", response_model=list[ContactOut])
     async def list_contacts(partner_id: Scope, deps: Deps) -> list[ContactOut]:
-        async with deps.pool.acquire() as conn:
-            rows = await repo.list_contacts(conn, partner_id)
-        return [ContactOut(**dict(r)) for r in rows]
+        async with deps.units() as uow:
+            found = await contacts.list_contacts(uow, partner_id)
+        return [ContactOut.model_validate(c, from_attributes=True) for c in found]
 
     @api.delete("/contacts/{contact_id}", status_code=204)
     async def delete_contact(partner_id: Scope, contact_id: UUID, deps: Deps) -> Response:
-        async with deps.pool.acquire() as conn:
-            _found(await repo.delete_contact(conn, partner_id, contact_id), "contact")
+        with refusals_answered():
+            async with deps.units() as uow:
+                await contacts.delete_contact(uow, partner_id, contact_id)
         return Response(status_code=204)
 
 
@@ -176,22 +223,24 @@ def _kafka_channel_routes(api: APIRouter) -> None:
         partner_id: Scope, deps: Deps, _operator: Operator, body: KafkaChannelIn | None = None
     ) -> KafkaChannelOut:
         event_types = body.event_types if body is not None else []
-        try:
-            row = await subscriptions.enable_kafka_channel(deps, partner_id, event_types)
-        except subscriptions.NoKafkaTenant as exc:
-            raise HTTPException(409, str(exc)) from exc
-        return KafkaChannelOut(**dict(row))
+        with refusals_answered():
+            channel = await kafka_channel.enable_channel(
+                deps.units, deps.topic_writable, partner_id, event_types
+            )
+        return KafkaChannelOut.model_validate(channel, from_attributes=True)
 
     @api.get("/kafka-channel", response_model=KafkaChannelOut)
     async def get_channel(partner_id: Scope, deps: Deps) -> KafkaChannelOut:
-        async with deps.pool.acquire() as conn:
-            row = _found(await repo.get_kafka_channel(conn, partner_id), "Kafka channel")
-        return KafkaChannelOut(**dict(row))
+        with refusals_answered():
+            async with deps.units() as uow:
+                channel = await kafka_channel.get_channel(uow, partner_id)
+        return KafkaChannelOut.model_validate(channel, from_attributes=True)
 
     @api.delete("/kafka-channel", status_code=204)
     async def disable_channel(partner_id: Scope, deps: Deps, _operator: Operator) -> Response:
-        async with deps.pool.acquire() as conn:
-            _found(await repo.disable_kafka_channel(conn, partner_id), "Kafka channel")
+        with refusals_answered():
+            async with deps.units() as uow:
+                await kafka_channel.disable_channel(uow, partner_id)
         return Response(status_code=204)
 
 
@@ -211,27 +260,24 @@ def deliveries_router() -> APIRouter:
             if partner_id not in (None, caller.partner_id):
                 raise HTTPException(403, f"this key belongs to partner {caller.partner_id!r}")
             partner_id = caller.partner_id
-        async with deps.pool.acquire() as conn:
-            rows = await repository.list_deliveries(
-                conn, partner_id=partner_id, status=status, limit=limit
+        async with deps.units() as uow:
+            found = await deliveries.list_deliveries(
+                uow, partner_id=partner_id, status=status, limit=limit
             )
-        return [DeliveryOut(**dict(r)) for r in rows]
+        return [DeliveryOut.model_validate(d, from_attributes=True) for d in found]
 
     @api.post("/{delivery_id}/resend", status_code=202)
     async def resend(delivery_id: UUID, deps: Deps, _operator: Operator) -> dict[str, str]:
-        async with deps.pool.acquire() as conn:
-            if not await repository.resend(conn, delivery_id, deps.clock()):
-                exists = await repository.delivery_exists(conn, delivery_id)
-                raise HTTPException(
-                    409 if exists else 404, "already pending" if exists else "no such delivery"
-                )
+        with refusals_answered():
+            async with deps.units() as uow:
+                await deliveries.resend(uow, delivery_id, deps.clock())
         return {"delivery_id": str(delivery_id), "status": "pending"}
 
     @api.post("/recover", response_model=RecoverOut)
     async def recover(body: RecoverIn, deps: Deps, _operator: Operator) -> RecoverOut:
-        async with deps.pool.acquire() as conn:
-            count = await repository.recover_failed(
-                conn, since=body.since, partner_id=body.partner_id, now=deps.clock()
+        async with deps.units() as uow:
+            count = await deliveries.recover_failed(
+                uow, since=body.since, partner_id=body.partner_id, now=deps.clock()
             )
         return RecoverOut(recovered=count)
 

@@ -5,22 +5,21 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from uuid import NAMESPACE_URL, uuid5
 
-import asyncpg
 import httpx
 from fastapi import FastAPI
 from prometheus_client import REGISTRY
 
-from services.notifier import api, consumers, domain, subscriptions
-from services.notifier import subscriptions_repo as repo
-from services.notifier.delivery import DeliveryDeps
-from services.notifier.mailer import Mailer, SmtpConfig, Templates
+from services.notifier import api, consumers, domain
+from services.notifier.adapters.mailer import Mailer, SmtpConfig, Templates
+from services.notifier.adapters.ssrf import SsrfGuard
+from services.notifier.adapters.webhook import WebhookSender, webhook_client
+from services.notifier.handlers.contacts import configure_secretariat
+from services.notifier.handlers.delivery import Channels, DeliveryRules
 from services.notifier.migrations import MIGRATIONS
 from services.notifier.settings import NotifierSettings
-from services.notifier.ssrf import SsrfGuard
-from services.notifier.webhook import WebhookSender, webhook_client
-from services.notifier.worker import run_worker
+from services.notifier.unit_of_work import UnitOfWorkFactory, pg_units
+from services.notifier.workers import run_worker
 from shared import api_gate, http_errors
 from shared.asyncapi import asyncapi_router, declare_emitted
 from shared.events import NotificationDelivered, NotificationFailed
@@ -48,15 +47,15 @@ def mailer(settings: NotifierSettings) -> Mailer:
     return Mailer(config, Templates())
 
 
-def delivery_deps(
-    settings: NotifierSettings, runtime: Runtime, client: httpx.AsyncClient, guard: SsrfGuard
-) -> DeliveryDeps:
-    return DeliveryDeps(
-        pool=runtime.pool,
-        outbox=runtime.outbox,
+def channels(settings: NotifierSettings, client: httpx.AsyncClient, guard: SsrfGuard) -> Channels:
+    return Channels(
         webhooks=WebhookSender(client, guard, settings.notifier_timeout_seconds),
         email=mailer(settings),
-        clock=now,
+    )
+
+
+def delivery_rules(settings: NotifierSettings) -> DeliveryRules:
+    return DeliveryRules(
         policy=domain.RetryPolicy(
             schedule=settings.notifier_retry_schedule,
             overload_penalty=settings.notifier_overload_penalty_seconds,
@@ -68,16 +67,19 @@ def delivery_deps(
     )
 
 
-async def configured_secretariat(pool: asyncpg.Pool, email: str | None) -> None:
-    """STAX_NOTIFIER_SECRETARIAT_EMAIL becomes a contact of partner 'secretariat' (fixed id)."""
+async def configured_secretariat(units: UnitOfWorkFactory, email: str | None) -> None:
     if email:
-        async with pool.acquire() as conn:
-            await repo.ensure_contact(
-                conn,
-                contact_id=uuid5(NAMESPACE_URL, f"stax:secretariat:{email}"),
-                partner_id=domain.SECRETARIAT,
-                email=email,
-            )
+        async with units() as uow:
+            await configure_secretariat(uow, email)
+
+
+def start_workers(
+    runtime: Runtime, units: UnitOfWorkFactory, settings: NotifierSettings, sending: Channels
+) -> None:
+    rules = delivery_rules(settings)
+    for n in range(settings.notifier_workers):
+        worker = run_worker(units, sending, rules, now, settings.notifier_poll_seconds)
+        runtime.spawn(worker, f"delivery-{n}")
 
 
 def create_app(settings: NotifierSettings) -> FastAPI:
@@ -85,7 +87,7 @@ def create_app(settings: NotifierSettings) -> FastAPI:
     declare_emitted(broker, [NotificationDelivered, NotificationFailed])
 
     def wire(runtime: Runtime) -> None:
-        consumers.subscribe(broker, runtime)
+        consumers.subscribe(broker, pg_units(runtime.pool))
 
     async def topic_writable(topic: str) -> bool:
         # The broker lists only topics this principal has an ACL for: a tenant's grant adds
@@ -110,12 +112,11 @@ def create_app(settings: NotifierSettings) -> FastAPI:
                 wire=wire,
             ) as runtime,
         ):
-            await configured_secretariat(runtime.pool, settings.notifier_secretariat_email)
-            deps = delivery_deps(settings, runtime, client, guard)
-            for n in range(settings.notifier_workers):
-                runtime.spawn(run_worker(deps, settings.notifier_poll_seconds), f"delivery-{n}")
-            app.state.subscriptions = subscriptions.SubscriptionDeps(
-                pool=runtime.pool,
+            units = pg_units(runtime.pool)
+            await configured_secretariat(units, settings.notifier_secretariat_email)
+            start_workers(runtime, units, settings, channels(settings, client, guard))
+            app.state.notifier = api.ApiDeps(
+                units=units,
                 guard=guard,
                 topic_writable=topic_writable,
                 clock=now,

@@ -1,14 +1,15 @@
-"""notifier's subscribers: decode → one handler → done (shared.consuming does the rest)."""
+"""notifier's subscribers: event type → handler; shared.consuming opens the unit and claims
+the inbox, the handler runs inside."""
 
 from __future__ import annotations
 
-from functools import partial
-
 from faststream.kafka import KafkaBroker
 
-from services.notifier.handlers import Fanout, on_request_erased
+from services.notifier.handlers.fanout import fan_out
+from services.notifier.handlers.requesters import erase
+from services.notifier.unit_of_work import NotifierUnitOfWork, UnitOfWorkFactory
 from shared import topics
-from shared.consuming import ReliableConsumer, Route, on_connection, subscribe_reliably
+from shared.consuming import ReliableConsumer, Route, subscribe_reliably
 from shared.events import (
     AssignmentAccepted,
     AssignmentDeclined,
@@ -21,8 +22,6 @@ from shared.events import (
     RequestUnmatched,
 )
 from shared.kafka import DeadLetters
-from shared.runtime import Runtime
-from shared.uow import PgUnitOfWork
 
 GROUP = "stax-notifier"
 
@@ -41,19 +40,18 @@ TOPICS: dict[str, tuple[str, list[type[Event]], str]] = {
 }
 
 
-def subscribe(broker: KafkaBroker, runtime: Runtime) -> None:
-    fanout = Fanout(runtime.outbox)
+def subscribe(broker: KafkaBroker, units: UnitOfWorkFactory) -> None:
     # On the topic of the request it erases, so it is applied after that request's acceptance.
-    erasure = {
-        RequestErased.ce_type: Route(
-            RequestErased, on_connection(partial(on_request_erased, runtime.outbox))
-        )
+    erasure: dict[str, Route[NotifierUnitOfWork]] = {
+        RequestErased.ce_type: Route(RequestErased, erase)
     }
     for name, (topic, models, description) in TOPICS.items():
-        routes = {m.ce_type: Route(m, on_connection(fanout)) for m in models}
+        routes: dict[str, Route[NotifierUnitOfWork]] = {
+            m.ce_type: Route(m, fan_out) for m in models
+        }
         consumer = ReliableConsumer(
             name=name,  # distinct per topic: the inbox is keyed by (consumer, ce_id)
-            unit_of_work=lambda: PgUnitOfWork(runtime.pool, "notifier"),
+            unit_of_work=units,
             dead_letters=DeadLetters(broker, "notifier"),
             routes=routes | erasure if topic == topics.REQUESTS else routes,
         )

@@ -32,6 +32,7 @@ from services.matcher.domain import MatchPolicy
 from services.matcher.handlers.catalog import Catalog
 from services.matcher.unit_of_work import pg_units
 from services.notifier import consumers as notifier_consumers
+from services.notifier.unit_of_work import pg_units
 from shared import topics
 from shared.consuming import Outcome, ReliableConsumer, RetryPolicy
 from shared.db import create_pool
@@ -114,7 +115,7 @@ def _capture(
         clock=clock,
         respond_within=timedelta(days=5),
     )
-    notifier_consumers.subscribe(None, SimpleNamespace(pool=pool, outbox=Outbox("notifier")))  # type: ignore[arg-type]
+    notifier_consumers.subscribe(None, pg_units(pool))  # type: ignore[arg-type]
     return found
 
 

@@ -11,7 +11,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,18 +25,26 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from fastapi import FastAPI
 
 from deploy.local.receiver import WebhookReceiver
-from services.notifier import api, domain, subscriptions, subscriptions_repo
-from services.notifier.delivery import DeliveryDeps, deliver_one
-from services.notifier.handlers import Fanout
-from services.notifier.mailer import Mailer, SmtpConfig, Templates
-from services.notifier.ssrf import SsrfGuard
-from services.notifier.subscriptions import new_secret
-from services.notifier.webhook import WebhookSender, webhook_client
+from services.notifier import api, domain
+from services.notifier.adapters.mailer import Mailer, SmtpConfig, Templates
+from services.notifier.adapters.ssrf import SsrfGuard
+from services.notifier.adapters.webhook import WebhookSender, webhook_client
+from services.notifier.handlers.delivery import Channels, DeliveryRules, deliver_one
+from services.notifier.handlers.endpoints import new_secret
+from services.notifier.handlers.fanout import fan_out
+from services.notifier.unit_of_work import UnitOfWorkFactory, pg_units
 from shared import api_gate, http_errors
 from shared.auth import Authenticator, create_key
 from shared.envelope import Envelope as Envelope_
-from shared.events import AssignmentOffered, Event, Role
-from shared.outbox import Outbox
+from shared.events import (
+    AssignmentOffered,
+    Contact,
+    Eligibility,
+    Event,
+    RequestAccepted,
+    Role,
+    Urgency,
+)
 
 LOCAL = ["127.0.0.1/32"]
 
@@ -202,6 +210,19 @@ class Clock:
         return datetime.fromtimestamp(time.time() + self.offset, UTC)
 
 
+@dataclass(frozen=True)
+class Delivering:
+    """What the delivery use case runs with: units on the real Postgres, the real senders."""
+
+    units: UnitOfWorkFactory
+    channels: Channels
+    rules: DeliveryRules
+    clock: Callable[[], datetime]
+
+    async def one(self) -> bool:
+        return await deliver_one(self.units, self.channels, self.rules, self.clock)
+
+
 @asynccontextmanager
 async def delivery_deps(
     pool: asyncpg.Pool,
@@ -216,26 +237,31 @@ async def delivery_deps(
     lease: float = 10.0,
     clock: Callable[[], datetime] | None = None,
     allow: Sequence[str] = LOCAL,
-) -> Any:
+) -> AsyncIterator[Delivering]:
     """The real senders and the real Postgres; workers see only these partners' deliveries."""
     guard = SsrfGuard(allow)
     async with webhook_client(guard, timeout=http_timeout, max_connections=16) as client:
-        yield DeliveryDeps(
-            pool=pool,
-            outbox=Outbox("notifier"),
-            webhooks=WebhookSender(client, guard, http_timeout),
-            email=Mailer(SmtpConfig("127.0.0.1", smtp_port, "stax@test.invalid", 5.0), Templates()),
+        yield Delivering(
+            units=pg_units(pool),
+            channels=Channels(
+                webhooks=WebhookSender(client, guard, http_timeout),
+                email=Mailer(
+                    SmtpConfig("127.0.0.1", smtp_port, "stax@test.invalid", 5.0), Templates()
+                ),
+            ),
+            rules=DeliveryRules(
+                policy=domain.RetryPolicy(schedule, overload_penalty=overload_penalty),
+                lease_seconds=lease,
+                max_in_flight_per_endpoint=max_in_flight,
+                disable_after_days=disable_after_days,
+                partners=list(partners),
+            ),
             clock=clock or Clock(),
-            policy=domain.RetryPolicy(schedule, overload_penalty=overload_penalty),
-            lease_seconds=lease,
-            max_in_flight_per_endpoint=max_in_flight,
-            disable_after_days=disable_after_days,
-            partners=list(partners),
         )
 
 
 async def run_workers_until(
-    deps: DeliveryDeps,
+    deps: Delivering,
     done: Callable[[], Awaitable[bool]],
     *,
     workers: int = 4,
@@ -247,7 +273,7 @@ async def run_workers_until(
 
     async def loop() -> None:
         while not stop.is_set():
-            if not await deliver_one(deps):
+            if not await deps.one():
                 await asyncio.sleep(poll)
 
     tasks = [asyncio.create_task(loop()) for _ in range(workers)]
@@ -297,11 +323,34 @@ def envelope_of(event: Event) -> Envelope_:
     )
 
 
+def request_accepted(
+    request_id: UUID, email: str, title: str = "PCB inventory <support>"
+) -> RequestAccepted:
+    """A request accepted from Senegal, its Party reachable at `email`."""
+    return RequestAccepted(
+        external_ref=f"ref-{request_id}",
+        party="SEN",
+        title=title,
+        description="Help to finish the national PCB inventory.",
+        topics=["PCB"],
+        assistance_types=["training"],
+        languages=["es", "fr"],
+        urgency=Urgency.URGENT,
+        needed_by=date.today() + timedelta(days=60),
+        contact=Contact(name="A. Ndiaye", email=email, organisation="Ministry"),
+        request_id=request_id,
+        submitter="test",
+        region="AFR",
+        eligibility=Eligibility(developing=True, economy_in_transition=False, ldc=True, sids=False),
+        accepted_at=datetime.now(UTC),
+    )
+
+
 async def apply(pool: asyncpg.Pool, event: Event, envelope: Envelope_ | None = None) -> UUID:
     """What notifier's consumer does with one event (its transaction, minus Kafka)."""
     envelope = envelope or envelope_of(event)
-    async with pool.acquire() as conn, conn.transaction():
-        await Fanout(Outbox("notifier"))(conn, envelope, event)
+    async with pg_units(pool)() as uow:
+        await fan_out(uow, envelope, event)
     return envelope.id
 
 
@@ -309,9 +358,8 @@ async def add_endpoint(
     pool: asyncpg.Pool, partner_id: str, url: str, event_types: Sequence[str] = ()
 ) -> tuple[UUID, str]:
     endpoint_id, secret = uuid4(), new_secret()
-    async with pool.acquire() as conn:
-        await subscriptions_repo.create_endpoint(
-            conn,
+    async with pg_units(pool)() as uow:
+        await uow.endpoints.create(
             endpoint_id=endpoint_id,
             partner_id=partner_id,
             url=url,
@@ -325,9 +373,8 @@ async def add_contact(
     pool: asyncpg.Pool, partner_id: str, email: str, language: str = "en"
 ) -> UUID:
     contact_id = uuid4()
-    async with pool.acquire() as conn:
-        await subscriptions_repo.create_contact(
-            conn,
+    async with pg_units(pool)() as uow:
+        await uow.contacts.create(
             contact_id=contact_id,
             partner_id=partner_id,
             email=email,
@@ -374,11 +421,11 @@ async def _no_topics(_topic: str) -> bool:
     raise AssertionError("not used here")
 
 
-def subscription_deps(
+def api_deps(
     pool: asyncpg.Pool, *, overlap: float = 3600.0, quotas: domain.Quotas | None = None
-) -> subscriptions.SubscriptionDeps:
-    return subscriptions.SubscriptionDeps(
-        pool=pool,
+) -> api.ApiDeps:
+    return api.ApiDeps(
+        units=pg_units(pool),
         guard=SsrfGuard(LOCAL),
         topic_writable=_no_topics,
         clock=lambda: datetime.now(UTC),
@@ -392,14 +439,15 @@ async def api_client(
     pool: asyncpg.Pool, quotas: domain.Quotas | None = None
 ) -> AsyncIterator[httpx.AsyncClient]:
     """notifier's subscription and delivery routes in this process, on the real PostgreSQL, as
-    an operator (the routes, validation and use cases are the real ones; Kafka is not involved)."""
+    an operator (the routes, validation, handlers and units are the real ones; Kafka is not
+    involved)."""
     app = FastAPI()
     app.include_router(api.subscriptions_router())
     app.include_router(api.deliveries_router())
     http_errors.install(app)
     api_gate.install(app, max_body_bytes=64 * 1024, rate_limit="1000/second")
     app.state.authenticator = Authenticator(pool)
-    app.state.subscriptions = subscription_deps(pool, quotas=quotas)
+    app.state.notifier = api_deps(pool, quotas=quotas)
     async with pool.acquire() as conn:
         _, key = await create_key(conn, role="operator", name="notifier-api-test")
     async with httpx.AsyncClient(

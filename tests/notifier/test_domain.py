@@ -8,7 +8,8 @@ from uuid import uuid4
 
 import pytest
 
-from services.notifier import domain, ssrf_rules
+from services.notifier import domain
+from services.notifier.adapters import ssrf_rules
 from services.notifier.domain import AttemptResult, Partner, Requester, RetryPolicy
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

@@ -4,25 +4,22 @@ language (English fallback), SMTP 4xx retried, 5xx a permanent failure; and who 
 from __future__ import annotations
 
 import sys
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from email import policy
 from email.errors import MessageError
 from email.message import EmailMessage
-from uuid import UUID, uuid4
+from uuid import uuid4
 
 import asyncpg
 import pytest
 
-from services.notifier import domain, repository
-from services.notifier.mailer import check_headers
+from services.notifier import domain
+from services.notifier.adapters.mailer import check_headers
+from services.notifier.unit_of_work import pg_units
 from shared.events import (
     AssignmentAccepted,
-    Contact,
-    Eligibility,
-    RequestAccepted,
     RequestMatched,
     RequestUnmatched,
-    Urgency,
 )
 from tests.notifier.helpers import (
     add_contact,
@@ -32,6 +29,7 @@ from tests.notifier.helpers import (
     envelope_of,
     offer_event,
     outbox_events,
+    request_accepted,
     run_workers_until,
     settled,
     smtp_server,
@@ -41,7 +39,7 @@ from tests.notifier.helpers import (
 def _parts(mail: EmailMessage) -> tuple[str, str]:
     text, html = mail.get_body(("plain",)), mail.get_body(("html",))
     assert text is not None and html is not None
-    return str(text.get_content()), str(html.get_content())  # type: ignore[attr-defined]
+    return str(text.get_content()), str(html.get_content())
 
 
 async def test_an_offer_email_is_multipart_text_and_html_in_the_contacts_language(
@@ -112,34 +110,12 @@ async def test_an_smtp_5xx_is_a_permanent_failure_recorded_after_one_attempt(
     assert failed["channel"] == "email"
 
 
-def _accepted(
-    request_id: UUID, email: str, title: str = "PCB inventory <support>"
-) -> RequestAccepted:
-    return RequestAccepted(
-        external_ref=f"ref-{request_id}",
-        party="SEN",
-        title=title,
-        description="Help to finish the national PCB inventory.",
-        topics=["PCB"],
-        assistance_types=["training"],
-        languages=["es", "fr"],
-        urgency=Urgency.URGENT,
-        needed_by=date.today() + timedelta(days=60),
-        contact=Contact(name="A. Ndiaye", email=email, organisation="Ministry"),
-        request_id=request_id,
-        submitter="test",
-        region="AFR",
-        eligibility=Eligibility(developing=True, economy_in_transition=False, ldc=True, sids=False),
-        accepted_at=datetime.now(UTC),
-    )
-
-
 async def test_the_requesting_party_hears_acceptance_each_partner_acceptance_and_the_outcome(
     pool: asyncpg.Pool, unique: str
 ) -> None:
     request_id, address = uuid4(), f"party-{unique}@example.sn"
     secretariat = f"secretariat-{unique}@example.org"
-    accepted = _accepted(request_id, address)
+    accepted = request_accepted(request_id, address)
     events = [
         accepted,
         AssignmentAccepted(assignment_id=uuid4(), request_id=request_id, partner_id="unido"),
@@ -177,16 +153,17 @@ async def test_a_payload_its_template_cannot_render_fails_once_and_is_kept(
     partner = f"p-{unique}"
     with smtp_server() as (sink, port):
         contact_id = await add_contact(pool, partner, f"x-{unique}@example.org")
-        async with pool.acquire() as conn:
-            await repository.add_delivery(
-                conn,
-                delivery_id=uuid4(),
-                event_id=uuid4(),
-                event_type="ta.request.accepted",
-                partner_id=partner,
-                request_id=None,
-                payload=domain.webhook_body("ta.request.accepted", datetime.now(UTC), {}),
-                contact_id=contact_id,
+        async with pg_units(pool)() as uow:
+            await uow.deliveries.add(
+                domain.NewDelivery(
+                    delivery_id=uuid4(),
+                    event_id=uuid4(),
+                    event_type="ta.request.accepted",
+                    partner_id=partner,
+                    request_id=None,
+                    payload=domain.webhook_body("ta.request.accepted", datetime.now(UTC), {}),
+                    contact_id=contact_id,
+                )
             )
         async with delivery_deps(pool, [partner], smtp_port=port) as deps:
             await run_workers_until(deps, settled(pool, partner, 1))
@@ -212,7 +189,7 @@ async def test_a_notice_that_arrives_before_its_request_waits_for_the_requester_
         == 0
     )
 
-    await apply(pool, _accepted(request_id, address))
+    await apply(pool, request_accepted(request_id, address))
 
     rows = await pool.fetch(
         "SELECT d.event_type FROM notifier.deliveries d JOIN notifier.contacts c "
@@ -266,7 +243,7 @@ async def test_a_hostile_title_stays_harmless_text_in_the_subject_and_adds_no_he
 ) -> None:
     request_id, address = uuid4(), f"party-{unique}@example.sn"
     with smtp_server() as (sink, port):
-        await apply(pool, _accepted(request_id, address, title=title))
+        await apply(pool, request_accepted(request_id, address, title=title))
         async with delivery_deps(pool, ["party:SEN"], smtp_port=port) as deps:
 
             async def sent() -> bool:
@@ -288,7 +265,7 @@ async def test_a_very_long_title_is_cut_in_the_subject_but_whole_in_the_body(
     request_id, address = uuid4(), f"party-{unique}@example.sn"
     title = "PCB " + "x" * 290
     with smtp_server() as (sink, port):
-        await apply(pool, _accepted(request_id, address, title=title))
+        await apply(pool, request_accepted(request_id, address, title=title))
         async with delivery_deps(pool, ["party:SEN"], smtp_port=port) as deps:
 
             async def sent() -> bool:

@@ -31,9 +31,9 @@ from tests.notifier.helpers import (
     deliveries_of,
     offer_event,
     receiving,
+    request_accepted,
     smtp_server,
 )
-from tests.notifier.test_email import _accepted
 from tests.stack_helpers import Services
 from tests.tenants import grant
 
@@ -217,7 +217,7 @@ async def test_events_from_kafka_reach_partners_the_requesting_party_and_the_sec
         nobody = RequestUnmatched(
             request_id=request_id, partners=[partner], uncovered_topics=["DDT"]
         )
-        await _publish(broker, _accepted(request_id, party_mail))
+        await _publish(broker, request_accepted(request_id, party_mail))
         await _publish(broker, offer, taken, nobody)
         await _wait(receiver, lambda r: True, 2, 30)
 

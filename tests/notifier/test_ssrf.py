@@ -13,9 +13,9 @@ from typing import Any
 import httpcore
 import pytest
 
-from services.notifier.ssrf import SsrfGuard
-from services.notifier.ssrf_rules import Refused
-from services.notifier.webhook import WebhookSender, webhook_client
+from services.notifier.adapters.ssrf import SsrfGuard
+from services.notifier.adapters.webhook import WebhookSender, webhook_client
+from services.notifier.domain import Refused
 from tests.notifier.helpers import LOCAL, Canary
 from tests.notifier.tls import https_receiving
 

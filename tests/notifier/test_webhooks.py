@@ -6,12 +6,15 @@ partners; the schedule is shortened to fractions of a second."""
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import asyncpg
 from standardwebhooks import Webhook
 
-from services.notifier import subscriptions
+from services.notifier.domain import Rotated
+from services.notifier.handlers.endpoints import rotate_secret
+from services.notifier.unit_of_work import pg_units
 from tests.notifier.helpers import (
     Canary,
     Reply,
@@ -26,7 +29,6 @@ from tests.notifier.helpers import (
     run_workers_until,
     settled,
     smtp_server,
-    subscription_deps,
 )
 
 
@@ -208,18 +210,18 @@ async def test_rotation_sends_both_signatures_during_the_overlap_then_only_the_n
 ) -> None:
     partner = f"p-{unique}"
 
-    def subs(overlap: float) -> subscriptions.SubscriptionDeps:
-        return subscription_deps(pool, overlap=overlap)
+    async def rotate(overlap: float) -> Rotated:
+        async with pg_units(pool)() as uow:
+            until = datetime.now(UTC) + timedelta(seconds=overlap)
+            return await rotate_secret(uow, partner, endpoint_id, None, overlap_until=until)
 
     with receiving(Reply(204)) as receiver:
         endpoint_id, old = await add_endpoint(pool, partner, receiver.url)
-        rotated = await subscriptions.rotate_secret(subs(3600), partner, endpoint_id, None)
-        assert rotated is not None
+        rotated = await rotate(3600)
         await _offer(pool, partner)
         async with delivery_deps(pool, [partner]) as deps:
             await run_workers_until(deps, settled(pool, partner, 1))
-            third = await subscriptions.rotate_secret(subs(0), partner, endpoint_id, None)
-            assert third is not None
+            third = await rotate(0)
             await _offer(pool, partner)
             await run_workers_until(deps, settled(pool, partner, 2))
     first, second = receiver.received

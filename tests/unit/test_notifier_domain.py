@@ -2,8 +2,15 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from uuid import uuid4
 
-from services.notifier.domain import AttemptResult, Endpoint, minimised, next_attempt, webhook_body
+from services.notifier.domain import (
+    AttemptResult,
+    Subscriber,
+    minimised,
+    next_attempt,
+    webhook_body,
+)
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 FAILED = AttemptResult(ok=False, error="HTTP 500")
@@ -33,8 +40,8 @@ def test_webhook_body_follows_standard_webhooks_shape() -> None:
 
 
 def test_an_endpoint_without_filter_wants_everything() -> None:
-    assert Endpoint("e", "p", []).wants("ta.assignment.offered")
-    assert not Endpoint("e", "p", ["ta.request.matched"]).wants("ta.assignment.offered")
+    assert Subscriber(uuid4(), []).wants("ta.assignment.offered")
+    assert not Subscriber(uuid4(), ["ta.request.matched"]).wants("ta.assignment.offered")
 
 
 def test_stored_event_data_keeps_of_the_contact_only_the_name_the_mail_greets() -> None:

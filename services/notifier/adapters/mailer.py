@@ -25,7 +25,8 @@ from jinja2 import (
 from services.notifier import domain
 from services.notifier.domain import AttemptResult
 
-TEMPLATES = Path(__file__).parent / "templates"
+# The templates are the service's data, beside its migrations.
+TEMPLATES = Path(__file__).parent.parent / "templates"
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,9 @@ from typing import Any
 
 import httpcore
 
-from services.notifier import ssrf_rules
-from services.notifier.ssrf_rules import IPAddress, Refused, Target
+from services.notifier.adapters import ssrf_rules
+from services.notifier.adapters.ssrf_rules import IPAddress, Target
+from services.notifier.domain import Refused
 
 # host, port -> the addresses the host resolves to (tests inject a fake DNS here).
 Resolve = Callable[[str, int], Awaitable[list[str]]]

@@ -1,4 +1,5 @@
-"""Pure SSRF rules: which URLs and addresses a webhook may go to. No I/O (see ssrf.py for that).
+"""Pure SSRF rules: which URLs and addresses a webhook may go to. No I/O (see ssrf.py for
+that); a refusal is `domain.Refused`, which the entry points turn into an answer.
 
 A webhook URL is partner input, so it must never let STAX reach its own network: loopback,
 private ranges, cloud metadata (169.254.169.254), CGNAT, IPv6 ULA and link-local, and every
@@ -12,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from services.notifier.domain import Refused
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -20,14 +23,6 @@ _THIS_NETWORK = ipaddress.IPv4Network("0.0.0.0/8")
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 _NAT64_LOCAL = ipaddress.IPv6Network("64:ff9b:1::/48")
 _IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
-
-
-class Refused(ValueError):  # noqa: N818 - it names the verdict, as PoisonRecord does
-    """The URL or address may not be called; `code` is stable, the message says why."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 @dataclass(frozen=True)

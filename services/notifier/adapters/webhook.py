@@ -12,9 +12,8 @@ import httpx
 from standardwebhooks import Webhook
 
 from services.notifier import domain
-from services.notifier.domain import AttemptResult
-from services.notifier.ssrf import GuardedNetwork, SsrfGuard
-from services.notifier.ssrf_rules import Refused
+from services.notifier.adapters.ssrf import GuardedNetwork, SsrfGuard
+from services.notifier.domain import AttemptResult, Refused
 
 # The most of an answer's body read (and dropped): enough for any acknowledgement, so the
 # connection can be reused; past it the connection is closed rather than read on.

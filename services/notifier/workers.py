@@ -1,21 +1,31 @@
-"""Delivery workers: independent loops, so one slow endpoint holds up only its own worker."""
+"""Delivery workers: independent loops, so one slow endpoint holds up only its own worker.
+Started by app.py only."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
+from datetime import datetime
 
-from services.notifier import delivery
+from services.notifier.handlers.delivery import Channels, DeliveryRules, deliver_one
+from services.notifier.unit_of_work import UnitOfWorkFactory
 from shared.consuming import is_transient
 
 log = logging.getLogger(__name__)
 
 
-async def run_worker(deps: delivery.DeliveryDeps, poll_seconds: float) -> None:
+async def run_worker(
+    units: UnitOfWorkFactory,
+    channels: Channels,
+    rules: DeliveryRules,
+    clock: Callable[[], datetime],
+    poll_seconds: float,
+) -> None:
     delay = poll_seconds
     while True:
         try:
-            if await delivery.deliver_one(deps):
+            if await deliver_one(units, channels, rules, clock):
                 delay = poll_seconds
                 continue
         except asyncio.CancelledError:

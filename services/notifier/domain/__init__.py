@@ -1,0 +1,132 @@
+"""notifier's pure domain: who hears what and the subscription rules (`subscriptions`),
+webhook bodies and secrets (`webhooks`), attempts and retries (`attempts`), e-mail templates and
+headers (`mail`), the typed records repositories return (`models`) and the refusals of use
+cases (`errors`).
+
+No I/O, no framework, no clock: time arrives as an argument. The package exports them all, so
+callers write `domain.audience(...)`, `domain.Delivery`, `domain.OverQuota`.
+"""
+
+from __future__ import annotations
+
+from services.notifier.domain.attempts import (
+    AttemptResult,
+    RetryPolicy,
+    classify_http,
+    classify_smtp,
+    failing_too_long,
+    next_attempt,
+    outcome_status,
+    retry_after_seconds,
+)
+from services.notifier.domain.errors import (
+    AlreadyPending,
+    NoKafkaTenant,
+    NotFound,
+    OverQuota,
+    Refused,
+)
+from services.notifier.domain.mail import (
+    MAX_HEADER_TEXT,
+    header_text,
+    split_text_template,
+    template_base,
+    unsafe_address,
+)
+from services.notifier.domain.models import (
+    AttemptRecord,
+    Contact,
+    Delivery,
+    DeliveryStatus,
+    DisabledEndpoint,
+    EmailTarget,
+    Endpoint,
+    EndpointChanges,
+    KafkaChannel,
+    NewDelivery,
+    NewEndpoint,
+    PendingNotice,
+    RequesterContact,
+    Rotated,
+    Subscriber,
+    WebhookTarget,
+)
+from services.notifier.domain.subscriptions import (
+    ENDPOINT_DISABLED,
+    EVENT_TYPES,
+    LANGUAGES,
+    SECRETARIAT,
+    TOLD_EVENTS,
+    Audience,
+    Partner,
+    Quotas,
+    Requester,
+    audience,
+    over_quota,
+    pick_language,
+    wants,
+)
+from services.notifier.domain.webhooks import (
+    KEY_BYTES,
+    KEY_PREFIX,
+    minimised,
+    secret_problem,
+    signing_secrets,
+    webhook_body,
+)
+
+__all__ = [
+    "ENDPOINT_DISABLED",
+    "EVENT_TYPES",
+    "KEY_BYTES",
+    "KEY_PREFIX",
+    "LANGUAGES",
+    "MAX_HEADER_TEXT",
+    "SECRETARIAT",
+    "TOLD_EVENTS",
+    "AlreadyPending",
+    "AttemptRecord",
+    "AttemptResult",
+    "Audience",
+    "Contact",
+    "Delivery",
+    "DeliveryStatus",
+    "DisabledEndpoint",
+    "EmailTarget",
+    "Endpoint",
+    "EndpointChanges",
+    "KafkaChannel",
+    "NewDelivery",
+    "NewEndpoint",
+    "NoKafkaTenant",
+    "NotFound",
+    "OverQuota",
+    "Partner",
+    "PendingNotice",
+    "Quotas",
+    "Refused",
+    "Requester",
+    "RequesterContact",
+    "RetryPolicy",
+    "Rotated",
+    "Subscriber",
+    "WebhookTarget",
+    "audience",
+    "classify_http",
+    "classify_smtp",
+    "failing_too_long",
+    "header_text",
+    "minimised",
+    "next_attempt",
+    "outcome_status",
+    "over_quota",
+    "pick_language",
+    "retry_after_seconds",
+    "secret_problem",
+    "signing_secrets",
+    "split_text_template",
+    "template_base",
+    "unsafe_address",
+    "wants",
+    "webhook_body",
+]

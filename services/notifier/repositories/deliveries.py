@@ -1,0 +1,230 @@
+"""notifier.deliveries: one row per notice and target, leased while it is sent."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+
+from services.notifier.domain import (
+    AttemptRecord,
+    Delivery,
+    DeliveryStatus,
+    EmailTarget,
+    NewDelivery,
+    WebhookTarget,
+)
+from shared.db import Conn
+
+# A delivery is leased, not locked, while it is sent: a short claim transaction picks a due row
+# (FOR UPDATE SKIP LOCKED, so concurrent workers and replicas take different rows), sets
+# claimed_until = next_attempt_at = the end of the lease, and commits; no transaction stays open
+# across the HTTP call. If the worker dies, the row is simply due again when the lease ends and
+# is re-sent with the same delivery_id (= webhook-id). First attempts go before retries (Hook0's
+# priority split), so a dead endpoint's retries never starve fresh deliveries.
+_PICK = """
+WITH busy AS (
+    SELECT endpoint_id FROM notifier.deliveries
+    WHERE status = 'pending' AND claimed_until > $1 AND endpoint_id IS NOT NULL
+    GROUP BY endpoint_id HAVING count(*) >= $2
+)
+SELECT d.delivery_id, d.event_id, d.event_type, d.partner_id, d.request_id, d.payload,
+       d.attempts, d.endpoint_id, d.contact_id,
+       e.url, e.secret, e.previous_secret, e.previous_secret_until, e.failing_since,
+       (e.enabled AND NOT e.deleted) AS endpoint_enabled,
+       c.email, c.language, c.enabled AS contact_enabled
+FROM notifier.deliveries d
+LEFT JOIN notifier.endpoints e ON e.endpoint_id = d.endpoint_id
+LEFT JOIN notifier.contacts c ON c.contact_id = d.contact_id
+WHERE d.status = 'pending' AND d.next_attempt_at <= $1
+  AND ($3::text[] IS NULL OR d.partner_id = ANY($3::text[]))
+  AND (d.endpoint_id IS NULL OR d.endpoint_id NOT IN (SELECT endpoint_id FROM busy))
+ORDER BY d.attempts > 0, d.next_attempt_at
+LIMIT 1
+FOR UPDATE OF d SKIP LOCKED
+"""
+
+_LEASES = (
+    "SELECT count(*) FROM notifier.deliveries "
+    "WHERE endpoint_id = $1 AND status = 'pending' AND claimed_until > $2"
+)
+
+_LIST = (
+    "SELECT delivery_id, event_id, event_type, channel, partner_id, request_id, endpoint_id, "
+    "contact_id, status, attempts, last_error, next_attempt_at, created_at, last_attempt_at, "
+    "delivered_at, failed_at FROM notifier.deliveries "
+    "WHERE ($1::text IS NULL OR partner_id = $1) AND ($2::text IS NULL OR status = $2) "
+    "ORDER BY created_at DESC LIMIT $3"
+)
+
+
+def _target(row: asyncpg.Record) -> WebhookTarget | EmailTarget:
+    if row["endpoint_id"] is not None:
+        return WebhookTarget(
+            endpoint_id=row["endpoint_id"],
+            url=row["url"],
+            secret=row["secret"],
+            previous_secret=row["previous_secret"],
+            previous_secret_until=row["previous_secret_until"],
+            failing_since=row["failing_since"],
+            enabled=row["endpoint_enabled"],
+        )
+    return EmailTarget(
+        contact_id=row["contact_id"],
+        email=row["email"],
+        language=row["language"],
+        enabled=row["contact_enabled"],
+    )
+
+
+def _delivery(row: asyncpg.Record, lease: datetime) -> Delivery:
+    return Delivery(
+        delivery_id=row["delivery_id"],
+        event_id=row["event_id"],
+        event_type=row["event_type"],
+        partner_id=row["partner_id"],
+        request_id=row["request_id"],
+        payload=row["payload"],
+        attempts=row["attempts"],
+        lease=lease,
+        target=_target(row),
+    )
+
+
+class DeliveryRepository:
+    def __init__(self, conn: Conn) -> None:
+        self._conn = conn
+
+    async def add(self, delivery: NewDelivery) -> bool:
+        """False when this event already has a delivery to this endpoint or contact."""
+        # ON CONFLICT without a target: either unique key, (event_id, endpoint_id) for webhooks
+        # or (event_id, contact_id) for e-mail, makes a redelivered event insert nothing.
+        status: str = await self._conn.execute(
+            "INSERT INTO notifier.deliveries (delivery_id, event_id, event_type, endpoint_id, "
+            "contact_id, channel, partner_id, request_id, payload) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
+            delivery.delivery_id,
+            delivery.event_id,
+            delivery.event_type,
+            delivery.endpoint_id,
+            delivery.contact_id,
+            delivery.channel,
+            delivery.partner_id,
+            delivery.request_id,
+            delivery.payload,
+        )
+        return status == "INSERT 0 1"
+
+    async def claim_due(
+        self,
+        *,
+        now: datetime,
+        lease_until: datetime,
+        max_in_flight_per_endpoint: int,
+        partners: Sequence[str] | None = None,
+    ) -> Delivery | None:
+        """Lease the most urgent due delivery, with what sending it needs; None when nothing is
+        due (or the endpoint it found reached its in-flight cap meanwhile). The lease holds once
+        the unit commits."""
+        row = await self._conn.fetchrow(_PICK, now, max_in_flight_per_endpoint, partners)
+        if row is None:
+            return None
+        if row["endpoint_id"] is not None and not await self._endpoint_has_room(
+            row["endpoint_id"], now, max_in_flight_per_endpoint
+        ):
+            return None
+        await self._conn.execute(
+            "UPDATE notifier.deliveries SET claimed_until = $2, next_attempt_at = $2 "
+            "WHERE delivery_id = $1",
+            row["delivery_id"],
+            lease_until,
+        )
+        return _delivery(row, lease_until)
+
+    async def _endpoint_has_room(self, endpoint_id: UUID, now: datetime, most: int) -> bool:
+        # An endpoint may hold at most N leases, so a dead one never occupies every worker.
+        # The `busy` filter of _PICK reads a snapshot that misses claims committing meanwhile;
+        # this lock (per endpoint, until commit) serialises claims for one endpoint, and the
+        # recount after it, a new snapshot, sees every lease committed before: exact cap.
+        await self._conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtext('stax.notifier.endpoint:' || $1::text))",
+            str(endpoint_id),
+        )
+        leases: int = await self._conn.fetchval(_LEASES, endpoint_id, now)
+        return leases < most
+
+    async def record_attempt(
+        self, delivery_id: UUID, *, lease: datetime, outcome: AttemptRecord
+    ) -> bool:
+        """Store an attempt's outcome, only if our lease still holds: a worker that outlived its
+        lease (and whose row another worker re-claimed) must not overwrite the newer outcome."""
+        result: str = await self._conn.execute(
+            "UPDATE notifier.deliveries SET attempts = attempts + 1, status = $2::text, "
+            "last_error = $3, next_attempt_at = coalesce($4, next_attempt_at), "
+            "claimed_until = NULL, last_attempt_at = $5::timestamptz, "
+            "delivered_at = CASE WHEN $2::text = 'delivered' THEN $5::timestamptz END, "
+            "failed_at = CASE WHEN $2::text = 'failed' THEN $5::timestamptz END "
+            "WHERE delivery_id = $1 AND claimed_until = $6",
+            delivery_id,
+            outcome.status,
+            outcome.error,
+            outcome.next_attempt_at,
+            outcome.at,
+            lease,
+        )
+        return result == "UPDATE 1"
+
+    async def recent(
+        self, *, partner_id: str | None, status: str | None, limit: int
+    ) -> list[DeliveryStatus]:
+        rows = await self._conn.fetch(_LIST, partner_id, status, limit)
+        return [DeliveryStatus(**dict(r)) for r in rows]
+
+    async def resend(self, delivery_id: UUID, now: datetime) -> bool:
+        """Back to pending with a fresh schedule; same delivery_id, so the same webhook-id."""
+        result: str = await self._conn.execute(
+            "UPDATE notifier.deliveries SET status = 'pending', attempts = 0, "
+            "next_attempt_at = $2, claimed_until = NULL, failed_at = NULL "
+            "WHERE delivery_id = $1 AND status <> 'pending'",
+            delivery_id,
+            now,
+        )
+        return result == "UPDATE 1"
+
+    async def recover_failed(
+        self, *, since: datetime, partner_id: str | None, now: datetime
+    ) -> int:
+        result: str = await self._conn.execute(
+            "UPDATE notifier.deliveries SET status = 'pending', attempts = 0, "
+            "next_attempt_at = $3, claimed_until = NULL, failed_at = NULL "
+            "WHERE status = 'failed' AND failed_at >= $1 "
+            "AND ($2::text IS NULL OR partner_id = $2)",
+            since,
+            partner_id,
+            now,
+        )
+        return int(result.rsplit(maxsplit=1)[-1])
+
+    async def exists(self, delivery_id: UUID) -> bool:
+        return bool(
+            await self._conn.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM notifier.deliveries WHERE delivery_id = $1)",
+                delivery_id,
+            )
+        )
+
+    async def redact_request(self, request_id: UUID, contact_id: UUID) -> None:
+        """Drop the Party's contact from a request's stored bodies, and the errors of mail to
+        it (an SMTP refusal may quote its address). Pending mail to it then fails as "contact
+        removed"."""
+        await self._conn.execute(
+            "UPDATE notifier.deliveries SET "
+            "payload = CASE WHEN (payload::jsonb -> 'data') ? 'contact' "
+            "  THEN (payload::jsonb #- '{data,contact}')::text ELSE payload END, "
+            "last_error = CASE WHEN contact_id = $2 THEN NULL ELSE last_error END "
+            "WHERE request_id = $1",
+            request_id,
+            contact_id,
+        )
