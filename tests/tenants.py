@@ -11,8 +11,8 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 
-from deploy.local.kafka_admin import KafkaAdmin
 from deploy.local.stack import StackSettings
+from deploy.operations.kafka_admin import KafkaAdmin
 from shared.envelope import OutgoingRecord
 from shared.kafka_acls import TenantKind
 

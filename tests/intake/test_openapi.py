@@ -19,7 +19,7 @@ from schemathesis.checks import (
 )
 from typer.testing import CliRunner
 
-from deploy.local.cli import app as cli
+from deploy.operations.cli import app as cli
 from tests.stack_helpers import Services
 
 
