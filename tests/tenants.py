@@ -78,7 +78,9 @@ def admin_error(conf: Conf, call: str, *args: Any) -> str | None:
 def connects(conf: Conf) -> bool:
     """Whether the client can fetch metadata at all (authentication, TLS, protocol)."""
     errors: list[KafkaError] = []
-    admin = AdminClient({**conf, "error_cb": errors.append})
+    # confluent-kafka's stubs allow only scalars as values; callbacks are what it takes too.
+    config: dict[str, Any] = {**conf, "error_cb": errors.append}
+    admin = AdminClient(config)
     try:
         admin.list_topics(timeout=8)
     except KafkaException:
