@@ -1,5 +1,6 @@
-"""The local stack: Kafka and PostgreSQL (embedded unless URLs are given), topics, migrations,
-and the three services as background processes with their logs in one folder."""
+"""The local stack: Kafka and PostgreSQL (embedded unless URLs are given), then `stax init`'s
+provisioning (topics, principals, migrations), and the three services as background processes
+with their logs in one folder."""
 
 from __future__ import annotations
 
