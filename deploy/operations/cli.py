@@ -160,7 +160,7 @@ def kafka_admin_config() -> None:
 
 def main() -> None:
     try:
-        app()
+        app(prog_name="stax")  # also when run as `python -m deploy.operations` (stax-local ops)
     except (OperationsError, KafkaAdminError, ValueError, OSError) as exc:
         typer.echo(f"stax: {exc}", err=True)
         raise SystemExit(1) from exc
