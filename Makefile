@@ -44,7 +44,7 @@ $(STAMP): pyproject.toml
 
 ## run: start Kafka, PostgreSQL and the three services, then the guided demo (Ctrl-C stops all)
 run: install
-	$(BIN)/stax demo
+	$(BIN)/stax-local demo
 
 ## test: the whole suite on a real Kafka and PostgreSQL started for the session
 test: install
@@ -78,13 +78,13 @@ bench-poison: install
 bench: bench-intake bench-matcher bench-notifier bench-poison
 
 up: install
-	$(BIN)/stax stack up --wait
+	$(BIN)/stax-local stack up --wait
 
 down: install
-	$(BIN)/stax stack down
+	$(BIN)/stax-local stack down
 
 status: install
-	$(BIN)/stax stack status
+	$(BIN)/stax-local stack status
 
 clean: down
 	rm -rf .stax

@@ -1,8 +1,8 @@
 """Shared pieces of the benchmarks: private stacks, a table printer, and security on/off runs.
 
 Benchmarks run on their own Kafka and PostgreSQL (ports from STAX_BENCH_PORT_BASE, default
-24000) in a temporary folder, so a development stack is not disturbed, unless
-STAX_KAFKA_BOOTSTRAP_SERVERS / STAX_DATABASE_URL are set.
+24000) in a temporary folder, with the tests' harness (`deploy.local.harness`), so a development
+stack is not disturbed, unless STAX_KAFKA_BOOTSTRAP_SERVERS / STAX_DATABASE_URL are set.
 
 Each benchmark measures with the broker's security on and off in one run (`--security both`, the
 default): one private stack whose broker runs TLS + SASL/SCRAM-SHA-512 with ACLs (the default
@@ -20,10 +20,8 @@ import argparse
 import json
 import os
 import platform
-import shutil
 import statistics
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
@@ -33,6 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from deploy.local import kafka, stack
+from deploy.local.harness import private_stack
+from shared.settings import ServiceSettings
 
 RESULTS = Path(__file__).resolve().parent / "results"
 MODES = {"both": (True, False), "on": (True,), "off": (False,)}
@@ -69,40 +69,24 @@ def bench_stack(*, secure: bool = True) -> Iterator[stack.StackSettings]:
     """A private stack; `secure=False` only to measure what TLS + SCRAM + ACLs cost."""
     base = int(os.environ.get("STAX_BENCH_PORT_BASE", "24000"))
     base += 0 if secure else PLAINTEXT_PORT_OFFSET
-    home = Path(tempfile.mkdtemp(prefix=f"stax-bench-{mode_name(secure)}-"))
-    cfg = stack.StackSettings(
-        home=home,
-        # Never a developer's STAX_KAFKA_HOME: a change of mode reformats the broker's data.
-        kafka_home=home / "kafka",
-        kafka_secure=secure,
-        kafka_port=base + 92,
-        kafka_controller_port=base + 93,
-        postgres_port=base + 32,
-        intake_port=base + 1,
-        matcher_port=base + 2,
-        notifier_port=base + 3,
-    )
-    if cfg.kafka_bootstrap_servers is not None and cfg.kafka_access().secure != secure:
+    external = stack.StackSettings().kafka_bootstrap_servers is not None
+    if external and ServiceSettings().kafka.secure != secure:
         # An external broker's security is its own (STAX_KAFKA_SECURITY_PROTOCOL); a label saying
         # otherwise would be a lie, so a mode it cannot serve is refused.
-        shutil.rmtree(home, ignore_errors=True)
         other = mode_name(not secure)
         raise SystemExit(
             f"STAX_KAFKA_BOOTSTRAP_SERVERS points at an external broker, which cannot be measured "
             f"with security {mode_name(secure)}: unset it, or pass --security {other}"
         )
     print(f"\n=== {mode_title(secure)}")
-    failed = True
-    try:
-        stack.start_infrastructure(cfg, log=log_for(secure))
+    with private_stack(
+        base,
+        name=f"stax-bench-{mode_name(secure)}",
+        secure=secure,
+        external=True,
+        log=log_for(secure),
+    ) as cfg:
         yield cfg
-        failed = False
-    finally:
-        stack.down(cfg, log=log_for(secure))
-        if failed:  # the services' and the broker's logs are the post-mortem
-            print(f"  [stack, security {mode_name(secure)}] kept {cfg.home} for its logs")
-        else:
-            shutil.rmtree(cfg.home, ignore_errors=True)
 
 
 @contextmanager

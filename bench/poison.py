@@ -114,8 +114,8 @@ def plan(source: str, good: int, *, storm: bool, seed: int = 0) -> list[Planned]
         ce_id = str(uuid.uuid4())
         if i % 2 == 0:  # a submission with huge lists: intake answers ta.request.rejected
             per_list = OVERSIZED_BYTES // (len(LISTS) * 5)
-            body = submission(f"{run}-huge-{i}", **{f: ["zz"] * per_list for f in LISTS})
-            value = json.dumps(body, separators=(",", ":")).encode()
+            huge = submission(f"{run}-huge-{i}", **{f: ["zz"] * per_list for f in LISTS})
+            value = json.dumps(huge, separators=(",", ":")).encode()
             bad.append(
                 Planned("oversized_json", ce_id, ce_id.encode(), value, ce_headers(source, ce_id))
             )

@@ -1,44 +1,26 @@
 """Test infrastructure: a real Kafka and a real PostgreSQL for the whole session.
 
 The session always starts its own Kafka (KRaft, Maven Central jars) and embedded PostgreSQL on
-test ports (`STAX_TEST_PORT_BASE`) in a temporary folder, with the same launcher code as `stax stack
-up`: a running development stack is never disturbed, and the tests that stop and restart the broker
-or the database own what they restart. `STAX_KAFKA_BOOTSTRAP_SERVERS` / `STAX_DATABASE_URL` in the
-environment are deliberately ignored here.
+test ports (`STAX_TEST_PORT_BASE`) in a temporary folder, with the benchmarks' harness
+(`deploy.local.harness`): a running development stack is never disturbed, and the tests that stop
+and restart the broker or the database own what they restart. `STAX_KAFKA_BOOTSTRAP_SERVERS` /
+`STAX_DATABASE_URL` in the environment are deliberately ignored here.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import asyncpg
 import pytest
 
 from deploy.local import stack
+from deploy.local.harness import private_stack
 from shared.db import create_pool
 from shared.kafka_access import KafkaAccess
 from tests.stack_helpers import Services
-
-
-def _test_stack() -> stack.StackSettings:
-    home = Path(tempfile.mkdtemp(prefix="stax-test-"))
-    ports = int(os.environ.get("STAX_TEST_PORT_BASE", "19000"))
-    return stack.StackSettings(
-        home=home,
-        kafka_bootstrap_servers=None,  # never a server the tests do not own (see above)
-        database_url=None,
-        kafka_port=ports + 92,
-        kafka_controller_port=ports + 93,
-        postgres_port=ports + 32,
-        intake_port=ports + 1,
-        matcher_port=ports + 2,
-        notifier_port=ports + 3,
-    )
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -52,13 +34,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def infra() -> Iterator[stack.StackSettings]:
     """Kafka + PostgreSQL up, topics created, every migration applied."""
-    cfg = _test_stack()
-    stack.start_infrastructure(cfg, log=lambda line: print(f"[infra] {line}"))
-    try:
+    ports = int(os.environ.get("STAX_TEST_PORT_BASE", "19000"))
+    with private_stack(ports, name="stax-test", log=lambda line: print(f"[infra] {line}")) as cfg:
         yield cfg
-    finally:
-        stack.down(cfg, log=lambda line: print(f"[infra] {line}"))
-        shutil.rmtree(cfg.home, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

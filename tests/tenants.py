@@ -11,8 +11,8 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 
-from deploy.local.kafka_admin import KafkaAdmin
 from deploy.local.stack import StackSettings
+from deploy.operations.kafka_admin import KafkaAdmin
 from shared.envelope import OutgoingRecord
 from shared.kafka_acls import TenantKind
 
@@ -78,7 +78,9 @@ def admin_error(conf: Conf, call: str, *args: Any) -> str | None:
 def connects(conf: Conf) -> bool:
     """Whether the client can fetch metadata at all (authentication, TLS, protocol)."""
     errors: list[KafkaError] = []
-    admin = AdminClient({**conf, "error_cb": errors.append})
+    # confluent-kafka's stubs allow only scalars as values; callbacks are what it takes too.
+    config: dict[str, Any] = {**conf, "error_cb": errors.append}
+    admin = AdminClient(config)
     try:
         admin.list_topics(timeout=8)
     except KafkaException:

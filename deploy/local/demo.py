@@ -1,4 +1,4 @@
-"""`stax demo`: the whole flow on one screen.
+"""`stax-local demo`: the whole flow on one screen.
 
 A Party's request goes in over HTTP; matcher offers it to the best partners; notifier delivers
 signed webhooks to a local receiver standing in for every partner; the demo then answers each
@@ -19,9 +19,9 @@ import httpx
 from aiokafka import AIOKafkaConsumer
 from aiosmtpd.controller import Controller
 
-from deploy.local import keys
 from deploy.local.receiver import Received, WebhookReceiver
-from deploy.local.stack import StackSettings, down, up
+from deploy.local.stack import StackSettings, down, service_env, up
+from deploy.operations import keys
 from shared import topics
 from shared.auth import Role
 
@@ -81,7 +81,7 @@ class Demo:
             self.loop.call_soon_threadsafe(self.offers.put_nowait, data)
 
     async def key(self, role: Role, name: str, partner: str | None = None) -> str:
-        _principal, key = await keys.create(self.cfg, role, name, partner)
+        _principal, key = await keys.create(self.cfg.db_url, role, name, partner)
         return key
 
     async def subscribe_partners(self, http: httpx.AsyncClient, operator: str) -> None:
@@ -190,7 +190,9 @@ class MailSink:
 
 
 def run_demo(cfg: StackSettings, *, receiver_port: int, keep: bool) -> None:
-    mail = Controller(MailSink(), hostname="127.0.0.1", port=cfg.mail_sink_port)
+    # The sink listens where the notifier the stack starts sends (its STAX_NOTIFIER_SMTP_PORT).
+    smtp_port = int(service_env(cfg, "notifier")["STAX_NOTIFIER_SMTP_PORT"])
+    mail = Controller(MailSink(), hostname="127.0.0.1", port=smtp_port)
     mail.start()
     up(cfg, wait=True)
     receiver = WebhookReceiver(port=receiver_port).start()

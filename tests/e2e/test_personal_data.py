@@ -19,7 +19,8 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from deploy.local import requests
+from deploy.operations import requests
+from deploy.operations.settings import OperationsSettings
 from shared.auth import create_key
 from tests.notifier.helpers import SmtpSink, smtp_server
 from tests.stack_helpers import Services
@@ -180,9 +181,7 @@ async def test_an_erased_request_leaves_no_copy_of_its_contact_in_any_schema(
         # ...and matcher, which never uses the contact, never kept it.
         assert not [c for c in before if c.startswith("matcher.")], before
 
-        cfg = running.cfg.model_copy(
-            update={"intake_url": intake, "operator_key": SecretStr(keys["operator"])}
-        )
+        cfg = OperationsSettings(intake_url=intake, operator_key=SecretStr(keys["operator"]))
         first = await asyncio.to_thread(requests.erase, cfg, request_id)  # `stax requests erase`
         again = await client.post(f"{request_url}/erasure")
         assert again.status_code == 202, again.text

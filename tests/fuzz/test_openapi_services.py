@@ -15,7 +15,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from typer.testing import CliRunner
 
-from deploy.local.cli import app as cli
+from deploy.operations.cli import app as cli
 from tests.fuzz.conftest import EXAMPLES
 from tests.stack_helpers import Services
 

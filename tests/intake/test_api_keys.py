@@ -11,7 +11,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from deploy.local.cli import app as cli
+from deploy.operations.cli import app as cli
 from shared import auth
 from tests.intake.events import eventually
 from tests.intake.samples import submission

@@ -20,7 +20,7 @@ from schemathesis.checks import (
 from schemathesis.core.result import Ok
 from typer.testing import CliRunner
 
-from deploy.local.cli import app as cli
+from deploy.operations.cli import app as cli
 from tests.stack_helpers import Services
 
 

@@ -1,24 +1,36 @@
 """`stax kafka` as an operator types it: grant prints working client settings on its last line,
-revoke makes them useless, admin-config prints the admin's."""
+revoke makes them useless, admin-config prints the admin's; `stax-local ops` points them at the
+local stack."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from deploy.local.cli import app
-from deploy.local.stack import StackSettings
+from deploy.local.stack import StackSettings, admin_env
+from deploy.operations.cli import app
 from tests.tenants import connects
 
 
 def _env(infra: StackSettings) -> dict[str, str]:
+    """The admin's STAX_KAFKA_* settings, as an installation gives them to `stax`."""
+    return admin_env(infra)
+
+
+def _local_env(infra: StackSettings) -> dict[str, str]:
+    """What makes `stax-local` find the test stack (its folder and ports)."""
     return {
         "STAX_HOME": str(infra.home),
         "STAX_KAFKA_PORT": str(infra.kafka_port),
         "STAX_KAFKA_CONTROLLER_PORT": str(infra.kafka_controller_port),
         "STAX_POSTGRES_PORT": str(infra.postgres_port),
+        "STAX_INTAKE_PORT": str(infra.intake_port),
     }
 
 
@@ -53,6 +65,20 @@ def test_admin_config_is_the_admin_principal(infra: StackSettings) -> None:
     assert shown.exit_code == 0, shown.output
     assert _last_json(shown.stdout)["sasl.username"] == "admin"
     assert connects(_last_json(shown.stdout))
+
+
+def test_the_launcher_runs_operations_on_its_own_stack(infra: StackSettings) -> None:
+    """`stax-local ops …` is `stax …` as the local stack's admin (a process, as typed)."""
+    shown = subprocess.run(
+        [str(Path(sys.executable).with_name("stax-local")), "ops", "kafka", "admin-config"],
+        env={**os.environ, **_local_env(infra)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert _last_json(shown.stdout) == infra.kafka_access().librdkafka()
 
 
 @pytest.mark.parametrize(

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from deploy.local.cli import app as cli_app
+from deploy.operations.cli import app as cli_app
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 SERVICES = {"intake": 8001, "matcher": 8002, "notifier": 8003}
@@ -77,3 +78,17 @@ def test_k8s_tenant_examples_are_kustomize_components_named_in_the_kustomization
         component = _k8s(f"tenants/{folder.name}/kustomization.yaml")[0]
         assert component["kind"] == "Component"
         assert f"tenants/{folder.name}" in kustomization  # shown, commented out, to enable
+
+
+def test_the_image_gets_operations_but_not_the_launcher_nor_the_benchmarks() -> None:
+    dockerfile = (DEPLOY / "docker" / "Dockerfile").read_text()
+    copied = [line.split()[1] for line in dockerfile.splitlines() if line.startswith("COPY ")]
+    assert "deploy/operations" in copied
+    assert not [c for c in copied if c in ("deploy", "bench") or c.startswith("deploy/local")]
+
+
+def test_the_compose_tls_step_needs_only_what_the_image_has() -> None:
+    """kafka-secrets runs deploy/compose/kafka/make_tls.py in the production image."""
+    script = (DEPLOY / "compose" / "kafka" / "make_tls.py").read_text()
+    imported = set(re.findall(r"^from (deploy\.\S+) import", script, re.MULTILINE))
+    assert imported == {"deploy.operations.kafka_tls"}

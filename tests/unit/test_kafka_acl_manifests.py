@@ -252,13 +252,17 @@ def _compose_broker() -> dict[str, str]:
     return _properties((COMPOSE / "kafka" / "server.properties").read_text())
 
 
+def _listener(entry: str) -> tuple[str, str]:
+    """`NAME://host:port` as (NAME, host:port)."""
+    found = re.fullmatch(r"(\w+)://(.*)", entry)
+    assert found is not None, entry
+    return found[1], found[2]
+
+
 def test_compose_broker_has_no_plaintext_listener() -> None:
     props = _compose_broker()
     protocols = dict(p.split(":") for p in props["listener.security.protocol.map"].split(","))
-    listeners = dict(
-        re.fullmatch(r"(\w+)://(.*)", entry).groups()  # type: ignore[union-attr]
-        for entry in props["listeners"].split(",")
-    )
+    listeners = dict(_listener(entry) for entry in props["listeners"].split(","))
     assert set(listeners) == set(protocols)
     controller = props["controller.listener.names"]
     for name, protocol in protocols.items():
@@ -420,6 +424,13 @@ def _produce(bootstrap: str, topic: str, records: list[Any]) -> None:
     assert producer.flush(10) == 0
 
 
+def _headers(message: Message) -> list[tuple[str, bytes | None]]:
+    """A consumed record's headers as `parse_record` takes them (the stubs allow str values)."""
+    raw = message.headers() or []
+    pairs = raw.items() if isinstance(raw, dict) else raw
+    return [(k, v.encode() if isinstance(v, str) else v) for k, v in pairs]
+
+
 def _consume_one(bootstrap: str, topic: str) -> Message:
     consumer = Consumer(
         {"bootstrap.servers": bootstrap, "group.id": "test", "auto.offset.reset": "earliest"}
@@ -458,7 +469,7 @@ def test_the_partner_example_answers_an_offer_as_stax_expects(mock_kafka: str) -
     example["main"]("stax-kafka.json")
 
     answer = _consume_one(mock_kafka, topics.partner_responses_topic(partner))
-    envelope = parse_record(answer.headers() or [], answer.key(), answer.value())
+    envelope = parse_record(_headers(answer), answer.key(), answer.value())
     assert envelope.type == AssignmentResponse.ce_type
     assert envelope.subject == str(request_id) == (answer.key() or b"").decode()
     response = AssignmentResponse.model_validate(envelope.data)
@@ -478,7 +489,7 @@ def test_the_upstream_example_submits_a_valid_request(mock_kafka: str) -> None:
     exec(compile(_python_examples()[1], str(PARTNER_DOC), "exec"), {"__name__": "submit"})
 
     sent = _consume_one(mock_kafka, topics.submitter_requests_topic("chm-portal"))
-    envelope = parse_record(sent.headers() or [], sent.key(), sent.value())
+    envelope = parse_record(_headers(sent), sent.key(), sent.value())
     assert envelope.type == "ta.request.submitted"
     checked = submissions.validate(envelope.data, load_reference(), date(2026, 1, 1))
     assert not isinstance(checked, list), checked

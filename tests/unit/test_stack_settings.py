@@ -1,4 +1,5 @@
-"""How `stax init` decides which service principals to create on a broker it did not start."""
+"""How `stax init` decides which service principals to create, on a broker it did not start and
+on the local one; and the services' settings the local launcher passes on."""
 
 from __future__ import annotations
 
@@ -7,21 +8,23 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from deploy.local.stack import StackError, StackSettings, _service_passwords
+from deploy.local.stack import StackSettings, _service_passwords, local_defaults, service_env
+from deploy.operations.settings import OperationsError, OperationsSettings
+from services.notifier.settings import NotifierSettings
 
 
-def test_an_external_broker_gets_service_principals_only_when_all_passwords_are_given(
-    tmp_path: Path,
-) -> None:
-    external = StackSettings(home=tmp_path, kafka_bootstrap_servers="kafka:9092")
-    assert _service_passwords(external) is None  # e.g. Strimzi's KafkaUsers manage them
-    partial = external.model_copy(update={"kafka_password_intake": SecretStr("a")})
-    with pytest.raises(StackError, match="STAX_KAFKA_PASSWORD_MATCHER"):
-        _service_passwords(partial)
-    full = external.model_copy(
+def test_an_external_broker_gets_service_principals_only_when_all_passwords_are_given() -> None:
+    none = OperationsSettings().model_copy(
+        update={f"kafka_password_{s}": None for s in ("intake", "matcher", "notifier")}
+    )
+    assert none.service_passwords() is None  # e.g. Strimzi's KafkaUsers manage them
+    partial = none.model_copy(update={"kafka_password_intake": SecretStr("a")})
+    with pytest.raises(OperationsError, match="STAX_KAFKA_PASSWORD_MATCHER"):
+        partial.service_passwords()
+    full = none.model_copy(
         update={f"kafka_password_{s}": SecretStr(s * 3) for s in ("intake", "matcher", "notifier")}
     )
-    assert _service_passwords(full) == {
+    assert full.service_passwords() == {
         "stax-intake": "intakeintakeintake",
         "stax-matcher": "matchermatchermatcher",
         "stax-notifier": "notifiernotifiernotifier",
@@ -34,3 +37,18 @@ def test_the_local_broker_uses_the_passwords_it_made_once(tmp_path: Path) -> Non
     assert first is not None and set(first) >= {"stax-intake", "stax-matcher", "stax-notifier"}
     assert _service_passwords(local) == first
     assert (tmp_path / "kafka" / "credentials.json").stat().st_mode & 0o777 == 0o600
+
+
+def test_the_launchers_service_defaults_are_settings_the_services_read() -> None:
+    known = {f"STAX_{field.upper()}" for field in NotifierSettings.model_fields}
+    defaults = local_defaults()
+    assert defaults and set(defaults) <= known
+
+
+def test_the_environment_wins_over_the_launchers_defaults(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STAX_NOTIFIER_SMTP_PORT", "2525")
+    env = service_env(StackSettings(home=tmp_path, kafka_bootstrap_servers=None), "notifier")
+    assert env["STAX_NOTIFIER_SMTP_PORT"] == "2525"
+    assert env["STAX_NOTIFIER_ALLOW_SUBNETS"] == local_defaults()["STAX_NOTIFIER_ALLOW_SUBNETS"]

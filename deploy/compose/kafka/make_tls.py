@@ -3,8 +3,8 @@
     python make_tls.py TLS_DIR CA_DIR
 
 Writes TLS_DIR/ca.crt and TLS_DIR/broker-keystore.pem (key + chain; mode 0600, owned by the
-broker's uid) with the same code as the local stack (`deploy.local.kafka_tls`), and copies ca.crt
-to CA_DIR, the only volume the STAX containers mount. The CA's private key is never kept.
+broker's uid) with the same code as the local stack (`deploy.operations.kafka_tls`), and copies
+ca.crt to CA_DIR, the only volume the STAX containers mount. The CA's private key is never kept.
 The certificate names `kafka` (the containers' address), localhost, 127.0.0.1 and
 STAX_KAFKA_EXTERNAL_HOST; when that host changes, both files are made anew (clients then need
 the new ca.crt). Passwords are not made here: they come from deploy/compose/.env.
@@ -19,7 +19,7 @@ from pathlib import Path
 
 from cryptography import x509
 
-from deploy.local.kafka_tls import ensure_certificates
+from deploy.operations.kafka_tls import ensure_certificates
 
 KEYSTORE = "broker-keystore.pem"
 CA = "ca.crt"

@@ -12,25 +12,21 @@ from uuid import UUID
 
 import httpx
 
-from deploy.local.stack import StackError, StackSettings
+from deploy.operations.settings import OperationsError, OperationsSettings
 
 
-def intake_url(cfg: StackSettings) -> str:
-    return cfg.intake_url or f"http://127.0.0.1:{cfg.port_of('intake')}"
-
-
-def erase(cfg: StackSettings, request_id: UUID) -> dict[str, Any]:
+def erase(cfg: OperationsSettings, request_id: UUID) -> dict[str, Any]:
     """Ask intake to erase a request's personal data; its answer (request_id, erased_at)."""
     if cfg.operator_key is None:
-        raise StackError(
+        raise OperationsError(
             "set STAX_OPERATOR_KEY to an operator key (`stax keys create --role operator`)"
         )
     answer = httpx.post(
-        f"{intake_url(cfg)}/v1/requests/{request_id}/erasure",
+        f"{cfg.intake_url}/v1/requests/{request_id}/erasure",
         headers={"Authorization": f"Bearer {cfg.operator_key.get_secret_value()}"},
         timeout=30,
     )
     if answer.status_code != httpx.codes.ACCEPTED:
-        raise StackError(f"intake answered {answer.status_code}: {answer.text}")
+        raise OperationsError(f"intake answered {answer.status_code}: {answer.text}")
     body: dict[str, Any] = answer.json()
     return body

@@ -1,4 +1,5 @@
-"""The local broker's trust material: a CA and a broker certificate, made once per STAX_HOME.
+"""A Kafka broker's trust material: a CA and a broker certificate, made once per folder (the local
+stack's STAX_HOME, or deploy/compose's `kafka-secrets` step, which runs in the production image).
 
 PEM files, because Kafka reads them directly (`ssl.keystore.type=PEM`) and every client library
 STAX uses takes a CA file: no keytool, no PKCS#12 passwords. The CA's private key is not kept:
