@@ -27,9 +27,9 @@ from prometheus_client import Counter
 from pydantic import BaseModel, ValidationError
 
 from shared import topics
-from shared.db import Conn, is_transient_db_error
+from shared.db import is_transient_db_error
 from shared.envelope import Envelope, PoisonRecord, parse_record
-from shared.uow import PgUnitOfWork, UnitOfWork
+from shared.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -248,15 +248,3 @@ async def _tolerant_parser(
 
 def _brief(exc: ValidationError) -> str:
     return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())[:2000]
-
-
-ApplyOnConnection = Callable[[Conn, Envelope, Any], Awaitable[None]]
-
-
-def on_connection(apply: ApplyOnConnection) -> Apply[PgUnitOfWork]:
-    """Adapter for use cases still written against a bare connection (being moved to units)."""
-
-    async def applied(uow: PgUnitOfWork, envelope: Envelope, data: Any) -> None:
-        await apply(uow.conn, envelope, data)
-
-    return applied

@@ -16,7 +16,6 @@ import asyncio
 import itertools
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
 from typing import Any
 from uuid import UUID
 
@@ -30,13 +29,12 @@ from services.intake.unit_of_work import pg_unit_of_work as intake_units
 from services.matcher import consumers as matcher_consumers
 from services.matcher.domain import MatchPolicy
 from services.matcher.handlers.catalog import Catalog
-from services.matcher.unit_of_work import pg_units
+from services.matcher.unit_of_work import pg_units as matcher_units
 from services.notifier import consumers as notifier_consumers
-from services.notifier.unit_of_work import pg_units
+from services.notifier.unit_of_work import pg_units as notifier_units
 from shared import topics
 from shared.consuming import Outcome, ReliableConsumer, RetryPolicy
 from shared.db import create_pool
-from shared.outbox import Outbox
 from tests.fuzz import strategies
 from tests.fuzz.conftest import EXAMPLES
 
@@ -73,14 +71,14 @@ def _example_topic(topic: str | None, pattern: str | None) -> str:
 
 def _capture(
     pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
-) -> dict[str, tuple[ReliableConsumer, str, str]]:
+) -> dict[str, tuple[ReliableConsumer[Any], str, str]]:
     """name → (consumer, a topic it reads, its schema), for every consumer the services start."""
-    found: dict[str, tuple[ReliableConsumer, str, str]] = {}
+    found: dict[str, tuple[ReliableConsumer[Any], str, str]] = {}
 
     def capturing(schema: str) -> Any:
         def subscribe_reliably(
             _broker: Any,
-            consumer: ReliableConsumer,
+            consumer: ReliableConsumer[Any],
             topic: str | None = None,
             *,
             pattern: str | None = None,
@@ -101,7 +99,7 @@ def _capture(
         return datetime.now(UTC)
 
     intake_consumers.subscribe(
-        None,  # type: ignore[arg-type] - only handed to the captured subscribe_reliably
+        None,  # type: ignore[arg-type]  # only handed to the captured subscribe_reliably
         intake_units(pool),
         RecordingDeadLetters(),  # replaced below
         reference=load_reference(),
@@ -109,13 +107,13 @@ def _capture(
     )
     matcher_consumers.subscribe(
         None,  # type: ignore[arg-type]
-        pg_units(pool),
+        matcher_units(pool),
         catalog=Catalog.from_data_files(),
         policy=MatchPolicy(),
         clock=clock,
         respond_within=timedelta(days=5),
     )
-    notifier_consumers.subscribe(None, pg_units(pool))  # type: ignore[arg-type]
+    notifier_consumers.subscribe(None, notifier_units(pool))  # type: ignore[arg-type]
     return found
 
 
