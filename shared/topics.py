@@ -1,7 +1,8 @@
 """The Kafka topics of the public contract (product brief §3) and their default partition counts.
 
-Services never create topics implicitly: `stax stack up`, the deploy manifests and the test
-fixtures create exactly these, so a typo in a topic name fails loudly instead of making a topic.
+Services never create topics implicitly: `stax init` (which `stax-local stack up` runs), the
+deploy manifests and the test fixtures create exactly these, so a typo in a topic name fails
+loudly instead of making a topic.
 """
 
 from __future__ import annotations
