@@ -42,7 +42,7 @@ from bench.common import (
     table,
 )
 from deploy.local import stack
-from services.matcher import reference
+from services.matcher.adapters import reference_data
 from services.matcher.domain import (
     MatchPolicy,
     PartnerSpec,
@@ -60,7 +60,7 @@ from shared.events import Contact, Eligibility, RequestAccepted
 from shared.kafka import ensure_topics
 from shared.kafka_access import KafkaAccess
 
-TAXONOMY = reference.load_taxonomy()
+TAXONOMY = reference_data.load_taxonomy()
 TOPICS = sorted(TAXONOMY.topics)
 TYPES = sorted(TAXONOMY.assistance_types)
 LANGS = ["ar", "en", "es", "fr", "ru", "zh", "pt"]
@@ -147,7 +147,7 @@ def bench_cpu() -> None:
     rng = random.Random(12)
     rows = []
     policy = MatchPolicy()
-    real = Registry(reference.load_seed(TAXONOMY).partners)
+    real = Registry(reference_data.load_seed(TAXONOMY).partners)
     sizes: list[tuple[str, Sequence[PartnerSpec] | None]] = [("real (26)", None)]
     sizes += [(f"{n:,}", synthetic_partners(n, rng)) for n in (100, 1_000, 10_000)]
     profiles = [profile(*ask) for ask in ASKS]
@@ -237,7 +237,7 @@ async def _consume(consumer: AIOKafkaConsumer, expected: int, keys: set[bytes]) 
 
 def expected_offers(requests: Sequence[RequestAccepted]) -> int:
     """How many offers the real registry gives these requests (capacity is no limit here)."""
-    registry = Registry(reference.load_seed(TAXONOMY).partners)
+    registry = Registry(reference_data.load_seed(TAXONOMY).partners)
     shapes = {
         (r.party, tuple(r.topics)): len(
             registry.plan(

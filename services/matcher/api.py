@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -22,19 +21,12 @@ from services.matcher.domain import (
 )
 from services.matcher.handlers import partners
 from services.matcher.handlers.catalog import Catalog
+from services.matcher.schemas import PartnerView
 from services.matcher.unit_of_work import MatcherUnitOfWork, MatcherUnits
 from shared.auth import Principal, require_role
 from shared.errors import ApiError
 
 Operator = Annotated[Principal, Depends(require_role("operator"))]
-
-
-class PartnerView(PartnerSpec):
-    """A partner as the registry holds it, with its current load."""
-
-    open_assignments: int
-    operator_edited: bool
-    updated_at: datetime
 
 
 def _view(found: RegisteredPartner) -> PartnerView:

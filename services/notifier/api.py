@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Res
 from services.notifier import domain
 from services.notifier.adapters import TopicWritable, UrlGuard
 from services.notifier.handlers import contacts, deliveries, endpoints, kafka_channel
-from services.notifier.models import (
+from services.notifier.schemas import (
     PARTNER_ID,
     ContactIn,
     ContactOut,

@@ -10,14 +10,15 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from services.matcher import api, reference
+from services.matcher import api
+from services.matcher.adapters import reference_data
 from services.matcher.handlers.catalog import Catalog
 from shared import http_errors
 from shared.auth import Principal
 from tests.matcher.fakes import MatcherStore, fake_units
 
-TAXONOMY = reference.load_taxonomy()
-SEED = reference.load_seed(TAXONOMY)
+TAXONOMY = reference_data.load_taxonomy()
+SEED = reference_data.load_seed(TAXONOMY)
 NEW = {
     "partner_id": "test-lab",
     "name": "Test partner",

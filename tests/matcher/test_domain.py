@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.matcher import reference
+from services.matcher.adapters import reference_data
 from services.matcher.domain import (
     MatchPolicy,
     PartnerKind,
@@ -17,8 +17,8 @@ from services.matcher.domain import (
     settle,
 )
 
-TAXONOMY = reference.load_taxonomy()
-SEED = reference.load_seed(TAXONOMY)
+TAXONOMY = reference_data.load_taxonomy()
+SEED = reference_data.load_seed(TAXONOMY)
 REAL = Registry(SEED.partners)
 
 

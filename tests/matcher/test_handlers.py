@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from services.matcher import reference
+from services.matcher.adapters import reference_data
 from services.matcher.domain import MatchPolicy
 from services.matcher.handlers import answers, expiry, requests
 from services.matcher.handlers.catalog import Catalog
@@ -20,8 +20,8 @@ from tests.matcher.fakes import MatcherStore, fake_units
 from tests.matcher.helpers import Emitted, accepted, answer, emitted, envelope, of_type
 from tests.matcher.helpers import open_offers as still_open
 
-TAXONOMY = reference.load_taxonomy()
-SEED = reference.load_seed(TAXONOMY)
+TAXONOMY = reference_data.load_taxonomy()
+SEED = reference_data.load_seed(TAXONOMY)
 
 
 class Clock:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.matcher import reference
+from services.matcher.adapters import reference_data
 from services.matcher.domain import (
     InvalidPartner,
     PartnerExists,
@@ -17,8 +17,8 @@ from services.matcher.handlers import partners
 from services.matcher.handlers.catalog import Catalog
 from tests.matcher.fakes import MatcherStore, fake_units
 
-TAXONOMY = reference.load_taxonomy()
-SEED = reference.load_seed(TAXONOMY)
+TAXONOMY = reference_data.load_taxonomy()
+SEED = reference_data.load_seed(TAXONOMY)
 
 
 @pytest.fixture

@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from services.matcher import reference
+from services.matcher.adapters import reference_data
 from services.matcher.domain import PartnerPatch, PartnerSpec, check_partner
-from services.notifier.models import ContactIn, EndpointIn, EndpointPatch, KafkaChannelIn, RotateIn
+from services.notifier.schemas import ContactIn, EndpointIn, EndpointPatch, KafkaChannelIn, RotateIn
 
-TAXONOMY = reference.load_taxonomy()
+TAXONOMY = reference_data.load_taxonomy()
 TAIL = "END-OF-A-LONG-INPUT"
 SECRET = "whsec_" + "A" * 32
 
@@ -169,7 +169,7 @@ def test_an_unknown_event_type_is_named_but_only_by_a_short_prefix() -> None:
 
 
 def test_the_seed_partners_are_within_every_bound() -> None:
-    seed = reference.load_seed(TAXONOMY)
+    seed = reference_data.load_seed(TAXONOMY)
     assert seed.partners  # loading validated each one against PartnerSpec
 
 

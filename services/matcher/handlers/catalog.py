@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from services.matcher import reference
+from services.matcher.adapters import reference_data
 from services.matcher.domain import MatchRequest, Registry, RequestProfile, Taxonomy
 from services.matcher.unit_of_work import PartnerRepository
 
@@ -18,13 +18,13 @@ class Catalog:
     """
 
     taxonomy: Taxonomy
-    seed: reference.Seed
+    seed: reference_data.Seed
     _cached: Registry | None = field(default=None, init=False)
 
     @classmethod
     def from_data_files(cls) -> Catalog:
-        taxonomy = reference.load_taxonomy()
-        return cls(taxonomy, reference.load_seed(taxonomy))
+        taxonomy = reference_data.load_taxonomy()
+        return cls(taxonomy, reference_data.load_seed(taxonomy))
 
     async def ensure_seeded(self, partners: PartnerRepository) -> None:
         if (await partners.meta()).seed_digest != self.seed.digest:

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict
 
 from services.matcher.domain import PartnerSpec, Taxonomy, check_partner
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 
 
 class _TaxonomyFile(BaseModel):

@@ -1,0 +1,1 @@
+"""matcher's outside world besides its database: the reference data files."""
