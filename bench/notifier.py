@@ -51,6 +51,7 @@ from bench.common import (
 )
 from deploy.local import stack
 from services.notifier import domain
+from shared.events import AssignmentOffered
 
 HEALTHY = 4
 DEAD_QUEUED = 64
@@ -112,7 +113,7 @@ async def _queue(pool: asyncpg.Pool, endpoints: list[tuple[uuid.UUID, str]], n: 
     for i in range(n):
         endpoint_id, partner = endpoints[i % len(endpoints)]
         body = domain.webhook_body(
-            "ta.assignment.offered", now, {"partner_id": partner, "n": i, "pad": "x" * 400}
+            AssignmentOffered.ce_type, now, {"partner_id": partner, "n": i, "pad": "x" * 400}
         )
         rows.append((uuid.uuid4(), uuid.uuid4(), endpoint_id, partner, body))
     await pool.executemany(

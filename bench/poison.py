@@ -29,6 +29,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from bench.common import bench_stack, table
 from deploy.local import stack
 from shared import topics
+from shared.events import RequestAccepted, RequestSubmitted
 from shared.kafka_access import KafkaAccess
 
 GARBAGE_SHARE = 0.02
@@ -59,7 +60,7 @@ def ce_headers(source: str, ce_id: str) -> list[tuple[str, bytes]]:
         "ce_specversion": "1.0",
         "ce_id": ce_id,
         "ce_source": source,
-        "ce_type": "ta.request.submitted",
+        "ce_type": RequestSubmitted.ce_type,
         "ce_time": datetime.now(UTC).isoformat(),
         "content-type": "application/json",
     }
@@ -181,7 +182,7 @@ async def wait_accepted(consumer: AIOKafkaConsumer, source: str, refs: set[str])
         batch = await consumer.getmany(timeout_ms=200)
         for records in batch.values():
             for record in records:
-                if _header(record.headers, "ce_type") != "ta.request.accepted":
+                if _header(record.headers, "ce_type") != RequestAccepted.ce_type:
                     continue
                 data = json.loads(record.value or b"{}")
                 if data.get("submitter") == source:

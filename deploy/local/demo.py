@@ -24,6 +24,7 @@ from deploy.local.stack import StackSettings, down, service_env, up
 from deploy.operations import keys
 from shared import topics
 from shared.auth import Role
+from shared.events import AssignmentOffered
 
 WATCHED = (topics.REQUESTS, topics.ASSIGNMENTS, topics.NOTIFICATIONS, topics.DEADLETTER)
 
@@ -77,7 +78,7 @@ class Demo:
             f"{item.body['type']} → {data.get('partner_id')} "
             f"id={item.webhook_id[:8]}… signature verified ✓",
         )
-        if item.body["type"] == "ta.assignment.offered":
+        if item.body["type"] == AssignmentOffered.ce_type:
             self.loop.call_soon_threadsafe(self.offers.put_nowait, data)
 
     async def key(self, role: Role, name: str, partner: str | None = None) -> str:

@@ -22,7 +22,7 @@ from services.intake.domain.model import (
     TrackedRequest,
 )
 from shared.db import Conn
-from shared.events import AssignmentOffered, RequestAccepted
+from shared.events import AssignmentOffered, NotificationFailed, RequestAccepted
 
 
 class PgRequests:
@@ -188,8 +188,9 @@ class PgTimeline:
         address: keep that it failed, drop why."""
         await self._conn.execute(
             "UPDATE intake.timeline SET summary = split_part(summary, ': ', 1) || ': (erased)' "
-            "WHERE request_id = $1 AND event_type = 'ta.notification.failed'",
+            "WHERE request_id = $1 AND event_type = $2",
             request_id,
+            NotificationFailed.ce_type,
         )
 
 

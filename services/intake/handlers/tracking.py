@@ -14,6 +14,9 @@ from services.intake.domain.model import SOURCE, Note, OfferStatus, TimelineEntr
 from services.intake.unit_of_work import IntakeUnitOfWork
 from shared.envelope import Envelope, mirror_record
 from shared.events import (
+    AssignmentAccepted,
+    AssignmentDeclined,
+    AssignmentExpired,
     AssignmentOffered,
     AssignmentOutcome,
     NotificationFailed,
@@ -24,9 +27,9 @@ from shared.events import (
 
 # What an assignment outcome makes of the offer, by ce_type.
 _OUTCOME_STATUS: dict[str, OfferStatus] = {
-    "ta.assignment.accepted": "accepted",
-    "ta.assignment.declined": "declined",
-    "ta.assignment.expired": "expired",
+    AssignmentAccepted.ce_type: "accepted",
+    AssignmentDeclined.ce_type: "declined",
+    AssignmentExpired.ce_type: "expired",
 }
 
 
