@@ -35,7 +35,7 @@ from services.intake.schemas import (
     SubmitAnswer,
     TimelineEntry,
 )
-from services.intake.unit_of_work import IntakeUnitOfWorkFactory
+from services.intake.unit_of_work import IntakeUnits
 from shared.auth import Principal, require_role
 from shared.errors import ApiError
 from shared.events import RequestSubmission
@@ -76,12 +76,12 @@ _SUBMIT = {
 }
 
 
-async def _units(request: Request) -> IntakeUnitOfWorkFactory:
-    units: IntakeUnitOfWorkFactory = request.app.state.units  # set by app.py's lifespan
+async def _units(request: Request) -> IntakeUnits:
+    units: IntakeUnits = request.app.state.units  # set by app.py's lifespan
     return units
 
 
-Units = Annotated[IntakeUnitOfWorkFactory, Depends(_units)]
+Units = Annotated[IntakeUnits, Depends(_units)]
 
 
 def _submitter_of(who: Principal) -> str:
@@ -261,7 +261,7 @@ def _answers(api: APIRouter, clock: Clock) -> None:
     }
 
     async def answer(
-        units: IntakeUnitOfWorkFactory,
+        units: IntakeUnits,
         who: Principal,
         assignment_id: UUID,
         decision: Decision,

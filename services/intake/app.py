@@ -13,7 +13,7 @@ from services.intake import api, consumers
 from services.intake.adapters.reference_data import load_reference
 from services.intake.migrations import MIGRATIONS
 from services.intake.settings import IntakeSettings
-from services.intake.unit_of_work import pg_unit_of_work
+from services.intake.unit_of_work import pg_units
 from shared import api_gate
 from shared import http_errors as shared_http_errors
 from shared.asyncapi import asyncapi_router, declare_emitted
@@ -43,7 +43,7 @@ def create_app(settings: IntakeSettings, registry: CollectorRegistry = REGISTRY)
     def wire(runtime: Runtime) -> None:
         consumers.subscribe(
             broker,
-            pg_unit_of_work(runtime.pool),
+            pg_units(runtime.pool),
             DeadLetters(broker, SERVICE),
             reference=reference,
             clock=clock,
@@ -58,7 +58,7 @@ def create_app(settings: IntakeSettings, registry: CollectorRegistry = REGISTRY)
             migrations=MIGRATIONS,
             wire=wire,
         ) as runtime:
-            app.state.units = pg_unit_of_work(runtime.pool)
+            app.state.units = pg_units(runtime.pool)
             app.state.checks = runtime.checks()
             app.state.authenticator = runtime.authenticator
             yield

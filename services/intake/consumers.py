@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict
 from services.intake.domain.model import Clock
 from services.intake.domain.reference import Reference
 from services.intake.handlers import erasure, submissions, tracking
-from services.intake.unit_of_work import IntakeUnitOfWork, IntakeUnitOfWorkFactory
+from services.intake.unit_of_work import IntakeUnitOfWork, IntakeUnits
 from shared import topics
 from shared.consuming import DeadLetterSink, ReliableConsumer, Route, subscribe_reliably
 from shared.events import (
@@ -79,7 +79,7 @@ READ_MODEL: dict[str, tuple[str, Routes]] = {
 
 def subscribe(
     broker: KafkaBroker,
-    units: IntakeUnitOfWorkFactory,
+    units: IntakeUnits,
     dead_letters: DeadLetterSink,
     *,
     reference: Reference,

@@ -109,7 +109,7 @@ class IntakeUnitOfWork(UnitOfWork, Protocol):
         ...
 
 
-IntakeUnitOfWorkFactory = Callable[[], IntakeUnitOfWork]
+IntakeUnits = Callable[[], IntakeUnitOfWork]
 
 
 class PgIntakeUnitOfWork(PgUnitOfWork):
@@ -131,6 +131,6 @@ class PgIntakeUnitOfWork(PgUnitOfWork):
         await self.outbox.redact(self.conn, request_id, ce_types, fields)
 
 
-def pg_unit_of_work(pool: asyncpg.Pool) -> Callable[[], PgIntakeUnitOfWork]:
+def pg_units(pool: asyncpg.Pool) -> Callable[[], PgIntakeUnitOfWork]:
     """The factory app.py hands to the entry points: a fresh unit per use."""
     return lambda: PgIntakeUnitOfWork(pool)

@@ -25,7 +25,7 @@ from shared.events import (
     RequestMatched,
     RequestUnmatched,
 )
-from shared.kafka import make_broker
+from shared.kafka import DeadLetters, make_broker
 from shared.probes import probe_router
 from shared.runtime import Runtime, run_http, service_runtime
 
@@ -56,6 +56,7 @@ def create_app(settings: MatcherSettings) -> FastAPI:
         consumers.subscribe(
             broker,
             units,
+            DeadLetters(broker, SERVICE),
             catalog=catalog,
             policy=MatchPolicy(
                 max_offers=settings.matcher_max_offers, min_offers=settings.matcher_min_offers

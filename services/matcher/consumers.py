@@ -13,9 +13,8 @@ from services.matcher.handlers.catalog import Catalog
 from services.matcher.handlers.saga import Clock
 from services.matcher.unit_of_work import MatcherUnitOfWork, MatcherUnits
 from shared import topics
-from shared.consuming import ReliableConsumer, Route, subscribe_reliably
+from shared.consuming import DeadLetterSink, ReliableConsumer, Route, subscribe_reliably
 from shared.events import AssignmentResponse, RequestAccepted, RequestErased
-from shared.kafka import DeadLetters
 
 GROUP = "stax-matcher"
 
@@ -23,13 +22,13 @@ GROUP = "stax-matcher"
 def subscribe(
     broker: KafkaBroker,
     units: MatcherUnits,
+    dead_letters: DeadLetterSink,
     *,
     catalog: Catalog,
     policy: MatchPolicy,
     clock: Clock,
     respond_within: timedelta,
 ) -> None:
-    dead_letters = DeadLetters(broker, "matcher")
     on_accepted = partial(
         requests.on_request_accepted,
         catalog=catalog,

@@ -36,7 +36,7 @@ from services.notifier.schemas import (
     RotateIn,
     Status,
 )
-from services.notifier.unit_of_work import UnitOfWorkFactory
+from services.notifier.unit_of_work import NotifierUnits
 from shared.auth import Principal, require_role
 from shared.errors import ApiError, for_status
 
@@ -45,7 +45,7 @@ from shared.errors import ApiError, for_status
 class ApiDeps:
     """What the routes hand their handlers; built in app.py, kept in `app.state.notifier`."""
 
-    units: UnitOfWorkFactory
+    units: NotifierUnits
     guard: UrlGuard
     topic_writable: TopicWritable
     clock: Callable[[], datetime]

@@ -18,12 +18,12 @@ from services.notifier.handlers.contacts import configure_secretariat
 from services.notifier.handlers.delivery import Channels, DeliveryRules
 from services.notifier.migrations import MIGRATIONS
 from services.notifier.settings import NotifierSettings
-from services.notifier.unit_of_work import UnitOfWorkFactory, pg_units
+from services.notifier.unit_of_work import NotifierUnits, pg_units
 from services.notifier.workers import run_worker
 from shared import api_gate, http_errors
 from shared.asyncapi import asyncapi_router, declare_emitted
 from shared.events import NotificationDelivered, NotificationFailed
-from shared.kafka import make_broker, visible_topics
+from shared.kafka import DeadLetters, make_broker, visible_topics
 from shared.probes import probe_router
 from shared.runtime import Runtime, run_http, service_runtime
 
@@ -67,14 +67,14 @@ def delivery_rules(settings: NotifierSettings) -> DeliveryRules:
     )
 
 
-async def configured_secretariat(units: UnitOfWorkFactory, email: str | None) -> None:
+async def configured_secretariat(units: NotifierUnits, email: str | None) -> None:
     if email:
         async with units() as uow:
             await configure_secretariat(uow, email)
 
 
 def start_workers(
-    runtime: Runtime, units: UnitOfWorkFactory, settings: NotifierSettings, sending: Channels
+    runtime: Runtime, units: NotifierUnits, settings: NotifierSettings, sending: Channels
 ) -> None:
     rules = delivery_rules(settings)
     for n in range(settings.notifier_workers):
@@ -87,7 +87,7 @@ def create_app(settings: NotifierSettings) -> FastAPI:
     declare_emitted(broker, [NotificationDelivered, NotificationFailed])
 
     def wire(runtime: Runtime) -> None:
-        consumers.subscribe(broker, pg_units(runtime.pool))
+        consumers.subscribe(broker, pg_units(runtime.pool), DeadLetters(broker, SERVICE))
 
     async def topic_writable(topic: str) -> bool:
         # The broker lists only topics this principal has an ACL for: a tenant's grant adds

@@ -7,9 +7,9 @@ from faststream.kafka import KafkaBroker
 
 from services.notifier.handlers.fanout import fan_out
 from services.notifier.handlers.requesters import erase
-from services.notifier.unit_of_work import NotifierUnitOfWork, UnitOfWorkFactory
+from services.notifier.unit_of_work import NotifierUnitOfWork, NotifierUnits
 from shared import topics
-from shared.consuming import ReliableConsumer, Route, subscribe_reliably
+from shared.consuming import DeadLetterSink, ReliableConsumer, Route, subscribe_reliably
 from shared.events import (
     AssignmentAccepted,
     AssignmentDeclined,
@@ -21,7 +21,6 @@ from shared.events import (
     RequestMatched,
     RequestUnmatched,
 )
-from shared.kafka import DeadLetters
 
 GROUP = "stax-notifier"
 
@@ -40,7 +39,7 @@ TOPICS: dict[str, tuple[str, list[type[Event]], str]] = {
 }
 
 
-def subscribe(broker: KafkaBroker, units: UnitOfWorkFactory) -> None:
+def subscribe(broker: KafkaBroker, units: NotifierUnits, dead_letters: DeadLetterSink) -> None:
     # On the topic of the request it erases, so it is applied after that request's acceptance.
     erasure: dict[str, Route[NotifierUnitOfWork]] = {
         RequestErased.ce_type: Route(RequestErased, erase)
@@ -52,7 +51,7 @@ def subscribe(broker: KafkaBroker, units: UnitOfWorkFactory) -> None:
         consumer = ReliableConsumer(
             name=name,  # distinct per topic: the inbox is keyed by (consumer, ce_id)
             unit_of_work=units,
-            dead_letters=DeadLetters(broker, "notifier"),
+            dead_letters=dead_letters,
             routes=routes | erasure if topic == topics.REQUESTS else routes,
         )
         subscribe_reliably(broker, consumer, topic, group_id=GROUP, description=description)

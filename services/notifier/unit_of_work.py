@@ -158,7 +158,7 @@ class NotifierUnitOfWork(UnitOfWork, Protocol):
         ...
 
 
-UnitOfWorkFactory = Callable[[], NotifierUnitOfWork]
+NotifierUnits = Callable[[], NotifierUnitOfWork]
 
 
 class PgNotifierUnitOfWork(PgUnitOfWork):
@@ -184,6 +184,6 @@ class PgNotifierUnitOfWork(PgUnitOfWork):
         await self.outbox.redact(self.conn, request_id, ce_types, fields)
 
 
-def pg_units(pool: asyncpg.Pool) -> UnitOfWorkFactory:
+def pg_units(pool: asyncpg.Pool) -> NotifierUnits:
     """A factory of PostgreSQL units on `pool`, one fresh unit per use."""
     return lambda: PgNotifierUnitOfWork(pool)

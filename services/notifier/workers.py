@@ -9,14 +9,14 @@ from collections.abc import Callable
 from datetime import datetime
 
 from services.notifier.handlers.delivery import Channels, DeliveryRules, deliver_one
-from services.notifier.unit_of_work import UnitOfWorkFactory
+from services.notifier.unit_of_work import NotifierUnits
 from shared.consuming import is_transient
 
 log = logging.getLogger(__name__)
 
 
 async def run_worker(
-    units: UnitOfWorkFactory,
+    units: NotifierUnits,
     channels: Channels,
     rules: DeliveryRules,
     clock: Callable[[], datetime],

@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, given, settings
 
 from services.intake import consumers as intake_consumers
 from services.intake.adapters.reference_data import load_reference
-from services.intake.unit_of_work import pg_unit_of_work as intake_units
+from services.intake.unit_of_work import pg_units as intake_units
 from services.matcher import consumers as matcher_consumers
 from services.matcher.domain import MatchPolicy
 from services.matcher.handlers.catalog import Catalog
@@ -101,19 +101,20 @@ def _capture(
     intake_consumers.subscribe(
         None,  # type: ignore[arg-type]  # only handed to the captured subscribe_reliably
         intake_units(pool),
-        RecordingDeadLetters(),  # replaced below
+        RecordingDeadLetters(),  # each test puts its own sink in place
         reference=load_reference(),
         clock=clock,
     )
     matcher_consumers.subscribe(
         None,  # type: ignore[arg-type]
         matcher_units(pool),
+        RecordingDeadLetters(),
         catalog=Catalog.from_data_files(),
         policy=MatchPolicy(),
         clock=clock,
         respond_within=timedelta(days=5),
     )
-    notifier_consumers.subscribe(None, notifier_units(pool))  # type: ignore[arg-type]
+    notifier_consumers.subscribe(None, notifier_units(pool), RecordingDeadLetters())  # type: ignore[arg-type]
     return found
 
 

@@ -221,5 +221,5 @@ class FakeIntakeUnitOfWork(FakeUnitOfWork):
 
 
 def fake_units(store: IntakeStore) -> Callable[[], FakeIntakeUnitOfWork]:
-    """A factory of fake units over one store, as `pg_unit_of_work` is over one database."""
+    """A factory of fake units over one store, as `pg_units` is over one database."""
     return lambda: FakeIntakeUnitOfWork(store)

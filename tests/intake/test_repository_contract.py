@@ -15,7 +15,7 @@ import asyncpg
 import pytest
 
 from services.intake.domain.model import Answer, Note, TimelineEntry
-from services.intake.unit_of_work import IntakeUnitOfWork, PgIntakeUnitOfWork, pg_unit_of_work
+from services.intake.unit_of_work import IntakeUnitOfWork, PgIntakeUnitOfWork, pg_units
 from shared.envelope import build_record
 from shared.events import AssignmentOffered, Eligibility, RequestAccepted, Role
 from tests.intake.fakes import IntakeStore, fake_units
@@ -54,7 +54,7 @@ def _postgres(pool: asyncpg.Pool) -> Backend:
         )
         return [json.loads(v["value"]) for v in values]
 
-    return Backend(pg_unit_of_work(pool), queued)
+    return Backend(pg_units(pool), queued)
 
 
 @pytest.fixture(params=["fake", "postgres"])

@@ -28,7 +28,7 @@ from services.notifier.domain import (
     Subscriber,
     WebhookTarget,
 )
-from services.notifier.unit_of_work import UnitOfWorkFactory
+from services.notifier.unit_of_work import NotifierUnits
 from shared.uow import FakeStore, FakeUnitOfWork
 
 
@@ -537,7 +537,7 @@ class FakeNotifierUnitOfWork(FakeUnitOfWork):
                 self.store.outbox[n] = dataclasses.replace(record, value=json.dumps(data).encode())
 
 
-def fake_units(store: NotifierStore | None = None) -> tuple[UnitOfWorkFactory, NotifierStore]:
+def fake_units(store: NotifierStore | None = None) -> tuple[NotifierUnits, NotifierStore]:
     """A factory of fake units over one store (the database they share), and that store."""
     shared = store or NotifierStore()
     return (lambda: FakeNotifierUnitOfWork(shared)), shared

@@ -32,7 +32,7 @@ from services.notifier.adapters.webhook import WebhookSender, webhook_client
 from services.notifier.handlers.delivery import Channels, DeliveryRules, deliver_one
 from services.notifier.handlers.endpoints import new_secret
 from services.notifier.handlers.fanout import fan_out
-from services.notifier.unit_of_work import UnitOfWorkFactory, pg_units
+from services.notifier.unit_of_work import NotifierUnits, pg_units
 from shared import api_gate, http_errors
 from shared.auth import Authenticator, create_key
 from shared.envelope import Envelope as Envelope_
@@ -214,7 +214,7 @@ class Clock:
 class Delivering:
     """What the delivery use case runs with: units on the real Postgres, the real senders."""
 
-    units: UnitOfWorkFactory
+    units: NotifierUnits
     channels: Channels
     rules: DeliveryRules
     clock: Callable[[], datetime]

@@ -13,7 +13,7 @@ from uuid import UUID, uuid4
 from services.notifier import domain
 from services.notifier.domain import AttemptResult
 from services.notifier.handlers.delivery import Channels, DeliveryRules, deliver_one
-from services.notifier.unit_of_work import UnitOfWorkFactory
+from services.notifier.unit_of_work import NotifierUnits
 from tests.notifier.fakes import NotifierStore, fake_units
 
 START = datetime(2026, 3, 1, 12, tzinfo=UTC)
@@ -70,7 +70,7 @@ class FakeMail(FakeSender):
 
 @dataclass
 class World:
-    units: UnitOfWorkFactory
+    units: NotifierUnits
     store: NotifierStore
     webhooks: FakeWebhooks
     email: FakeMail

@@ -11,7 +11,7 @@ from uuid import UUID, uuid4
 from services.notifier import domain
 from services.notifier.handlers.fanout import fan_out
 from services.notifier.handlers.requesters import contact_id_of, erase
-from services.notifier.unit_of_work import UnitOfWorkFactory
+from services.notifier.unit_of_work import NotifierUnits
 from shared.envelope import Envelope, build_record
 from shared.events import (
     AssignmentAccepted,
@@ -26,13 +26,13 @@ from tests.notifier.fakes import NotifierStore, fake_units
 from tests.notifier.helpers import envelope_of, offer_event, request_accepted
 
 
-async def _apply(units: UnitOfWorkFactory, event: Event, envelope: Envelope | None = None) -> None:
+async def _apply(units: NotifierUnits, event: Event, envelope: Envelope | None = None) -> None:
     async with units() as uow:
         await fan_out(uow, envelope or envelope_of(event), event)
 
 
 async def _subscribe(
-    units: UnitOfWorkFactory, partner: str, *, endpoint_types: list[str], contact_types: list[str]
+    units: NotifierUnits, partner: str, *, endpoint_types: list[str], contact_types: list[str]
 ) -> tuple[UUID, UUID]:
     endpoint_id = uuid4()
     async with units() as uow:

@@ -11,7 +11,7 @@ import pytest
 from services.notifier import domain
 from services.notifier.domain import EndpointChanges, NewEndpoint, NotFound, OverQuota, Refused
 from services.notifier.handlers import contacts, deliveries, endpoints, kafka_channel
-from services.notifier.unit_of_work import UnitOfWorkFactory
+from services.notifier.unit_of_work import NotifierUnits
 from shared.topics import partner_topic
 from tests.notifier.fakes import fake_units
 
@@ -33,9 +33,7 @@ class FakeGuard:
         return url
 
 
-async def _create(
-    units: UnitOfWorkFactory, url: str, guard: FakeGuard | None = None
-) -> NewEndpoint:
+async def _create(units: NotifierUnits, url: str, guard: FakeGuard | None = None) -> NewEndpoint:
     return await endpoints.create_endpoint(
         units, guard or FakeGuard(), QUOTAS, partner_id="p1", url=url, event_types=[], secret=None
     )
@@ -185,7 +183,7 @@ async def test_a_kafka_channel_needs_the_partners_topic_to_be_writable() -> None
     assert "p1" not in store.kafka_channels
 
 
-async def _queued(units: UnitOfWorkFactory, partner: str) -> UUID:
+async def _queued(units: NotifierUnits, partner: str) -> UUID:
     delivery_id = uuid4()
     async with units() as uow:
         contact = await uow.contacts.create(

@@ -19,7 +19,7 @@ from services.notifier.domain import (
     NewDelivery,
     WebhookTarget,
 )
-from services.notifier.unit_of_work import UnitOfWorkFactory, pg_units
+from services.notifier.unit_of_work import NotifierUnits, pg_units
 from shared.envelope import build_record
 from shared.events import Channel, NotificationFailed
 from tests.notifier.fakes import fake_units
@@ -35,7 +35,7 @@ def partner(unique: str) -> str:
 
 
 @pytest.fixture(params=["fake", "postgres"])
-def units(request: pytest.FixtureRequest, pool: asyncpg.Pool) -> UnitOfWorkFactory:
+def units(request: pytest.FixtureRequest, pool: asyncpg.Pool) -> NotifierUnits:
     return fake_units()[0] if request.param == "fake" else pg_units(pool)
 
 
@@ -46,7 +46,7 @@ async def _no_deliveries_left(pool: asyncpg.Pool) -> AsyncIterator[None]:
     await pool.execute("DELETE FROM notifier.deliveries WHERE partner_id LIKE 'contract-%'")
 
 
-async def _endpoint(units: UnitOfWorkFactory, partner: str, event_types: list[str]) -> UUID:
+async def _endpoint(units: NotifierUnits, partner: str, event_types: list[str]) -> UUID:
     endpoint_id = uuid4()
     async with units() as uow:
         await uow.endpoints.create(
@@ -59,7 +59,7 @@ async def _endpoint(units: UnitOfWorkFactory, partner: str, event_types: list[st
     return endpoint_id
 
 
-async def _contact(units: UnitOfWorkFactory, partner: str, email: str = "a@example.org") -> UUID:
+async def _contact(units: NotifierUnits, partner: str, email: str = "a@example.org") -> UUID:
     async with units() as uow:
         made = await uow.contacts.create(
             contact_id=uuid4(),
@@ -97,7 +97,7 @@ def _new(
 
 
 async def test_endpoints_are_created_counted_listed_and_subscribed(
-    units: UnitOfWorkFactory, partner: str
+    units: NotifierUnits, partner: str
 ) -> None:
     first = await _endpoint(units, partner, [])
     second = await _endpoint(units, partner, ["ta.request.matched"])
@@ -123,7 +123,7 @@ async def test_endpoints_are_created_counted_listed_and_subscribed(
 
 
 async def test_an_endpoint_update_changes_what_is_given_and_re_enabling_clears_failures(
-    units: UnitOfWorkFactory, partner: str
+    units: NotifierUnits, partner: str
 ) -> None:
     endpoint_id = await _endpoint(units, partner, [])
     async with units() as uow:
@@ -147,7 +147,7 @@ async def test_an_endpoint_update_changes_what_is_given_and_re_enabling_clears_f
 
 
 async def test_a_deleted_endpoint_is_gone_from_every_view_and_frees_its_quota(
-    units: UnitOfWorkFactory, partner: str
+    units: NotifierUnits, partner: str
 ) -> None:
     endpoint_id = await _endpoint(units, partner, [])
     async with units() as uow:
@@ -163,7 +163,7 @@ async def test_a_deleted_endpoint_is_gone_from_every_view_and_frees_its_quota(
 
 
 async def test_a_disabled_endpoint_still_counts_but_receives_nothing(
-    units: UnitOfWorkFactory, partner: str
+    units: NotifierUnits, partner: str
 ) -> None:
     endpoint_id = await _endpoint(units, partner, [])
     async with units() as uow:
@@ -175,9 +175,7 @@ async def test_a_disabled_endpoint_still_counts_but_receives_nothing(
     assert (disabled.endpoint_id, disabled.partner_id) == (endpoint_id, partner)
 
 
-async def test_failures_start_a_run_that_a_success_ends(
-    units: UnitOfWorkFactory, partner: str
-) -> None:
+async def test_failures_start_a_run_that_a_success_ends(units: NotifierUnits, partner: str) -> None:
     endpoint_id = await _endpoint(units, partner, [])
     async with units() as uow:
         assert await uow.endpoints.failed(endpoint_id, NOW) == NOW
@@ -188,7 +186,7 @@ async def test_failures_start_a_run_that_a_success_ends(
 
 
 async def test_a_rotation_keeps_the_previous_secret_until_the_overlap_ends(
-    units: UnitOfWorkFactory, partner: str
+    units: NotifierUnits, partner: str
 ) -> None:
     endpoint_id = await _endpoint(units, partner, [])
     await _contact(units, partner)
@@ -213,7 +211,7 @@ async def test_a_rotation_keeps_the_previous_secret_until_the_overlap_ends(
 
 
 async def test_contacts_are_created_counted_listed_and_deleted_once(
-    units: UnitOfWorkFactory, partner: str
+    units: NotifierUnits, partner: str
 ) -> None:
     contact_id = await _contact(units, partner)
     async with units() as uow:
@@ -238,7 +236,7 @@ async def test_contacts_are_created_counted_listed_and_deleted_once(
 
 
 async def test_an_ensured_contact_is_made_once_with_the_tables_defaults(
-    units: UnitOfWorkFactory, partner: str
+    units: NotifierUnits, partner: str
 ) -> None:
     contact_id = uuid4()
     for _ in range(2):
@@ -258,7 +256,7 @@ async def test_an_ensured_contact_is_made_once_with_the_tables_defaults(
 
 
 async def test_a_requester_contact_is_recorded_once_then_erased_to_a_tombstone(
-    units: UnitOfWorkFactory,
+    units: NotifierUnits,
 ) -> None:
     request_id, contact_id = uuid4(), uuid4()
     async with units() as uow:
@@ -285,7 +283,7 @@ async def test_a_requester_contact_is_recorded_once_then_erased_to_a_tombstone(
 
 
 async def test_an_erasure_before_the_contact_leaves_a_tombstone_a_replay_cannot_fill(
-    units: UnitOfWorkFactory,
+    units: NotifierUnits,
 ) -> None:
     request_id, contact_id = uuid4(), uuid4()
     async with units() as uow:
@@ -303,7 +301,7 @@ async def test_an_erasure_before_the_contact_leaves_a_tombstone_a_replay_cannot_
 
 
 async def test_pending_notices_wait_once_and_are_taken_or_dropped(
-    units: UnitOfWorkFactory,
+    units: NotifierUnits,
 ) -> None:
     request_id, other, event_id = uuid4(), uuid4(), uuid4()
     async with units() as uow:
@@ -323,7 +321,7 @@ async def test_pending_notices_wait_once_and_are_taken_or_dropped(
 
 
 async def test_a_kafka_channel_is_put_read_disabled_and_put_again(
-    units: UnitOfWorkFactory, partner: str
+    units: NotifierUnits, partner: str
 ) -> None:
     async with units() as uow:
         assert await uow.kafka_channels.get(partner) is None
@@ -347,7 +345,7 @@ async def test_a_kafka_channel_is_put_read_disabled_and_put_again(
 
 
 async def test_an_event_has_one_delivery_per_target_however_often_it_is_added(
-    units: UnitOfWorkFactory, partner: str
+    units: NotifierUnits, partner: str
 ) -> None:
     endpoint_id = await _endpoint(units, partner, [])
     contact_id = await _contact(units, partner)
@@ -365,7 +363,7 @@ async def test_an_event_has_one_delivery_per_target_however_often_it_is_added(
 
 
 async def test_claiming_leases_the_first_attempts_first_with_what_sending_needs(
-    units: UnitOfWorkFactory, partner: str
+    units: NotifierUnits, partner: str
 ) -> None:
     contact_id = await _contact(units, partner)
     retry, fresh = _new(partner, contact_id=contact_id), _new(partner, contact_id=contact_id)
@@ -391,7 +389,7 @@ async def test_claiming_leases_the_first_attempts_first_with_what_sending_needs(
 
 
 async def test_a_leased_delivery_is_not_due_and_an_endpoint_holds_at_most_its_cap(
-    units: UnitOfWorkFactory, partner: str
+    units: NotifierUnits, partner: str
 ) -> None:
     endpoint_id = await _endpoint(units, partner, [])
     async with units() as uow:
@@ -416,7 +414,7 @@ async def test_a_leased_delivery_is_not_due_and_an_endpoint_holds_at_most_its_ca
 
 
 async def test_an_outcome_is_recorded_only_under_the_lease_it_was_claimed_with(
-    units: UnitOfWorkFactory, partner: str
+    units: NotifierUnits, partner: str
 ) -> None:
     contact_id = await _contact(units, partner)
     async with units() as uow:
@@ -445,7 +443,7 @@ async def test_an_outcome_is_recorded_only_under_the_lease_it_was_claimed_with(
 
 
 async def test_resend_and_recover_put_failed_deliveries_back_to_pending(
-    units: UnitOfWorkFactory, partner: str
+    units: NotifierUnits, partner: str
 ) -> None:
     contact_id = await _contact(units, partner)
     async with units() as uow:
@@ -474,7 +472,7 @@ async def test_resend_and_recover_put_failed_deliveries_back_to_pending(
 
 
 async def test_a_requests_bodies_lose_the_contact_and_mail_to_it_its_errors(
-    units: UnitOfWorkFactory, partner: str
+    units: NotifierUnits, partner: str
 ) -> None:
     request_id, contact_id = uuid4(), uuid4()
     body = json.dumps({"type": "t", "data": {"contact": {"name": "A"}, "title": "T"}})
@@ -510,7 +508,7 @@ async def test_a_requests_bodies_lose_the_contact_and_mail_to_it_its_errors(
 
 
 async def test_a_failed_unit_keeps_nothing_and_a_committed_one_everything(
-    units: UnitOfWorkFactory, partner: str
+    units: NotifierUnits, partner: str
 ) -> None:
     with pytest.raises(RuntimeError):
         async with units() as uow:
@@ -526,7 +524,7 @@ async def test_a_failed_unit_keeps_nothing_and_a_committed_one_everything(
         assert await uow.endpoints.count(partner) == 0
 
 
-async def test_the_inbox_claims_an_event_once(units: UnitOfWorkFactory) -> None:
+async def test_the_inbox_claims_an_event_once(units: NotifierUnits) -> None:
     ce_id = uuid4()
     async with units() as uow:
         assert await uow.claim("notifier.contract", ce_id)
@@ -535,7 +533,7 @@ async def test_the_inbox_claims_an_event_once(units: UnitOfWorkFactory) -> None:
 
 
 async def test_an_erasure_redacts_the_queued_failures_of_its_request(
-    units: UnitOfWorkFactory, partner: str
+    units: NotifierUnits, partner: str
 ) -> None:
     request_id = uuid4()
     failed = NotificationFailed(

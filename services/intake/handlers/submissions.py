@@ -10,7 +10,7 @@ from services.intake.domain import submissions
 from services.intake.domain.errors import IdempotencyConflict, InvalidSubmission
 from services.intake.domain.model import SOURCE, Clock, Fingerprinted, Note, TimelineEntry
 from services.intake.domain.reference import Reference
-from services.intake.unit_of_work import IntakeUnitOfWork, IntakeUnitOfWorkFactory
+from services.intake.unit_of_work import IntakeUnitOfWork, IntakeUnits
 from shared.envelope import (
     Envelope,
     OutgoingRecord,
@@ -42,7 +42,7 @@ class Origin:
 
 
 async def submit_request(
-    uow_factory: IntakeUnitOfWorkFactory,
+    uow_factory: IntakeUnits,
     raw: object,
     *,
     submitter: str,

@@ -15,7 +15,7 @@ from services.notifier import domain
 from services.notifier.adapters import EmailChannel, WebhookChannel
 from services.notifier.domain import AttemptResult, Delivery, EmailTarget, WebhookTarget
 from services.notifier.handlers.fanout import queue_for_partner
-from services.notifier.unit_of_work import NotifierUnitOfWork, UnitOfWorkFactory
+from services.notifier.unit_of_work import NotifierUnitOfWork, NotifierUnits
 from shared.envelope import build_record
 from shared.events import Channel, NotificationDelivered, NotificationFailed
 
@@ -44,7 +44,7 @@ class DeliveryRules:
 
 
 async def deliver_one(
-    units: UnitOfWorkFactory,
+    units: NotifierUnits,
     channels: Channels,
     rules: DeliveryRules,
     clock: Callable[[], datetime],

@@ -14,7 +14,7 @@ from uuid import UUID, uuid4
 from services.notifier import domain
 from services.notifier.adapters import UrlGuard
 from services.notifier.domain import Endpoint, EndpointChanges, NewEndpoint, NotFound, Rotated
-from services.notifier.unit_of_work import NotifierUnitOfWork, UnitOfWorkFactory
+from services.notifier.unit_of_work import NotifierUnitOfWork, NotifierUnits
 
 
 def new_secret() -> str:
@@ -23,7 +23,7 @@ def new_secret() -> str:
 
 
 async def create_endpoint(
-    units: UnitOfWorkFactory,
+    units: NotifierUnits,
     guard: UrlGuard,
     quotas: domain.Quotas,
     *,
@@ -64,7 +64,7 @@ async def get_endpoint(uow: NotifierUnitOfWork, partner_id: str, endpoint_id: UU
 
 
 async def update_endpoint(
-    units: UnitOfWorkFactory,
+    units: NotifierUnits,
     guard: UrlGuard,
     partner_id: str,
     endpoint_id: UUID,

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from services.notifier.adapters import TopicWritable
 from services.notifier.domain import KafkaChannel, NoKafkaTenant, NotFound
-from services.notifier.unit_of_work import NotifierUnitOfWork, UnitOfWorkFactory
+from services.notifier.unit_of_work import NotifierUnitOfWork, NotifierUnits
 from shared.topics import partner_topic
 
 
 async def enable_channel(
-    units: UnitOfWorkFactory, topic_writable: TopicWritable, partner_id: str, event_types: list[str]
+    units: NotifierUnits, topic_writable: TopicWritable, partner_id: str, event_types: list[str]
 ) -> KafkaChannel:
     """Only for a partner granted Kafka access (`stax kafka grant partner ID` creates its topic
     and lets notifier write it), so no mirror is ever written to a topic it cannot reach. The
