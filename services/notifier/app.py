@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
+import asyncpg
 import httpx
 from fastapi import FastAPI
 from prometheus_client import REGISTRY
@@ -17,11 +18,13 @@ from services.notifier.adapters.webhook import WebhookSender, webhook_client
 from services.notifier.handlers.contacts import configure_secretariat
 from services.notifier.handlers.delivery import Channels, DeliveryRules
 from services.notifier.migrations import MIGRATIONS
+from services.notifier.repositories.deliveries import DUE_CHANNEL
 from services.notifier.settings import NotifierSettings
 from services.notifier.unit_of_work import NotifierUnits, pg_units
 from services.notifier.workers import run_worker
 from shared import api_gate, http_errors
 from shared.asyncapi import asyncapi_router, declare_emitted
+from shared.doorbell import Doorbell
 from shared.events import NotificationDelivered, NotificationFailed
 from shared.kafka import DeadLetters, make_broker, visible_topics
 from shared.probes import probe_router
@@ -77,8 +80,13 @@ def start_workers(
     runtime: Runtime, units: NotifierUnits, settings: NotifierSettings, sending: Channels
 ) -> None:
     rules = delivery_rules(settings)
+    due = Doorbell(DUE_CHANNEL)
+    # Its own connection, not one of the pool's: it is held for as long as the process runs.
+    runtime.spawn(due.listen(lambda: asyncpg.connect(settings.database_url)), "deliveries-due")
     for n in range(settings.notifier_workers):
-        worker = run_worker(units, sending, rules, now, settings.notifier_poll_seconds)
+        worker = run_worker(
+            units, sending, rules, now, due=due, poll_seconds=settings.notifier_poll_seconds
+        )
         runtime.spawn(worker, f"delivery-{n}")
 
 

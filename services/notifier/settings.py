@@ -48,7 +48,9 @@ class NotifierSettings(ServiceSettings):
         default=2, ge=1, description="Leases one endpoint may hold at once (per cluster)"
     )
     notifier_poll_seconds: float = Field(
-        default=0.5, gt=0, description="How often idle workers look for due work"
+        default=0.5,
+        gt=0,
+        description="How often idle workers look for due work besides being woken (retries)",
     )
     notifier_disable_after_days: float = Field(
         default=5.0, gt=0, description="Disable an endpoint whose attempts all failed this long"

@@ -11,6 +11,7 @@ from datetime import datetime
 from services.notifier.handlers.delivery import Channels, DeliveryRules, deliver_one
 from services.notifier.unit_of_work import NotifierUnits
 from shared.consuming import is_transient
+from shared.doorbell import Doorbell
 
 log = logging.getLogger(__name__)
 
@@ -20,8 +21,12 @@ async def run_worker(
     channels: Channels,
     rules: DeliveryRules,
     clock: Callable[[], datetime],
+    *,
+    due: Doorbell,
     poll_seconds: float,
 ) -> None:
+    """Deliver while work is due; idle, wait for the doorbell (a delivery queued, resent or
+    recovered) or `poll_seconds` (retries fall due by the clock alone); back off on failures."""
     delay = poll_seconds
     while True:
         try:
@@ -37,4 +42,6 @@ async def run_worker(
                 exc,
             )
             delay = min(delay * 2, 15.0)
-        await asyncio.sleep(delay)
+            await asyncio.sleep(delay)
+            continue
+        await due.wait(poll_seconds)

@@ -93,6 +93,11 @@ def _delivery(row: asyncpg.Record, lease: datetime) -> Delivery:
     )
 
 
+# NOTIFYed when a delivery becomes due now (queued, resent, recovered): idle workers wake at once
+# (shared.doorbell). NOTIFY is transactional: they wake when the unit commits.
+DUE_CHANNEL = "stax_deliveries_due"
+
+
 class DeliveryRepository:
     def __init__(self, conn: Conn) -> None:
         self._conn = conn
@@ -101,10 +106,12 @@ class DeliveryRepository:
         """False when this event already has a delivery to this endpoint or contact."""
         # ON CONFLICT without a target: either unique key, (event_id, endpoint_id) for webhooks
         # or (event_id, contact_id) for e-mail, makes a redelivered event insert nothing.
-        status: str = await self._conn.execute(
-            "INSERT INTO notifier.deliveries (delivery_id, event_id, event_type, endpoint_id, "
-            "contact_id, channel, partner_id, request_id, payload) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
+        # One round trip: the NOTIFY rides on the insert, and only when a row went in.
+        inserted = await self._conn.fetch(
+            "WITH added AS (INSERT INTO notifier.deliveries (delivery_id, event_id, event_type, "
+            "endpoint_id, contact_id, channel, partner_id, request_id, payload) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING RETURNING 1) "
+            "SELECT pg_notify($10, '') FROM added",
             delivery.delivery_id,
             delivery.event_id,
             delivery.event_type,
@@ -114,8 +121,9 @@ class DeliveryRepository:
             delivery.partner_id,
             delivery.request_id,
             delivery.payload,
+            DUE_CHANNEL,
         )
-        return status == "INSERT 0 1"
+        return len(inserted) == 1
 
     async def claim_due(
         self,
@@ -184,14 +192,16 @@ class DeliveryRepository:
 
     async def resend(self, delivery_id: UUID, now: datetime) -> bool:
         """Back to pending with a fresh schedule; same delivery_id, so the same webhook-id."""
-        result: str = await self._conn.execute(
-            "UPDATE notifier.deliveries SET status = 'pending', attempts = 0, "
+        resent = await self._conn.fetch(
+            "WITH resent AS (UPDATE notifier.deliveries SET status = 'pending', attempts = 0, "
             "next_attempt_at = $2, claimed_until = NULL, failed_at = NULL "
-            "WHERE delivery_id = $1 AND status <> 'pending'",
+            "WHERE delivery_id = $1 AND status <> 'pending' RETURNING 1) "
+            "SELECT pg_notify($3, '') FROM resent",
             delivery_id,
             now,
+            DUE_CHANNEL,
         )
-        return result == "UPDATE 1"
+        return len(resent) == 1
 
     async def recover_failed(
         self, *, since: datetime, partner_id: str | None, now: datetime
@@ -205,7 +215,10 @@ class DeliveryRepository:
             partner_id,
             now,
         )
-        return int(result.rsplit(maxsplit=1)[-1])
+        recovered = int(result.rsplit(maxsplit=1)[-1])
+        if recovered:
+            await self._conn.execute("SELECT pg_notify($1, '')", DUE_CHANNEL)
+        return recovered
 
     async def exists(self, delivery_id: UUID) -> bool:
         return bool(

@@ -1,0 +1,104 @@
+"""Delivery workers are woken by PostgreSQL NOTIFY, not found by polling (issue 11, item 3).
+
+The real worker loop, the real doorbell on its own connection, the real PostgreSQL: with a poll
+interval of ten minutes, a delivery can only go out promptly if the commit that queued it woke
+the worker."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import asyncpg
+
+from services.notifier.repositories.deliveries import DUE_CHANNEL
+from services.notifier.workers import run_worker
+from shared.doorbell import Doorbell
+from tests.notifier.helpers import (
+    Delivering,
+    Reply,
+    add_endpoint,
+    apply,
+    delivery_deps,
+    offer_event,
+    receiving,
+    settled,
+)
+
+NEVER = 600.0  # the fallback poll: far beyond the test's patience
+
+
+@asynccontextmanager
+async def idle_worker(deps: Delivering, database_url: str) -> AsyncIterator[Doorbell]:
+    """One real worker that has already looked, found nothing, and waits on the doorbell."""
+    due = Doorbell(DUE_CHANNEL)
+    tasks = [
+        asyncio.create_task(due.listen(lambda: asyncpg.connect(database_url))),
+        asyncio.create_task(
+            run_worker(
+                deps.units, deps.channels, deps.rules, deps.clock, due=due, poll_seconds=NEVER
+            )
+        ),
+    ]
+    await asyncio.sleep(1.0)  # listening, and past its first (empty) look for work
+    try:
+        yield due
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _seconds_until(done: Callable[[], Awaitable[bool]], within: float = 15.0) -> float:
+    started = time.monotonic()
+    while not await done():
+        assert time.monotonic() - started < within, "the worker was not woken"
+        await asyncio.sleep(0.02)
+    return time.monotonic() - started
+
+
+async def test_a_queued_delivery_wakes_an_idle_worker_at_once(
+    pool: asyncpg.Pool, database_url: str, unique: str
+) -> None:
+    partner = f"p-{unique}"
+    with receiving(Reply(204)) as receiver:
+        await add_endpoint(pool, partner, receiver.url)
+        async with delivery_deps(pool, [partner]) as deps, idle_worker(deps, database_url):
+            envelope, offer = offer_event(partner)
+            await apply(pool, offer, envelope)  # fan-out commits the delivery: NOTIFY
+            waited = await _seconds_until(settled(pool, partner, 1))
+    assert len(receiver.received) == 1
+    assert waited < 5.0, waited  # not the ten-minute poll
+
+
+async def test_the_doorbell_listens_again_after_its_connection_is_killed(
+    pool: asyncpg.Pool, database_url: str, unique: str
+) -> None:
+    channel = f"stax_test_{unique}"
+    due = Doorbell(channel, reconnect_seconds=0.1)
+    server_pids: list[int] = []
+
+    async def connect() -> asyncpg.Connection:
+        conn = await asyncpg.connect(database_url)
+        server_pids.append(conn.get_server_pid())
+        return conn
+
+    async def connections(count: int) -> bool:
+        return len(server_pids) >= count
+
+    listening = asyncio.create_task(due.listen(connect))
+    try:
+        await _seconds_until(lambda: connections(1))
+        await pool.execute("SELECT pg_terminate_backend($1)", server_pids[0])
+        await _seconds_until(lambda: connections(2))
+        await asyncio.sleep(0.2)
+        await due.wait(0)  # the ring every (re)connection gives, for work announced meanwhile
+        await pool.execute("SELECT pg_notify($1, '')", channel)
+        started = time.monotonic()
+        await due.wait(10.0)
+        assert time.monotonic() - started < 5.0
+    finally:
+        listening.cancel()
+        await asyncio.gather(listening, return_exceptions=True)
