@@ -45,6 +45,9 @@ def make_broker(
         allow_auto_create_topics=False,
         middlewares=middlewares,
         logger=logging.getLogger(f"stax.{service}.kafka"),
+        # FastStream logs a line per message received and processed at this level; at INFO that
+        # was two log lines per record on every busy consumer. Kept for debugging, off by default.
+        log_level=logging.DEBUG,
     )
 
 

@@ -98,6 +98,9 @@ async def test_a_request_reaches_the_partner_as_a_verified_signed_webhook(
     assert mine[0].body["data"]["role"] == "lead"
     assert mine[0].headers["webhook-signature"].startswith("v1,")
     assert not [r for r in receiver.received if not r.verified]
+    for service in stack.SERVICES:  # each consumed records for this request: none logged a line
+        log = cfg.log_file(service).read_text(errors="replace")
+        assert "kafka: Received" not in log and "kafka: Processed" not in log, service
 
 
 async def test_each_service_serves_health_readiness_and_metrics(
