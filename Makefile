@@ -27,7 +27,7 @@ define require_fixed_python
 	fi
 endef
 
-.PHONY: install run test lint check up down status clean bench bench-intake bench-matcher bench-notifier bench-poison
+.PHONY: install run test lint check up down status clean bench bench-intake bench-matcher bench-notifier bench-poison bench-e2e
 
 # An existing venv is checked too: one made before this check may run an unfixed interpreter.
 install: $(STAMP)
@@ -75,7 +75,12 @@ bench-notifier: install
 bench-poison: install
 	$(BIN)/python -m bench.poison
 
-bench: bench-intake bench-matcher bench-notifier bench-poison
+## bench-e2e: POST /v1/requests -> first offer webhook: throughput, latency, CPU per request by
+## process, scaling with 1-3 instances; JSON + PNG plots in bench/results/ (docs/benchmarks.md)
+bench-e2e: install
+	$(BIN)/python -m bench.e2e $(BENCH_ARGS)
+
+bench: bench-intake bench-matcher bench-notifier bench-poison bench-e2e
 
 up: install
 	$(BIN)/stax-local stack up --wait

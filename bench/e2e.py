@@ -1,0 +1,248 @@
+"""Benchmark: end to end, from `POST /v1/requests` to the first `ta.assignment.offered` webhook
+of that request arriving at a partner's endpoint (issue 11).
+
+One private stack (bench.common, the tests' harness), the three services started as the launcher
+starts them, every active partner's webhook endpoint pointed at a local aiohttp receiver. The load
+generator is this one process (an aiohttp client), so it measures STAX rather than itself; its
+own CPU is reported next to the services'. Phases, all in one run:
+
+  1. closed loop: `--in-flight` requests in flight for `--duration` seconds -> requests/s, and the
+     CPU seconds per request of each process (intake, matcher, notifier, Kafka, PostgreSQL and
+     its backends, the generator) from /proc before and after;
+  2. open loop at half that throughput for `--duration` seconds -> p50/p99/p99.9 from an HDR
+     histogram, each latency counted from the request's planned send time (no coordinated
+     omission);
+  3. raw baselines on the same stack: aiokafka produce -> consume of as many records as phase 1
+     completed requests, an asyncpg INSERT + COMMIT, an aiohttp echo round trip; each as ops/s,
+     and the ratio end-to-end / raw;
+  4. the scaling curve: closed-loop throughput with 1, 2, 3 instances of each service
+     (`--instances`), extra instances started with the launcher's environment on ports of their
+     own, joining the same consumer groups.
+
+Results: bench/results/e2e-<timestamp>.json and three PNGs next to it (throughput by instances,
+latency CDF, CPU per request by process).
+
+    STAX_BENCH_PORT_BASE=28000 python -m bench.e2e [--duration S] [--in-flight N]
+        [--instances 1,2,3] [--security on|off]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import time
+import uuid
+from typing import Any
+
+import asyncpg
+from aiohttp import ClientError, ClientSession, ClientTimeout, TCPConnector
+
+from bench import e2e_baselines as raw
+from bench import e2e_infra as infra
+from bench import e2e_report
+from bench.common import RESULTS, bench_stack
+from bench.e2e_stats import (
+    cpu_per_request,
+    latency_summary,
+    open_loop_plan,
+    parse_instances,
+    plots,
+)
+from bench.intake import _submission
+from deploy.local import stack
+from services.matcher.domain.partners import MAX_CAPACITY
+from shared import auth
+
+TIMEOUT = 60.0  # a request whose offer has not arrived by then counts as failed
+
+SERVICE_ENV = {
+    # One submitter key sends everything: a budget it cannot reach, still checked each request.
+    "STAX_RATE_LIMIT": "1000000/second",
+    "STAX_LOG_LEVEL": "WARNING",
+}
+
+
+class Load:
+    """The load generator: one aiohttp session, requests round-robin over intake instances."""
+
+    def __init__(self, http: ClientSession, receiver: infra.Receiver, key: str) -> None:
+        self.http, self.receiver = http, receiver
+        self.headers = {"Authorization": f"Bearer {key}"}
+        self.urls: itertools.cycle[str] = itertools.cycle([""])
+        self.run = uuid.uuid4().hex[:8]
+        self.count = itertools.count()
+        self.failed = 0
+
+    def target(self, urls: list[str]) -> None:
+        self.urls = itertools.cycle([f"{u}/v1/requests" for u in urls])
+
+    async def one(self, started: float) -> float | None:
+        """POST one request; seconds from `started` to its first offer webhook (None: failed)."""
+        body = _submission(f"e2e-{self.run}-{next(self.count)}")
+        try:
+            async with self.http.post(next(self.urls), json=body, headers=self.headers) as answer:
+                answer.raise_for_status()
+                request_id = (await answer.json())["request_id"]
+            arrived = await asyncio.wait_for(self.receiver.expect(request_id), TIMEOUT)
+        except (TimeoutError, OSError, ClientError, ValueError, KeyError) as exc:
+            self.failed += 1
+            if self.failed <= 5:
+                print(f"  request failed: {exc!r}")
+            return None
+        return arrived - started
+
+    async def closed(self, seconds: float, in_flight: int) -> tuple[int, float, list[float]]:
+        """(completed, elapsed seconds, latencies) with `in_flight` requests always in flight."""
+        latencies: list[float] = []
+        deadline = time.perf_counter() + seconds
+
+        async def worker() -> None:
+            while time.perf_counter() < deadline:
+                latency = await self.one(time.perf_counter())
+                if latency is not None:
+                    latencies.append(latency)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(in_flight)))
+        return len(latencies), time.perf_counter() - started, latencies
+
+    async def open(self, rate: float, seconds: float) -> list[float]:
+        """Requests sent at `rate`/s whatever happens to earlier ones; latencies from the
+        planned send time."""
+        plan = open_loop_plan(rate, seconds)
+        start = time.perf_counter() + 0.1
+        tasks = []
+        for offset in plan:
+            await asyncio.sleep(max(0.0, start + offset - time.perf_counter()))
+            tasks.append(asyncio.create_task(self.one(start + offset)))
+        done = await asyncio.gather(*tasks)
+        return [x for x in done if x is not None]
+
+
+async def _keys(cfg: stack.StackSettings) -> tuple[str, str]:
+    conn = await asyncpg.connect(cfg.db_url)
+    try:
+        _, submitter = await auth.create_key(conn, role="submitter", name="bench-e2e")
+        _, operator = await auth.create_key(conn, role="operator", name="bench-e2e-operator")
+        # The stack is private: every partner gets room (as in bench.matcher), else the seeded
+        # capacities fill within seconds and requests end unmatched, with no offer to wait for.
+        # operator_edited: an instance started later does not seed the capacity back.
+        await conn.execute(
+            "UPDATE matcher.partners SET capacity = $1, operator_edited = true", MAX_CAPACITY
+        )
+    finally:
+        await conn.close()
+    return submitter, operator
+
+
+async def _subscribe(http: ClientSession, cfg: stack.StackSettings, operator: str, url: str) -> int:
+    """Every active partner's webhook endpoint -> the receiver (as the demo does)."""
+    bearer = {"Authorization": f"Bearer {operator}"}
+    base = "http://127.0.0.1:{}"
+    async with http.get(
+        base.format(cfg.matcher_port) + "/v1/partners?active=true", headers=bearer
+    ) as answer:
+        partners = [p["partner_id"] for p in (await answer.json())["partners"]]
+    for partner in partners:
+        async with http.post(
+            base.format(cfg.notifier_port) + f"/v1/partners/{partner}/endpoints",
+            json={"url": url},
+            headers=bearer,
+        ) as answer:
+            answer.raise_for_status()
+    return len(partners)
+
+
+async def _bench(cfg: stack.StackSettings, args: argparse.Namespace) -> dict[str, Any]:
+    port_base = cfg.intake_port - 1
+    counts = parse_instances(args.instances)
+    env = {**SERVICE_ENV, "STAX_DB_POOL_SIZE": str(args.in_flight + 6)}
+    instances = infra.Instances(cfg, env, port_base)
+    receiver = infra.Receiver()
+    results: dict[str, Any] = {}
+    latencies: list[float] = []
+    try:
+        await asyncio.to_thread(instances.scale, 1)
+        url = await receiver.start()
+        submitter, operator = await _keys(cfg)
+        # Idle connections closed before uvicorn's 5 s keep-alive does: else a request sent just
+        # as the server closes one fails with "server disconnected".
+        connector = TCPConnector(limit=0, keepalive_timeout=2)
+        async with ClientSession(connector=connector, timeout=ClientTimeout(total=TIMEOUT)) as http:
+            partners = await _subscribe(http, cfg, operator, url)
+            print(f"  receiver {url} subscribed for {partners} partners")
+            load = Load(http, receiver, submitter)
+            load.target(instances.intake_urls())
+            await load.closed(min(5.0, args.duration), args.in_flight)  # warm-up
+
+            print(f"  closed loop, {args.in_flight} in flight, {args.duration:.0f}s")
+            before = infra.cpu_seconds(cfg, instances)
+            done, elapsed, closed_lat = await load.closed(args.duration, args.in_flight)
+            after = infra.cpu_seconds(cfg, instances)
+            throughput = done / elapsed
+            cpu = cpu_per_request(before, after, done)
+            results["closed_loop"] = {
+                "in_flight": args.in_flight,
+                "seconds": round(elapsed, 2),
+                "completed": done,
+                "requests_per_s": round(throughput, 2),
+                "latency": latency_summary(closed_lat),
+            }
+            results["cpu_ms_per_request"] = {k: round(v, 2) for k, v in cpu.items()}
+
+            rate = throughput / 2
+            print(f"  open loop at {rate:.1f} requests/s, {args.duration:.0f}s")
+            latencies = await load.open(rate, args.duration)
+            results["open_loop"] = {"rate_per_s": round(rate, 2), **latency_summary(latencies)}
+
+            print("  raw baselines")
+            results["raw"] = {
+                "kafka_records_per_s": round(await raw.raw_kafka(cfg, max(done, 500)), 1),
+                "postgres_tx_per_s": round(await raw.raw_postgres(cfg, 3.0, args.in_flight), 1),
+                "http_echo_per_s": round(await raw.raw_http(3.0, args.in_flight), 1),
+            }
+
+            scaling = [{"instances": 1, "requests_per_s": round(throughput, 2)}]
+            for count in (c for c in counts if c > 1):
+                print(f"  scaling: {count} instances of each service")
+                await asyncio.to_thread(instances.scale, count)
+                load.target(instances.intake_urls())
+                await load.closed(3.0, args.in_flight)  # warm-up: partitions rebalance
+                n, secs, _ = await load.closed(args.scale_duration, args.in_flight)
+                scaling.append({"instances": count, "requests_per_s": round(n / secs, 2)})
+            results["scaling"] = [s for s in scaling if s["instances"] in counts]
+            results["failed_requests"] = load.failed
+            results["webhooks_received"] = receiver.webhooks
+    finally:
+        await receiver.stop()
+        await asyncio.to_thread(instances.stop)
+    results["_latencies"] = latencies
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds per phase")
+    parser.add_argument(
+        "--scale-duration", type=float, default=12.0, help="seconds per scaling point"
+    )
+    parser.add_argument("--in-flight", type=int, default=32)
+    parser.add_argument("--instances", default="1,2,3", help="scaling curve, e.g. 1,2,3")
+    parser.add_argument("--security", choices=("on", "off"), default="on")
+    args = parser.parse_args()
+    parse_instances(args.instances)
+    started = time.monotonic()
+    with bench_stack(secure=args.security == "on") as cfg:
+        results = asyncio.run(_bench(cfg, args))
+    latencies = results.pop("_latencies")
+    e2e_report.report(results)
+    path = e2e_report.write(results, vars(args), started)
+    written = plots(json.loads(path.read_text()), latencies, path.with_suffix(""))
+    for p in [path, *written]:
+        print(f"  results: {p.relative_to(RESULTS.parent.parent)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,184 @@
+"""The end-to-end benchmark's moving parts: extra service instances, CPU clocks read from
+/proc, the webhook receiver (aiohttp), and the raw baselines (aiokafka, asyncpg, HTTP echo)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from deploy.local import kafka, postgres, processes, stack
+from shared.events import AssignmentOffered
+
+EXTRA_PORTS = 40  # extra instances listen on STAX_BENCH_PORT_BASE + 40 + ...
+
+
+# ----------------------------------------------------------------------------- instances
+
+
+class Instances:
+    """Instance 1 of each service is the launcher's (stack.start_service); instances 2.. are
+    started here the same way (stack.service_env, `python -m services.<name>`) on ports of
+    their own, in the same consumer groups."""
+
+    def __init__(self, cfg: stack.StackSettings, env: dict[str, str], port_base: int) -> None:
+        self.cfg, self.env, self.port_base = cfg, env, port_base
+        self.extra: dict[tuple[str, int], subprocess.Popen[bytes]] = {}
+
+    def port(self, service: str, n: int) -> int:
+        if n == 1:
+            return self.cfg.port_of(service)
+        return self.port_base + EXTRA_PORTS + 10 * stack.SERVICES.index(service) + n
+
+    def pids(self, service: str) -> list[int]:
+        first = stack.service_pid(self.cfg, service)
+        rest = [p.pid for (s, _), p in self.extra.items() if s == service and p.poll() is None]
+        return ([first] if first else []) + rest
+
+    def intake_urls(self) -> list[str]:
+        count = 1 + sum(1 for s, _ in self.extra if s == "intake")
+        return [f"http://127.0.0.1:{self.port('intake', n)}" for n in range(1, count + 1)]
+
+    def scale(self, count: int) -> None:
+        for service in stack.SERVICES:
+            stack.start_service(self.cfg, service, log=_log, extra_env=self.env)
+            for n in range(2, count + 1):
+                if (service, n) not in self.extra:
+                    self._start(service, n)
+        stack.wait_ready(self.cfg, timeout=120)
+        for (service, n), child in self.extra.items():
+            _wait_http(f"http://127.0.0.1:{self.port(service, n)}/readyz", child, service)
+
+    def _start(self, service: str, n: int) -> None:
+        port = self.port(service, n)
+        env = stack.service_env(
+            self.cfg, service, {**self.env, f"STAX_{service.upper()}_PORT": str(port)}
+        )
+        log = self.cfg.log_file(f"{service}-{n}")
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("ab") as out:
+            self.extra[(service, n)] = subprocess.Popen(
+                [sys.executable, "-m", f"services.{service}"],
+                cwd=stack.REPO,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        _log(f"{service:9} instance {n} started (pid {self.extra[(service, n)].pid}, port {port})")
+
+    def stop(self) -> None:
+        for child in self.extra.values():
+            processes.terminate(child.pid, timeout=20.0)
+            child.wait(timeout=5)
+        self.extra.clear()
+        for service in reversed(stack.SERVICES):
+            stack.stop_service(self.cfg, service, log=_log)
+
+
+def _log(line: str) -> None:
+    print(f"  [stack] {line}", flush=True)
+
+
+def _wait_http(url: str, child: subprocess.Popen[bytes], name: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if child.poll() is not None:
+            raise stack.StackError(f"{name} (pid {child.pid}) exited; see its log")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.3)
+    raise stack.StackError(f"{url} not ready after {timeout:.0f}s")
+
+
+# ----------------------------------------------------------------------------- CPU
+
+
+def _ticks(pid: int) -> int:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0
+    return int(fields[11]) + int(fields[12])  # utime + stime, all threads
+
+
+def _children(parent: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rpartition(")")[2].split()[1])
+            except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+                continue
+            if ppid == parent:
+                found.append(int(entry.name))
+    return found
+
+
+def cpu_seconds(cfg: stack.StackSettings, instances: Instances) -> dict[str, float]:
+    """CPU seconds so far of each process group: the services (all instances), Kafka, and
+    PostgreSQL (the postmaster and its backends alive now), and this load generator."""
+    tick = os.sysconf("SC_CLK_TCK")
+    groups: dict[str, list[int]] = {s: instances.pids(s) for s in stack.SERVICES}
+    groups["kafka"] = [p for p in [kafka.running_pid(cfg.kafka)] if p]
+    pg = postgres.pid(cfg.postgres)
+    groups["postgres"] = [pg, *_children(pg)] if pg else []
+    out = {name: sum(map(_ticks, pids)) / tick for name, pids in groups.items()}
+    out["load generator"] = time.process_time()
+    return out
+
+
+# ----------------------------------------------------------------------------- receiver
+
+
+class Receiver:
+    """Partners' webhook endpoint: notes when the first `ta.assignment.offered` of each
+    request arrives (no signature check: the light end of the wire is the point here)."""
+
+    def __init__(self) -> None:
+        self.waiting: dict[str, asyncio.Future[float]] = {}
+        self.webhooks = 0
+        self.port = 0
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> str:
+        app = web.Application()
+        app.router.add_post("/webhooks", self._post)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+        return f"http://127.0.0.1:{self.port}/webhooks"
+
+    def expect(self, request_id: str) -> asyncio.Future[float]:
+        future = self.waiting.get(request_id)
+        if future is None:
+            future = self.waiting[request_id] = asyncio.get_running_loop().create_future()
+        return future
+
+    async def _post(self, request: web.Request) -> web.Response:
+        body: dict[str, Any] = await request.json()
+        self.webhooks += 1
+        if body.get("type") == AssignmentOffered.ce_type:
+            future = self.expect(str(body["data"]["request_id"]))
+            if not future.done():
+                future.set_result(time.perf_counter())
+        return web.Response(status=204)
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()

@@ -1,0 +1,100 @@
+"""The end-to-end benchmark's output: the printed tables, with every rate set against the raw
+baselines of the same run, and the JSON results file."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.common import RESULTS, _git_commit, table
+
+
+def report(results: dict[str, Any]) -> None:
+    closed, opened, raw = results["closed_loop"], results["open_loop"], results["raw"]
+    e2e = closed["requests_per_s"]
+    table(
+        "end to end: POST /v1/requests -> first ta.assignment.offered webhook, against raw "
+        "baselines measured in the same run",
+        ["measure", "ops/s", "e2e / raw"],
+        [
+            [f"e2e closed loop, {closed['in_flight']} in flight", f"{e2e:.1f}", ""],
+            [
+                "raw aiokafka produce -> consume",
+                f"{raw['kafka_records_per_s']:.0f}",
+                f"{e2e / raw['kafka_records_per_s']:.4f}",
+            ],
+            [
+                "raw asyncpg INSERT + COMMIT",
+                f"{raw['postgres_tx_per_s']:.0f}",
+                f"{e2e / raw['postgres_tx_per_s']:.4f}",
+            ],
+            [
+                "raw aiohttp echo round trip",
+                f"{raw['http_echo_per_s']:.0f}",
+                f"{e2e / raw['http_echo_per_s']:.4f}",
+            ],
+        ],
+    )
+    table(
+        f"open loop at {opened['rate_per_s']:.1f} requests/s (half the closed-loop throughput)",
+        ["requests", "p50 ms", "p99 ms", "p99.9 ms", "max ms"],
+        [
+            [
+                f"{opened.get('count', 0):.0f}",
+                *(f"{opened.get(k, 0):.0f}" for k in ("p50_ms", "p99_ms", "p99.9_ms", "max_ms")),
+            ]
+        ],
+    )
+    cpu = results["cpu_ms_per_request"]
+    table(
+        "CPU per request, closed loop (ms)",
+        ["process", "ms/request"],
+        [[k, f"{v:.2f}"] for k, v in cpu.items()]
+        + [
+            [
+                "all but the generator",
+                f"{sum(v for k, v in cpu.items() if k != 'load generator'):.1f}",
+            ]
+        ],
+    )
+    table(
+        "scaling: closed-loop throughput by instances of each service",
+        ["instances", "requests/s"],
+        [[s["instances"], f"{s['requests_per_s']:.1f}"] for s in results["scaling"]],
+    )
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(
+        f"\n  failed requests: {results['failed_requests']}; load average {load} on "
+        f"{os.cpu_count()} CPUs (generator and stack share them)"
+    )
+
+
+def write(results: dict[str, Any], args: dict[str, Any], started: float) -> Path:
+    """bench/results/e2e-<timestamp>.json: the arguments, the machine, every number."""
+    RESULTS.mkdir(exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = RESULTS / f"e2e-{stamp}.json"
+    body = {
+        "benchmark": "e2e",
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "seconds": round(time.monotonic() - started, 1),
+        "git_commit": _git_commit(),
+        "args": args,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+            "python": platform.python_version(),
+        },
+        **results,
+        "ratio_e2e_raw": {
+            k: round(results["closed_loop"]["requests_per_s"] / v, 5)
+            for k, v in results["raw"].items()
+        },
+    }
+    path.write_text(json.dumps(body, indent=2) + "\n")
+    return path

@@ -1,0 +1,120 @@
+"""Pure helpers of the end-to-end benchmark: the plan of loads, latency summaries, CPU per
+request, and the plots (matplotlib's Agg renderer, no pyplot). No network, no processes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from hdrh.histogram import HdrHistogram
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+PERCENTILES = (50.0, 99.0, 99.9)
+MAX_LATENCY_US = 120_000_000  # two minutes: anything slower is a failure, not a latency
+
+
+def parse_instances(text: str) -> list[int]:
+    """'1,2,3' -> [1, 2, 3]: the scaling curve's instance counts, each from 1 to 9."""
+    counts = [int(x) for x in text.split(",") if x.strip()]
+    if not counts or any(not 1 <= c <= 9 for c in counts):
+        raise ValueError(f"instances must be 1..9, comma-separated: {text!r}")
+    return sorted(set(counts))
+
+
+def open_loop_plan(rate: float, seconds: float) -> list[float]:
+    """Send times (seconds from the start) of an open-loop run at `rate` per second."""
+    if rate <= 0 or seconds <= 0:
+        return []
+    return [i / rate for i in range(int(rate * seconds))]
+
+
+def histogram(latencies_s: Sequence[float]) -> HdrHistogram:
+    hist = HdrHistogram(1, MAX_LATENCY_US, 3)
+    for x in latencies_s:
+        hist.record_value(min(MAX_LATENCY_US, max(1, round(x * 1_000_000))))
+    return hist
+
+
+def latency_summary(latencies_s: Sequence[float]) -> dict[str, float]:
+    """count, p50/p99/p99.9, max and mean in milliseconds, from an HDR histogram."""
+    if not latencies_s:
+        return {"count": 0}
+    hist = histogram(latencies_s)
+    out: dict[str, float] = {"count": float(len(latencies_s))}
+    for p in PERCENTILES:
+        out[f"p{p:g}_ms"] = hist.get_value_at_percentile(p) / 1000
+    out["max_ms"] = hist.get_max_value() / 1000
+    out["mean_ms"] = hist.get_mean_value() / 1000
+    return out
+
+
+def cpu_per_request(
+    before: Mapping[str, float], after: Mapping[str, float], requests: int
+) -> dict[str, float]:
+    """Milliseconds of CPU per request for each process group (before/after in CPU seconds)."""
+    if requests <= 0:
+        return {}
+    return {
+        name: 1000 * (after[name] - before.get(name, 0.0)) / requests
+        for name in after
+        if name in before
+    }
+
+
+def cdf_points(latencies_s: Sequence[float]) -> tuple[list[float], list[float]]:
+    """(milliseconds sorted, fraction at or below) for a CDF plot."""
+    xs = sorted(x * 1000 for x in latencies_s)
+    n = len(xs)
+    return xs, [(i + 1) / n for i in range(n)]
+
+
+def plots(results: Mapping[str, Any], latencies_s: Sequence[float], stem: Path) -> list[Path]:
+    """Three PNGs next to the JSON: throughput by instances, latency CDF, CPU per request."""
+    written: list[Path] = []
+    scaling = results.get("scaling", [])
+    if scaling:
+        fig, ax = _figure()
+        ax.plot([s["instances"] for s in scaling], [s["requests_per_s"] for s in scaling], "o-")
+        ax.set_xlabel("instances of each service")
+        ax.set_ylabel("requests/s (closed loop)")
+        ax.set_title("POST → first offer webhook, closed loop")
+        ax.set_xticks([s["instances"] for s in scaling])
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+        written.append(_save(fig, stem, "throughput"))
+    if latencies_s:
+        xs, ys = cdf_points(latencies_s)
+        fig, ax = _figure()
+        ax.plot(xs, ys)
+        rate = results.get("open_loop", {}).get("rate_per_s", 0)
+        ax.set_xlabel("POST → first offer webhook (ms)")
+        ax.set_ylabel("fraction of requests")
+        ax.set_title(f"latency CDF, open loop at {rate:.1f} requests/s")
+        ax.grid(alpha=0.3)
+        written.append(_save(fig, stem, "latency-cdf"))
+    cpu = results.get("cpu_ms_per_request", {})
+    if cpu:
+        fig, ax = _figure()
+        names = list(cpu)
+        ax.bar(names, [cpu[n] for n in names])
+        ax.tick_params(axis="x", labelrotation=20)
+        ax.set_ylabel("CPU ms per request")
+        ax.set_title(f"CPU per request by process (total {sum(cpu.values()):.1f} ms)")
+        ax.grid(alpha=0.3, axis="y")
+        written.append(_save(fig, stem, "cpu"))
+    return written
+
+
+def _figure() -> tuple[Figure, Axes]:
+    """A figure without pyplot: no GUI backend, no global state (Agg through savefig)."""
+    fig = Figure(figsize=(6, 4))
+    return fig, fig.subplots()
+
+
+def _save(fig: Figure, stem: Path, name: str) -> Path:
+    path = stem.with_name(f"{stem.name}-{name}.png")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    return path

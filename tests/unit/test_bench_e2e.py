@@ -1,0 +1,43 @@
+"""The end-to-end benchmark's pure helpers: its plan of loads and its summaries."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.e2e_stats import (
+    cdf_points,
+    cpu_per_request,
+    latency_summary,
+    open_loop_plan,
+    parse_instances,
+)
+
+
+def test_open_loop_plan_sends_evenly_at_the_rate() -> None:
+    plan = open_loop_plan(4.0, 2.0)
+    assert plan == [0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75]
+    assert open_loop_plan(0.0, 10.0) == []
+
+
+def test_latency_summary_reads_percentiles_from_the_histogram() -> None:
+    summary = latency_summary([i / 1000 for i in range(1, 1001)])  # 1 ms .. 1000 ms
+    assert summary["count"] == 1000
+    assert summary["p50_ms"] == pytest.approx(500, rel=0.01)
+    assert summary["p99_ms"] == pytest.approx(990, rel=0.01)
+    assert summary["p99.9_ms"] == pytest.approx(999, rel=0.01)
+    assert latency_summary([]) == {"count": 0}
+
+
+def test_cpu_per_request_is_milliseconds_per_request_for_each_process() -> None:
+    before = {"intake": 1.0, "kafka": 2.0}
+    after = {"intake": 1.5, "kafka": 3.0, "new": 9.0}
+    assert cpu_per_request(before, after, 100) == {"intake": 5.0, "kafka": 10.0}
+    assert cpu_per_request(before, after, 0) == {}
+
+
+def test_instances_and_cdf() -> None:
+    assert parse_instances("3,1,2,2") == [1, 2, 3]
+    with pytest.raises(ValueError, match=r"1\.\.9"):
+        parse_instances("0,1")
+    xs, ys = cdf_points([0.002, 0.001])
+    assert xs == [1.0, 2.0] and ys == [0.5, 1.0]
