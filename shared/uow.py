@@ -17,6 +17,8 @@ against both to keep the fake honest.
 from __future__ import annotations
 
 import copy
+import dataclasses
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -53,6 +55,12 @@ class UnitOfWork(Protocol):
         """Outbox: queue records, published to Kafka once (and only if) this unit commits."""
         ...
 
+    async def redact_outbox(
+        self, request_id: UUID, ce_types: Sequence[str], fields: Sequence[str]
+    ) -> None:
+        """Remove `fields` from this request's queued events of these types (an erasure)."""
+        ...
+
 
 class PgUnitOfWork:
     """One pooled connection and one transaction; subclasses bind repositories in `_bind`.
@@ -71,11 +79,6 @@ class PgUnitOfWork:
         if self._conn is None:
             raise RuntimeError("the unit of work is used outside its `async with` block")
         return self._conn
-
-    @property
-    def outbox(self) -> Outbox:
-        """The schema's outbox SQL, for the rare statement beyond `emit` (erasure's redaction)."""
-        return self._outbox
 
     def _bind(self, conn: Conn) -> None:
         """Build the repositories on `conn`; the base unit has none."""
@@ -115,6 +118,11 @@ class PgUnitOfWork:
 
     async def emit(self, records: Sequence[OutgoingRecord]) -> None:
         await self._outbox.add(self.conn, records)
+
+    async def redact_outbox(
+        self, request_id: UUID, ce_types: Sequence[str], fields: Sequence[str]
+    ) -> None:
+        await self._outbox.redact(self.conn, request_id, ce_types, fields)
 
 
 @dataclass
@@ -173,3 +181,13 @@ class FakeUnitOfWork:
 
     async def emit(self, records: Sequence[OutgoingRecord]) -> None:
         self.store.outbox.extend(records)
+
+    async def redact_outbox(
+        self, request_id: UUID, ce_types: Sequence[str], fields: Sequence[str]
+    ) -> None:
+        # Rows are found by their Kafka key, the request id, as shared.outbox.Outbox.redact does.
+        key = str(request_id).encode()
+        for n, record in enumerate(self.store.outbox):
+            if record.key == key and record.headers.get("ce_type") in ce_types:
+                data = {k: v for k, v in json.loads(record.value).items() if k not in fields}
+                self.store.outbox[n] = dataclasses.replace(record, value=json.dumps(data).encode())

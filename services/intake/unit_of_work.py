@@ -6,7 +6,7 @@ Handlers are typed against the protocols only, so the tests' fakes (tests/intake
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol
 from uuid import UUID
@@ -102,12 +102,6 @@ class IntakeUnitOfWork(UnitOfWork, Protocol):
     @property
     def assignments(self) -> Assignments: ...
 
-    async def redact_outbox(
-        self, request_id: UUID, ce_types: Sequence[str], fields: Sequence[str]
-    ) -> None:
-        """Remove `fields` from the queued events of these types about this request (erasure)."""
-        ...
-
 
 IntakeUnits = Callable[[], IntakeUnitOfWork]
 
@@ -124,11 +118,6 @@ class PgIntakeUnitOfWork(PgUnitOfWork):
         self.requests = PgRequests(conn)
         self.timeline = PgTimeline(conn)
         self.assignments = PgAssignments(conn)
-
-    async def redact_outbox(
-        self, request_id: UUID, ce_types: Sequence[str], fields: Sequence[str]
-    ) -> None:
-        await self.outbox.redact(self.conn, request_id, ce_types, fields)
 
 
 def pg_units(pool: asyncpg.Pool) -> Callable[[], PgIntakeUnitOfWork]:

@@ -151,12 +151,6 @@ class NotifierUnitOfWork(UnitOfWork, Protocol):
     @property
     def deliveries(self) -> Deliveries: ...
 
-    async def redact_outbox(
-        self, request_id: UUID, ce_types: Sequence[str], fields: Sequence[str]
-    ) -> None:
-        """Remove `fields` from this request's queued events of these types (an erasure)."""
-        ...
-
 
 NotifierUnits = Callable[[], NotifierUnitOfWork]
 
@@ -177,11 +171,6 @@ class PgNotifierUnitOfWork(PgUnitOfWork):
         self.requesters = RequesterRepository(conn)
         self.kafka_channels = KafkaChannelRepository(conn)
         self.deliveries = DeliveryRepository(conn)
-
-    async def redact_outbox(
-        self, request_id: UUID, ce_types: Sequence[str], fields: Sequence[str]
-    ) -> None:
-        await self.outbox.redact(self.conn, request_id, ce_types, fields)
 
 
 def pg_units(pool: asyncpg.Pool) -> NotifierUnits:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -208,16 +208,6 @@ class FakeIntakeUnitOfWork(FakeUnitOfWork):
         self.requests = FakeRequests(store)
         self.timeline = FakeTimeline(store)
         self.assignments = FakeAssignments(store)
-
-    async def redact_outbox(
-        self, request_id: UUID, ce_types: Sequence[str], fields: Sequence[str]
-    ) -> None:
-        key = str(request_id).encode()
-        for n, record in enumerate(self.store.outbox):
-            if record.key == key and record.headers["ce_type"] in ce_types:
-                data = json.loads(record.value)
-                kept = {k: v for k, v in data.items() if k not in fields}
-                self.store.outbox[n] = dataclasses.replace(record, value=json.dumps(kept).encode())
 
 
 def fake_units(store: IntakeStore) -> Callable[[], FakeIntakeUnitOfWork]:

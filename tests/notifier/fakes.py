@@ -527,15 +527,6 @@ class FakeNotifierUnitOfWork(FakeUnitOfWork):
         self.kafka_channels = FakeKafkaChannels(store)
         self.deliveries = FakeDeliveries(store)
 
-    async def redact_outbox(
-        self, request_id: UUID, ce_types: Sequence[str], fields: Sequence[str]
-    ) -> None:
-        key = str(request_id).encode()
-        for n, record in enumerate(self.store.outbox):
-            if record.key == key and record.headers.get("ce_type") in ce_types:
-                data = {k: v for k, v in json.loads(record.value).items() if k not in fields}
-                self.store.outbox[n] = dataclasses.replace(record, value=json.dumps(data).encode())
-
 
 def fake_units(store: NotifierStore | None = None) -> tuple[NotifierUnits, NotifierStore]:
     """A factory of fake units over one store (the database they share), and that store."""
