@@ -191,6 +191,7 @@ async def _bench(cfg: stack.StackSettings, args: argparse.Namespace) -> dict[str
                 "latency": latency_summary(closed_lat),
             }
             results["cpu_ms_per_request"] = {k: round(v, 2) for k, v in cpu.items()}
+            results["work_per_request"] = await infra.work_per_request(cfg)
 
             rate = throughput / 2
             print(f"  open loop at {rate:.1f} requests/s, {args.duration:.0f}s")

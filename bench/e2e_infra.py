@@ -13,6 +13,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from aiohttp import web
 
 from deploy.local import kafka, postgres, processes, stack
@@ -139,6 +140,33 @@ def cpu_seconds(cfg: stack.StackSettings, instances: Instances) -> dict[str, flo
     out = {name: sum(map(_ticks, pids)) / tick for name, pids in groups.items()}
     out["load generator"] = time.process_time()
     return out
+
+
+# ----------------------------------------------------------------------------- work done
+
+
+async def work_per_request(cfg: stack.StackSettings) -> dict[str, float]:
+    """What one request costs in records and deliveries, averaged over every request so far:
+    Kafka records each service's outbox sent, by topic, and notifier's deliveries by channel.
+    It explains the CPU per request: each of these is a transaction and a Kafka hop."""
+    conn = await asyncpg.connect(cfg.db_url)
+    try:
+        requests = max(1, await conn.fetchval("SELECT count(*) FROM intake.requests"))
+        out: dict[str, float] = {}
+        for schema in ("intake", "matcher", "notifier"):
+            rows = await conn.fetch(
+                f"SELECT topic, count(*) AS n FROM {schema}.outbox GROUP BY topic ORDER BY topic"
+            )
+            out |= {f"{schema} -> {r['topic']}": r["n"] / requests for r in rows}
+        rows = await conn.fetch(
+            "SELECT (endpoint_id IS NULL) AS email, count(*) AS n FROM notifier.deliveries "
+            "GROUP BY 1 ORDER BY 1"
+        )
+        for r in rows:
+            out[f"deliveries ({'e-mail' if r['email'] else 'webhook'})"] = r["n"] / requests
+    finally:
+        await conn.close()
+    return {k: round(v, 2) for k, v in out.items()}
 
 
 # ----------------------------------------------------------------------------- receiver

@@ -63,6 +63,11 @@ def report(results: dict[str, Any]) -> None:
         ],
     )
     table(
+        "work per request, averaged over every request of the run",
+        ["what", "per request"],
+        [[k, f"{v:.2f}"] for k, v in results.get("work_per_request", {}).items()],
+    )
+    table(
         "scaling: closed-loop throughput by instances of each service",
         ["instances", "requests/s"],
         [[s["instances"], f"{s['requests_per_s']:.1f}"] for s in results["scaling"]],

@@ -8,6 +8,13 @@ hold in one place:
 - a transient failure (database or broker unavailable) is retried with back-off, never
   dead-lettered; the record is re-read from Kafka (seek back), so nothing after it is committed;
 - any other failure is retried a few times, then dead-lettered, so a bug cannot stall a partition.
+
+Records arrive in batches (up to `BATCH_RECORDS` from one fetch): one transaction per batch, a
+savepoint per record (one record's failure undoes only that record), the dead letters sent after
+the commit, and one offset commit per batch. A partition whose record must be retried is rewound
+to that record; the records behind it on that partition wait for it, in order, while other
+partitions' records go on. A batch whose transaction fails as a whole for a reason that is not
+transient is replayed one record at a time, which finds its poison and applies its neighbours.
 """
 
 from __future__ import annotations
@@ -16,11 +23,11 @@ import asyncio
 import dataclasses
 import enum
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeAlias, TypeVar
 
-from aiokafka import ConsumerRecord
+from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 from faststream.kafka import KafkaBroker, KafkaMessage
 from prometheus_client import Counter
@@ -36,6 +43,15 @@ log = logging.getLogger(__name__)
 RECORDS = Counter(
     "stax_consumed_records_total", "Records handled by outcome", ["consumer", "outcome"]
 )
+
+# Records per batch: enough to spread a transaction and an offset commit over many records under
+# load; a batch is one transaction, so it also bounds how long row locks are held.
+BATCH_RECORDS = 100
+# How long a poll waits for records. FastStream sleeps as long again after an empty poll, so an
+# idle consumer picks up a new record after at most about twice this.
+BATCH_WAIT_MS = 10
+
+Record: TypeAlias = "ConsumerRecord[bytes, bytes]"
 
 U = TypeVar("U", bound=UnitOfWork)
 U_contra = TypeVar("U_contra", bound=UnitOfWork, contravariant=True)
@@ -53,6 +69,23 @@ class Outcome(enum.Enum):
     IGNORED = "ignored"
     DEAD_LETTERED = "dead_lettered"
     RETRY = "retry"
+
+
+@dataclass(frozen=True)
+class _Reject:
+    """A record to dead-letter, and why."""
+
+    reason: str
+    error: str
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    """A record ready to apply."""
+
+    route: Route[Any]
+    envelope: Envelope
+    data: Any
 
 
 @dataclass(frozen=True)
@@ -110,15 +143,138 @@ class ReliableConsumer(Generic[U]):
     def handled_types(self) -> list[str]:
         return sorted(self._routes)
 
-    async def on_message(self, msg: KafkaMessage) -> None:
-        """FastStream entry point (AckPolicy.MANUAL): ack after success, seek back to retry."""
-        outcome = await self.process(msg.raw_message)
-        if outcome is Outcome.RETRY:
-            await msg.nack()
-        else:
-            await msg.ack()
+    async def on_batch(self, msg: KafkaMessage) -> None:
+        """FastStream entry point (a batch subscriber, AckPolicy.MANUAL): partitions with a
+        record to retry are rewound to it, then the consumer's positions are committed."""
+        records: tuple[Record, ...] = msg.raw_message
+        outcomes = await self.process_batch(records)
+        for partition, offset in rewind_points(records, outcomes).items():
+            msg.consumer.seek(partition, offset)
+        await msg.ack()  # commits each partition's position: past the batch, or the rewind
+
+    async def process_batch(self, records: Sequence[Record]) -> list[Outcome]:
+        """Handle a batch; one outcome per record, in the same order."""
+        outcomes = await self._process_batch(records)
+        for outcome in outcomes:
+            RECORDS.labels(self.name, outcome.value).inc()
+        return outcomes
+
+    async def _process_batch(self, records: Sequence[Record]) -> list[Outcome]:
+        parsed = [self._parse(record) for record in records]
+        try:
+            outcomes, rejects = await self._apply_batch(records, parsed)
+        except Exception as exc:  # noqa: BLE001 - the batch's transaction failed as a whole
+            if not is_transient(exc):
+                log.warning("%s: a batch failed (%r); one record at a time", self.name, exc)
+                return await self._one_by_one(records)
+            return await self._retry_all(records, exc)
+        for i, reject in rejects.items():
+            outcomes[i] = await self._dead_letter_or_retry(records[i], reject)
+        if Outcome.RETRY in outcomes:
+            await asyncio.sleep(self._retry.delay(self._most_failures(records)))
+        for record, outcome in zip(records, outcomes, strict=True):
+            if outcome is not Outcome.RETRY:
+                self._failures.pop(_position(record), None)
+        return outcomes
+
+    def _parse(self, record: Record) -> _Parsed | _Reject | Outcome:
+        try:
+            envelope = self._identify(
+                record.topic, parse_record(record.headers, record.key, record.value)
+            )
+            route = self._routes.get(envelope.type)
+            if route is None:
+                if self._unknown_is_poison:
+                    raise PoisonRecord("unknown_type", f"{envelope.type!r} is not handled here")
+                return Outcome.IGNORED
+            return _Parsed(route, envelope, route.model.model_validate(envelope.data))
+        except PoisonRecord as poison:
+            return _Reject(poison.reason, poison.error)
+        except ValidationError as exc:
+            return _Reject("invalid_data", _brief(exc))
+
+    async def _apply_batch(
+        self, records: Sequence[Record], parsed: Sequence[_Parsed | _Reject | Outcome]
+    ) -> tuple[list[Outcome], dict[int, _Reject]]:
+        """Apply the batch in one unit of work. Outcomes start as RETRY: a record skipped
+        because an earlier one on its partition must be retried stays so."""
+        outcomes = [Outcome.RETRY] * len(records)
+        rejects: dict[int, _Reject] = {}
+        held: set[tuple[str, int]] = set()  # partitions waiting on a record to retry
+        async with self._unit_of_work() as uow:
+            for i, (record, item) in enumerate(zip(records, parsed, strict=True)):
+                if (record.topic, record.partition) in held:
+                    continue
+                result = (
+                    await self._apply_one(uow, record, item) if isinstance(item, _Parsed) else item
+                )
+                if isinstance(result, _Reject):
+                    rejects[i], result = result, Outcome.DEAD_LETTERED
+                elif result is Outcome.RETRY:
+                    held.add((record.topic, record.partition))
+                outcomes[i] = result
+        return outcomes, rejects
+
+    async def _apply_one(self, uow: U, record: Record, item: _Parsed) -> Outcome | _Reject:
+        """One record under its own savepoint. A transient failure propagates: the batch's
+        transaction is lost with it, and the whole batch is retried."""
+        try:
+            async with uow.savepoint():
+                if not await uow.claim(self.name, item.envelope.id):
+                    return Outcome.DUPLICATE
+                await item.route.apply(uow, item.envelope, item.data)
+            return Outcome.APPLIED
+        except PoisonRecord as refused:  # the use case refused it: its savepoint undone
+            return _Reject(refused.reason, refused.error)
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            return self._count_failure(record, exc)
+
+    def _count_failure(self, record: Record, exc: Exception) -> Outcome | _Reject:
+        position = _position(record)
+        failures = self._failures[position] = self._failures.get(position, 0) + 1
+        if failures > self._retry.max_failures:
+            log.error(
+                "%s: giving up on %s after %d failures", self.name, position, failures, exc_info=exc
+            )
+            return _Reject("processing_failed", repr(exc))
+        log.warning("%s: %s failed (%r), retry %d", self.name, position, exc, failures)
+        return Outcome.RETRY
+
+    async def _dead_letter_or_retry(self, record: Record, reject: _Reject) -> Outcome:
+        try:
+            return await self._dead_letter(record, reject.reason, reject.error)
+        except Exception as exc:  # noqa: BLE001 - the broker is down: read it again later
+            log.warning("%s: dead-lettering %s failed (%r)", self.name, _position(record), exc)
+            position = _position(record)
+            self._failures[position] = self._failures.get(position, 0) + 1
+            return Outcome.RETRY
+
+    async def _retry_all(self, records: Sequence[Record], exc: Exception) -> list[Outcome]:
+        first = _position(records[0])
+        failures = self._failures[first] = self._failures.get(first, 0) + 1
+        delay = self._retry.delay(failures)
+        log.warning("%s: batch at %s failed (%r), retry in %.1fs", self.name, first, exc, delay)
+        await asyncio.sleep(delay)
+        return [Outcome.RETRY] * len(records)
+
+    async def _one_by_one(self, records: Sequence[Record]) -> list[Outcome]:
+        outcomes: list[Outcome] = []
+        held: set[tuple[str, int]] = set()
+        for record in records:
+            partition = (record.topic, record.partition)
+            outcome = Outcome.RETRY if partition in held else await self._process(record)
+            if outcome is Outcome.RETRY:
+                held.add(partition)
+            outcomes.append(outcome)
+        return outcomes
+
+    def _most_failures(self, records: Sequence[Record]) -> int:
+        return max((self._failures.get(_position(r), 1) for r in records), default=1)
 
     async def process(self, record: ConsumerRecord[bytes, bytes]) -> Outcome:
+        """Handle one record in a unit of its own (a batch's fallback, and tests)."""
         outcome = await self._process(record)
         RECORDS.labels(self.name, outcome.value).inc()
         return outcome
@@ -134,22 +290,13 @@ class ReliableConsumer(Generic[U]):
         return outcome
 
     async def _parse_and_apply(self, record: ConsumerRecord[bytes, bytes]) -> Outcome:
+        item = self._parse(record)
+        if isinstance(item, Outcome):
+            return item
+        if isinstance(item, _Reject):
+            return await self._dead_letter(record, item.reason, item.error)
         try:
-            envelope = self._identify(
-                record.topic, parse_record(record.headers, record.key, record.value)
-            )
-            route = self._routes.get(envelope.type)
-            if route is None:
-                if self._unknown_is_poison:
-                    raise PoisonRecord("unknown_type", f"{envelope.type!r} is not handled here")
-                return Outcome.IGNORED
-            data = route.model.model_validate(envelope.data)
-        except PoisonRecord as poison:
-            return await self._dead_letter(record, poison.reason, poison.error)
-        except ValidationError as exc:
-            return await self._dead_letter(record, "invalid_data", _brief(exc))
-        try:
-            return await self._apply(route, envelope, data)
+            return await self._apply(item.route, item.envelope, item.data)
         except PoisonRecord as refused:  # the use case refused it: rolled back, nothing changed
             return await self._dead_letter(record, refused.reason, refused.error)
 
@@ -211,38 +358,60 @@ def subscribe_reliably(
         pattern=pattern,
         group_id=group_id,
         auto_offset_reset="earliest",
+        batch=True,
+        max_records=BATCH_RECORDS,
+        batch_timeout_ms=BATCH_WAIT_MS,
         parser=_tolerant_parser,
         decoder=_raw_body,
         title=consumer.name,
         description=f"{description}. Handles: {', '.join(consumer.handled_types)}",
-    )(consumer.on_message)
+    )(consumer.on_batch)
+
+
+def rewind_points(
+    records: Sequence[Record], outcomes: Sequence[Outcome]
+) -> dict[TopicPartition, int]:
+    """Where each partition with a record to retry must be read again: its first such record."""
+    points: dict[TopicPartition, int] = {}
+    for record, outcome in zip(records, outcomes, strict=True):
+        partition = TopicPartition(record.topic, record.partition)
+        if outcome is Outcome.RETRY and record.offset < points.get(partition, record.offset + 1):
+            points[partition] = record.offset
+    return points
+
+
+def _position(record: Record) -> tuple[str, int, int]:
+    return (record.topic, record.partition, record.offset)
 
 
 async def _raw_body(msg: KafkaMessage, _original: Any) -> bytes:
     # FastStream JSON-decodes every body before calling the handler; on garbage that raises
     # outside our code and the record would be skipped without a trace. ReliableConsumer parses
-    # the raw record itself and dead-letters what it cannot read.
-    return bytes(msg.body)
+    # the raw records itself and dead-letters what it cannot read.
+    return b""
 
 
 async def _tolerant_parser(
-    record: ConsumerRecord[bytes, bytes],
-    original: Callable[[ConsumerRecord[bytes, bytes]], Awaitable[KafkaMessage]],
+    records: tuple[Record, ...],
+    original: Callable[[tuple[Record, ...]], Awaitable[KafkaMessage]],
 ) -> KafkaMessage:
     """FastStream decodes header values strictly; a foreign producer's non-UTF-8 (or null)
-    header would raise before our code runs. Parse a cleaned copy, but hand our consumer the
-    original record, which it then dead-letters with its real bytes."""
+    header would raise before our code runs. Parse cleaned copies, but hand our consumer the
+    original records, which it then dead-letters with their real bytes."""
     try:
-        return await original(record)
+        return await original(records)
     except (UnicodeDecodeError, AttributeError):
-        cleaned = dataclasses.replace(
-            record,
-            headers=tuple(
-                (k, (v or b"").decode("utf-8", "replace").encode()) for k, v in record.headers
-            ),
+        cleaned = tuple(
+            dataclasses.replace(
+                r,
+                headers=tuple(
+                    (k, (v or b"").decode("utf-8", "replace").encode()) for k, v in r.headers
+                ),
+            )
+            for r in records
         )
         message = await original(cleaned)
-        message.raw_message = record
+        message.raw_message = records
         return message
 
 

@@ -19,7 +19,8 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Protocol, Self
@@ -46,6 +47,11 @@ class UnitOfWork(Protocol):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None: ...
+
+    def savepoint(self) -> AbstractAsyncContextManager[None]:
+        """A block inside the unit whose exception undoes only its own changes (a SAVEPOINT):
+        a batch of records shares one unit, and one record's failure must not undo the rest."""
+        ...
 
     async def claim(self, consumer: str, ce_id: UUID) -> bool:
         """Inbox: True the first time `consumer` applies `ce_id`, False for a duplicate."""
@@ -113,6 +119,11 @@ class PgUnitOfWork:
         finally:
             await self._pool.release(conn)
 
+    @asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        async with self.conn.transaction():  # nested in the unit's transaction: a SAVEPOINT
+            yield
+
     async def claim(self, consumer: str, ce_id: UUID) -> bool:
         return await self._inbox.claim(self.conn, consumer, ce_id)
 
@@ -168,10 +179,17 @@ class FakeUnitOfWork:
         if exc_type is None:
             self.store.commits += 1
             return
-        # Restore in place: repositories and tests hold references to the store object.
-        for name in vars(before):
-            setattr(self.store, name, getattr(before, name))
+        _restore(self.store, before)
         self.store.rollbacks += 1
+
+    @asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        before = copy.deepcopy(self.store)
+        try:
+            yield
+        except BaseException:
+            _restore(self.store, before)
+            raise
 
     async def claim(self, consumer: str, ce_id: UUID) -> bool:
         if (consumer, ce_id) in self.store.inbox:
@@ -191,3 +209,11 @@ class FakeUnitOfWork:
             if record.key == key and record.headers.get("ce_type") in ce_types:
                 data = {k: v for k, v in json.loads(record.value).items() if k not in fields}
                 self.store.outbox[n] = dataclasses.replace(record, value=json.dumps(data).encode())
+
+
+def _restore(store: FakeStore, before: FakeStore) -> None:
+    # In place: repositories and tests hold references to the store object itself.
+    counts = store.commits, store.rollbacks
+    for name in vars(before):
+        setattr(store, name, getattr(before, name))
+    store.commits, store.rollbacks = counts

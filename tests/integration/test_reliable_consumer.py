@@ -27,7 +27,7 @@ from shared.consuming import (
     Route,
     subscribe_reliably,
 )
-from shared.envelope import Envelope, build_record
+from shared.envelope import Envelope, PoisonRecord, build_record
 from shared.events import AssignmentResponse, Contact, Eligibility, RequestAccepted
 from shared.kafka import DeadLetters, ensure_topics, make_broker
 from shared.kafka_access import KafkaAccess
@@ -175,6 +175,53 @@ async def test_a_handler_that_keeps_failing_is_dead_lettered_after_the_limit(
     outcomes = [await consumer.process(record) for _ in range(3)]
     assert outcomes == [Outcome.RETRY, Outcome.RETRY, Outcome.DEAD_LETTERED]
     assert sent == ["processing_failed"]
+
+
+async def test_in_a_batch_a_refused_record_undoes_only_its_own_savepoint(
+    pool: asyncpg.Pool, unique: str
+) -> None:
+    """One transaction for the batch on the real PostgreSQL: the refused record's outbox row
+    goes with its savepoint, its neighbours' rows are committed."""
+    dead: list[str] = []
+
+    class Recorder:
+        async def send(self, record: object, reason: str, error: str) -> None:
+            dead.append(reason)
+
+    async def queue_then_decide(
+        uow: PgUnitOfWork, envelope: Envelope, event: AssignmentResponse
+    ) -> None:
+        await uow.emit(
+            [build_record(event, source="/test", subject=f"{unique}-{event.partner_id}")]
+        )
+        if event.partner_id == "refused":
+            raise PoisonRecord("refused", "no")
+
+    consumer = ReliableConsumer(
+        name=f"test.{unique}",
+        unit_of_work=lambda: PgUnitOfWork(pool, "matcher"),
+        dead_letters=Recorder(),
+        routes={AssignmentResponse.ce_type: Route(AssignmentResponse, queue_then_decide)},
+        retry=FAST,
+    )
+    batch = []
+    for offset, partner in enumerate(["a", "refused", "b"]):
+        out = build_record(
+            AssignmentResponse(assignment_id=uuid4(), partner_id=partner, decision="accept"),
+            source="/test",
+            subject="r",
+        )
+        batch.append(_consumer_record("t", offset, out.key, out.headers, out.value))
+
+    outcomes = await consumer.process_batch(batch)
+
+    assert outcomes == [Outcome.APPLIED, Outcome.DEAD_LETTERED, Outcome.APPLIED]
+    keys = await pool.fetch(
+        "SELECT convert_from(key, 'UTF8') AS k FROM matcher.outbox WHERE key LIKE $1 ORDER BY id",
+        f"{unique}-%".encode(),
+    )
+    assert [r["k"] for r in keys] == [f"{unique}-a", f"{unique}-b"]
+    assert dead == ["refused"]
 
 
 # ------------------------------------------------------------------ through the real broker

@@ -1,0 +1,193 @@
+"""shared.consuming's batches, on the in-memory unit of work: one unit per batch, a savepoint per
+record, partitions held behind a record to retry, and where each partition is read again."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import TypeAlias
+from uuid import uuid4
+
+import asyncpg
+from aiokafka import ConsumerRecord, TopicPartition
+
+from shared.consuming import Outcome, ReliableConsumer, RetryPolicy, Route, rewind_points
+from shared.envelope import Envelope, PoisonRecord, build_record
+from shared.events import AssignmentResponse
+from shared.uow import FakeStore, FakeUnitOfWork
+
+FAST = RetryPolicy(base_seconds=0.001, max_seconds=0.002, max_failures=2)
+Record: TypeAlias = "ConsumerRecord[bytes, bytes]"
+
+
+def _record(partition: int, offset: int, partner: str) -> Record:
+    """An AssignmentResponse whose partner id tells the test's use case what to do."""
+    event = AssignmentResponse(assignment_id=uuid4(), partner_id=partner, decision="accept")
+    out = build_record(event, source="/test", subject=partner)
+    return ConsumerRecord(
+        topic="t",
+        partition=partition,
+        offset=offset,
+        timestamp=0,
+        timestamp_type=0,
+        key=out.key,
+        value=out.value,
+        checksum=None,
+        serialized_key_size=len(out.key),
+        serialized_value_size=len(out.value),
+        headers=tuple((k, v.encode()) for k, v in out.headers.items()),
+    )
+
+
+def _garbage(partition: int, offset: int) -> Record:
+    return ConsumerRecord("t", partition, offset, 0, 0, b"k", b"\x00 not json", None, 1, 10, ())
+
+
+class DeadLetters:
+    def __init__(self) -> None:
+        self.sent: list[tuple[int, str]] = []
+        self.down = False
+
+    async def send(self, record: Record, reason: str, error: str) -> None:
+        if self.down:
+            raise ConnectionError("broker down")
+        self.sent.append((record.offset, reason))
+
+
+class Units:
+    """A factory of fake units; `failing_commits` makes that many commits raise."""
+
+    def __init__(self, store: FakeStore) -> None:
+        self.store = store
+        self.opened = 0
+        self.failing_commits = 0
+
+    def __call__(self) -> FakeUnitOfWork:
+        self.opened += 1
+        units = self
+
+        class Unit(FakeUnitOfWork):
+            async def __aexit__(
+                self,
+                exc_type: type[BaseException] | None,
+                exc: BaseException | None,
+                tb: TracebackType | None,
+            ) -> None:
+                if exc_type is None and units.failing_commits:
+                    units.failing_commits -= 1
+                    await super().__aexit__(RuntimeError, RuntimeError("commit"), None)
+                    raise RuntimeError("the commit failed")
+                await super().__aexit__(exc_type, exc, tb)
+
+        return Unit(self.store)
+
+
+async def _use_case(uow: FakeUnitOfWork, envelope: Envelope, event: AssignmentResponse) -> None:
+    """Queues an event, then does what the partner id says: the queued event must vanish with
+    the record whenever the record fails."""
+    await uow.emit([build_record(event, source="/test", subject=event.partner_id)])
+    if event.partner_id == "refused":
+        raise PoisonRecord("refused", "the use case refused it")
+    if event.partner_id == "buggy":
+        raise KeyError("a bug")
+    if event.partner_id == "db-down":
+        raise asyncpg.exceptions.ConnectionDoesNotExistError("database went away")
+
+
+def _consumer(units: Units, dead: DeadLetters) -> ReliableConsumer[FakeUnitOfWork]:
+    return ReliableConsumer(
+        name="test.batch",
+        unit_of_work=units,
+        routes={AssignmentResponse.ce_type: Route(AssignmentResponse, _use_case)},
+        dead_letters=dead,
+        retry=FAST,
+    )
+
+
+def _queued(store: FakeStore) -> list[bytes]:
+    return [r.key for r in store.outbox]
+
+
+async def test_one_unit_per_batch_and_a_refused_record_undoes_only_itself() -> None:
+    store, dead = FakeStore(), DeadLetters()
+    units = Units(store)
+    batch = [_record(0, 1, "a"), _garbage(0, 2), _record(0, 3, "refused"), _record(1, 9, "b")]
+
+    outcomes = await _consumer(units, dead).process_batch(batch)
+
+    assert outcomes == [
+        Outcome.APPLIED,
+        Outcome.DEAD_LETTERED,
+        Outcome.DEAD_LETTERED,
+        Outcome.APPLIED,
+    ]
+    assert units.opened == 1 and store.commits == 1
+    assert _queued(store) == [b"a", b"b"]  # the refused record's event went with its savepoint
+    assert dead.sent == [(2, "not_a_cloudevent"), (3, "refused")]
+    assert rewind_points(batch, outcomes) == {}
+
+
+async def test_a_record_to_retry_holds_its_partition_and_no_other() -> None:
+    store, dead = FakeStore(), DeadLetters()
+    consumer = _consumer(Units(store), dead)
+    batch = [_record(0, 5, "a"), _record(0, 6, "buggy"), _record(0, 7, "c"), _record(1, 2, "d")]
+
+    outcomes = await consumer.process_batch(batch)
+
+    assert outcomes == [Outcome.APPLIED, Outcome.RETRY, Outcome.RETRY, Outcome.APPLIED]
+    assert _queued(store) == [b"a", b"d"]  # "c" waits behind the buggy record, in order
+    assert rewind_points(batch, outcomes) == {TopicPartition("t", 0): 6}
+
+    # Read again from the rewind point: retried until the limit, then dead-lettered, and the
+    # record behind it is applied at last. The inbox makes re-reading "a" harmless anyway.
+    again = batch[1:]
+    assert await consumer.process_batch(again) == [Outcome.RETRY, Outcome.RETRY, Outcome.DUPLICATE]
+    assert await consumer.process_batch(again) == [
+        Outcome.DEAD_LETTERED,
+        Outcome.APPLIED,
+        Outcome.DUPLICATE,
+    ]
+    assert dead.sent == [(6, "processing_failed")]
+    assert _queued(store) == [b"a", b"d", b"c"]
+
+
+async def test_a_transient_failure_retries_the_whole_batch_and_keeps_nothing() -> None:
+    store, dead = FakeStore(), DeadLetters()
+    batch = [_record(0, 1, "a"), _record(1, 4, "db-down"), _record(1, 5, "b")]
+
+    outcomes = await _consumer(Units(store), dead).process_batch(batch)
+
+    assert outcomes == [Outcome.RETRY] * 3
+    assert store.outbox == [] and store.inbox == set() and store.rollbacks == 1
+    assert dead.sent == []  # never dead-lettered, however often
+    assert rewind_points(batch, outcomes) == {
+        TopicPartition("t", 0): 1,
+        TopicPartition("t", 1): 4,
+    }
+
+
+async def test_a_batch_whose_commit_fails_is_replayed_one_record_at_a_time() -> None:
+    store, dead = FakeStore(), DeadLetters()
+    units = Units(store)
+    units.failing_commits = 1
+    batch = [_record(0, 1, "a"), _record(0, 2, "b"), _record(1, 3, "c")]
+
+    outcomes = await _consumer(units, dead).process_batch(batch)
+
+    assert outcomes == [Outcome.APPLIED] * 3
+    assert units.opened == 1 + 3  # the failed batch, then a unit per record
+    assert sorted(_queued(store)) == [b"a", b"b", b"c"]
+
+
+async def test_a_dead_letter_that_cannot_be_sent_is_retried_not_lost() -> None:
+    store, dead = FakeStore(), DeadLetters()
+    dead.down = True
+    consumer = _consumer(Units(store), dead)
+    batch = [_garbage(0, 1), _record(0, 2, "a")]
+
+    outcomes = await consumer.process_batch(batch)
+    assert outcomes == [Outcome.RETRY, Outcome.APPLIED]
+    assert rewind_points(batch, outcomes) == {TopicPartition("t", 0): 1}
+
+    dead.down = False
+    assert await consumer.process_batch(batch) == [Outcome.DEAD_LETTERED, Outcome.DUPLICATE]
+    assert dead.sent == [(1, "not_a_cloudevent")]
