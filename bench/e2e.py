@@ -158,7 +158,12 @@ async def _subscribe(http: ClientSession, cfg: stack.StackSettings, operator: st
 async def _bench(cfg: stack.StackSettings, args: argparse.Namespace) -> dict[str, Any]:
     port_base = cfg.intake_port - 1
     counts = parse_instances(args.instances)
-    env = {**SERVICE_ENV, "STAX_DB_POOL_SIZE": str(args.in_flight + 6)}
+    mail = infra.MailSink().start()
+    env = {
+        **SERVICE_ENV,
+        "STAX_DB_POOL_SIZE": str(args.in_flight + 6),
+        "STAX_NOTIFIER_SMTP_PORT": str(mail.port),
+    }
     instances = infra.Instances(cfg, env, port_base)
     receiver = infra.Receiver()
     results: dict[str, Any] = {}
@@ -216,8 +221,10 @@ async def _bench(cfg: stack.StackSettings, args: argparse.Namespace) -> dict[str
             results["scaling"] = [s for s in scaling if s["instances"] in counts]
             results["failed_requests"] = load.failed
             results["webhooks_received"] = receiver.webhooks
+            results["emails_received"] = mail.received
     finally:
         await receiver.stop()
+        mail.stop()
         await asyncio.to_thread(instances.stop)
     results["_latencies"] = latencies
     return results

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -15,6 +16,7 @@ from typing import Any
 
 import asyncpg
 from aiohttp import web
+from aiosmtpd.controller import Controller
 
 from deploy.local import kafka, postgres, processes, stack
 from shared.events import AssignmentOffered
@@ -169,7 +171,38 @@ async def work_per_request(cfg: stack.StackSettings) -> dict[str, float]:
     return {k: round(v, 2) for k, v in out.items()}
 
 
-# ----------------------------------------------------------------------------- receiver
+# ----------------------------------------------------------------------------- receivers
+
+
+class MailSink:
+    """The partners' and Parties' SMTP server (aiosmtpd, in a thread of this process): without
+    one every e-mail fails and is retried, and the run measures retries, not deliveries."""
+
+    def __init__(self) -> None:
+        self.received = 0
+        self._controller = Controller(self, hostname="127.0.0.1", port=_free_port())
+
+    @property
+    def port(self) -> int:
+        return int(self._controller.port)
+
+    async def handle_DATA(self, _server: Any, _session: Any, _envelope: Any) -> str:  # noqa: N802
+        self.received += 1
+        return "250 OK"
+
+    def start(self) -> MailSink:
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        self._controller.stop()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
 
 
 class Receiver:

@@ -39,6 +39,16 @@ def is_transient_db_error(exc: BaseException) -> bool:
     return isinstance(exc, _TRANSIENT_DB)
 
 
+async def _reset(conn: asyncpg.Connection) -> None:
+    """What a connection goes back to the pool with. asyncpg's default sends RESET ALL, CLOSE
+    ALL, UNLISTEN * and pg_advisory_unlock_all() on every release: a round trip per unit of
+    work. Pooled work here leaves no session state behind (the outbox relay undoes its own
+    LISTEN and advisory lock; the doorbell has a connection of its own), so the full reset runs
+    only after an accident: a transaction left open."""
+    if conn.is_in_transaction():
+        await conn.reset()
+
+
 async def create_pool(url: str, *, max_size: int = 10, wait_seconds: float = 120.0) -> asyncpg.Pool:
     """Open a pool, retrying while the database is not reachable yet (stack start-up)."""
     async for attempt in AsyncRetrying(
@@ -49,7 +59,7 @@ async def create_pool(url: str, *, max_size: int = 10, wait_seconds: float = 120
     ):
         with attempt:
             pool: asyncpg.Pool = await asyncpg.create_pool(
-                url, min_size=1, max_size=max_size, command_timeout=30
+                url, min_size=1, max_size=max_size, command_timeout=30, reset=_reset
             )
             return pool
     raise AssertionError("unreachable: tenacity re-raises the last error")

@@ -162,9 +162,17 @@ class OutboxRelay:
             try:
                 await self._relay_forever(conn)
             finally:
-                with contextlib.suppress(Exception):
-                    await conn.remove_listener(self._outbox.channel, self._on_notify)
-                    await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", lock)
+                await self._let_go(conn, lock)
+
+    async def _let_go(self, conn: Conn, lock: str) -> None:
+        """Undo the LISTEN and the lock before the connection goes back to the pool (whose
+        release does not, see shared.db); a session that cannot be cleaned is closed instead,
+        so no pooled connection ever holds the relay's lock."""
+        try:
+            await conn.remove_listener(self._outbox.channel, self._on_notify)
+            await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", lock)
+        except Exception:  # noqa: BLE001 - whatever it was, the session goes
+            conn.terminate()
 
     def _on_notify(self, *_args: Any) -> None:
         self._wake.set()
