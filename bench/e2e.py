@@ -155,6 +155,25 @@ async def _subscribe(http: ClientSession, cfg: stack.StackSettings, operator: st
     return len(partners)
 
 
+async def _scaling(
+    load: Load,
+    instances: infra.Instances,
+    counts: list[int],
+    args: argparse.Namespace,
+    throughput: float,
+) -> list[dict[str, float]]:
+    """Closed-loop throughput with each count of instances (1 is the run's first phase)."""
+    scaling = [{"instances": 1, "requests_per_s": round(throughput, 2)}]
+    for count in (c for c in counts if c > 1):
+        print(f"  scaling: {count} instances of each service")
+        await asyncio.to_thread(instances.scale, count)
+        load.target(instances.intake_urls())
+        await load.closed(3.0, args.in_flight)  # warm-up: partitions rebalance
+        n, secs, _ = await load.closed(args.scale_duration, args.in_flight)
+        scaling.append({"instances": count, "requests_per_s": round(n / secs, 2)})
+    return [s for s in scaling if s["instances"] in counts]
+
+
 async def _bench(cfg: stack.StackSettings, args: argparse.Namespace) -> dict[str, Any]:
     port_base = cfg.intake_port - 1
     counts = parse_instances(args.instances)
@@ -210,15 +229,7 @@ async def _bench(cfg: stack.StackSettings, args: argparse.Namespace) -> dict[str
                 "http_echo_per_s": round(await raw.raw_http(3.0, args.in_flight), 1),
             }
 
-            scaling = [{"instances": 1, "requests_per_s": round(throughput, 2)}]
-            for count in (c for c in counts if c > 1):
-                print(f"  scaling: {count} instances of each service")
-                await asyncio.to_thread(instances.scale, count)
-                load.target(instances.intake_urls())
-                await load.closed(3.0, args.in_flight)  # warm-up: partitions rebalance
-                n, secs, _ = await load.closed(args.scale_duration, args.in_flight)
-                scaling.append({"instances": count, "requests_per_s": round(n / secs, 2)})
-            results["scaling"] = [s for s in scaling if s["instances"] in counts]
+            results["scaling"] = await _scaling(load, instances, counts, args, throughput)
             results["failed_requests"] = load.failed
             results["webhooks_received"] = receiver.webhooks
             results["emails_received"] = mail.received

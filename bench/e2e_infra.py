@@ -204,7 +204,6 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-
 class Receiver:
     """Partners' webhook endpoint: notes when the first `ta.assignment.offered` of each
     request arrives (no signature check: the light end of the wire is the point here)."""

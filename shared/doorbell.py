@@ -11,6 +11,7 @@ scheduled for later), so polling stays — as the fallback, not the way work is 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
@@ -26,20 +27,39 @@ Connect = Callable[[], Awaitable[asyncpg.Connection]]
 
 
 class Doorbell:
+    """Each ring wakes one waiter, the longest waiting; with none waiting, the next wait returns
+    at once. Waking every idle loop for each notice would send them all to look for the same
+    work (a thundering herd): the one woken takes what it can and rings again (`ring`) when it
+    found more than it could take."""
+
     def __init__(self, channel: str, *, reconnect_seconds: float = 1.0) -> None:
         self.channel = channel
-        self._rung = asyncio.Event()
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._pending = False
         self._reconnect = reconnect_seconds
 
     def ring(self, *_args: Any) -> None:
-        """Wake every waiter (asyncpg's listener callback, or anyone in this process)."""
-        self._rung.set()
+        """Wake one waiter (asyncpg's listener callback, or anyone in this process)."""
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():  # a waiter that timed out is done (cancelled)
+                waiter.set_result(None)
+                return
+        self._pending = True
 
     async def wait(self, at_most: float) -> None:
-        """Return when the bell rings, or after `at_most` seconds, whichever comes first."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._rung.wait(), at_most)
-        self._rung.clear()
+        """Return when the bell rings for this waiter, or after `at_most` seconds."""
+        if self._pending:
+            self._pending = False
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(waiter, at_most)
+        finally:
+            with contextlib.suppress(ValueError):
+                self._waiters.remove(waiter)
 
     async def listen(self, connect: Connect) -> None:
         """LISTEN until cancelled, reconnecting after a database outage."""

@@ -66,6 +66,7 @@ def delivery_rules(settings: NotifierSettings) -> DeliveryRules:
         ),
         lease_seconds=settings.notifier_lease_seconds,
         max_in_flight_per_endpoint=settings.notifier_max_in_flight_per_endpoint,
+        batch=settings.notifier_delivery_batch,
         disable_after_days=settings.notifier_disable_after_days,
     )
 
@@ -108,7 +109,7 @@ def create_app(settings: NotifierSettings) -> FastAPI:
         client = webhook_client(
             guard,
             timeout=settings.notifier_timeout_seconds,
-            max_connections=4 * settings.notifier_workers,
+            max_connections=settings.notifier_workers * settings.notifier_delivery_batch,
         )
         async with (
             client,

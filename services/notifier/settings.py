@@ -42,7 +42,15 @@ class NotifierSettings(ServiceSettings):
         description="How long a worker owns a delivery it sends; must exceed the timeout",
     )
     notifier_workers: int = Field(
-        default=8, ge=1, description="Concurrent deliveries per notifier process"
+        default=8,
+        ge=1,
+        description="Delivery loops per notifier process, each sending a batch at a time",
+    )
+    notifier_delivery_batch: int = Field(
+        default=8,
+        ge=1,
+        le=100,
+        description="Deliveries a worker leases, sends concurrently and records together",
     )
     notifier_max_in_flight_per_endpoint: int = Field(
         default=2, ge=1, description="Leases one endpoint may hold at once (per cluster)"

@@ -123,6 +123,15 @@ class Deliveries(Protocol):
         max_in_flight_per_endpoint: int,
         partners: Sequence[str] | None = None,
     ) -> Delivery | None: ...
+    async def claim_batch(
+        self,
+        *,
+        now: datetime,
+        lease_until: datetime,
+        max_in_flight_per_endpoint: int,
+        partners: Sequence[str] | None = None,
+        limit: int,
+    ) -> list[Delivery]: ...
     async def record_attempt(
         self, delivery_id: UUID, *, lease: datetime, outcome: AttemptRecord
     ) -> bool: ...

@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from services.notifier.handlers.delivery import Channels, DeliveryRules, deliver_one
+from services.notifier.handlers.delivery import Channels, DeliveryRules, deliver_due
 from services.notifier.unit_of_work import NotifierUnits
 from shared.consuming import is_transient
 from shared.doorbell import Doorbell
@@ -26,11 +26,12 @@ async def run_worker(
     poll_seconds: float,
 ) -> None:
     """Deliver while work is due; idle, wait for the doorbell (a delivery queued, resent or
-    recovered) or `poll_seconds` (retries fall due by the clock alone); back off on failures."""
+    recovered) or `poll_seconds` (retries fall due by the clock alone); back off on failures.
+    A worker that leased a full batch rings the bell for the next idle one."""
     delay = poll_seconds
     while True:
         try:
-            if await deliver_one(units, channels, rules, clock):
+            if await deliver_due(units, channels, rules, clock, more_due=due.ring):
                 delay = poll_seconds
                 continue
         except asyncio.CancelledError:

@@ -410,6 +410,28 @@ class FakeDeliveries:
             target=self._target(row.new),
         )
 
+    async def claim_batch(
+        self,
+        *,
+        now: datetime,
+        lease_until: datetime,
+        max_in_flight_per_endpoint: int,
+        partners: Sequence[str] | None = None,
+        limit: int,
+    ) -> list[Delivery]:
+        claimed: list[Delivery] = []
+        while len(claimed) < limit:
+            one = await self.claim_due(
+                now=now,
+                lease_until=lease_until,
+                max_in_flight_per_endpoint=max_in_flight_per_endpoint,
+                partners=partners,
+            )
+            if one is None:
+                break
+            claimed.append(one)
+        return claimed
+
     def _has_room(self, endpoint_id: UUID | None, now: datetime, most: int) -> bool:
         if endpoint_id is None:
             return True

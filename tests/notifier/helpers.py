@@ -29,7 +29,7 @@ from services.notifier import api, domain
 from services.notifier.adapters.mailer import Mailer, SmtpConfig, Templates
 from services.notifier.adapters.ssrf import SsrfGuard
 from services.notifier.adapters.webhook import WebhookSender, webhook_client
-from services.notifier.handlers.delivery import Channels, DeliveryRules, deliver_one
+from services.notifier.handlers.delivery import Channels, DeliveryRules, deliver_due
 from services.notifier.handlers.endpoints import new_secret
 from services.notifier.handlers.fanout import fan_out
 from services.notifier.unit_of_work import NotifierUnits, pg_units
@@ -220,7 +220,7 @@ class Delivering:
     clock: Callable[[], datetime]
 
     async def one(self) -> bool:
-        return await deliver_one(self.units, self.channels, self.rules, self.clock)
+        return await deliver_due(self.units, self.channels, self.rules, self.clock) > 0
 
 
 @asynccontextmanager

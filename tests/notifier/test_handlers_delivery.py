@@ -12,7 +12,7 @@ from uuid import UUID, uuid4
 
 from services.notifier import domain
 from services.notifier.domain import AttemptResult
-from services.notifier.handlers.delivery import Channels, DeliveryRules, deliver_one
+from services.notifier.handlers.delivery import Channels, DeliveryRules, deliver_due
 from services.notifier.unit_of_work import NotifierUnits
 from tests.notifier.fakes import NotifierStore, fake_units
 
@@ -79,7 +79,7 @@ class World:
 
     async def deliver(self) -> bool:
         channels = Channels(self.webhooks, self.email)
-        return await deliver_one(self.units, channels, self.rules, self.clock)
+        return await deliver_due(self.units, channels, self.rules, self.clock) > 0
 
     def outbox_types(self) -> list[str]:
         return [r.headers["ce_type"] for r in self.store.outbox]

@@ -413,6 +413,37 @@ async def test_a_leased_delivery_is_not_due_and_an_endpoint_holds_at_most_its_ca
     assert again is not None
 
 
+async def test_a_batch_claim_takes_the_most_urgent_first_and_keeps_each_endpoints_cap(
+    units: NotifierUnits, partner: str
+) -> None:
+    endpoint_id = await _endpoint(units, partner, [])
+    contact_id = await _contact(units, partner)
+    hooks = [_new(partner, endpoint_id=endpoint_id) for _ in range(4)]
+    mails = [_new(partner, contact_id=contact_id) for _ in range(2)]
+    async with units() as uow:
+        for new in [*hooks, *mails]:
+            await uow.deliveries.add(new)
+    async with units() as uow:
+        first = await uow.deliveries.claim_batch(
+            now=NOW, lease_until=LEASE, max_in_flight_per_endpoint=3, partners=[partner], limit=5
+        )
+    # Five asked for: the endpoint's cap of 3 leaves its fourth due; both e-mails are taken.
+    assert len(first) == 5
+    assert sum(isinstance(d.target, EmailTarget) for d in first) == 2
+    assert {d.lease for d in first} == {LEASE}
+    async with units() as uow:  # the cap counts the leases committed before
+        second = await uow.deliveries.claim_batch(
+            now=NOW, lease_until=LEASE, max_in_flight_per_endpoint=3, partners=[partner], limit=5
+        )
+    assert second == []
+    async with units() as uow:
+        third = await uow.deliveries.claim_batch(
+            now=NOW, lease_until=LEASE, max_in_flight_per_endpoint=4, partners=[partner], limit=5
+        )
+    taken = {d.delivery_id for d in [*first, *third]}
+    assert taken == {n.delivery_id for n in [*hooks, *mails]}
+
+
 async def test_an_outcome_is_recorded_only_under_the_lease_it_was_claimed_with(
     units: NotifierUnits, partner: str
 ) -> None:

@@ -1,10 +1,14 @@
-"""The delivery use case: lease one due delivery, send it, record the outcome.
+"""The delivery use case: lease a batch of due deliveries, send them, record the outcomes.
 
 Two units of work, so no connection or transaction is held while sending: the first leases the
-row (see DeliveryRepository.claim_due), the second records the attempt under that lease."""
+rows (see DeliveryRepository.claim_batch), the second records every attempt under its lease,
+each in a savepoint of its own. A batch spreads those two transactions over many deliveries;
+its sends run concurrently, so the batch takes as long as its slowest send (the per-endpoint
+cap keeps a dead endpoint's share of any batch small)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -16,6 +20,7 @@ from services.notifier.adapters import EmailChannel, WebhookChannel
 from services.notifier.domain import AttemptResult, Delivery, EmailTarget, WebhookTarget
 from services.notifier.handlers.fanout import queue_for_partner
 from services.notifier.unit_of_work import NotifierUnitOfWork, NotifierUnits
+from shared.consuming import is_transient
 from shared.envelope import build_record
 from shared.events import Channel, NotificationDelivered, NotificationFailed
 
@@ -39,31 +44,58 @@ class DeliveryRules:
     policy: domain.RetryPolicy
     lease_seconds: float = 60.0
     max_in_flight_per_endpoint: int = 2
+    batch: int = 1  # deliveries leased, sent and recorded together
     disable_after_days: float = 5.0
     partners: Sequence[str] | None = None  # None: every partner (tests scope workers to theirs)
 
 
-async def deliver_one(
+async def deliver_due(
     units: NotifierUnits,
     channels: Channels,
     rules: DeliveryRules,
     clock: Callable[[], datetime],
-) -> bool:
-    """Attempt the most urgent due delivery; False when nothing is due."""
+    *,
+    more_due: Callable[[], None] = lambda: None,
+) -> int:
+    """Attempt the most urgent due deliveries, up to `rules.batch`; how many (0: none due).
+    A full batch calls `more_due` before sending: more may be due, for another worker."""
     now = clock()
     async with units() as uow:
-        delivery = await uow.deliveries.claim_due(
+        deliveries = await uow.deliveries.claim_batch(
             now=now,
             lease_until=now + timedelta(seconds=rules.lease_seconds),
             max_in_flight_per_endpoint=rules.max_in_flight_per_endpoint,
             partners=rules.partners,
+            limit=rules.batch,
         )
-    if delivery is None:
-        return False
-    result = await _attempt_recorded(channels, delivery, now)
+    if not deliveries:
+        return 0
+    if len(deliveries) == rules.batch:
+        more_due()
+    results = await asyncio.gather(*(_attempt_recorded(channels, d, now) for d in deliveries))
     async with units() as uow:
-        await _record(uow, rules, delivery, result, clock)
-    return True
+        for delivery, result in zip(deliveries, results, strict=True):
+            await _record_alone(uow, rules, delivery, result, clock)
+    return len(deliveries)
+
+
+async def _record_alone(
+    uow: NotifierUnitOfWork,
+    rules: DeliveryRules,
+    delivery: Delivery,
+    result: AttemptResult,
+    clock: Callable[[], datetime],
+) -> None:
+    """One outcome, in a savepoint: a bug recording it leaves that delivery leased (sent again,
+    same webhook-id, when the lease ends) without losing its neighbours' outcomes. A transient
+    failure loses the transaction, so it fails the batch: every lease runs out, all are resent."""
+    try:
+        async with uow.savepoint():
+            await _record(uow, rules, delivery, result, clock)
+    except Exception as exc:
+        if is_transient(exc):
+            raise
+        log.exception("delivery %s: recording the attempt failed", delivery.delivery_id)
 
 
 async def _attempt_recorded(channels: Channels, delivery: Delivery, now: datetime) -> AttemptResult:

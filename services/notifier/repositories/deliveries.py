@@ -25,24 +25,32 @@ from shared.db import Conn
 # is re-sent with the same delivery_id (= webhook-id). First attempts go before retries (Hook0's
 # priority split), so a dead endpoint's retries never starve fresh deliveries.
 _PICK = """
-WITH busy AS (
-    SELECT endpoint_id FROM notifier.deliveries
+WITH leases AS (
+    SELECT endpoint_id, count(*) AS held FROM notifier.deliveries
     WHERE status = 'pending' AND claimed_until > $1 AND endpoint_id IS NOT NULL
-    GROUP BY endpoint_id HAVING count(*) >= $2
+    GROUP BY endpoint_id
+), due AS (
+    SELECT delivery_id, row_number() OVER (
+        PARTITION BY endpoint_id ORDER BY attempts > 0, next_attempt_at
+    ) AS nth
+    FROM notifier.deliveries
+    WHERE status = 'pending' AND next_attempt_at <= $1
+      AND ($3::text[] IS NULL OR partner_id = ANY($3::text[]))
 )
 SELECT d.delivery_id, d.event_id, d.event_type, d.partner_id, d.request_id, d.payload,
        d.attempts, d.endpoint_id, d.contact_id,
        e.url, e.secret, e.previous_secret, e.previous_secret_until, e.failing_since,
        (e.enabled AND NOT e.deleted) AS endpoint_enabled,
        c.email, c.language, c.enabled AS contact_enabled
-FROM notifier.deliveries d
+FROM due
+JOIN notifier.deliveries d ON d.delivery_id = due.delivery_id
+LEFT JOIN leases l ON l.endpoint_id = d.endpoint_id
 LEFT JOIN notifier.endpoints e ON e.endpoint_id = d.endpoint_id
 LEFT JOIN notifier.contacts c ON c.contact_id = d.contact_id
-WHERE d.status = 'pending' AND d.next_attempt_at <= $1
-  AND ($3::text[] IS NULL OR d.partner_id = ANY($3::text[]))
-  AND (d.endpoint_id IS NULL OR d.endpoint_id NOT IN (SELECT endpoint_id FROM busy))
+-- Per endpoint, only as many as its cap has room for (leases already held counted).
+WHERE d.endpoint_id IS NULL OR coalesce(l.held, 0) + due.nth <= $2
 ORDER BY d.attempts > 0, d.next_attempt_at
-LIMIT 1
+LIMIT $4
 FOR UPDATE OF d SKIP LOCKED
 """
 
@@ -133,27 +141,52 @@ class DeliveryRepository:
         max_in_flight_per_endpoint: int,
         partners: Sequence[str] | None = None,
     ) -> Delivery | None:
-        """Lease the most urgent due delivery, with what sending it needs; None when nothing is
-        due (or the endpoint it found reached its in-flight cap meanwhile). The lease holds once
-        the unit commits."""
-        row = await self._conn.fetchrow(_PICK, now, max_in_flight_per_endpoint, partners)
-        if row is None:
-            return None
-        if row["endpoint_id"] is not None and not await self._endpoint_has_room(
-            row["endpoint_id"], now, max_in_flight_per_endpoint
-        ):
-            return None
-        await self._conn.execute(
-            "UPDATE notifier.deliveries SET claimed_until = $2, next_attempt_at = $2 "
-            "WHERE delivery_id = $1",
-            row["delivery_id"],
-            lease_until,
+        """Lease the most urgent due delivery (see claim_batch); None when nothing is due."""
+        claimed = await self.claim_batch(
+            now=now,
+            lease_until=lease_until,
+            max_in_flight_per_endpoint=max_in_flight_per_endpoint,
+            partners=partners,
+            limit=1,
         )
-        return _delivery(row, lease_until)
+        return claimed[0] if claimed else None
 
-    async def _endpoint_has_room(self, endpoint_id: UUID, now: datetime, most: int) -> bool:
+    async def claim_batch(
+        self,
+        *,
+        now: datetime,
+        lease_until: datetime,
+        max_in_flight_per_endpoint: int,
+        partners: Sequence[str] | None = None,
+        limit: int,
+    ) -> list[Delivery]:
+        """Lease up to `limit` of the most urgent due deliveries, most urgent first, with what
+        sending them needs, never more leases per endpoint than the cap (those over it stay
+        due). The leases hold once the unit commits."""
+        rows = await self._conn.fetch(_PICK, now, max_in_flight_per_endpoint, partners, limit)
+        by_endpoint: dict[UUID, list[asyncpg.Record]] = {}
+        for row in rows:
+            if row["endpoint_id"] is not None:
+                by_endpoint.setdefault(row["endpoint_id"], []).append(row)
+        refused: set[UUID] = set()
+        # Endpoints in one order for every worker: two claims never wait on each other's locks.
+        for endpoint_id in sorted(by_endpoint, key=str):
+            group = by_endpoint[endpoint_id]
+            room = await self._endpoint_room(endpoint_id, now, max_in_flight_per_endpoint)
+            refused.update(r["delivery_id"] for r in group[max(room, 0) :])
+        taken = [r for r in rows if r["delivery_id"] not in refused]
+        if taken:
+            await self._conn.execute(
+                "UPDATE notifier.deliveries SET claimed_until = $2, next_attempt_at = $2 "
+                "WHERE delivery_id = ANY($1::uuid[])",
+                [r["delivery_id"] for r in taken],
+                lease_until,
+            )
+        return [_delivery(r, lease_until) for r in taken]
+
+    async def _endpoint_room(self, endpoint_id: UUID, now: datetime, most: int) -> int:
         # An endpoint may hold at most N leases, so a dead one never occupies every worker.
-        # The `busy` filter of _PICK reads a snapshot that misses claims committing meanwhile;
+        # The cap filter of _PICK reads a snapshot that misses claims committing meanwhile;
         # this lock (per endpoint, until commit) serialises claims for one endpoint, and the
         # recount after it, a new snapshot, sees every lease committed before: exact cap.
         await self._conn.execute(
@@ -161,7 +194,7 @@ class DeliveryRepository:
             str(endpoint_id),
         )
         leases: int = await self._conn.fetchval(_LEASES, endpoint_id, now)
-        return leases < most
+        return most - leases
 
     async def record_attempt(
         self, delivery_id: UUID, *, lease: datetime, outcome: AttemptRecord
