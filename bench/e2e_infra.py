@@ -166,9 +166,26 @@ async def work_per_request(cfg: stack.StackSettings) -> dict[str, float]:
         )
         for r in rows:
             out[f"deliveries ({'e-mail' if r['email'] else 'webhook'})"] = r["n"] / requests
+        out |= await _database_work(conn, requests)
     finally:
         await conn.close()
     return {k: round(v, 2) for k, v in out.items()}
+
+
+async def _database_work(conn: asyncpg.Connection, requests: int) -> dict[str, float]:
+    """Transactions committed, and rows written per table (the busiest), per request."""
+    # The statistics collector reports with a delay; forcing it makes the counts current.
+    await conn.execute("SELECT pg_stat_force_next_flush()")
+    commits = await conn.fetchval(
+        "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+    )
+    rows = await conn.fetch(
+        "SELECT schemaname || '.' || relname AS t, n_tup_ins + n_tup_upd + n_tup_del AS n "
+        "FROM pg_stat_user_tables ORDER BY n DESC LIMIT 8"
+    )
+    out = {"PostgreSQL transactions": commits / requests}
+    out |= {f"rows written: {r['t']}": r["n"] / requests for r in rows if r["n"]}
+    return out
 
 
 # ----------------------------------------------------------------------------- receivers

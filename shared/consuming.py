@@ -147,10 +147,7 @@ class ReliableConsumer(Generic[U]):
         """FastStream entry point (a batch subscriber, AckPolicy.MANUAL): partitions with a
         record to retry are rewound to it, then the consumer's positions are committed."""
         records: tuple[Record, ...] = msg.raw_message
-        outcomes = await self.process_batch(records)
-        for partition, offset in rewind_points(records, outcomes).items():
-            msg.consumer.seek(partition, offset)
-        await msg.ack()  # commits each partition's position: past the batch, or the rewind
+        await _settle(msg, records, await self.process_batch(records))
 
     async def process_batch(self, records: Sequence[Record]) -> list[Outcome]:
         """Handle a batch; one outcome per record, in the same order."""
@@ -366,6 +363,62 @@ def subscribe_reliably(
         title=consumer.name,
         description=f"{description}. Handles: {', '.join(consumer.handled_types)}",
     )(consumer.on_batch)
+
+
+class SharedSubscription:
+    """Several topics read by one Kafka consumer: one fetch and one offset commit serve them
+    all, and each topic's records go to its own ReliableConsumer (its own inbox name, routes and
+    transaction). Fewer consumers mean fewer requests for the broker to serve, and a smaller
+    group to rebalance; the price is that the topics share one loop."""
+
+    def __init__(self, consumers: Mapping[str, ReliableConsumer[Any]]) -> None:
+        self._consumers = dict(consumers)
+
+    async def on_batch(self, msg: KafkaMessage) -> None:
+        records: tuple[Record, ...] = msg.raw_message
+        await _settle(msg, records, await self.process_batch(records))
+
+    async def process_batch(self, records: Sequence[Record]) -> list[Outcome]:
+        outcomes: dict[int, Outcome] = {}
+        by_topic: dict[str, list[int]] = {}
+        for i, record in enumerate(records):
+            by_topic.setdefault(record.topic, []).append(i)
+        for topic, indexes in by_topic.items():
+            done = await self._consumers[topic].process_batch([records[i] for i in indexes])
+            outcomes.update(zip(indexes, done, strict=True))
+        return [outcomes[i] for i in range(len(records))]
+
+
+def subscribe_together(
+    broker: KafkaBroker,
+    consumers: Mapping[str, ReliableConsumer[Any]],
+    *,
+    group_id: str,
+    description: str,
+) -> None:
+    """Subscribe one Kafka consumer to every topic of `consumers` (topic → its consumer), as
+    `subscribe_reliably` does for one."""
+    handled = sorted({t for c in consumers.values() for t in c.handled_types})
+    broker.subscriber(
+        *consumers,
+        group_id=group_id,
+        auto_offset_reset="earliest",
+        batch=True,
+        max_records=BATCH_RECORDS,
+        batch_timeout_ms=BATCH_WAIT_MS,
+        parser=_tolerant_parser,
+        decoder=_raw_body,
+        title=" + ".join(c.name for c in consumers.values()),
+        description=f"{description}. Handles: {', '.join(handled)}",
+    )(SharedSubscription(consumers).on_batch)
+
+
+async def _settle(msg: KafkaMessage, records: Sequence[Record], outcomes: list[Outcome]) -> None:
+    """Rewind each partition with a record to retry to that record, then commit the consumer's
+    positions: past the batch, or at the rewind."""
+    for partition, offset in rewind_points(records, outcomes).items():
+        msg.consumer.seek(partition, offset)
+    await msg.ack()
 
 
 def rewind_points(

@@ -13,7 +13,13 @@ from services.intake.domain.reference import Reference
 from services.intake.handlers import erasure, submissions, tracking
 from services.intake.unit_of_work import IntakeUnitOfWork, IntakeUnits
 from shared import topics
-from shared.consuming import DeadLetterSink, ReliableConsumer, Route, subscribe_reliably
+from shared.consuming import (
+    DeadLetterSink,
+    ReliableConsumer,
+    Route,
+    subscribe_reliably,
+    subscribe_together,
+)
 from shared.events import (
     AssignmentAccepted,
     AssignmentDeclined,
@@ -121,11 +127,9 @@ def subscribe(
         group_id=GROUP,
         description="Requests upstream systems publish on ta.submitter.<name>.requests.v1",
     )
-    for name, (topic, routes) in READ_MODEL.items():
-        subscribe_reliably(
-            broker,
-            consumer(name, routes),
-            topic,
-            group_id=GROUP,
-            description="Events that build intake's status timelines",
-        )
+    subscribe_together(
+        broker,
+        {topic: consumer(name, routes) for name, (topic, routes) in READ_MODEL.items()},
+        group_id=GROUP,
+        description="Events that build intake's status timelines",
+    )

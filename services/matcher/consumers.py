@@ -13,7 +13,13 @@ from services.matcher.handlers.catalog import Catalog
 from services.matcher.handlers.saga import Clock
 from services.matcher.unit_of_work import MatcherUnitOfWork, MatcherUnits
 from shared import topics
-from shared.consuming import DeadLetterSink, ReliableConsumer, Route, subscribe_reliably
+from shared.consuming import (
+    DeadLetterSink,
+    ReliableConsumer,
+    Route,
+    subscribe_reliably,
+    subscribe_together,
+)
 from shared.events import AssignmentResponse, RequestAccepted, RequestErased
 
 GROUP = "stax-matcher"
@@ -55,24 +61,20 @@ def subscribe(
             RequestErased.ce_type: Route(RequestErased, requests.on_request_erased),
         },
     )
-    subscribe_reliably(
-        broker,
-        requests_consumer,
-        topics.REQUESTS,
-        group_id=GROUP,
-        description="Accepted requests to match",
+    responses_consumer: ReliableConsumer[MatcherUnitOfWork] = ReliableConsumer(
+        name="matcher.responses",
+        unit_of_work=units,
+        dead_letters=dead_letters,
+        routes={AssignmentResponse.ce_type: Route(AssignmentResponse, on_response)},
     )
-    subscribe_reliably(
+    subscribe_together(
         broker,
-        ReliableConsumer(
-            name="matcher.responses",
-            unit_of_work=units,
-            dead_letters=dead_letters,
-            routes={AssignmentResponse.ce_type: Route(AssignmentResponse, on_response)},
-        ),
-        topics.ASSIGNMENT_RESPONSES,
+        {topics.REQUESTS: requests_consumer, topics.ASSIGNMENT_RESPONSES: responses_consumer},
         group_id=GROUP,
-        description="Partners' answers to offers, relayed by intake from its HTTP API",
+        description=(
+            "Accepted requests to match, and partners' answers to offers relayed by intake "
+            "from its HTTP API"
+        ),
     )
     subscribe_reliably(
         broker,

@@ -9,7 +9,7 @@ from services.notifier.handlers.fanout import fan_out
 from services.notifier.handlers.requesters import erase
 from services.notifier.unit_of_work import NotifierUnitOfWork, NotifierUnits
 from shared import topics
-from shared.consuming import DeadLetterSink, ReliableConsumer, Route, subscribe_reliably
+from shared.consuming import DeadLetterSink, ReliableConsumer, Route, subscribe_together
 from shared.events import (
     AssignmentAccepted,
     AssignmentDeclined,
@@ -44,14 +44,16 @@ def subscribe(broker: KafkaBroker, units: NotifierUnits, dead_letters: DeadLette
     erasure: dict[str, Route[NotifierUnitOfWork]] = {
         RequestErased.ce_type: Route(RequestErased, erase)
     }
-    for name, (topic, models, description) in TOPICS.items():
+    consumers: dict[str, ReliableConsumer[NotifierUnitOfWork]] = {}
+    for name, (topic, models, _) in TOPICS.items():
         routes: dict[str, Route[NotifierUnitOfWork]] = {
             m.ce_type: Route(m, fan_out) for m in models
         }
-        consumer = ReliableConsumer(
+        consumers[topic] = ReliableConsumer(
             name=name,  # distinct per topic: the inbox is keyed by (consumer, ce_id)
             unit_of_work=units,
             dead_letters=dead_letters,
             routes=routes | erasure if topic == topics.REQUESTS else routes,
         )
-        subscribe_reliably(broker, consumer, topic, group_id=GROUP, description=description)
+    description = "; ".join(what for _, _, what in TOPICS.values())
+    subscribe_together(broker, consumers, group_id=GROUP, description=description)

@@ -88,12 +88,23 @@ def _capture(
 
         return subscribe_reliably
 
+    def capturing_together(schema: str) -> Any:
+        def subscribe_together(
+            _broker: Any, consumers: dict[str, ReliableConsumer[Any]], **_: Any
+        ) -> None:
+            for topic, consumer in consumers.items():
+                found[consumer.name] = (consumer, topic, schema)
+
+        return subscribe_together
+
     for module, schema in (
         (intake_consumers, "intake"),
         (matcher_consumers, "matcher"),
         (notifier_consumers, "notifier"),
     ):
-        monkeypatch.setattr(module, "subscribe_reliably", capturing(schema))
+        if hasattr(module, "subscribe_reliably"):
+            monkeypatch.setattr(module, "subscribe_reliably", capturing(schema))
+        monkeypatch.setattr(module, "subscribe_together", capturing_together(schema))
 
     def clock() -> datetime:
         return datetime.now(UTC)

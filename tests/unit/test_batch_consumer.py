@@ -10,7 +10,14 @@ from uuid import uuid4
 import asyncpg
 from aiokafka import ConsumerRecord, TopicPartition
 
-from shared.consuming import Outcome, ReliableConsumer, RetryPolicy, Route, rewind_points
+from shared.consuming import (
+    Outcome,
+    ReliableConsumer,
+    RetryPolicy,
+    Route,
+    SharedSubscription,
+    rewind_points,
+)
 from shared.envelope import Envelope, PoisonRecord, build_record
 from shared.events import AssignmentResponse
 from shared.uow import FakeStore, FakeUnitOfWork
@@ -19,12 +26,12 @@ FAST = RetryPolicy(base_seconds=0.001, max_seconds=0.002, max_failures=2)
 Record: TypeAlias = "ConsumerRecord[bytes, bytes]"
 
 
-def _record(partition: int, offset: int, partner: str) -> Record:
+def _record(partition: int, offset: int, partner: str, topic: str = "t") -> Record:
     """An AssignmentResponse whose partner id tells the test's use case what to do."""
     event = AssignmentResponse(assignment_id=uuid4(), partner_id=partner, decision="accept")
     out = build_record(event, source="/test", subject=partner)
     return ConsumerRecord(
-        topic="t",
+        topic=topic,
         partition=partition,
         offset=offset,
         timestamp=0,
@@ -93,9 +100,11 @@ async def _use_case(uow: FakeUnitOfWork, envelope: Envelope, event: AssignmentRe
         raise asyncpg.exceptions.ConnectionDoesNotExistError("database went away")
 
 
-def _consumer(units: Units, dead: DeadLetters) -> ReliableConsumer[FakeUnitOfWork]:
+def _consumer(
+    units: Units, dead: DeadLetters, name: str = "test.batch"
+) -> ReliableConsumer[FakeUnitOfWork]:
     return ReliableConsumer(
-        name="test.batch",
+        name=name,
         unit_of_work=units,
         routes={AssignmentResponse.ce_type: Route(AssignmentResponse, _use_case)},
         dead_letters=dead,
@@ -191,3 +200,24 @@ async def test_a_dead_letter_that_cannot_be_sent_is_retried_not_lost() -> None:
     dead.down = False
     assert await consumer.process_batch(batch) == [Outcome.DEAD_LETTERED, Outcome.DUPLICATE]
     assert dead.sent == [(1, "not_a_cloudevent")]
+
+
+async def test_a_shared_subscription_hands_each_topic_to_its_consumer_in_order() -> None:
+    store, dead = FakeStore(), DeadLetters()
+    units = Units(store)
+    shared = SharedSubscription(
+        {"a": _consumer(units, dead, "test.a"), "b": _consumer(units, dead, "test.b")}
+    )
+    batch = [
+        _record(0, 1, "a1", topic="a"),
+        _record(0, 1, "b1", topic="b"),
+        _record(0, 2, "buggy", topic="a"),
+        _record(0, 2, "b2", topic="b"),
+    ]
+
+    outcomes = await shared.process_batch(batch)
+
+    assert outcomes == [Outcome.APPLIED, Outcome.APPLIED, Outcome.RETRY, Outcome.APPLIED]
+    assert units.opened == 2  # one unit per topic's share of the batch
+    assert {name for name, _ in store.inbox} == {"test.a", "test.b"}
+    assert rewind_points(batch, outcomes) == {TopicPartition("a", 0): 2}
