@@ -55,6 +55,9 @@ from deploy.local import stack
 from services.matcher.domain.partners import MAX_CAPACITY
 from shared import auth
 
+# Flame graphs of a --profile run, renamed after the run's results file once it is written.
+FLAMES = RESULTS / "e2e-flame"
+
 TIMEOUT = 60.0  # a request whose offer has not arrived by then counts as failed
 
 SERVICE_ENV = {
@@ -205,9 +208,12 @@ async def _bench(cfg: stack.StackSettings, args: argparse.Namespace) -> dict[str
             await load.closed(args.warm_up, args.in_flight)
 
             print(f"  closed loop, {args.in_flight} in flight, {args.duration:.0f}s")
+            spies = infra.profile(instances, args.duration, FLAMES) if args.profile else []
             before = infra.cpu_seconds(cfg, instances)
             done, elapsed, closed_lat = await load.closed(args.duration, args.in_flight)
             after = infra.cpu_seconds(cfg, instances)
+            for spy in spies:
+                await asyncio.to_thread(spy.wait)
             throughput = done / elapsed
             cpu = cpu_per_request(before, after, done)
             results["closed_loop"] = {
@@ -220,7 +226,7 @@ async def _bench(cfg: stack.StackSettings, args: argparse.Namespace) -> dict[str
             results["cpu_ms_per_request"] = {k: round(v, 2) for k, v in cpu.items()}
             results["work_per_request"] = await infra.work_per_request(cfg)
 
-            rate = throughput / 2
+            rate = args.open_rate or throughput / 2
             print(f"  open loop at {rate:.1f} requests/s, {args.duration:.0f}s")
             latencies = await load.open(rate, args.duration)
             results["open_loop"] = {"rate_per_s": round(rate, 2), **latency_summary(latencies)}
@@ -252,10 +258,21 @@ def main() -> None:
     )
     parser.add_argument("--in-flight", type=int, default=32)
     parser.add_argument(
+        "--open-rate",
+        type=float,
+        default=0.0,
+        help="open-loop requests/s (default: half the closed-loop throughput)",
+    )
+    parser.add_argument(
         "--warm-up", type=float, default=45.0, help="seconds of closed loop before measuring"
     )
     parser.add_argument("--instances", default="1,2,3", help="scaling curve, e.g. 1,2,3")
     parser.add_argument("--security", choices=("on", "off"), default="on")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="py-spy flame graphs of each service during the closed loop (costs them CPU)",
+    )
     args = parser.parse_args()
     parse_instances(args.instances)
     started = time.monotonic()
@@ -265,6 +282,8 @@ def main() -> None:
     e2e_report.report(results)
     path = e2e_report.write(results, vars(args), started)
     written = plots(json.loads(path.read_text()), latencies, path.with_suffix(""))
+    for flame in sorted(RESULTS.glob(f"{FLAMES.name}-*.svg")):
+        written.append(flame.rename(path.with_name(f"{path.stem}-{flame.name[4:]}")))
     for p in [path, *written]:
         print(f"  results: {p.relative_to(RESULTS.parent.parent)}")
 

@@ -144,6 +144,27 @@ def cpu_seconds(cfg: stack.StackSettings, instances: Instances) -> dict[str, flo
     return out
 
 
+# ----------------------------------------------------------------------------- profiles
+
+
+def profile(instances: Instances, seconds: float, out: Path) -> list[subprocess.Popen[bytes]]:
+    """py-spy flame graphs (SVG) of instance 1 of each service for `seconds`, written to
+    `out`-<service>.svg. Only the thread holding the GIL is sampled: CPU, not waiting. py-spy
+    reads the processes' memory (ptrace): it needs the right to, and it costs them some CPU."""
+    spy = str(Path(sys.executable).with_name("py-spy"))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    spies = []
+    for service in stack.SERVICES:
+        pid = str(instances.pids(service)[0])
+        command = [spy, "record", "--gil", "--nonblocking", "--rate", "100", "--pid", pid]
+        command += ["--duration", str(int(seconds)), "--format", "flamegraph"]
+        command += ["--output", f"{out}-{service}.svg"]
+        spies.append(
+            subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        )
+    return spies
+
+
 # ----------------------------------------------------------------------------- work done
 
 

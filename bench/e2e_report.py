@@ -41,7 +41,7 @@ def report(results: dict[str, Any]) -> None:
         ],
     )
     table(
-        f"open loop at {opened['rate_per_s']:.1f} requests/s (half the closed-loop throughput)",
+        f"open loop at {opened['rate_per_s']:.1f} requests/s",
         ["requests", "p50 ms", "p99 ms", "p99.9 ms", "max ms"],
         [
             [
