@@ -50,7 +50,7 @@ class NotifierSettings(ServiceSettings):
         default=8,
         ge=1,
         le=100,
-        description="Deliveries a worker leases, sends concurrently and records together",
+        description="Due deliveries a worker leases at once and sends concurrently",
     )
     notifier_max_in_flight_per_endpoint: int = Field(
         default=2, ge=1, description="Leases one endpoint may hold at once (per cluster)"

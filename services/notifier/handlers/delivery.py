@@ -1,10 +1,10 @@
 """The delivery use case: lease a batch of due deliveries, send them, record the outcomes.
 
-Two units of work, so no connection or transaction is held while sending: the first leases the
-rows (see DeliveryRepository.claim_batch), the second records every attempt under its lease,
-each in a savepoint of its own. A batch spreads those two transactions over many deliveries;
-its sends run concurrently, so the batch takes as long as its slowest send (the per-endpoint
-cap keeps a dead endpoint's share of any batch small)."""
+No connection or transaction is held while sending: one unit of work leases the batch's rows
+(see DeliveryRepository.claim_batch), then each delivery is sent and its attempt recorded under
+its lease in a unit of its own, as soon as that send ends. Recording the batch's outcomes
+together would save transactions but hold every lease until the slowest send (an SMTP
+conversation, a timeout) ended, and an endpoint at its cap of leases gets nothing meanwhile."""
 
 from __future__ import annotations
 
@@ -20,7 +20,6 @@ from services.notifier.adapters import EmailChannel, WebhookChannel
 from services.notifier.domain import AttemptResult, Delivery, EmailTarget, WebhookTarget
 from services.notifier.handlers.fanout import queue_for_partner
 from services.notifier.unit_of_work import NotifierUnitOfWork, NotifierUnits
-from shared.consuming import is_transient
 from shared.envelope import build_record
 from shared.events import Channel, NotificationDelivered, NotificationFailed
 
@@ -44,7 +43,7 @@ class DeliveryRules:
     policy: domain.RetryPolicy
     lease_seconds: float = 60.0
     max_in_flight_per_endpoint: int = 2
-    batch: int = 1  # deliveries leased, sent and recorded together
+    batch: int = 1  # deliveries leased at once, then sent concurrently
     disable_after_days: float = 5.0
     partners: Sequence[str] | None = None  # None: every partner (tests scope workers to theirs)
 
@@ -72,30 +71,27 @@ async def deliver_due(
         return 0
     if len(deliveries) == rules.batch:
         more_due()
-    results = await asyncio.gather(*(_attempt_recorded(channels, d, now) for d in deliveries))
-    async with units() as uow:
-        for delivery, result in zip(deliveries, results, strict=True):
-            await _record_alone(uow, rules, delivery, result, clock)
+    done = await asyncio.gather(
+        *(_send_and_record(units, channels, rules, d, now=now, clock=clock) for d in deliveries),
+        return_exceptions=True,
+    )
+    for failure in (x for x in done if isinstance(x, BaseException)):
+        raise failure  # the worker backs off; every send of the batch has ended by now
     return len(deliveries)
 
 
-async def _record_alone(
-    uow: NotifierUnitOfWork,
+async def _send_and_record(
+    units: NotifierUnits,
+    channels: Channels,
     rules: DeliveryRules,
     delivery: Delivery,
-    result: AttemptResult,
+    *,
+    now: datetime,
     clock: Callable[[], datetime],
 ) -> None:
-    """One outcome, in a savepoint: a bug recording it leaves that delivery leased (sent again,
-    same webhook-id, when the lease ends) without losing its neighbours' outcomes. A transient
-    failure loses the transaction, so it fails the batch: every lease runs out, all are resent."""
-    try:
-        async with uow.savepoint():
-            await _record(uow, rules, delivery, result, clock)
-    except Exception as exc:
-        if is_transient(exc):
-            raise
-        log.exception("delivery %s: recording the attempt failed", delivery.delivery_id)
+    result = await _attempt_recorded(channels, delivery, now)
+    async with units() as uow:
+        await _record(uow, rules, delivery, result, clock)
 
 
 async def _attempt_recorded(channels: Channels, delivery: Delivery, now: datetime) -> AttemptResult:
