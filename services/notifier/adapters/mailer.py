@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 from dataclasses import dataclass
 from email import policy
 from email.errors import MessageError
@@ -38,6 +39,9 @@ class SmtpConfig:
     username: str | None = None
     password: str | None = None
     start_tls: bool | None = None  # None: STARTTLS when the server offers it
+    # The name given in EHLO. None: this machine's, looked up once when the Mailer is made
+    # (aiosmtplib would look it up for every message, in a thread, possibly over DNS).
+    local_hostname: str | None = None
 
 
 @dataclass(frozen=True)
@@ -100,6 +104,7 @@ class Mailer:
     def __init__(self, config: SmtpConfig, templates: Templates) -> None:
         self._config = config
         self._templates = templates
+        self._hostname = config.local_hostname or socket.getfqdn()
 
     def compose(
         self, *, to: str, language: str, event_type: str, body: str, delivery_id: str
@@ -165,6 +170,7 @@ class Mailer:
                 password=cfg.password,
                 start_tls=cfg.start_tls,
                 timeout=cfg.timeout,
+                local_hostname=self._hostname,
             )
         except MessageError as exc:  # HeaderWriteError, raised while aiosmtplib writes it
             return _unwritable(exc)
