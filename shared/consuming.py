@@ -71,6 +71,10 @@ class Outcome(enum.Enum):
     RETRY = "retry"
 
 
+class _Isolate(Exception):  # noqa: N818 - a signal, not an error anyone sees
+    """A record of an optimistic batch failed: apply the batch again, a savepoint per record."""
+
+
 @dataclass(frozen=True)
 class _Reject:
     """A record to dead-letter, and why."""
@@ -193,8 +197,24 @@ class ReliableConsumer(Generic[U]):
     async def _apply_batch(
         self, records: Sequence[Record], parsed: Sequence[_Parsed | _Reject | Outcome]
     ) -> tuple[list[Outcome], dict[int, _Reject]]:
-        """Apply the batch in one unit of work. Outcomes start as RETRY: a record skipped
-        because an earlier one on its partition must be retried stays so."""
+        """Apply the batch in one unit of work, optimistically: without savepoints (two round
+        trips a record) while every record succeeds. When one fails, that unit is rolled back
+        and the batch applied again with a savepoint per record, so the failure undoes only
+        its own record."""
+        try:
+            return await self._apply_all(records, parsed, isolated=False)
+        except _Isolate:
+            return await self._apply_all(records, parsed, isolated=True)
+
+    async def _apply_all(
+        self,
+        records: Sequence[Record],
+        parsed: Sequence[_Parsed | _Reject | Outcome],
+        *,
+        isolated: bool,
+    ) -> tuple[list[Outcome], dict[int, _Reject]]:
+        """Outcomes start as RETRY: a record skipped because an earlier one on its partition
+        must be retried stays so."""
         outcomes = [Outcome.RETRY] * len(records)
         rejects: dict[int, _Reject] = {}
         held: set[tuple[str, int]] = set()  # partitions waiting on a record to retry
@@ -202,9 +222,12 @@ class ReliableConsumer(Generic[U]):
             for i, (record, item) in enumerate(zip(records, parsed, strict=True)):
                 if (record.topic, record.partition) in held:
                     continue
-                result = (
-                    await self._apply_one(uow, record, item) if isinstance(item, _Parsed) else item
-                )
+                if not isinstance(item, _Parsed):
+                    result = item
+                elif isolated:
+                    result = await self._apply_isolated(uow, record, item)
+                else:
+                    result = await self._apply_plain(uow, item)
                 if isinstance(result, _Reject):
                     rejects[i], result = result, Outcome.DEAD_LETTERED
                 elif result is Outcome.RETRY:
@@ -212,7 +235,20 @@ class ReliableConsumer(Generic[U]):
                 outcomes[i] = result
         return outcomes, rejects
 
-    async def _apply_one(self, uow: U, record: Record, item: _Parsed) -> Outcome | _Reject:
+    async def _apply_plain(self, uow: U, item: _Parsed) -> Outcome:
+        """One record, no savepoint: any failure but a transient one (which fails the batch
+        anyway) sends the whole batch to be applied again, isolated."""
+        try:
+            if not await uow.claim(self.name, item.envelope.id):
+                return Outcome.DUPLICATE
+            await item.route.apply(uow, item.envelope, item.data)
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            raise _Isolate from exc
+        return Outcome.APPLIED
+
+    async def _apply_isolated(self, uow: U, record: Record, item: _Parsed) -> Outcome | _Reject:
         """One record under its own savepoint. A transient failure propagates: the batch's
         transaction is lost with it, and the whole batch is retried."""
         try:

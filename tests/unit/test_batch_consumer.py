@@ -3,6 +3,8 @@ record, partitions held behind a record to retry, and where each partition is re
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import TypeAlias
 from uuid import uuid4
@@ -66,6 +68,7 @@ class Units:
     def __init__(self, store: FakeStore) -> None:
         self.store = store
         self.opened = 0
+        self.savepoints = 0
         self.failing_commits = 0
 
     def __call__(self) -> FakeUnitOfWork:
@@ -73,6 +76,12 @@ class Units:
         units = self
 
         class Unit(FakeUnitOfWork):
+            @asynccontextmanager
+            async def savepoint(self) -> AsyncIterator[None]:
+                units.savepoints += 1
+                async with super().savepoint():
+                    yield
+
             async def __aexit__(
                 self,
                 exc_type: type[BaseException] | None,
@@ -129,10 +138,21 @@ async def test_one_unit_per_batch_and_a_refused_record_undoes_only_itself() -> N
         Outcome.DEAD_LETTERED,
         Outcome.APPLIED,
     ]
-    assert units.opened == 1 and store.commits == 1
+    # Optimistic first (no savepoints), rolled back at the refusal, then a savepoint a record.
+    assert (units.opened, store.rollbacks, store.commits, units.savepoints) == (2, 1, 1, 3)
     assert _queued(store) == [b"a", b"b"]  # the refused record's event went with its savepoint
     assert dead.sent == [(2, "not_a_cloudevent"), (3, "refused")]
     assert rewind_points(batch, outcomes) == {}
+
+
+async def test_a_batch_that_fails_nowhere_is_one_unit_without_savepoints() -> None:
+    store, dead = FakeStore(), DeadLetters()
+    units = Units(store)
+    batch = [_record(0, 1, "a"), _record(1, 1, "b"), _record(0, 2, "c")]
+
+    assert await _consumer(units, dead).process_batch(batch) == [Outcome.APPLIED] * 3
+    assert (units.opened, store.commits, units.savepoints) == (1, 1, 0)
+    assert _queued(store) == [b"a", b"b", b"c"]
 
 
 async def test_a_record_to_retry_holds_its_partition_and_no_other() -> None:
@@ -218,6 +238,6 @@ async def test_a_shared_subscription_hands_each_topic_to_its_consumer_in_order()
     outcomes = await shared.process_batch(batch)
 
     assert outcomes == [Outcome.APPLIED, Outcome.APPLIED, Outcome.RETRY, Outcome.APPLIED]
-    assert units.opened == 2  # one unit per topic's share of the batch
+    assert units.opened == 3  # a unit per topic's share, and "a" again, isolated, after the bug
     assert {name for name, _ in store.inbox} == {"test.a", "test.b"}
     assert rewind_points(batch, outcomes) == {TopicPartition("a", 0): 2}
