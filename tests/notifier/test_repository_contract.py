@@ -4,6 +4,7 @@ tables it stands for. Each test makes its own partner and ids (the database is s
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -442,6 +443,35 @@ async def test_a_batch_claim_takes_the_most_urgent_first_and_keeps_each_endpoint
         )
     taken = {d.delivery_id for d in [*first, *third]}
     assert taken == {n.delivery_id for n in [*hooks, *mails]}
+
+
+async def test_workers_claiming_at_once_never_lease_a_delivery_twice(
+    units: NotifierUnits, partner: str
+) -> None:
+    """Many claims racing over the same rows: each row is leased once. (PostgreSQL re-checks a
+    row claimed meanwhile only against the conditions of the locking query's own level.)"""
+    contact_id = await _contact(units, partner)
+    async with units() as uow:
+        for _ in range(120):
+            await uow.deliveries.add(_new(partner, contact_id=contact_id))
+    claimed: list[UUID] = []
+
+    async def worker() -> None:
+        while True:
+            async with units() as uow:
+                batch = await uow.deliveries.claim_batch(
+                    now=NOW,
+                    lease_until=LEASE,
+                    max_in_flight_per_endpoint=2,
+                    partners=[partner],
+                    limit=3,
+                )
+            if not batch:
+                return
+            claimed.extend(d.delivery_id for d in batch)
+
+    await asyncio.gather(*(worker() for _ in range(12)))
+    assert len(claimed) == 120 and len(set(claimed)) == 120
 
 
 async def test_an_outcome_is_recorded_only_under_the_lease_it_was_claimed_with(

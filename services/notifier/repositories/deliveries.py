@@ -47,8 +47,12 @@ JOIN notifier.deliveries d ON d.delivery_id = due.delivery_id
 LEFT JOIN leases l ON l.endpoint_id = d.endpoint_id
 LEFT JOIN notifier.endpoints e ON e.endpoint_id = d.endpoint_id
 LEFT JOIN notifier.contacts c ON c.contact_id = d.contact_id
--- Per endpoint, only as many as its cap has room for (leases already held counted).
-WHERE d.endpoint_id IS NULL OR coalesce(l.held, 0) + due.nth <= $2
+-- Repeated on d itself: FOR UPDATE re-checks a row another worker claimed (and committed) while
+-- this statement ran against the row's new version, but only conditions at this level; those of
+-- `due` saw the statement's snapshot, so without these the row would be claimed twice.
+WHERE d.status = 'pending' AND d.next_attempt_at <= $1
+  -- Per endpoint, only as many as its cap has room for (leases already held counted).
+  AND (d.endpoint_id IS NULL OR coalesce(l.held, 0) + due.nth <= $2)
 ORDER BY d.attempts > 0, d.next_attempt_at
 LIMIT $4
 FOR UPDATE OF d SKIP LOCKED
