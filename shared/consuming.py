@@ -386,16 +386,11 @@ def subscribe_reliably(
 ) -> None:
     """Subscribe `consumer` to a topic (or to every topic matching `pattern`, found as they are
     created) with manual acks and with FastStream's own decoding disarmed."""
-    broker.subscriber(
-        *([topic] if topic else []),
+    _batch_subscriber(
+        broker,
+        [topic] if topic else [],
         pattern=pattern,
         group_id=group_id,
-        auto_offset_reset="earliest",
-        batch=True,
-        max_records=BATCH_RECORDS,
-        batch_timeout_ms=BATCH_WAIT_MS,
-        parser=_tolerant_parser,
-        decoder=_raw_body,
         title=consumer.name,
         description=f"{description}. Handles: {', '.join(consumer.handled_types)}",
     )(consumer.on_batch)
@@ -435,8 +430,30 @@ def subscribe_together(
     """Subscribe one Kafka consumer to every topic of `consumers` (topic → its consumer), as
     `subscribe_reliably` does for one."""
     handled = sorted({t for c in consumers.values() for t in c.handled_types})
-    broker.subscriber(
-        *consumers,
+    _batch_subscriber(
+        broker,
+        list(consumers),
+        pattern=None,
+        group_id=group_id,
+        title=" + ".join(c.name for c in consumers.values()),
+        description=f"{description}. Handles: {', '.join(handled)}",
+    )(SharedSubscription(consumers).on_batch)
+
+
+def _batch_subscriber(
+    broker: KafkaBroker,
+    topics: Sequence[str],
+    *,
+    pattern: str | None,
+    group_id: str,
+    title: str,
+    description: str,
+) -> Callable[[Callable[[KafkaMessage], Awaitable[None]]], Any]:
+    """A batch subscriber with manual acks, read from the earliest offset when the group is
+    new, and with FastStream's own decoding disarmed (the consumers parse the raw records)."""
+    return broker.subscriber(
+        *topics,
+        pattern=pattern,
         group_id=group_id,
         auto_offset_reset="earliest",
         batch=True,
@@ -444,9 +461,9 @@ def subscribe_together(
         batch_timeout_ms=BATCH_WAIT_MS,
         parser=_tolerant_parser,
         decoder=_raw_body,
-        title=" + ".join(c.name for c in consumers.values()),
-        description=f"{description}. Handles: {', '.join(handled)}",
-    )(SharedSubscription(consumers).on_batch)
+        title=title,
+        description=description,
+    )
 
 
 async def _settle(msg: KafkaMessage, records: Sequence[Record], outcomes: list[Outcome]) -> None:
