@@ -239,24 +239,18 @@ class ReliableConsumer(Generic[U]):
         """One record, no savepoint: any failure but a transient one (which fails the batch
         anyway) sends the whole batch to be applied again, isolated."""
         try:
-            if not await uow.claim(self.name, item.envelope.id):
-                return Outcome.DUPLICATE
-            await item.route.apply(uow, item.envelope, item.data)
+            return await self._claim_and_apply(uow, item)
         except Exception as exc:
             if is_transient(exc):
                 raise
             raise _Isolate from exc
-        return Outcome.APPLIED
 
     async def _apply_isolated(self, uow: U, record: Record, item: _Parsed) -> Outcome | _Reject:
         """One record under its own savepoint. A transient failure propagates: the batch's
         transaction is lost with it, and the whole batch is retried."""
         try:
             async with uow.savepoint():
-                if not await uow.claim(self.name, item.envelope.id):
-                    return Outcome.DUPLICATE
-                await item.route.apply(uow, item.envelope, item.data)
-            return Outcome.APPLIED
+                return await self._claim_and_apply(uow, item)
         except PoisonRecord as refused:  # the use case refused it: its savepoint undone
             return _Reject(refused.reason, refused.error)
         except Exception as exc:
@@ -266,7 +260,7 @@ class ReliableConsumer(Generic[U]):
 
     def _count_failure(self, record: Record, exc: Exception) -> Outcome | _Reject:
         position = _position(record)
-        failures = self._failures[position] = self._failures.get(position, 0) + 1
+        failures = self._fail(position)
         if failures > self._retry.max_failures:
             log.error(
                 "%s: giving up on %s after %d failures", self.name, position, failures, exc_info=exc
@@ -280,13 +274,12 @@ class ReliableConsumer(Generic[U]):
             return await self._dead_letter(record, reject.reason, reject.error)
         except Exception as exc:  # noqa: BLE001 - the broker is down: read it again later
             log.warning("%s: dead-lettering %s failed (%r)", self.name, _position(record), exc)
-            position = _position(record)
-            self._failures[position] = self._failures.get(position, 0) + 1
+            self._fail(_position(record))
             return Outcome.RETRY
 
     async def _retry_all(self, records: Sequence[Record], exc: Exception) -> list[Outcome]:
         first = _position(records[0])
-        failures = self._failures[first] = self._failures.get(first, 0) + 1
+        failures = self._fail(first)
         delay = self._retry.delay(failures)
         log.warning("%s: batch at %s failed (%r), retry in %.1fs", self.name, first, exc, delay)
         await asyncio.sleep(delay)
@@ -313,7 +306,7 @@ class ReliableConsumer(Generic[U]):
         return outcome
 
     async def _process(self, record: ConsumerRecord[bytes, bytes]) -> Outcome:
-        position = (record.topic, record.partition, record.offset)
+        position = _position(record)
         try:
             outcome = await self._parse_and_apply(record)
         except Exception as exc:  # noqa: BLE001 - sorted into transient / poison / bug below
@@ -329,7 +322,8 @@ class ReliableConsumer(Generic[U]):
         if isinstance(item, _Reject):
             return await self._dead_letter(record, item.reason, item.error)
         try:
-            return await self._apply(item.route, item.envelope, item.data)
+            async with self._unit_of_work() as uow:
+                return await self._claim_and_apply(uow, item)
         except PoisonRecord as refused:  # the use case refused it: rolled back, nothing changed
             return await self._dead_letter(record, refused.reason, refused.error)
 
@@ -341,12 +335,16 @@ class ReliableConsumer(Generic[U]):
             raise PoisonRecord("unknown_tenant", f"{topic!r} is not a tenant topic")
         return dataclasses.replace(envelope, tenant=tenant)
 
-    async def _apply(self, route: Route[U], envelope: Envelope, data: Any) -> Outcome:
-        async with self._unit_of_work() as uow:
-            if not await uow.claim(self.name, envelope.id):
-                return Outcome.DUPLICATE
-            await route.apply(uow, envelope, data)
+    async def _claim_and_apply(self, uow: U, item: _Parsed) -> Outcome:
+        if not await uow.claim(self.name, item.envelope.id):
+            return Outcome.DUPLICATE
+        await item.route.apply(uow, item.envelope, item.data)
         return Outcome.APPLIED
+
+    def _fail(self, position: tuple[str, int, int]) -> int:
+        """Count one more failure of the record at `position`; how many it has had."""
+        failures = self._failures[position] = self._failures.get(position, 0) + 1
+        return failures
 
     async def _dead_letter(
         self, record: ConsumerRecord[bytes, bytes], reason: str, error: str
@@ -357,8 +355,7 @@ class ReliableConsumer(Generic[U]):
     async def _on_failure(
         self, record: ConsumerRecord[bytes, bytes], position: tuple[str, int, int], exc: Exception
     ) -> Outcome:
-        failures = self._failures.get(position, 0) + 1
-        self._failures[position] = failures
+        failures = self._fail(position)
         if not is_transient(exc) and failures > self._retry.max_failures:
             log.exception(
                 "%s: giving up on %s after %d failures", self.name, position, failures, exc_info=exc

@@ -23,6 +23,7 @@ from shared.consuming import (
 from shared.envelope import Envelope, PoisonRecord, build_record
 from shared.events import AssignmentResponse
 from shared.uow import FakeStore, FakeUnitOfWork
+from tests.fuzz.strategies import Raw, consumer_record
 
 FAST = RetryPolicy(base_seconds=0.001, max_seconds=0.002, max_failures=2)
 Record: TypeAlias = "ConsumerRecord[bytes, bytes]"
@@ -32,23 +33,12 @@ def _record(partition: int, offset: int, partner: str, topic: str = "t") -> Reco
     """An AssignmentResponse whose partner id tells the test's use case what to do."""
     event = AssignmentResponse(assignment_id=uuid4(), partner_id=partner, decision="accept")
     out = build_record(event, source="/test", subject=partner)
-    return ConsumerRecord(
-        topic=topic,
-        partition=partition,
-        offset=offset,
-        timestamp=0,
-        timestamp_type=0,
-        key=out.key,
-        value=out.value,
-        checksum=None,
-        serialized_key_size=len(out.key),
-        serialized_value_size=len(out.value),
-        headers=tuple((k, v.encode()) for k, v in out.headers.items()),
-    )
+    headers = [(k, v.encode()) for k, v in out.headers.items()]
+    return consumer_record(Raw(out.value, out.key, list(headers), "test"), topic, offset, partition)
 
 
 def _garbage(partition: int, offset: int) -> Record:
-    return ConsumerRecord("t", partition, offset, 0, 0, b"k", b"\x00 not json", None, 1, 10, ())
+    return consumer_record(Raw(b"\x00 not json", b"k", [], "garbage"), "t", offset, partition)
 
 
 class DeadLetters:
