@@ -23,6 +23,9 @@ MAX_REASON: Final = 2_000  # a partner's reason or an operator's note: a paragra
 MAX_EXTERNAL_REF: Final = 128  # upstream ids (UUIDs, case numbers) are far shorter
 MAX_EMAIL: Final = 254  # RFC 5321: the longest address a mail server must accept
 MAX_URL: Final = 2_000  # what browsers and proxies reliably pass
+MAX_OUTCOME: Final = 5_000  # what a partner reports of finished work: about two pages
+MAX_DELIVERABLES: Final = 20  # links to reports, workshop pages, data: a handful per piece of work
+MAX_COMMENT: Final = 2_000  # a submitter's feedback: a paragraph or two
 
 # Codes from reference data: taxonomy codes, chemical ids, ISO 639-1 / 3166 codes.
 MAX_CODE: Final = 32  # the longest known code is about 20 characters

@@ -220,13 +220,55 @@ class AssignmentExpired(AssignmentOutcome):
     ce_type: ClassVar[str] = "ta.assignment.expired"
 
 
+class AssignmentStarted(AssignmentOutcome):
+    ce_type: ClassVar[str] = "ta.assignment.started"
+
+
+class AssignmentWithdrawn(AssignmentOutcome):
+    """Accepted work the partner gave up: its capacity is free again and the slot re-offered."""
+
+    ce_type: ClassVar[str] = "ta.assignment.withdrawn"
+
+
+# A link to a deliverable: http(s) only (a person will click it), bounded like any URL.
+DeliverableUrl = Annotated[
+    str, StringConstraints(max_length=bounds.MAX_URL, pattern=r"^https?://[^\s]+$")
+]
+Deliverables = Annotated[list[DeliverableUrl], Field(max_length=bounds.MAX_DELIVERABLES)]
+
+
+class AssignmentCompleted(AssignmentOutcome):
+    ce_type: ClassVar[str] = "ta.assignment.completed"
+    outcome: str = Field(
+        default="", max_length=bounds.MAX_OUTCOME, description="What the partner delivered"
+    )
+    deliverables: Deliverables = Field(
+        default_factory=list, description="Links to reports, materials or data (http/https)"
+    )
+
+
+# Every word a partner may say about an offer, in the order work goes: accept or decline an
+# offer; then start, complete or withdraw from accepted work (brief §7.2).
+Decision = Literal["accept", "decline", "start", "complete", "withdraw"]
+
+
 class AssignmentResponse(Event):
     ce_type: ClassVar[str] = "ta.assignment.response"
     topic: ClassVar[str] = topics.ASSIGNMENT_RESPONSES
     assignment_id: UUID = Field(description="The offer answered")
     partner_id: str = Field(description="The answering partner")
-    decision: Literal["accept", "decline"] = Field(description="accept or decline")
-    reason: str = Field(default="", description="Optional explanation")
+    decision: Decision = Field(description="accept, decline, start, complete or withdraw")
+    reason: str = Field(
+        default="", max_length=bounds.MAX_REASON, description="Optional explanation"
+    )
+    outcome: str = Field(
+        default="",
+        max_length=bounds.MAX_OUTCOME,
+        description="complete only: what was delivered",
+    )
+    deliverables: Deliverables = Field(
+        default_factory=list, description="complete only: links to what was delivered"
+    )
 
 
 class RequestMatchOutcome(Event):
@@ -242,6 +284,52 @@ class RequestMatched(RequestMatchOutcome):
 
 class RequestUnmatched(RequestMatchOutcome):
     ce_type: ClassVar[str] = "ta.request.unmatched"
+
+
+class RequestWaiting(Event):
+    """Partners exist who could serve the request, but all are at capacity: it waits (oldest
+    first, urgent before routine) and is matched as soon as one of them has room."""
+
+    ce_type: ClassVar[str] = "ta.request.waiting"
+    topic: ClassVar[str] = topics.REQUESTS
+    request_id: UUID = Field(description="The request")
+    partners: list[str] = Field(description="The capable partners it waits for (all full)")
+    topics: list[str] = Field(description="The requested topics still to be offered")
+    reason: str = Field(description="Why it waits, in words a person can check")
+
+
+class RequestCompleted(Event):
+    """Every accepted slot of a settled request was completed by its partner."""
+
+    ce_type: ClassVar[str] = "ta.request.completed"
+    topic: ClassVar[str] = topics.REQUESTS
+    request_id: UUID = Field(description="The request")
+    partners: list[str] = Field(description="Partner ids that completed work on it")
+
+
+ClosedBy = Literal["submitter", "operator"]
+Rating = Annotated[int, Field(ge=1, le=5)]
+
+
+class RequestClosing(Event):
+    """intake heard the submitter's feedback, or an operator's decision, to close a request;
+    matcher owns the request's state and answers with ta.request.closed."""
+
+    ce_type: ClassVar[str] = "ta.request.closing"
+    topic: ClassVar[str] = topics.REQUESTS
+    request_id: UUID = Field(description="The request to close")
+    closed_by: ClosedBy = Field(description="submitter (with feedback) or operator")
+    rating: Rating | None = Field(default=None, description="The submitter's rating, 1 to 5")
+    comment: str = Field(default="", max_length=bounds.MAX_COMMENT, description="Feedback")
+
+
+class RequestClosed(Event):
+    ce_type: ClassVar[str] = "ta.request.closed"
+    topic: ClassVar[str] = topics.REQUESTS
+    request_id: UUID = Field(description="The request")
+    closed_by: ClosedBy = Field(description="submitter (with feedback) or operator")
+    rating: Rating | None = Field(default=None, description="The submitter's rating, 1 to 5")
+    comment: str = Field(default="", max_length=bounds.MAX_COMMENT, description="Feedback")
 
 
 class Channel(StrEnum):
@@ -278,9 +366,16 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     AssignmentAccepted,
     AssignmentDeclined,
     AssignmentExpired,
+    AssignmentStarted,
+    AssignmentCompleted,
+    AssignmentWithdrawn,
     AssignmentResponse,
     RequestMatched,
     RequestUnmatched,
+    RequestWaiting,
+    RequestCompleted,
+    RequestClosing,
+    RequestClosed,
     NotificationDelivered,
     NotificationFailed,
 )
