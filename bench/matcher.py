@@ -52,6 +52,7 @@ from services.matcher.domain import (
 )
 from services.matcher.handlers import requests as matching
 from services.matcher.handlers.catalog import Catalog
+from services.matcher.handlers.saga import Matching
 from services.matcher.unit_of_work import pg_units
 from shared import topics
 from shared.db import create_pool
@@ -266,10 +267,13 @@ async def bench_handler(pool: asyncpg.Pool, n: int) -> float:
                 uow,
                 envelope,
                 event,
-                catalog=catalog,
-                policy=MatchPolicy(),
-                clock=lambda: datetime.now(UTC),
-                respond_within=timedelta(days=5),
+                matching=Matching(
+                    catalog,
+                    MatchPolicy(),
+                    lambda: datetime.now(UTC),
+                    timedelta(days=5),
+                    timedelta(days=30),
+                ),
             )
     return time.perf_counter() - started
 

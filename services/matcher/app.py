@@ -12,6 +12,7 @@ from prometheus_client import REGISTRY
 from services.matcher import api, consumers, workers
 from services.matcher.domain import MatchPolicy
 from services.matcher.handlers.catalog import Catalog
+from services.matcher.handlers.saga import Matching
 from services.matcher.migrations import MIGRATIONS
 from services.matcher.settings import MatcherSettings
 from services.matcher.unit_of_work import PgMatcherUnitOfWork, pg_units
@@ -19,11 +20,17 @@ from shared import api_gate, http_errors
 from shared.asyncapi import asyncapi_router, declare_emitted
 from shared.events import (
     AssignmentAccepted,
+    AssignmentCompleted,
     AssignmentDeclined,
     AssignmentExpired,
     AssignmentOffered,
+    AssignmentStarted,
+    AssignmentWithdrawn,
+    RequestClosed,
+    RequestCompleted,
     RequestMatched,
     RequestUnmatched,
+    RequestWaiting,
 )
 from shared.kafka import DeadLetters, make_broker
 from shared.probes import probe_router
@@ -41,8 +48,14 @@ def create_app(settings: MatcherSettings) -> FastAPI:
             AssignmentAccepted,
             AssignmentDeclined,
             AssignmentExpired,
+            AssignmentStarted,
+            AssignmentCompleted,
+            AssignmentWithdrawn,
             RequestMatched,
             RequestUnmatched,
+            RequestWaiting,
+            RequestCompleted,
+            RequestClosed,
         ],
     )
 
@@ -51,28 +64,24 @@ def create_app(settings: MatcherSettings) -> FastAPI:
     def clock() -> datetime:
         return datetime.now(UTC)
 
+    matching = Matching(
+        catalog=catalog,
+        policy=MatchPolicy(
+            max_offers=settings.matcher_max_offers, min_offers=settings.matcher_min_offers
+        ),
+        clock=clock,
+        respond_within=settings.respond_within,
+        max_wait=settings.max_wait,
+    )
+
     def wire(runtime: Runtime) -> None:
         units = pg_units(runtime.pool)
-        consumers.subscribe(
-            broker,
-            units,
-            DeadLetters(broker, SERVICE),
-            catalog=catalog,
-            policy=MatchPolicy(
-                max_offers=settings.matcher_max_offers, min_offers=settings.matcher_min_offers
-            ),
-            clock=clock,
-            respond_within=settings.respond_within,
-        )
+        consumers.subscribe(broker, units, DeadLetters(broker, SERVICE), matching=matching)
         runtime.spawn(
-            workers.run_expiry(
-                units,
-                catalog=catalog,
-                clock=clock,
-                respond_within=settings.respond_within,
-                poll_seconds=settings.matcher_expiry_poll_seconds,
+            workers.run_timers(
+                units, matching=matching, poll_seconds=settings.matcher_expiry_poll_seconds
             ),
-            f"{SERVICE}-expiry",
+            f"{SERVICE}-timers",
         )
 
     @asynccontextmanager

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from functools import partial
 
 from faststream.kafka import KafkaBroker
 
-from services.matcher.domain import MatchPolicy
 from services.matcher.handlers import answers, requests
-from services.matcher.handlers.catalog import Catalog
-from services.matcher.handlers.saga import Clock
+from services.matcher.handlers.saga import Matching
 from services.matcher.unit_of_work import MatcherUnitOfWork, MatcherUnits
 from shared import topics
 from shared.consuming import (
@@ -20,7 +17,7 @@ from shared.consuming import (
     subscribe_reliably,
     subscribe_together,
 )
-from shared.events import AssignmentResponse, RequestAccepted, RequestErased
+from shared.events import AssignmentResponse, RequestAccepted, RequestClosing, RequestErased
 
 GROUP = "stax-matcher"
 
@@ -30,27 +27,11 @@ def subscribe(
     units: MatcherUnits,
     dead_letters: DeadLetterSink,
     *,
-    catalog: Catalog,
-    policy: MatchPolicy,
-    clock: Clock,
-    respond_within: timedelta,
+    matching: Matching,
 ) -> None:
-    on_accepted = partial(
-        requests.on_request_accepted,
-        catalog=catalog,
-        policy=policy,
-        clock=clock,
-        respond_within=respond_within,
-    )
-    on_response = partial(
-        answers.on_assignment_response,
-        catalog=catalog,
-        clock=clock,
-        respond_within=respond_within,
-    )
-    on_partner_answer = partial(
-        answers.on_partner_answer, catalog=catalog, clock=clock, respond_within=respond_within
-    )
+    on_accepted = partial(requests.on_request_accepted, matching=matching)
+    on_response = partial(answers.on_assignment_response, matching=matching)
+    on_partner_answer = partial(answers.on_partner_answer, matching=matching)
 
     requests_consumer: ReliableConsumer[MatcherUnitOfWork] = ReliableConsumer(
         name="matcher.requests",
@@ -59,6 +40,7 @@ def subscribe(
         routes={
             RequestAccepted.ce_type: Route(RequestAccepted, on_accepted),
             RequestErased.ce_type: Route(RequestErased, requests.on_request_erased),
+            RequestClosing.ce_type: Route(RequestClosing, requests.on_request_closing),
         },
     )
     responses_consumer: ReliableConsumer[MatcherUnitOfWork] = ReliableConsumer(
@@ -72,8 +54,8 @@ def subscribe(
         {topics.REQUESTS: requests_consumer, topics.ASSIGNMENT_RESPONSES: responses_consumer},
         group_id=GROUP,
         description=(
-            "Accepted requests to match, and partners' answers to offers relayed by intake "
-            "from its HTTP API"
+            "Accepted requests to match and requests to close, and partners' answers relayed "
+            "by intake from its HTTP API"
         ),
     )
     subscribe_reliably(

@@ -32,7 +32,17 @@ class MatcherSettings(ServiceSettings):
         default=2, ge=1, le=20, description="A lead plus supports up to this many, when possible"
     )
     matcher_expiry_poll_seconds: float = Field(
-        default=1.0, gt=0, description="How often the expiry worker looks for overdue offers"
+        default=1.0,
+        gt=0,
+        description="How often the worker looks for overdue offers and waiting requests to serve",
+    )
+    matcher_max_wait_days: float = Field(
+        default=30.0,
+        gt=0,
+        description="Days a request may wait for a full partner's capacity before it is unmatched",
+    )
+    matcher_max_wait_seconds: float | None = Field(
+        default=None, gt=0, description="Seconds it may wait; overrides the days when set (tests)"
     )
 
     @property
@@ -40,3 +50,9 @@ class MatcherSettings(ServiceSettings):
         if self.matcher_respond_seconds is not None:
             return timedelta(seconds=self.matcher_respond_seconds)
         return timedelta(days=self.matcher_respond_days)
+
+    @property
+    def max_wait(self) -> timedelta:
+        if self.matcher_max_wait_seconds is not None:
+            return timedelta(seconds=self.matcher_max_wait_seconds)
+        return timedelta(days=self.matcher_max_wait_days)

@@ -29,6 +29,7 @@ from services.intake.unit_of_work import pg_units as intake_units
 from services.matcher import consumers as matcher_consumers
 from services.matcher.domain import MatchPolicy
 from services.matcher.handlers.catalog import Catalog
+from services.matcher.handlers.saga import Matching
 from services.matcher.unit_of_work import pg_units as matcher_units
 from services.notifier import consumers as notifier_consumers
 from services.notifier.unit_of_work import pg_units as notifier_units
@@ -120,10 +121,9 @@ def _capture(
         None,  # type: ignore[arg-type]
         matcher_units(pool),
         RecordingDeadLetters(),
-        catalog=Catalog.from_data_files(),
-        policy=MatchPolicy(),
-        clock=clock,
-        respond_within=timedelta(days=5),
+        matching=Matching(
+            Catalog.from_data_files(), MatchPolicy(), clock, timedelta(days=5), timedelta(30)
+        ),
     )
     notifier_consumers.subscribe(None, notifier_units(pool), RecordingDeadLetters())  # type: ignore[arg-type]
     return found

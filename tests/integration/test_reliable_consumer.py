@@ -18,6 +18,7 @@ from deploy.local import postgres, stack
 from services.matcher.domain import MatchPolicy
 from services.matcher.handlers import requests as matcher_requests
 from services.matcher.handlers.catalog import Catalog
+from services.matcher.handlers.saga import Matching
 from services.matcher.unit_of_work import MatcherUnitOfWork, pg_units
 from shared import topics
 from shared.consuming import (
@@ -89,10 +90,9 @@ def _matcher_consumer(pool: asyncpg.Pool, name: str) -> ReliableConsumer[Matcher
             uow,
             envelope,
             event,
-            catalog=catalog,
-            policy=MatchPolicy(),
-            clock=lambda: datetime.now(UTC),
-            respond_within=timedelta(days=5),
+            matching=Matching(
+                catalog, MatchPolicy(), lambda: datetime.now(UTC), timedelta(days=5), timedelta(30)
+            ),
         )
 
     return ReliableConsumer(

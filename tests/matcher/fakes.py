@@ -27,16 +27,23 @@ from services.matcher.unit_of_work import (
     PartnerRepository,
     RequestRepository,
 )
-from shared.events import AssignmentOffered, AssignmentResponse
+from shared.events import AssignmentOffered, AssignmentResponse, ClosedBy
 from shared.uow import FakeStore, FakeUnitOfWork
 
-LIVE = ("offered", "accepted")
+LIVE = ("offered", "accepted", "started", "completed")  # one per slot (migration 0004)
+WORKING = ("offered", "accepted", "started")  # live work: keeps a request from completing
 
 
 @dataclass
 class StoredRequest:
     request: MatchRequest
     status: str = "matching"
+    seq: int = 0  # order of arrival (created_at)
+    waiting_since: datetime | None = None
+    waiting_for: list[str] = field(default_factory=list)
+    closed_by: str | None = None
+    rating: int | None = None
+    comment: str | None = None
 
 
 @dataclass
@@ -45,6 +52,8 @@ class StoredOffer:
     slot: int
     status: str = "offered"
     reason: str | None = None
+    outcome: str | None = None
+    deliverables: list[str] | None = None
 
     def assignment(self) -> Assignment:
         o = self.offer
@@ -96,7 +105,8 @@ class FakeRequestRepository:
     async def add(self, request: MatchRequest) -> bool:
         if request.request_id in self._store.requests:
             return False
-        self._store.requests[request.request_id] = StoredRequest(request)
+        seq = len(self._store.requests)
+        self._store.requests[request.request_id] = StoredRequest(request, seq=seq)
         return True
 
     async def lock(self, request_id: UUID) -> MatchRequest | None:
@@ -114,7 +124,9 @@ class FakeRequestRepository:
         return min(due, key=lambda o: o.respond_by).request_id if due else None
 
     async def erase_contact(self, request_id: UUID) -> None:
-        """Nothing to do: the fake only ever holds MatchRequests, which have no contact."""
+        """The fake only ever holds MatchRequests, which have no contact; feedback goes."""
+        if request_id in self._store.requests:
+            self._store.requests[request_id].comment = None
 
     async def close(self, request_id: UUID, status: str) -> None:
         if request_id in self._store.requests:
@@ -135,6 +147,68 @@ class FakeRequestRepository:
         found = self._store.slots.get((request_id, slot))
         if found is not None:
             self._store.slots[(request_id, slot)] = (found[0], status)
+
+    async def status(self, request_id: UUID) -> str:
+        return self._store.requests[request_id].status
+
+    async def set_status(self, request_id: UUID, status: str) -> None:
+        stored = self._store.requests[request_id]
+        stored.status, stored.waiting_since, stored.waiting_for = status, None, []
+
+    async def wait(
+        self, request_id: UUID, partners: Sequence[str], now: datetime, *, replace: bool
+    ) -> bool:
+        stored = self._store.requests[request_id]
+        was = stored.status
+        if replace or was != "waiting":
+            stored.waiting_for = list(dict.fromkeys(partners))
+        else:
+            stored.waiting_for = list(dict.fromkeys([*stored.waiting_for, *partners]))
+        stored.status = "waiting"
+        stored.waiting_since = stored.waiting_since or now
+        return was != "waiting"
+
+    async def claim_waiting(
+        self, partner_ids: Sequence[str] | None, skip: Sequence[UUID]
+    ) -> UUID | None:
+        partners = self._store.partners
+
+        def has_room(partner_id: str) -> bool:
+            p = partners.get(partner_id)
+            return p is not None and p.spec.active and p.open_assignments < p.spec.capacity
+
+        ready = [
+            (s.request.urgency != "urgent", s.seq, request_id)
+            for request_id, s in self._store.requests.items()
+            if s.status == "waiting"
+            and request_id not in skip
+            and (partner_ids is None or set(partner_ids) & set(s.waiting_for))
+            and any(has_room(p) for p in s.waiting_for)
+        ]
+        return min(ready)[2] if ready else None
+
+    async def claim_overdue_waiting(self, waited_since: datetime) -> UUID | None:
+        overdue = [
+            (s.waiting_since, request_id)
+            for request_id, s in self._store.requests.items()
+            if s.status == "waiting" and s.waiting_since and s.waiting_since <= waited_since
+        ]
+        return min(overdue)[1] if overdue else None
+
+    async def record_closure(
+        self, request_id: UUID, closed_by: ClosedBy, rating: int | None, comment: str
+    ) -> None:
+        stored = self._store.requests[request_id]
+        stored.status, stored.closed_by, stored.rating = "closed", closed_by, rating
+        stored.comment, stored.waiting_for = comment, []
+
+    async def slots_in(self, request_id: UUID, status: str) -> list[int]:
+        return sorted(
+            n for (r, n), (_, s) in self._store.slots.items() if r == request_id and s == status
+        )
+
+    async def has_slots(self, request_id: UUID) -> bool:
+        return any(r == request_id for r, _ in self._store.slots)
 
 
 class FakeOfferRepository:
@@ -164,6 +238,20 @@ class FakeOfferRepository:
         if stored is not None:
             stored.status, stored.reason = status, reason
 
+    async def start(self, assignment_id: UUID) -> None:
+        self._store.offers[assignment_id].status = "started"
+
+    async def complete(self, assignment_id: UUID, outcome: str, deliverables: list[str]) -> None:
+        stored = self._store.offers[assignment_id]
+        stored.status, stored.outcome, stored.deliverables = "completed", outcome, deliverables
+
+    async def live_count(self, request_id: UUID) -> int:
+        return sum(s.status in WORKING for s in self._of(request_id))
+
+    async def completed_partners(self, request_id: UUID) -> list[str]:
+        done = sorted((s for s in self._of(request_id) if s.status == "completed"), key=_slot)
+        return [s.offer.partner_id for s in done]
+
     async def asked_partners(self, request_id: UUID) -> set[str]:
         return {s.offer.partner_id for s in self._of(request_id)}
 
@@ -171,7 +259,10 @@ class FakeOfferRepository:
         return sum(s.status == "offered" for s in self._of(request_id))
 
     async def accepted(self, request_id: UUID) -> list[tuple[str, list[str]]]:
-        taken = sorted((s for s in self._of(request_id) if s.status == "accepted"), key=_slot)
+        taken = sorted(
+            (s for s in self._of(request_id) if s.status in ("accepted", "started", "completed")),
+            key=_slot,
+        )
         return [(s.offer.partner_id, list(s.offer.covers_topics)) for s in taken]
 
     async def due(self, request_id: UUID, now: datetime) -> list[Assignment]:

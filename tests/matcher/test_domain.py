@@ -13,9 +13,12 @@ from services.matcher.domain import (
     RequestProfile,
     Verdict,
     check_partner,
+    closable,
+    is_complete,
     judge_response,
     settle,
 )
+from shared.events import Decision
 
 TAXONOMY = reference_data.load_taxonomy()
 SEED = reference_data.load_seed(TAXONOMY)
@@ -160,12 +163,43 @@ def test_settlement_waits_for_open_offers_then_names_uncovered_topics() -> None:
         ("declined", "decline", Verdict.REPEATED),
         ("accepted", "decline", Verdict.CONTRADICTS),
         ("expired", "accept", Verdict.CONTRADICTS),
+        # The lifecycle after acceptance (brief §7.2).
+        ("accepted", "start", Verdict.APPLIED),
+        ("offered", "start", Verdict.CONTRADICTS),  # accept first
+        ("started", "complete", Verdict.APPLIED),
+        ("accepted", "complete", Verdict.APPLIED),  # starting is optional
+        ("completed", "complete", Verdict.REPEATED),
+        ("completed", "withdraw", Verdict.CONTRADICTS),  # done work cannot be given up
+        ("offered", "withdraw", Verdict.CONTRADICTS),  # an offer is declined, not withdrawn
+        ("started", "withdraw", Verdict.APPLIED),
+        ("withdrawn", "withdraw", Verdict.REPEATED),
+        ("withdrawn", "complete", Verdict.CONTRADICTS),
+        ("started", "accept", Verdict.REPEATED),  # the acceptance stands
     ],
 )
-def test_answers_to_closed_offers_are_judged_not_applied(
-    status: str, decision: str, verdict: Verdict
+def test_answers_are_judged_by_the_lifecycle(
+    status: str, decision: Decision, verdict: Verdict
 ) -> None:
     assert judge_response(status, decision) is verdict
+
+
+def test_a_settled_request_completes_only_when_no_work_is_live_and_some_was_done() -> None:
+    assert is_complete("matched", live_work=0, completed=["a"])
+    assert is_complete("unmatched", live_work=0, completed=["a"])  # partial help, delivered
+    assert not is_complete("matched", live_work=1, completed=["a"])
+    assert not is_complete("matched", live_work=0, completed=[])
+    assert not is_complete("matching", live_work=0, completed=["a"])
+
+
+def test_only_a_request_nobody_works_on_closes() -> None:
+    assert closable("completed", 0) and closable("unmatched", 0) and closable("waiting", 0)
+    assert not closable("waiting", 1)  # one slot waits, another is being worked on
+    assert not closable("matched", 0) and not closable("matching", 0)
+    assert not closable("closed", 0)
+
+
+def test_a_request_with_a_waiting_slot_is_not_settled() -> None:
+    assert settle(["PCB"], [("a", ["PCB"])], open_offers=0, waiting_slots=1) is None
 
 
 def test_partner_data_is_checked_against_the_taxonomy() -> None:

@@ -14,6 +14,7 @@ from services.matcher.adapters import reference_data
 from services.matcher.domain import MatchPolicy
 from services.matcher.handlers import answers, expiry, requests
 from services.matcher.handlers.catalog import Catalog
+from services.matcher.handlers.saga import Matching
 from shared.envelope import PoisonRecord
 from shared.events import AssignmentResponse, RequestAccepted
 from tests.matcher.fakes import MatcherStore, fake_units
@@ -42,16 +43,20 @@ class Matcher:
     # Each test its own catalog: its cache is keyed by the registry version of one store.
     catalog: Catalog = field(default_factory=lambda: Catalog(TAXONOMY, SEED))
 
+    max_wait: timedelta = timedelta(days=30)
+    policy: MatchPolicy = field(default_factory=MatchPolicy)
+
+    @property
+    def matching(self) -> Matching:
+        return Matching(self.catalog, self.policy, self.clock, self.respond_within, self.max_wait)
+
     async def submit(self, request: RequestAccepted) -> None:
         async with fake_units(self.store)() as uow:
             await requests.on_request_accepted(
                 uow,
                 envelope(request),
                 request,
-                catalog=self.catalog,
-                policy=MatchPolicy(),
-                clock=self.clock,
-                respond_within=self.respond_within,
+                matching=self.matching,
             )
 
     async def respond(self, response: AssignmentResponse) -> None:
@@ -60,9 +65,7 @@ class Matcher:
                 uow,
                 envelope(response),
                 response,
-                catalog=self.catalog,
-                clock=self.clock,
-                respond_within=self.respond_within,
+                matching=self.matching,
             )
 
     async def partner_answers(self, partner: str, response: AssignmentResponse) -> None:
@@ -73,18 +76,11 @@ class Matcher:
                 uow,
                 on_its_topic,
                 response,
-                catalog=self.catalog,
-                clock=self.clock,
-                respond_within=self.respond_within,
+                matching=self.matching,
             )
 
     async def expire(self) -> int:
-        return await expiry.expire_due(
-            fake_units(self.store),
-            catalog=self.catalog,
-            clock=self.clock,
-            respond_within=self.respond_within,
-        )
+        return await expiry.expire_due(fake_units(self.store), self.matching)
 
     def events(self, request: RequestAccepted) -> list[Emitted]:
         return emitted(self.store.outbox, request.request_id)

@@ -23,16 +23,22 @@ from services.matcher.domain.partners import (
 from services.matcher.domain.registry import Choice, MatchPolicy, Plan, Registry
 from services.matcher.domain.request import MatchRequest
 from services.matcher.domain.saga import (
+    SETTLED,
+    UNSETTLED,
     Assignment,
     Settlement,
     Slot,
     Verdict,
+    closable,
+    is_complete,
     judge_response,
     settle,
 )
 from services.matcher.domain.scoring import explain
 
 __all__ = [
+    "SETTLED",
+    "UNSETTLED",
     "Assignment",
     "Choice",
     "InvalidPartner",
@@ -56,7 +62,9 @@ __all__ = [
     "Verdict",
     "check_partner",
     "checked",
+    "closable",
     "explain",
+    "is_complete",
     "judge_response",
     "patched",
     "settle",

@@ -123,6 +123,21 @@ class Registry:
             seen |= self._topic_bit.get(topic, 0)
         return found
 
+    def capable(
+        self,
+        q: Query,
+        exclude: frozenset[str] | set[str] = frozenset(),
+        slot_topics: Sequence[str] = (),
+        most: int = 100,
+    ) -> list[str]:
+        """Partners who could serve the request (or one slot's topics) if they had room: every
+        rule of scored() but capacity. A request they all fill waits for them; nobody here means
+        nobody could ever serve it. At most `most`, best first: whom it waits for is bounded."""
+        wanted = _known_bits(slot_topics, self._topic_bit) or q.topic_mask
+        ranked = self.scored(q, {}, exclude)
+        fits = (self.partners[i] for _, i in ranked)
+        return [p.partner_id for p in fits if p.topic_mask & wanted][:most]
+
     def scored(
         self, q: Query, loads: Mapping[str, int], exclude: frozenset[str] | set[str]
     ) -> list[tuple[float, int]]:

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
-from shared.events import RequestAccepted
+from shared.events import RequestAccepted, Urgency
 
 
 class MatchRequest(BaseModel):
@@ -22,6 +22,8 @@ class MatchRequest(BaseModel):
     topics: list[str]
     assistance_types: list[str]
     languages: list[str]
+    # Rows stored before migration 0004 have none: they are treated as routine.
+    urgency: Urgency = Urgency.ROUTINE
 
     @classmethod
     def of(cls, accepted: RequestAccepted) -> MatchRequest:

@@ -1,81 +1,70 @@
-"""A new request is matched (offers to a lead and support partners); an erased one forgotten."""
+"""A new request is matched (offers to a lead and support partners), or waits for capacity; an
+erased one forgotten; a closing one closed."""
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
-from services.matcher.domain import Choice, MatchPolicy, MatchRequest, Query, Registry, Slot
+from services.matcher import domain
+from services.matcher.domain import MatchRequest
 from services.matcher.handlers import saga
-from services.matcher.handlers.catalog import Catalog
-from services.matcher.unit_of_work import MatcherUnitOfWork, PartnerRepository
+from services.matcher.handlers.saga import Matching
+from services.matcher.unit_of_work import MatcherUnitOfWork
 from shared.envelope import Envelope
-from shared.events import RequestAccepted, RequestErased
+from shared.events import RequestAccepted, RequestClosed, RequestClosing, RequestErased
 
 log = logging.getLogger(__name__)
 
 
 async def on_request_accepted(
-    uow: MatcherUnitOfWork,
-    _envelope: Envelope,
-    accepted: RequestAccepted,
-    *,
-    catalog: Catalog,
-    policy: MatchPolicy,
-    clock: saga.Clock,
-    respond_within: timedelta,
+    uow: MatcherUnitOfWork, _envelope: Envelope, accepted: RequestAccepted, *, matching: Matching
 ) -> None:
-    """Score the partners, offer a lead and support partners; unmatched if nobody can help."""
+    """Score the partners, offer a lead and support partners; wait if every partner who could
+    help is full; unmatched if nobody could ever help."""
     request = MatchRequest.of(accepted)  # the Party's contact is not matcher's to keep
     # The new row is this request's lock from now on; a second copy of the request (same id,
     # another ce_id) conflicts here and changes nothing.
     if not await uow.requests.add(request):
         log.info("request %s is already being matched; ignoring the copy", request.request_id)
         return
-    registry = await catalog.current(uow.partners)
-    query = registry.query(catalog.profile(request))
-    choices = await _plan_within_capacity(uow.partners, registry, query, policy)
-    if not choices:  # nobody eligible: unmatched at once, with every topic uncovered
-        return await saga.settle_if_done(uow, request)
-    await uow.requests.add_slots(
-        request.request_id, [Slot(c.slot, c.role, c.slot_topics) for c in choices]
-    )
-    respond_by = clock() + respond_within
-    offers = [
-        offer
-        for c in choices
-        if (offer := await saga.record_offer(uow, request.request_id, c, respond_by))
-    ]
-    return await saga.emit(uow, request.request_id, *offers)
-
-
-async def _plan_within_capacity(
-    partners: PartnerRepository, registry: Registry, query: Query, policy: MatchPolicy
-) -> tuple[Choice, ...]:
-    """Plan on the load we read, then take each partner's capacity atomically; a partner that
-    filled up in between is left out and the plan made again without it.
-
-    Two transactions taking capacity of the same two partners in opposite orders can deadlock;
-    PostgreSQL breaks it and the consumer retries the event (a transient error), so the
-    conditional UPDATE stays the single guard against exceeding capacity."""
-    refused: set[str] = set()
-    while True:
-        loads = await partners.open_counts(registry.candidate_ids(query))
-        plan = registry.plan(query, loads, policy, exclude=refused)
-        taken: list[str] = []
-        for choice in plan.choices:
-            if not await partners.take_capacity(choice.partner.partner_id):
-                refused.add(choice.partner.partner_id)
-                break
-            taken.append(choice.partner.partner_id)
-        else:
-            return plan.choices
-        for partner_id in taken:  # give back what this attempt took, then plan again
-            await partners.release_capacity(partner_id)
+    waiting_for = await saga.offer_plan(uow, matching, request)
+    await saga.wait_or_resume(uow, request, waiting_for, matching.clock())
+    await saga.settle_if_done(uow, request)
 
 
 async def on_request_erased(
     uow: MatcherUnitOfWork, _envelope: Envelope, erased: RequestErased
 ) -> None:
-    """matcher keeps no personal data (MatchRequest); this only catches an older replica's row."""
+    """matcher keeps no contact (MatchRequest); this catches an older replica's row, and the
+    submitter's feedback comment."""
     await uow.requests.erase_contact(erased.request_id)
+
+
+async def on_request_closing(
+    uow: MatcherUnitOfWork, envelope: Envelope, closing: RequestClosing
+) -> None:
+    """Close a request nobody works on any more, with the submitter's feedback (intake checked
+    who may close it and when; this is checked again against matcher's own state, which is
+    authoritative: a request that got work meanwhile stays open, and the refusal is logged)."""
+    request = await uow.requests.lock(closing.request_id)
+    if request is None:
+        log.warning("closing %s: no such request here; ignored", closing.request_id)
+        return
+    status = await uow.requests.status(closing.request_id)
+    if status == "closed":
+        return  # closed before: the same closing again, or a second one, changes nothing
+    if not domain.closable(status, await uow.offers.live_count(closing.request_id)):
+        log.warning("closing %s (%s) refused: it is %s", closing.request_id, envelope.id, status)
+        return
+    for slot in await uow.requests.slots_in(closing.request_id, "waiting"):
+        await uow.requests.set_slot_status(closing.request_id, slot, "exhausted")
+    await uow.requests.record_closure(
+        closing.request_id, closing.closed_by, closing.rating, closing.comment
+    )
+    closed = RequestClosed(
+        request_id=closing.request_id,
+        closed_by=closing.closed_by,
+        rating=closing.rating,
+        comment=closing.comment,
+    )
+    await saga.emit(uow, closing.request_id, closed)

@@ -1,31 +1,57 @@
-"""The offer saga's steps shared by the use cases: offer, close, re-offer, settle."""
+"""The offer saga's steps shared by the use cases: offer, close, re-offer, wait, settle,
+complete."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from uuid import UUID, uuid4
 
 from services.matcher import domain
-from services.matcher.domain import Assignment, Choice, MatchRequest
+from services.matcher.domain import (
+    Assignment,
+    Choice,
+    MatchPolicy,
+    MatchRequest,
+    Query,
+    Registry,
+    Slot,
+)
 from services.matcher.handlers.catalog import Catalog
-from services.matcher.unit_of_work import MatcherUnitOfWork
+from services.matcher.unit_of_work import MatcherUnitOfWork, PartnerRepository
 from shared.envelope import build_record
 from shared.events import (
     AssignmentAccepted,
     AssignmentDeclined,
     AssignmentExpired,
     AssignmentOffered,
+    AssignmentOutcome,
+    AssignmentWithdrawn,
     Event,
+    RequestCompleted,
     RequestMatched,
     RequestUnmatched,
+    RequestWaiting,
     Role,
 )
+from shared.lifecycle import HOLDS_CAPACITY
 
 SOURCE = "/stax/matcher"
 Clock = Callable[[], datetime]
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Matching:
+    """What every use case that may offer work needs (built once, in app.py)."""
+
+    catalog: Catalog
+    policy: MatchPolicy
+    clock: Clock
+    respond_within: timedelta  # how long a partner has to answer an offer
+    max_wait: timedelta  # how long a request may wait for capacity before it is unmatched
 
 
 async def emit(uow: MatcherUnitOfWork, request_id: UUID, *events: Event) -> None:
@@ -62,17 +88,18 @@ def slot_of(assignment: Assignment) -> int:
     return assignment.slot
 
 
-_OUTCOMES: dict[str, type[AssignmentAccepted | AssignmentDeclined | AssignmentExpired]] = {
+_OUTCOMES: dict[str, type[AssignmentOutcome]] = {
     "accepted": AssignmentAccepted,
     "declined": AssignmentDeclined,
     "expired": AssignmentExpired,
+    "withdrawn": AssignmentWithdrawn,
 }
 
 
 async def close(uow: MatcherUnitOfWork, assignment: Assignment, status: str, reason: str) -> None:
-    """Close an offer as accepted, declined or expired, and announce it."""
+    """Move an offer to accepted, declined, expired or withdrawn, and announce it."""
     await uow.offers.close(assignment.assignment_id, status, reason)
-    if status != "accepted":  # accepted work stays open against the partner's capacity
+    if status not in HOLDS_CAPACITY:  # accepted work stays open against the partner's capacity
         await uow.partners.release_capacity(assignment.partner_id)
     outcome = _OUTCOMES[status](
         assignment_id=assignment.assignment_id,
@@ -89,8 +116,12 @@ async def refill(
     request: MatchRequest,
     slot_no: int,
     respond_by: datetime,
-) -> None:
-    """Offer a declined or expired slot to the next best partner not yet asked."""
+) -> list[str]:
+    """Offer a declined, expired or withdrawn slot to the next best partner not yet asked.
+
+    Returns the partners the slot now waits for: empty when it was offered, or when nobody is
+    left who could ever fill it (the slot is then exhausted); else every capable partner is full,
+    and the slot waits for them."""
     slot = await uow.requests.slot(request.request_id, slot_no)
     registry = await catalog.current(uow.partners)
     query = registry.query(catalog.profile(request))
@@ -101,29 +132,154 @@ async def refill(
             query, loads, slot=slot.slot, role=slot.role, slot_topics=slot.topics, exclude=exclude
         )
         if choice is None:
-            return await uow.requests.set_slot_status(request.request_id, slot_no, "exhausted")
+            capable = registry.capable(query, exclude, slot.topics)
+            status = "waiting" if capable else "exhausted"
+            await uow.requests.set_slot_status(request.request_id, slot_no, status)
+            return capable
         if await uow.partners.take_capacity(choice.partner.partner_id):
+            await uow.requests.set_slot_status(request.request_id, slot_no, "open")
             offer = await record_offer(uow, request.request_id, choice, respond_by)
             if offer is not None:
                 await emit(uow, request.request_id, offer)
-            return None
+            return []
         exclude.add(choice.partner.partner_id)  # filled up meanwhile: try the next one
 
 
+async def wait_or_resume(
+    uow: MatcherUnitOfWork, request: MatchRequest, waiting_for: list[str], now: datetime
+) -> None:
+    """The request waits while any of its slots (or the whole request, before it has slots)
+    waits for capacity; announced once, when it begins to wait. `waiting_for` is added to whom
+    it waits for already (other slots may still wait)."""
+    if waiting_for:
+        await _wait(uow, request, waiting_for, now, replace=False)
+    elif await uow.requests.status(request.request_id) == "waiting" and not (
+        await uow.requests.slots_in(request.request_id, "waiting")
+    ):
+        await uow.requests.set_status(request.request_id, "matching")
+
+
+async def _wait(
+    uow: MatcherUnitOfWork,
+    request: MatchRequest,
+    waiting_for: list[str],
+    now: datetime,
+    *,
+    replace: bool,
+) -> None:
+    partners = list(dict.fromkeys(waiting_for))
+    if await uow.requests.wait(request.request_id, partners, now, replace=replace):
+        more = f" and {len(partners) - 5} more" if len(partners) > 5 else ""
+        waiting = RequestWaiting(
+            request_id=request.request_id,
+            partners=partners,
+            topics=list(request.topics),
+            reason=f"every partner who could help is at capacity: {', '.join(partners[:5])}{more}",
+        )
+        await emit(uow, request.request_id, waiting)
+
+
+async def offer_plan(uow: MatcherUnitOfWork, m: Matching, request: MatchRequest) -> list[str]:
+    """Offer a request (that has no slots yet) to a lead and support partners within their
+    capacity. Returns whom it must wait for: empty once offered, or when nobody could ever
+    serve it; else the capable partners, all at capacity."""
+    registry = await m.catalog.current(uow.partners)
+    query = registry.query(m.catalog.profile(request))
+    choices = await _plan_within_capacity(uow.partners, registry, query, m.policy)
+    if not choices:
+        return registry.capable(query)
+    await uow.requests.add_slots(
+        request.request_id, [Slot(c.slot, c.role, c.slot_topics) for c in choices]
+    )
+    respond_by = m.clock() + m.respond_within
+    offers = [
+        offer
+        for c in choices
+        if (offer := await record_offer(uow, request.request_id, c, respond_by))
+    ]
+    await emit(uow, request.request_id, *offers)
+    return []
+
+
+async def _plan_within_capacity(
+    partners: PartnerRepository, registry: Registry, query: Query, policy: MatchPolicy
+) -> tuple[Choice, ...]:
+    """Plan on the load we read, then take each partner's capacity atomically; a partner that
+    filled up in between is left out and the plan made again without it.
+
+    Two transactions taking capacity of the same two partners in opposite orders can deadlock;
+    PostgreSQL breaks it and the consumer retries the event (a transient error), so the
+    conditional UPDATE stays the single guard against exceeding capacity."""
+    refused: set[str] = set()
+    while True:
+        loads = await partners.open_counts(registry.candidate_ids(query))
+        plan = registry.plan(query, loads, policy, exclude=refused)
+        taken: list[str] = []
+        for choice in plan.choices:
+            if not await partners.take_capacity(choice.partner.partner_id):
+                refused.add(choice.partner.partner_id)
+                break
+            taken.append(choice.partner.partner_id)
+        else:
+            return plan.choices
+        for partner_id in taken:  # give back what this attempt took, then plan again
+            await partners.release_capacity(partner_id)
+
+
+async def serve_waiting(uow: MatcherUnitOfWork, m: Matching, request: MatchRequest) -> None:
+    """Try again a waiting request: its whole plan if it waited from the start, else each slot
+    that waits; it waits on for whoever is still full, or resumes matching."""
+    now = m.clock()
+    if not await uow.requests.has_slots(request.request_id):
+        waiting_for = await offer_plan(uow, m, request)
+    else:
+        waiting_for = []
+        for slot in await uow.requests.slots_in(request.request_id, "waiting"):
+            waiting_for += await refill(uow, m.catalog, request, slot, now + m.respond_within)
+    if waiting_for:
+        await _wait(uow, request, waiting_for, now, replace=True)
+    else:  # offered, or nobody could ever serve it any more (settled unmatched below)
+        await uow.requests.set_status(request.request_id, "matching")
+    await settle_if_done(uow, request)
+
+
+async def give_up_waiting(uow: MatcherUnitOfWork, request: MatchRequest) -> None:
+    """It waited its longest: waiting slots are exhausted, and it is settled without them."""
+    for slot in await uow.requests.slots_in(request.request_id, "waiting"):
+        await uow.requests.set_slot_status(request.request_id, slot, "exhausted")
+    await uow.requests.set_status(request.request_id, "matching")
+    await settle_if_done(uow, request)
+
+
 async def settle_if_done(uow: MatcherUnitOfWork, request: MatchRequest) -> None:
-    """Once no offer is open: matched if accepting partners cover every topic, else unmatched."""
-    settlement = domain.settle(
-        request.topics,
-        await uow.offers.accepted(request.request_id),
-        await uow.offers.open_count(request.request_id),
-    )
-    if settlement is None:
-        return
-    kind = RequestMatched if settlement.matched else RequestUnmatched
-    await uow.requests.close(request.request_id, "matched" if settlement.matched else "unmatched")
-    outcome = kind(
-        request_id=request.request_id,
-        partners=list(settlement.partners),
-        uncovered_topics=list(settlement.uncovered),
-    )
-    await emit(uow, request.request_id, outcome)
+    """Once no offer is open and no slot waits: matched if accepting partners cover every topic,
+    else unmatched; and once settled and every piece of work is done, completed."""
+    status = await uow.requests.status(request.request_id)
+    if status == "matching":  # a waiting request is settled once it stops waiting
+        settlement = domain.settle(
+            request.topics,
+            await uow.offers.accepted(request.request_id),
+            await uow.offers.open_count(request.request_id),
+            len(await uow.requests.slots_in(request.request_id, "waiting")),
+        )
+        if settlement is None:
+            return
+        status = "matched" if settlement.matched else "unmatched"
+        await uow.requests.close(request.request_id, status)
+        kind = RequestMatched if settlement.matched else RequestUnmatched
+        outcome = kind(
+            request_id=request.request_id,
+            partners=list(settlement.partners),
+            uncovered_topics=list(settlement.uncovered),
+        )
+        await emit(uow, request.request_id, outcome)
+    await _complete_if_done(uow, request, status)
+
+
+async def _complete_if_done(uow: MatcherUnitOfWork, request: MatchRequest, status: str) -> None:
+    completed = await uow.offers.completed_partners(request.request_id)
+    live = await uow.offers.live_count(request.request_id)
+    if domain.is_complete(status, live, completed):
+        await uow.requests.close(request.request_id, "completed")
+        done = RequestCompleted(request_id=request.request_id, partners=completed)
+        await emit(uow, request.request_id, done)

@@ -65,6 +65,39 @@ class PgOfferRepository:
             reason,
         )
 
+    async def start(self, assignment_id: UUID) -> None:
+        await self._conn.execute(
+            "UPDATE matcher.assignments SET status = 'started', started_at = now() "
+            "WHERE assignment_id = $1",
+            assignment_id,
+        )
+
+    async def complete(self, assignment_id: UUID, outcome: str, deliverables: list[str]) -> None:
+        await self._conn.execute(
+            "UPDATE matcher.assignments SET status = 'completed', outcome = $2, "
+            "deliverables = $3, closed_at = now() WHERE assignment_id = $1",
+            assignment_id,
+            outcome,
+            deliverables,
+        )
+
+    async def live_count(self, request_id: UUID) -> int:
+        """Offers open and work accepted or started: what keeps a request from completing."""
+        count: int = await self._conn.fetchval(
+            "SELECT count(*) FROM matcher.assignments WHERE request_id = $1 "
+            "AND status IN ('offered', 'accepted', 'started')",
+            request_id,
+        )
+        return count
+
+    async def completed_partners(self, request_id: UUID) -> list[str]:
+        rows = await self._conn.fetch(
+            "SELECT partner_id FROM matcher.assignments "
+            "WHERE request_id = $1 AND status = 'completed' ORDER BY slot",
+            request_id,
+        )
+        return [r["partner_id"] for r in rows]
+
     async def asked_partners(self, request_id: UUID) -> set[str]:
         rows = await self._conn.fetch(
             "SELECT partner_id FROM matcher.assignments WHERE request_id = $1", request_id
@@ -79,10 +112,12 @@ class PgOfferRepository:
         return count
 
     async def accepted(self, request_id: UUID) -> list[tuple[str, list[str]]]:
-        """(partner, topics it covers) of every accepted offer, lead first."""
+        """(partner, topics it covers) of every accepted offer (since started or completed too),
+        lead first."""
         rows = await self._conn.fetch(
             "SELECT partner_id, covers_topics FROM matcher.assignments "
-            "WHERE request_id = $1 AND status = 'accepted' ORDER BY slot",
+            "WHERE request_id = $1 AND status IN ('accepted', 'started', 'completed') "
+            "ORDER BY slot",
             request_id,
         )
         return [(r["partner_id"], list(r["covers_topics"] or [])) for r in rows]

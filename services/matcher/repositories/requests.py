@@ -8,6 +8,7 @@ from uuid import UUID
 
 from services.matcher.domain import MatchRequest, Slot
 from shared.db import Conn
+from shared.events import ClosedBy, Urgency
 
 
 class PgRequestRepository:
@@ -18,10 +19,11 @@ class PgRequestRepository:
         """False when the request is already known (intake re-emitted it with another ce_id).
         Only what matching reads is stored: never the Party's contact."""
         status: str = await self._conn.execute(
-            "INSERT INTO matcher.requests (request_id, request) VALUES ($1, $2::jsonb) "
+            "INSERT INTO matcher.requests (request_id, request, urgent) VALUES ($1, $2::jsonb, $3) "
             "ON CONFLICT (request_id) DO NOTHING",
             request.request_id,
             request.model_dump_json(),
+            request.urgency is Urgency.URGENT,
         )
         return status == "INSERT 0 1"
 
@@ -51,8 +53,8 @@ class PgRequestRepository:
         older matcher stored lost theirs in migration 0003, but one still running during a
         rolling upgrade may store one after that, so the erasure looks once more."""
         await self._conn.execute(
-            "UPDATE matcher.requests SET request = request - 'contact' "
-            "WHERE request_id = $1 AND request ? 'contact'",
+            "UPDATE matcher.requests SET request = request - 'contact', comment = NULL "
+            "WHERE request_id = $1 AND (request ? 'contact' OR comment IS NOT NULL)",
             request_id,
         )
 
@@ -85,3 +87,90 @@ class PgRequestRepository:
             slot,
             status,
         )
+
+    async def status(self, request_id: UUID) -> str:
+        found: str | None = await self._conn.fetchval(
+            "SELECT status FROM matcher.requests WHERE request_id = $1", request_id
+        )
+        assert found is not None, f"request {request_id} vanished"
+        return found
+
+    async def set_status(self, request_id: UUID, status: str) -> None:
+        """Back to matching (a withdrawal re-opened a slot, or a waiting request was served)."""
+        await self._conn.execute(
+            "UPDATE matcher.requests SET status = $2, closed_at = NULL, waiting_since = NULL, "
+            "waiting_for = '{}' WHERE request_id = $1",
+            request_id,
+            status,
+        )
+
+    async def wait(
+        self, request_id: UUID, partners: Sequence[str], now: datetime, *, replace: bool
+    ) -> bool:
+        """Waiting for `partners` (all full), instead of or besides whom it waited for; True
+        when it only began to wait now. (The self-join reads the row as it was before.)"""
+        was: str = await self._conn.fetchval(
+            "UPDATE matcher.requests r SET status = 'waiting', "
+            "waiting_for = CASE WHEN $4 OR old.status <> 'waiting' THEN $2::text[] ELSE "
+            "ARRAY(SELECT DISTINCT unnest(old.waiting_for || $2::text[])) END, "
+            "waiting_since = coalesce(old.waiting_since, $3) FROM matcher.requests old "
+            "WHERE r.request_id = $1 AND old.request_id = r.request_id RETURNING old.status",
+            request_id,
+            list(partners),
+            now,
+            replace,
+        )
+        return was != "waiting"
+
+    async def claim_waiting(
+        self, partner_ids: Sequence[str] | None, skip: Sequence[UUID]
+    ) -> UUID | None:
+        """The first waiting request (urgent before routine, then oldest) that one of the
+        partners it waits for now has room for; only requests waiting for `partner_ids` when
+        given. Row-locked, SKIP LOCKED: replicas serve different requests."""
+        request_id: UUID | None = await self._conn.fetchval(
+            "SELECT r.request_id FROM matcher.requests r WHERE r.status = 'waiting' "
+            "AND r.request_id <> ALL($2::uuid[]) "
+            "AND ($1::text[] IS NULL OR r.waiting_for && $1::text[]) "
+            "AND EXISTS (SELECT 1 FROM matcher.partners p WHERE p.partner_id = ANY(r.waiting_for) "
+            "AND p.active AND p.open_assignments < p.capacity) "
+            "ORDER BY r.urgent DESC, r.created_at LIMIT 1 FOR UPDATE OF r SKIP LOCKED",
+            None if partner_ids is None else list(partner_ids),
+            list(skip),
+        )
+        return request_id
+
+    async def claim_overdue_waiting(self, waited_since: datetime) -> UUID | None:
+        """A request waiting since before `waited_since`: it has waited its longest."""
+        request_id: UUID | None = await self._conn.fetchval(
+            "SELECT request_id FROM matcher.requests WHERE status = 'waiting' "
+            "AND waiting_since <= $1 ORDER BY waiting_since LIMIT 1 FOR UPDATE SKIP LOCKED",
+            waited_since,
+        )
+        return request_id
+
+    async def record_closure(
+        self, request_id: UUID, closed_by: ClosedBy, rating: int | None, comment: str
+    ) -> None:
+        await self._conn.execute(
+            "UPDATE matcher.requests SET status = 'closed', closed_at = now(), closed_by = $2, "
+            "rating = $3, comment = $4, waiting_for = '{}' WHERE request_id = $1",
+            request_id,
+            closed_by,
+            rating,
+            comment,
+        )
+
+    async def slots_in(self, request_id: UUID, status: str) -> list[int]:
+        rows = await self._conn.fetch(
+            "SELECT slot FROM matcher.slots WHERE request_id = $1 AND status = $2 ORDER BY slot",
+            request_id,
+            status,
+        )
+        return [r["slot"] for r in rows]
+
+    async def has_slots(self, request_id: UUID) -> bool:
+        found: bool = await self._conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM matcher.slots WHERE request_id = $1)", request_id
+        )
+        return found

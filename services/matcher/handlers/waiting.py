@@ -1,0 +1,59 @@
+"""Requests waiting for capacity (brief §7.2): served as soon as a partner they wait for has
+room — in the very transaction that freed it (completion, withdrawal, decline, expiry, an
+operator raising capacity), so a request arriving later cannot take it first — and by the
+worker's pass, which also gives up on requests that waited their longest."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from uuid import UUID
+
+from services.matcher.handlers import saga
+from services.matcher.handlers.saga import Matching
+from services.matcher.unit_of_work import MatcherUnitOfWork, MatcherUnits
+
+# The most waiting requests one transaction serves: the one that freed capacity stays short,
+# and the worker's pass serves whoever is left.
+MOST_PER_UNIT = 20
+# The most units one pass of the worker opens: a pass ends, whatever the data says.
+MOST_UNITS_PER_PASS = 100
+
+
+async def serve(uow: MatcherUnitOfWork, m: Matching, *, freed: Sequence[str] | None) -> list[UUID]:
+    """Serve waiting requests, urgent before routine, then oldest first, that a partner they
+    wait for (one of `freed`, or any when None) now has room for. Each is tried once: it gets
+    its offers, or waits on for partners that are all full again."""
+    tried: list[UUID] = []
+    while len(tried) < MOST_PER_UNIT:
+        request_id = await uow.requests.claim_waiting(freed, tried)
+        if request_id is None:
+            break
+        tried.append(request_id)
+        request = await uow.requests.lock(request_id)
+        assert request is not None
+        await saga.serve_waiting(uow, m, request)
+    return tried
+
+
+async def pass_over(units: MatcherUnits, m: Matching) -> int:
+    """The worker's pass: give up on requests that waited longer than the maximum, then serve
+    whoever a partner has room for (capacity raised by an operator, a partner reactivated, or
+    more waiting than one transaction serves). One request per unit. Returns how many."""
+    handled = 0
+    for _ in range(MOST_UNITS_PER_PASS):
+        async with units() as uow:
+            request_id = await uow.requests.claim_overdue_waiting(m.clock() - m.max_wait)
+            if request_id is not None:
+                request = await uow.requests.lock(request_id)
+                assert request is not None
+                await saga.give_up_waiting(uow, request)
+        if request_id is None:
+            break
+        handled += 1
+    for _ in range(MOST_UNITS_PER_PASS):
+        async with units() as uow:
+            served = await serve(uow, m, freed=None)
+        if not served:
+            break
+        handled += len(served)
+    return handled
