@@ -129,6 +129,75 @@ def spec(partner_id: str, **changes: object) -> PartnerSpec:
 # ----------------------------------------------------------------------------- requests and slots
 
 
+async def test_waiting_requests_are_served_urgent_first_then_oldest_for_partners_with_room(
+    uow: MatcherUnitOfWork, unique: str
+) -> None:
+    full, roomy = f"full-{unique}", f"roomy-{unique}"
+    await uow.partners.create(spec(full, capacity=1))
+    await uow.partners.create(spec(roomy, capacity=2))
+    assert await uow.partners.take_capacity(full)
+    older, newer = await new_request(uow), await new_request(uow)
+    urgent = MatchRequest.of(accepted("MLI", ("PCB",)).model_copy(update={"urgency": "urgent"}))
+    assert await uow.requests.add(urgent)
+    since = LONG_AGO + timedelta(days=1)
+    assert await uow.requests.wait(older.request_id, [full], since, replace=False)
+    assert not await uow.requests.wait(older.request_id, [roomy], since, replace=False)
+    assert await uow.requests.wait(newer.request_id, [roomy], since, replace=False)
+    assert await uow.requests.wait(urgent.request_id, [full], since, replace=True)
+    assert await request_status(uow, older.request_id) == "waiting"
+
+    mine = [full, roomy]
+    # urgent waits only for a full partner; older waits for both (merged): it comes first.
+    assert await uow.requests.claim_waiting(mine, []) == older.request_id
+    assert await uow.requests.claim_waiting(mine, [older.request_id]) == newer.request_id
+    # urgent waits for full only, which has no room; older, waiting for full too, is skipped
+    assert await uow.requests.claim_waiting([full], [older.request_id]) is None
+    await uow.partners.release_capacity(full)
+    assert await uow.requests.claim_waiting(mine, []) == urgent.request_id
+    assert await uow.requests.claim_waiting([f"other-{unique}"], []) is None
+
+    await uow.requests.set_status(urgent.request_id, "matching")  # served
+    assert await uow.requests.claim_waiting([full], [older.request_id]) is None
+    assert await uow.requests.claim_overdue_waiting(LONG_AGO) is None
+    assert await uow.requests.claim_overdue_waiting(since) in (older.request_id, newer.request_id)
+
+
+async def test_a_closed_request_keeps_who_closed_it_and_the_feedback(
+    uow: MatcherUnitOfWork,
+) -> None:
+    request = await new_request(uow)
+    await uow.requests.record_closure(request.request_id, "submitter", 4, "very helpful")
+    assert await uow.requests.status(request.request_id) == "closed"
+    await uow.requests.erase_contact(request.request_id)  # the comment is erased with the rest
+    assert await request_status(uow, request.request_id) == "closed"
+
+
+async def test_work_is_started_completed_and_counted_until_it_is_done(
+    uow: MatcherUnitOfWork,
+) -> None:
+    request = await new_request(uow)
+    await uow.requests.add_slots(request.request_id, [Slot(0, "lead", ("PCB",))])
+    lead, other = offer(request, "lead-partner"), offer(request, "other-partner")
+    assert await uow.offers.add(lead, 0)
+    assert await uow.offers.add(other, 1)
+    assert await uow.offers.live_count(request.request_id) == 2
+    await uow.offers.close(lead.assignment_id, "accepted", "")
+    await uow.offers.start(lead.assignment_id)
+    await uow.offers.close(other.assignment_id, "declined", "")
+    assert await uow.offers.live_count(request.request_id) == 1
+    found = await uow.offers.get(lead.assignment_id)
+    assert found is not None and found.status == "started"
+    assert await uow.offers.accepted(request.request_id) == [("lead-partner", ["PCB"])]
+
+    await uow.offers.complete(lead.assignment_id, "done", ["https://example.org/r.pdf"])
+    assert await uow.offers.live_count(request.request_id) == 0
+    assert await uow.offers.completed_partners(request.request_id) == ["lead-partner"]
+    assert await uow.offers.accepted(request.request_id) == [("lead-partner", ["PCB"])]
+    assert await uow.requests.slots_in(request.request_id, "open") == [0]
+    assert await uow.requests.has_slots(request.request_id)
+    assert not await uow.requests.has_slots(uuid4())
+
+
 async def test_a_request_is_stored_once_and_read_back_whole(uow: MatcherUnitOfWork) -> None:
     request = await new_request(uow)
 

@@ -38,6 +38,10 @@ ALTER TABLE matcher.requests
     ADD COLUMN rating        smallint    CHECK (rating BETWEEN 1 AND 5),
     ADD COLUMN comment       text;
 
+-- "Oldest first" is by arrival: requests consumed in one batch share a transaction, so now()
+-- would tie them; the wall clock at the insert keeps their order.
+ALTER TABLE matcher.requests ALTER COLUMN created_at SET DEFAULT clock_timestamp();
+
 UPDATE matcher.requests SET urgent = (request->>'urgency' = 'urgent');
 
 -- The queue: which waiting request is served first.
