@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from services.intake.domain.reference import Party, Reference
 
@@ -39,6 +39,7 @@ class PartyRow(_Row):
     ldc: bool
     sids: bool
     note: str = ""
+    source: str = ""  # where party / party_verified were read (URL or citation)
 
     @field_validator("region")
     @classmethod
@@ -46,6 +47,12 @@ class PartyRow(_Row):
         if value not in REGIONS:
             raise ValueError(f"region must be one of {sorted(REGIONS)}")
         return value
+
+    @model_validator(mode="after")
+    def _verified_needs_a_source(self) -> PartyRow:
+        if self.party_verified and not self.source:
+            raise ValueError(f"{self.code}: party_verified=true needs a source")
+        return self
 
 
 class ChemicalRow(_Row):

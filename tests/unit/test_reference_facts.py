@@ -1,0 +1,120 @@
+"""Invariants of the reference facts (issue 12, item 5): what the data files claim and how far
+the public record read for them goes. See services/intake/data/README.md."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from services.intake.adapters.reference_data import DATA as INTAKE_DATA
+from services.intake.adapters.reference_data import ReferenceDataError, load_reference
+from services.matcher.adapters import reference_data as matcher_data
+
+# 186 Parties per the UN Treaty Collection; 191 rows still say Party because five surplus rows could
+# not be named from the record read here (HTI, SSD, TLS, SMR are the listed suspects).
+PARTY_ROWS = 191
+UNSETTLED = {"HTI", "SSD", "TLS", "SMR"}
+READ_AS_NON_PARTIES = {"AND", "BTN", "BRN"}
+
+
+def _parties() -> dict[str, dict[str, str]]:
+    with (INTAKE_DATA / "parties.csv").open(newline="", encoding="utf-8") as handle:
+        return {row["code"]: row for row in csv.DictReader(handle)}
+
+
+def _partners() -> list[dict[str, object]]:
+    raw = json.loads((matcher_data.DATA / "partners.json").read_text(encoding="utf-8"))
+    partners: list[dict[str, object]] = raw["partners"]
+    return partners
+
+
+def test_the_party_rows_are_the_settled_count_and_include_the_eu() -> None:
+    parties = _parties()
+    party_rows = {code for code, row in parties.items() if row["party"] == "true"}
+    assert len(party_rows) == PARTY_ROWS
+    assert "EUR" in party_rows
+    assert len(party_rows) - 186 == 5  # the gap the README names, not silently closed
+
+
+def test_every_verified_row_cites_a_source_and_every_unverified_one_says_so() -> None:
+    for code, row in _parties().items():
+        if row["party_verified"] == "true":
+            assert row["source"].strip(), code
+        else:
+            assert row["note"].strip(), f"{code}: an unverified row says what is unknown"
+
+
+def test_rows_read_as_non_parties_and_the_suspects_are_marked() -> None:
+    parties = _parties()
+    for code in READ_AS_NON_PARTIES:
+        assert (parties[code]["party"], parties[code]["party_verified"]) == ("false", "true")
+        assert "ecolex" in parties[code]["source"] or "inview.nl" in parties[code]["source"]
+    for code in UNSETTLED:
+        assert (parties[code]["party"], parties[code]["party_verified"]) == ("true", "false")
+
+
+def test_cyprus_is_developed_and_so_not_eligible() -> None:
+    reference = load_reference()
+    assert reference.parties["CYP"].category == "developed"
+
+
+def test_tuerkiye_eligibility_agrees_with_the_centres_that_serve_it() -> None:
+    turkiye = load_reference().parties["TUR"]
+    serving = {
+        str(p["partner_id"])
+        for p in _partners()
+        if "TUR" in p["serves_countries"]  # type: ignore[operator]
+    }
+    assert serving == {"scrc-iran", "scrc-spain"}
+    assert turkiye.is_party and turkiye.category != "developed"
+
+
+def test_every_partner_has_sources_and_verified_values_are_its_own() -> None:
+    for partner in _partners():
+        sources = partner["sources"]
+        assert isinstance(sources, list) and sources and all(str(s).strip() for s in sources)
+        verified = partner["verified"]
+        assert isinstance(verified, dict)
+        for field, values in verified.items():
+            assert set(values) <= set(partner[field]), (partner["partner_id"], field)  # type: ignore[call-overload]
+
+
+def test_some_partner_facts_are_verified_from_public_pages() -> None:
+    verified = {str(p["partner_id"]): p["verified"] for p in _partners()}
+    assert verified["scrc-caribbean"]["serves_countries"]  # type: ignore[index]
+    assert verified["scrc-india"]["serves_countries"]  # type: ignore[index]
+    assert verified["scrc-czechia"]["serves_regions"] == ["CEE"]  # type: ignore[index]
+
+
+def test_a_verified_party_row_without_a_source_stops_intake(tmp_path: Path) -> None:
+    folder = tmp_path / "data"
+    shutil.copytree(INTAKE_DATA, folder)
+    rows = list(_parties().values())
+    rows[0]["party_verified"], rows[0]["source"] = "true", ""
+    with (folder / "parties.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    with pytest.raises(ReferenceDataError, match="needs a source"):
+        load_reference(folder)
+
+
+def test_a_partner_without_sources_or_with_a_foreign_verified_value_stops_the_matcher(
+    tmp_path: Path,
+) -> None:
+    taxonomy = matcher_data.load_taxonomy()
+    for breakage in ("no_sources", "foreign_verified"):
+        folder = tmp_path / breakage
+        shutil.copytree(matcher_data.DATA, folder)
+        raw = json.loads((folder / "partners.json").read_text(encoding="utf-8"))
+        if breakage == "no_sources":
+            raw["partners"][0]["sources"] = []
+        else:
+            raw["partners"][0]["verified"] = {"topics": ["FIN"]}  # not a Senegal topic
+        (folder / "partners.json").write_text(json.dumps(raw), encoding="utf-8")
+        with pytest.raises(ValueError):
+            matcher_data.load_seed(taxonomy, folder)
