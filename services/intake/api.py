@@ -18,22 +18,28 @@ from services.intake.domain.errors import (
     AnswerConflict,
     IdempotencyConflict,
     InvalidSubmission,
+    NotClosable,
     NotYourAssignment,
     UnknownAssignment,
     UnknownRequest,
 )
 from services.intake.domain.model import Clock, Decision, PartnerOffer, TrackedRequest
 from services.intake.domain.reference import Reference
-from services.intake.handlers import answers, erasure, submissions, views
+from services.intake.handlers import answers, closing, erasure, submissions, views
 from services.intake.schemas import (
     AnswerBody,
     AnswerView,
+    CloseBody,
+    ClosingView,
+    CompletionBody,
     ErasureAnswer,
+    FeedbackBody,
     OfferView,
     PartnerOffers,
     RequestView,
     SubmitAnswer,
     TimelineEntry,
+    WithdrawalBody,
 )
 from services.intake.unit_of_work import IntakeUnits
 from shared.auth import Principal, require_role
@@ -100,6 +106,7 @@ def router(*, reference: Reference, clock: Clock) -> APIRouter:
     _requests(api, reference, clock)
     _erasure(api, clock)
     _answers(api, clock)
+    _closing(api, clock)
     return api
 
 
@@ -251,6 +258,74 @@ def _erasure(api: APIRouter, clock: Clock) -> None:
         return ErasureAnswer(request_id=request_id, erased_at=erased_at)
 
 
+def _closing(api: APIRouter, clock: Clock) -> None:
+    responses = {
+        **_AUTH,
+        **_UNREADABLE,
+        **_INVALID,
+        404: {"description": "No such request (for you)"},
+        409: {"description": "Partners still work on it (or are being asked to)"},
+    }
+
+    async def close(
+        units: IntakeUnits,
+        request_id: UUID,
+        *,
+        submitter: str | None,
+        rating: int | None,
+        comment: str,
+    ) -> ClosingView:
+        try:
+            async with units() as uow:
+                await closing.ask_closing(
+                    uow,
+                    request_id,
+                    closed_by="submitter" if submitter else "operator",
+                    submitter=submitter,
+                    rating=rating,
+                    comment=comment,
+                    clock=clock,
+                )
+        except UnknownRequest as exc:
+            raise ApiError.one(404, "not_found", "no such request") from exc
+        except NotClosable as exc:
+            raise ApiError.one(409, "conflict", str(exc)) from exc
+        return ClosingView(request_id=request_id, status="closing")
+
+    @api.post(
+        "/requests/{request_id}/feedback",
+        tags=["requests"],
+        status_code=status.HTTP_202_ACCEPTED,
+        response_model=ClosingView,
+        responses=responses,
+        summary="Close your request with feedback (submitter key; once nobody works on it)",
+    )
+    async def feedback(
+        request_id: UUID, units: Units, who: Submitter, body: FeedbackBody
+    ) -> ClosingView:
+        return await close(
+            units,
+            request_id,
+            submitter=_submitter_of(who),
+            rating=body.rating,
+            comment=body.comment,
+        )
+
+    @api.post(
+        "/requests/{request_id}/close",
+        tags=["requests"],
+        status_code=status.HTTP_202_ACCEPTED,
+        response_model=ClosingView,
+        responses=responses,
+        summary="Close a request that waits, went unmatched or was completed (operator key)",
+    )
+    async def close_request(
+        request_id: UUID, units: Units, _who: Operator, body: CloseBody | None = None
+    ) -> ClosingView:
+        comment = body.comment if body else ""
+        return await close(units, request_id, submitter=None, rating=None, comment=comment)
+
+
 def _answers(api: APIRouter, clock: Clock) -> None:
     responses = {
         **_AUTH,
@@ -265,9 +340,10 @@ def _answers(api: APIRouter, clock: Clock) -> None:
         who: Principal,
         assignment_id: UUID,
         decision: Decision,
-        body: AnswerBody | None,
+        body: AnswerBody | CompletionBody | WithdrawalBody | None,
     ) -> AnswerView:
         assert who.partner_id is not None  # partner keys always carry one (shared.auth)
+        done = body if isinstance(body, CompletionBody) else None
         try:
             async with units() as uow:
                 await answers.answer_offer(
@@ -277,6 +353,8 @@ def _answers(api: APIRouter, clock: Clock) -> None:
                     decision=decision,
                     reason=body.reason if body else "",
                     clock=clock,
+                    outcome=done.outcome if done else "",
+                    deliverables=done.deliverables if done else (),
                 )
         except UnknownAssignment as exc:
             raise ApiError.one(404, "not_found", "no such assignment") from exc
@@ -313,6 +391,45 @@ def _answers(api: APIRouter, clock: Clock) -> None:
         assignment_id: UUID, units: Units, who: Partner, body: AnswerBody | None = None
     ) -> AnswerView:
         return await answer(units, who, assignment_id, "decline", body)
+
+    @api.post(
+        "/assignments/{assignment_id}/start",
+        tags=["partners"],
+        status_code=status.HTTP_202_ACCEPTED,
+        response_model=AnswerView,
+        responses=responses,
+        summary="Start accepted work (partner key; optional)",
+    )
+    async def start(
+        assignment_id: UUID, units: Units, who: Partner, body: AnswerBody | None = None
+    ) -> AnswerView:
+        return await answer(units, who, assignment_id, "start", body)
+
+    @api.post(
+        "/assignments/{assignment_id}/complete",
+        tags=["partners"],
+        status_code=status.HTTP_202_ACCEPTED,
+        response_model=AnswerView,
+        responses=responses,
+        summary="Complete accepted work, with its outcome and deliverables (frees capacity)",
+    )
+    async def complete(
+        assignment_id: UUID, units: Units, who: Partner, body: CompletionBody
+    ) -> AnswerView:
+        return await answer(units, who, assignment_id, "complete", body)
+
+    @api.post(
+        "/assignments/{assignment_id}/withdraw",
+        tags=["partners"],
+        status_code=status.HTTP_202_ACCEPTED,
+        response_model=AnswerView,
+        responses=responses,
+        summary="Withdraw from accepted work, with a reason (the slot is offered to another)",
+    )
+    async def withdraw(
+        assignment_id: UUID, units: Units, who: Partner, body: WithdrawalBody
+    ) -> AnswerView:
+        return await answer(units, who, assignment_id, "withdraw", body)
 
     @api.get(
         "/partners/me/assignments",

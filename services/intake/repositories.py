@@ -13,6 +13,7 @@ from uuid import UUID
 from services.intake.domain.model import (
     Answer,
     Assignment,
+    Decision,
     Fingerprinted,
     Note,
     OfferStatus,
@@ -155,6 +156,16 @@ class PgRequests:
             erased_at,
         )
 
+    async def ask_closing(self, request_id: UUID, at: datetime) -> bool:
+        """True the first time a closing is asked for this request."""
+        status: str = await self._conn.execute(
+            "UPDATE intake.requests SET closing_asked_at = $2 "
+            "WHERE request_id = $1 AND closing_asked_at IS NULL",
+            request_id,
+            at,
+        )
+        return status == "UPDATE 1"
+
     async def is_erased(self, request_id: UUID) -> bool:
         erased: bool | None = await self._conn.fetchval(
             "SELECT erased_at IS NOT NULL FROM intake.requests WHERE request_id = $1", request_id
@@ -237,25 +248,27 @@ class PgAssignments:
             row["assignment_id"], row["request_id"], row["partner_id"], _offer_status(row["status"])
         )
 
-    async def answer_to(self, assignment_id: UUID) -> str | None:
-        """The decision already recorded for this offer, if any."""
-        decision: str | None = await self._conn.fetchval(
-            "SELECT decision FROM intake.assignment_answers WHERE assignment_id = $1",
+    async def answers_to(self, assignment_id: UUID) -> list[Decision]:
+        """The decisions already recorded for this assignment, oldest first."""
+        rows = await self._conn.fetch(
+            "SELECT decision FROM intake.assignment_answers WHERE assignment_id = $1 "
+            "ORDER BY answered_at",
             assignment_id,
         )
-        return decision
+        return [_decision(r["decision"]) for r in rows]
 
     async def add_answer(self, answer: Answer) -> None:
         await self._conn.execute(
-            "INSERT INTO intake.assignment_answers "
-            "(assignment_id, partner_id, decision, reason, ce_id, answered_at) "
-            "VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO intake.assignment_answers (assignment_id, partner_id, decision, reason, "
+            "ce_id, answered_at, outcome, deliverables) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             answer.assignment_id,
             answer.partner_id,
             answer.decision,
             answer.reason,
             answer.ce_id,
             answer.answered_at,
+            answer.outcome,
+            list(answer.deliverables),
         )
 
     async def of_partner(self, partner_id: str) -> list[PartnerOffer]:
@@ -263,7 +276,8 @@ class PgAssignments:
         rows = await self._conn.fetch(
             "SELECT a.assignment_id, a.request_id, a.partner_name, a.role, a.score, a.respond_by,"
             " a.status, a.offered_at, w.decision "
-            "FROM intake.assignments a LEFT JOIN intake.assignment_answers w USING (assignment_id) "
+            "FROM intake.assignments a LEFT JOIN intake.assignment_answers w "
+            "ON w.assignment_id = a.assignment_id AND w.decision IN ('accept', 'decline') "
             "WHERE a.partner_id = $1 ORDER BY a.offered_at DESC LIMIT 500",
             partner_id,
         )
@@ -294,3 +308,9 @@ def _offer_status(value: str) -> OfferStatus:
     if value not in get_args(OfferStatus):
         raise ValueError(f"unknown offer status {value!r}")
     return cast(OfferStatus, value)
+
+
+def _decision(value: str) -> Decision:
+    if value not in get_args(Decision):
+        raise ValueError(f"unknown decision {value!r}")
+    return cast(Decision, value)

@@ -11,6 +11,8 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.intake.domain.model import Decision
+from shared import bounds
+from shared.events import Deliverables, Rating
 
 
 class SubmitAnswer(BaseModel):
@@ -40,7 +42,9 @@ class RequestView(BaseModel):
         "in-cluster producer's ce_source"
     )
     party: str = Field(description="Requesting Party")
-    status: str = Field(description="accepted, matching, matched or unmatched")
+    status: str = Field(
+        description="accepted, matching, waiting, matched, unmatched, completed or closed"
+    )
     accepted_at: datetime
     timeline: list[TimelineEntry] = Field(description="What happened so far, oldest first")
 
@@ -57,6 +61,54 @@ class AnswerBody(BaseModel):
         json_schema_extra={"examples": [{"reason": "our PCB team can start in March"}]}
     )
     reason: str = Field(default="", max_length=2000, description="Why (optional)")
+
+
+class CompletionBody(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "outcome": "Two-day workshop; 30 customs officers trained on PCB inventories",
+                    "deliverables": ["https://example.org/workshop-report.pdf"],
+                }
+            ]
+        }
+    )
+    outcome: str = Field(
+        min_length=1, max_length=bounds.MAX_OUTCOME, description="What was delivered"
+    )
+    deliverables: Deliverables = Field(
+        default_factory=list, description="Links to reports, materials or data (http/https)"
+    )
+    reason: str = Field(default="", max_length=bounds.MAX_REASON, description="A note (optional)")
+
+
+class WithdrawalBody(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"reason": "our PCB expert has left"}]}
+    )
+    reason: str = Field(
+        min_length=1, max_length=bounds.MAX_REASON, description="Why (the Party is told)"
+    )
+
+
+class FeedbackBody(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"rating": 5, "comment": "Timely and practical help"}]}
+    )
+    rating: Rating = Field(description="How the help was, 1 (poor) to 5 (excellent)")
+    comment: str = Field(default="", max_length=bounds.MAX_COMMENT, description="Feedback")
+
+
+class CloseBody(BaseModel):
+    comment: str = Field(
+        default="", max_length=bounds.MAX_COMMENT, description="Why the operator closes it"
+    )
+
+
+class ClosingView(BaseModel):
+    request_id: UUID
+    status: str = Field(description="closing: the request is on its way to being closed")
 
 
 class AnswerView(BaseModel):

@@ -16,6 +16,7 @@ import asyncpg
 from services.intake.domain.model import (
     Answer,
     Assignment,
+    Decision,
     Fingerprinted,
     Note,
     OfferStatus,
@@ -62,6 +63,7 @@ class Requests(Protocol):
 
     async def erase_contact(self, request_id: UUID, *, erased_at: datetime) -> None: ...
 
+    async def ask_closing(self, request_id: UUID, at: datetime) -> bool: ...
     async def is_erased(self, request_id: UUID) -> bool: ...
 
 
@@ -84,7 +86,7 @@ class Assignments(Protocol):
         """The offer, locked until the unit ends (answers to it are serialised)."""
         ...
 
-    async def answer_to(self, assignment_id: UUID) -> str | None: ...
+    async def answers_to(self, assignment_id: UUID) -> list[Decision]: ...
 
     async def add_answer(self, answer: Answer) -> None: ...
 

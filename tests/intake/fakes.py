@@ -14,6 +14,7 @@ from uuid import UUID
 from services.intake.domain.model import (
     Answer,
     Assignment,
+    Decision,
     Fingerprinted,
     Note,
     OfferStatus,
@@ -35,6 +36,7 @@ class StoredRequest:
     submission: dict[str, Any]  # what the stored JSON holds (the contact goes on erasure)
     outcomes_topic: str | None
     erased_at: datetime | None = None
+    closing_asked_at: datetime | None = None
 
 
 @dataclass
@@ -50,7 +52,8 @@ class IntakeStore(FakeStore):
     idempotency_keys: dict[tuple[str, str], Fingerprinted] = field(default_factory=dict)
     timeline: dict[UUID, Note] = field(default_factory=dict)  # by ce_id
     offers: dict[UUID, StoredOffer] = field(default_factory=dict)
-    answers: dict[UUID, Answer] = field(default_factory=dict)
+    # by (assignment, decision): each decision once per assignment (the table's primary key)
+    answers: dict[tuple[UUID, str], Answer] = field(default_factory=dict)
 
 
 class FakeRequests:
@@ -124,6 +127,13 @@ class FakeRequests:
             stored.submission.pop("contact", None)
             stored.erased_at = stored.erased_at or erased_at
 
+    async def ask_closing(self, request_id: UUID, at: datetime) -> bool:
+        stored = self._store.requests.get(request_id)
+        if stored is None or stored.closing_asked_at is not None:
+            return False
+        stored.closing_asked_at = at
+        return True
+
     async def is_erased(self, request_id: UUID) -> bool:
         stored = self._store.requests.get(request_id)
         return stored is not None and stored.erased_at is not None
@@ -164,14 +174,15 @@ class FakeAssignments:
         offer = stored.offer
         return Assignment(assignment_id, offer.request_id, offer.partner_id, stored.status)
 
-    async def answer_to(self, assignment_id: UUID) -> str | None:
-        answer = self._store.answers.get(assignment_id)
-        return None if answer is None else answer.decision
+    async def answers_to(self, assignment_id: UUID) -> list[Decision]:
+        given = [a for (i, _), a in self._store.answers.items() if i == assignment_id]
+        return [a.decision for a in sorted(given, key=lambda a: a.answered_at)]
 
     async def add_answer(self, answer: Answer) -> None:
-        if answer.assignment_id in self._store.answers:
-            raise KeyError("one answer per assignment")  # the table's primary key
-        self._store.answers[answer.assignment_id] = answer
+        key = (answer.assignment_id, answer.decision)
+        if key in self._store.answers:
+            raise KeyError("one answer per assignment and decision")  # the primary key
+        self._store.answers[key] = answer
 
     async def of_partner(self, partner_id: str) -> list[PartnerOffer]:
         mine = [s for s in self._store.offers.values() if s.offer.partner_id == partner_id]
@@ -180,7 +191,9 @@ class FakeAssignments:
 
     def _listed(self, stored: StoredOffer) -> PartnerOffer:
         offer = stored.offer
-        answer = self._store.answers.get(offer.assignment_id)
+        answers = self._store.answers
+        i = offer.assignment_id
+        answer = answers.get((i, "accept")) or answers.get((i, "decline"))
         return PartnerOffer(
             assignment_id=offer.assignment_id,
             request_id=offer.request_id,

@@ -63,7 +63,7 @@ async def test_an_answer_is_recorded_emitted_and_noted_once_and_a_repeat_is_idem
 
     assert await _answer(store, offer.assignment_id, "accept", reason="we can")
     assert not await _answer(store, offer.assignment_id, "accept")
-    with pytest.raises(AnswerConflict, match="already answered accept"):
+    with pytest.raises(AnswerConflict, match="the assignment is accepted"):
         await _answer(store, offer.assignment_id, "decline")
 
     assert _responses(store) == [
@@ -72,6 +72,8 @@ async def test_an_answer_is_recorded_emitted_and_noted_once_and_a_repeat_is_idem
             "partner_id": "unido",
             "decision": "accept",
             "reason": "we can",
+            "outcome": "",
+            "deliverables": [],
         }
     ]
     response = next(r for r in store.outbox if r.topic == topics.ASSIGNMENT_RESPONSES)

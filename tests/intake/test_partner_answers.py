@@ -73,6 +73,8 @@ async def test_an_accepted_offer_is_emitted_once_and_a_repeat_is_idempotent(
         "partner_id": partner_id,
         "decision": "accept",
         "reason": "we can",
+        "outcome": "",
+        "deliverables": [],
     }
 
 

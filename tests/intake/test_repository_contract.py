@@ -199,14 +199,14 @@ async def test_offers_are_recorded_once_locked_answered_and_listed(backend: Back
         await uow.assignments.add_offer(older, AT + timedelta(hours=1))  # the same offer again
         await uow.assignments.add_offer(newer, AT + timedelta(minutes=5))
         await uow.assignments.set_status(newer.assignment_id, "expired")
-        unanswered = await uow.assignments.answer_to(older.assignment_id)
+        unanswered = await uow.assignments.answers_to(older.assignment_id)
         await uow.assignments.add_answer(answer)
         locked = await uow.assignments.lock(older.assignment_id)
         unknown = await uow.assignments.lock(uuid4())
-        decision = await uow.assignments.answer_to(older.assignment_id)
+        decision = await uow.assignments.answers_to(older.assignment_id)
         listed = await uow.assignments.of_partner(partner)
         nobody = await uow.assignments.of_partner(f"nobody-{uuid4()}")
-    assert (unanswered, decision, unknown, nobody) == (None, "decline", None, [])
+    assert (unanswered, decision, unknown, nobody) == ([], ["decline"], None, [])
     assert locked is not None
     assert (locked.request_id, locked.partner_id, locked.status) == (request_id, partner, "offered")
     assert [(o.assignment_id, o.status, o.answer, o.offered_at) for o in listed] == [

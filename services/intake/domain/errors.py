@@ -29,3 +29,7 @@ class NotYourAssignment(Exception):  # noqa: N818 - HTTP 403: offered to another
 
 class AnswerConflict(Exception):  # noqa: N818 - HTTP 409: contradicts an answer or the offer's end
     pass
+
+
+class NotClosable(Exception):  # noqa: N818 - HTTP 409: partners still work on it, or closed
+    pass

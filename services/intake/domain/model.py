@@ -12,13 +12,18 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
+from shared import events
+
 SOURCE = "/stax/intake"  # ce_source of every event intake emits
 
 Clock = Callable[[], datetime]  # the time arrives from outside (app.py: UTC now)
 
-RequestStatus = Literal["accepted", "matching", "matched", "unmatched"]
+RequestStatus = Literal[
+    "accepted", "matching", "waiting", "matched", "unmatched", "completed", "closed"
+]
 OfferStatus = Literal["offered", "accepted", "declined", "expired"]
-Decision = Literal["accept", "decline"]
+# What a partner may say about an offer and the work after it (shared.lifecycle).
+Decision = events.Decision
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,8 @@ class Answer:
     reason: str
     ce_id: UUID
     answered_at: datetime
+    outcome: str = ""  # complete only: what was delivered
+    deliverables: tuple[str, ...] = ()  # complete only: links to it
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,18 @@
-"""Partner answers to offers: recorded once per assignment, emitted as ta.assignment.response."""
+"""Partner answers to offers and to accepted work: each decision recorded once per assignment,
+emitted as ta.assignment.response; contradictions refused before anything is emitted."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from uuid import UUID
 
 from services.intake.domain.errors import AnswerConflict, NotYourAssignment, UnknownAssignment
 from services.intake.domain.model import SOURCE, Answer, Clock, Decision, Note, TimelineEntry
 from services.intake.unit_of_work import IntakeUnitOfWork
+from shared import lifecycle
 from shared.envelope import build_record
 from shared.events import AssignmentResponse
+from shared.lifecycle import AssignmentStatus, Verdict
 
 
 async def answer_offer(
@@ -19,32 +23,60 @@ async def answer_offer(
     decision: Decision,
     reason: str,
     clock: Clock,
+    outcome: str = "",
+    deliverables: Sequence[str] = (),
 ) -> bool:
     """Record the partner's answer and queue it for the matcher; False when the same answer had
-    been recorded before (nothing new is emitted)."""
+    been recorded before, or is already in effect (nothing new is emitted)."""
     offer = await uow.assignments.lock(assignment_id)
     if offer is None:
         raise UnknownAssignment
     if offer.partner_id != partner_id:
         raise NotYourAssignment
-    earlier = await uow.assignments.answer_to(assignment_id)  # read after the lock
-    if earlier is not None:
-        if earlier != decision:
-            raise AnswerConflict(f"already answered {earlier}")
+    earlier = await uow.assignments.answers_to(assignment_id)  # read after the lock
+    if decision in earlier:
         return False
-    if offer.status == "expired":
-        raise AnswerConflict("the offer has expired")
+    now_at = _as_known(offer.status, earlier)
+    verdict = lifecycle.judge(now_at, decision)
+    if verdict is Verdict.CONTRADICTS:
+        raise AnswerConflict(f"the assignment is {now_at}: it cannot be answered {decision}")
+    if verdict is Verdict.REPEATED:
+        return False
     response = AssignmentResponse(
-        assignment_id=assignment_id, partner_id=partner_id, decision=decision, reason=reason
+        assignment_id=assignment_id,
+        partner_id=partner_id,
+        decision=decision,
+        reason=reason,
+        outcome=outcome,
+        deliverables=list(deliverables),
     )
     now = clock()
     record = build_record(response, source=SOURCE, subject=str(offer.request_id), time=now)
     # Answer, outbox row and timeline entry commit together: answered ⇔ emitted.
     await uow.assignments.add_answer(
-        Answer(assignment_id, partner_id, decision, reason, record.ce_id, now)
+        Answer(
+            assignment_id,
+            partner_id,
+            decision,
+            reason,
+            record.ce_id,
+            now,
+            outcome,
+            tuple(deliverables),
+        )
     )
     await uow.emit([record])
     summary = f"{partner_id} answered {decision}" + (f": {reason}" if reason else "")
     entry = TimelineEntry(now, response.ce_type, partner_id, summary)
     await uow.timeline.add(Note(record.ce_id, offer.request_id, entry))
     return True
+
+
+def _as_known(status: AssignmentStatus, earlier: Sequence[Decision]) -> AssignmentStatus:
+    """Where the assignment stands as far as intake knows: matcher's last word, moved on by the
+    answers given here since (matcher may not have applied them yet). An offer that expired or
+    was declined stays so, whatever was answered meanwhile."""
+    answered: AssignmentStatus = "offered"
+    for decision in earlier:
+        answered = lifecycle.after(answered, decision)
+    return lifecycle.furthest(status, answered)
