@@ -12,34 +12,60 @@ from shared import topics
 from shared.consuming import DeadLetterSink, ReliableConsumer, Route, subscribe_together
 from shared.events import (
     AssignmentAccepted,
+    AssignmentCompleted,
     AssignmentDeclined,
     AssignmentExpired,
     AssignmentOffered,
+    AssignmentStarted,
+    AssignmentWithdrawn,
     Event,
     RequestAccepted,
+    RequestClosed,
+    RequestCompleted,
     RequestErased,
     RequestMatched,
     RequestUnmatched,
+    RequestWaiting,
 )
 
 GROUP = "stax-notifier"
 
+# Types without a route are skipped without a trace (ReliableConsumer's default), which is what
+# ta.request.closing needs: intake's command to matcher, on the same topic, that nobody is told.
 TOPICS: dict[str, tuple[str, list[type[Event]], str]] = {
     # consumer name: (topic, event models, what it is for)
     "notifier.requests": (
         topics.REQUESTS,
-        [RequestAccepted, RequestMatched, RequestUnmatched],
+        [
+            RequestAccepted,
+            RequestMatched,
+            RequestUnmatched,
+            RequestWaiting,
+            RequestCompleted,
+            RequestClosed,
+        ],
         "Requests the requesting Party and the Secretariat hear about",
     ),
     "notifier.assignments": (
         topics.ASSIGNMENTS,
-        [AssignmentOffered, AssignmentAccepted, AssignmentDeclined, AssignmentExpired],
-        "Offers and their outcomes to tell partners and Parties about",
+        [
+            AssignmentOffered,
+            AssignmentAccepted,
+            AssignmentDeclined,
+            AssignmentExpired,
+            AssignmentStarted,
+            AssignmentCompleted,
+            AssignmentWithdrawn,
+        ],
+        "Offers, their outcomes and the work that follows, for partners and Parties",
     ),
 }
 
 
-def subscribe(broker: KafkaBroker, units: NotifierUnits, dead_letters: DeadLetterSink) -> None:
+def reliable_consumers(
+    units: NotifierUnits, dead_letters: DeadLetterSink
+) -> dict[str, ReliableConsumer[NotifierUnitOfWork]]:
+    """One consumer per topic, keyed by topic."""
     # On the topic of the request it erases, so it is applied after that request's acceptance.
     erasure: dict[str, Route[NotifierUnitOfWork]] = {
         RequestErased.ce_type: Route(RequestErased, erase)
@@ -55,5 +81,10 @@ def subscribe(broker: KafkaBroker, units: NotifierUnits, dead_letters: DeadLette
             dead_letters=dead_letters,
             routes=routes | erasure if topic == topics.REQUESTS else routes,
         )
+    return consumers
+
+
+def subscribe(broker: KafkaBroker, units: NotifierUnits, dead_letters: DeadLetterSink) -> None:
     description = "; ".join(what for _, _, what in TOPICS.values())
+    consumers = reliable_consumers(units, dead_letters)
     subscribe_together(broker, consumers, group_id=GROUP, description=description)

@@ -125,6 +125,29 @@ def _sample(ce_type: str) -> dict[str, Any]:
             }
         case "ta.assignment.accepted" | "ta.assignment.declined" | "ta.assignment.expired":
             return _outcome()
+        case "ta.assignment.started" | "ta.assignment.withdrawn":
+            return _outcome()
+        case "ta.assignment.completed":
+            return _outcome() | {
+                "outcome": "fuzz delivered",
+                "deliverables": ["https://example.org/fuzz.pdf"],
+            }
+        case "ta.request.waiting":
+            return {
+                "request_id": str(uuid4()),
+                "partners": ["unido"],
+                "topics": ["PCB"],
+                "reason": "fuzz",
+            }
+        case "ta.request.completed":
+            return {"request_id": str(uuid4()), "partners": ["unido"]}
+        case "ta.request.closed":
+            return {
+                "request_id": str(uuid4()),
+                "closed_by": "submitter",
+                "rating": 4,
+                "comment": "fuzz",
+            }
         case "ta.assignment.response":
             return {"assignment_id": str(uuid4()), "partner_id": "unido", "decision": "accept"}
         case "ta.notification.delivered" | "ta.notification.failed":

@@ -29,6 +29,35 @@ def test_who_hears_what() -> None:
     assert domain.audience("ta.request.rejected", {"external_ref": "x"}) == []
 
 
+def test_who_hears_of_the_work_after_an_acceptance() -> None:
+    rid = uuid4()
+    work = {"assignment_id": str(uuid4()), "request_id": str(rid), "partner_id": "unido"}
+    request = {"request_id": str(rid), "partners": ["unido"]}
+    party, partner, secretariat = Requester(rid), Partner("unido"), Partner("secretariat")
+    assert domain.audience("ta.assignment.started", work) == [party, partner]
+    assert domain.audience("ta.assignment.completed", work) == [party, partner]
+    assert domain.audience("ta.assignment.withdrawn", work) == [party, partner, secretariat]
+    assert domain.audience("ta.request.waiting", request) == [party, secretariat]
+    # Partners named in `partners` are not told of the request's end: only its own people are.
+    assert domain.audience("ta.request.completed", request) == [party]
+    assert domain.audience("ta.request.closed", {"request_id": str(rid)}) == [party, secretariat]
+    # intake's command to matcher, on the same topic: nobody is told of it.
+    assert domain.audience("ta.request.closing", {"request_id": str(rid)}) == []
+
+
+def test_subscriptions_may_filter_on_the_lifecycle_but_not_on_the_closing_command() -> None:
+    lifecycle = {
+        "ta.assignment.started",
+        "ta.assignment.completed",
+        "ta.assignment.withdrawn",
+        "ta.request.waiting",
+        "ta.request.completed",
+        "ta.request.closed",
+    }
+    assert lifecycle <= domain.EVENT_TYPES
+    assert "ta.request.closing" not in domain.EVENT_TYPES
+
+
 def test_a_timeout_or_429_waits_at_least_the_overload_penalty() -> None:
     policy = RetryPolicy([0, 5, 300], overload_penalty=60)
     for result in (AttemptResult(ok=False, overloaded=True), domain.classify_http(429, None)):

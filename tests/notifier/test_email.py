@@ -18,6 +18,7 @@ from services.notifier.adapters.mailer import check_headers
 from services.notifier.unit_of_work import pg_units
 from shared.events import (
     AssignmentAccepted,
+    AssignmentCompleted,
     RequestMatched,
     RequestUnmatched,
 )
@@ -145,6 +146,42 @@ async def test_the_requesting_party_hears_acceptance_each_partner_acceptance_and
     assert [str(m["Subject"]) for m in sink.to(secretariat)] == [
         f"STAX: no partner could be found for request {request_id}"
     ]
+
+
+async def test_a_completed_assignment_mails_its_outcome_and_deliverables_to_party_and_partner(
+    pool: asyncpg.Pool, unique: str
+) -> None:
+    request_id, address = uuid4(), f"party-{unique}@example.sn"
+    partner, partner_address = f"p-{unique}", f"desk-{unique}@example.org"
+    outcome, link = "Inventory of 40 PCB sites finished", "https://docs.example.org/r?v=1&lang=fr"
+    completed = AssignmentCompleted(
+        assignment_id=uuid4(),
+        request_id=request_id,
+        partner_id=partner,
+        outcome=outcome,
+        deliverables=[link],
+    )
+    with smtp_server() as (sink, port):
+        await add_contact(pool, partner, partner_address, language="fr")
+        await apply(pool, request_accepted(request_id, address))
+        await apply(pool, completed)
+        async with delivery_deps(pool, ["party:SEN", partner], smtp_port=port) as deps:
+
+            async def done() -> bool:
+                return len(sink.to(address)) == 2 and len(sink.to(partner_address)) == 1
+
+            await run_workers_until(deps, done)
+    # The Party reads Spanish (the request's first language), the partner's desk French.
+    [to_party] = [m for m in sink.to(address) if "terminó su trabajo" in str(m["Subject"])]
+    [to_partner] = sink.to(partner_address)
+    assert str(to_partner["Subject"]).startswith(f"STAX : le partenaire {partner} a terminé")
+    for mail, language in ((to_party, "es"), (to_partner, "fr")):
+        assert mail["Content-Language"] == language
+        text, html = _parts(mail)
+        assert outcome in text and outcome in html
+        assert f"- {link}" in text
+        escaped = link.replace("&", "&amp;")
+        assert f'<a href="{escaped}">{escaped}</a>' in html
 
 
 async def test_a_payload_its_template_cannot_render_fails_once_and_is_kept(

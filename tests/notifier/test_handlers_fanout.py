@@ -15,14 +15,16 @@ from services.notifier.unit_of_work import NotifierUnits
 from shared.envelope import Envelope, build_record
 from shared.events import (
     AssignmentAccepted,
+    AssignmentCompleted,
     Channel,
     Event,
     NotificationFailed,
+    RequestClosed,
     RequestErased,
     RequestUnmatched,
 )
 from shared.topics import partner_topic
-from tests.notifier.fakes import NotifierStore, fake_units
+from tests.notifier.fakes import DeliveryRow, NotifierStore, fake_units
 from tests.notifier.helpers import envelope_of, offer_event, request_accepted
 
 
@@ -55,7 +57,11 @@ async def _subscribe(
 
 
 def _targets(store: NotifierStore) -> set[UUID | None]:
-    return {row.new.endpoint_id or row.new.contact_id for row in store.deliveries.values()}
+    return _targets_of(list(store.deliveries.values()))
+
+
+def _targets_of(rows: list[DeliveryRow]) -> set[UUID | None]:
+    return {row.new.endpoint_id or row.new.contact_id for row in rows}
 
 
 async def test_an_offer_reaches_the_partners_endpoints_and_contacts_that_want_it() -> None:
@@ -142,6 +148,47 @@ async def test_an_unmatched_request_is_told_to_the_party_and_the_secretariat() -
         contact_id_of(request_id),
         secretariat_contact,
     }
+
+
+async def test_a_completed_assignment_reaches_the_party_and_the_partners_subscriptions() -> None:
+    units, store = fake_units()
+    request_id = uuid4()
+    endpoint_id, contact_id = await _subscribe(
+        units, "p1", endpoint_types=["ta.assignment.completed"], contact_types=[]
+    )
+    await _subscribe(units, "p2", endpoint_types=[], contact_types=[])  # not its assignment
+    await _apply(units, request_accepted(request_id, "party@example.org"))
+    completed = AssignmentCompleted(
+        assignment_id=uuid4(),
+        request_id=request_id,
+        partner_id="p1",
+        outcome="Inventory finished",
+        deliverables=["https://docs.example.org/report.pdf"],
+    )
+    envelope = envelope_of(completed)
+    await _apply(units, completed, envelope)
+    rows = [r for r in store.deliveries.values() if r.new.event_id == envelope.id]
+    assert _targets_of(rows) == {contact_id_of(request_id), endpoint_id, contact_id}
+    assert {r.new.partner_id for r in rows} == {"party:SEN", "p1"}
+    data = json.loads(rows[0].new.payload)["data"]
+    assert data["outcome"] == "Inventory finished"
+    assert data["deliverables"] == ["https://docs.example.org/report.pdf"]
+
+
+async def test_a_closed_request_and_its_comment_go_to_the_party_and_the_secretariat_only() -> None:
+    units, store = fake_units()
+    request_id = uuid4()
+    _, secretariat_contact = await _subscribe(
+        units, domain.SECRETARIAT, endpoint_types=["ta.request.matched"], contact_types=[]
+    )
+    await _subscribe(units, "p1", endpoint_types=[], contact_types=[])  # worked on it
+    await _apply(units, request_accepted(request_id, "party@example.org"))
+    closed = RequestClosed(request_id=request_id, closed_by="submitter", rating=2, comment="Late")
+    envelope = envelope_of(closed)
+    await _apply(units, closed, envelope)
+    rows = [r for r in store.deliveries.values() if r.new.event_id == envelope.id]
+    assert _targets_of(rows) == {contact_id_of(request_id), secretariat_contact}
+    assert {json.loads(r.new.payload)["data"]["comment"] for r in rows} == {"Late"}
 
 
 async def test_an_erasure_blanks_the_contact_drops_what_waits_and_redacts_bodies() -> None:

@@ -10,14 +10,20 @@ from uuid import UUID
 
 from shared.events import (
     AssignmentAccepted,
+    AssignmentCompleted,
     AssignmentDeclined,
     AssignmentExpired,
     AssignmentOffered,
+    AssignmentStarted,
+    AssignmentWithdrawn,
     Event,
     NotificationFailed,
     RequestAccepted,
+    RequestClosed,
+    RequestCompleted,
     RequestMatched,
     RequestUnmatched,
+    RequestWaiting,
 )
 
 # The partner id under which the Secretariat registers its endpoints and contacts.
@@ -28,14 +34,22 @@ SECRETARIAT = "secretariat"
 ENDPOINT_DISABLED = "ta.notifier.endpoint_disabled"
 
 # The Kafka events notifier tells partners and Parties about; named only in shared.events.
+# ta.request.closing is not one: it is intake's command to matcher, not a fact anyone is told
+# (matcher answers it with ta.request.closed, which is).
 TOLD_EVENTS: tuple[type[Event], ...] = (
     RequestAccepted,
     RequestMatched,
     RequestUnmatched,
+    RequestWaiting,
+    RequestCompleted,
+    RequestClosed,
     AssignmentOffered,
     AssignmentAccepted,
     AssignmentDeclined,
     AssignmentExpired,
+    AssignmentStarted,
+    AssignmentCompleted,
+    AssignmentWithdrawn,
     NotificationFailed,
 )
 
@@ -69,18 +83,33 @@ Audience = Partner | Requester
 
 
 def audience(event_type: str, data: Mapping[str, Any]) -> list[Audience]:
-    """Who is told about an event (product brief §5 and issue 5, "who hears what")."""
+    """Who is told about an event (product brief §5 and §7.2, issue 5 "who hears what")."""
     request = Requester(UUID(str(data["request_id"]))) if "request_id" in data else None
     partner = Partner(str(data["partner_id"])) if "partner_id" in data else None
+    secretariat = Partner(SECRETARIAT)
     rules: dict[str, list[Audience | None]] = {
         AssignmentOffered.ce_type: [partner],
         # The Party hears each acceptance; the partner hears the outcome of its own offers.
         AssignmentAccepted.ce_type: [request, partner],
         AssignmentDeclined.ce_type: [partner],
         AssignmentExpired.ce_type: [partner],
+        # The work itself (brief §7.2): the Party follows it, the partner gets the record of
+        # its own answer. A withdrawal also reaches the Secretariat, which follows up on work
+        # dropped after it was promised (the slot is re-offered, but late).
+        AssignmentStarted.ce_type: [request, partner],
+        AssignmentCompleted.ce_type: [request, partner],
+        AssignmentWithdrawn.ce_type: [request, partner, secretariat],
         RequestAccepted.ce_type: [request],
         RequestMatched.ce_type: [request],
-        RequestUnmatched.ce_type: [request, Partner(SECRETARIAT)],
+        RequestUnmatched.ce_type: [request, secretariat],
+        # Waiting for capacity is a delay the Secretariat may ease (by asking a partner to
+        # make room); the partners waited for are not told, there is nothing they must do.
+        RequestWaiting.ce_type: [request, secretariat],
+        # Completion asks the Party for its feedback. Closing carries that feedback (free text
+        # from the submitter): it goes back to the Party and to the Secretariat, never to the
+        # partners, who are not named in the event and would otherwise receive another's words.
+        RequestCompleted.ce_type: [request],
+        RequestClosed.ce_type: [request, secretariat],
     }
     return [who for who in rules.get(event_type, []) if who is not None]
 
