@@ -120,3 +120,48 @@ async def test_a_partner_lists_its_open_and_past_offers_newest_first() -> None:
         (expiring.assignment_id, "expired", None),
         (answered.assignment_id, "offered", "decline"),
     ]
+
+
+async def test_accepted_work_is_started_completed_and_each_step_emitted_once() -> None:
+    store = IntakeStore()
+    offer = await _offered(store)
+
+    for decision in ("accept", "start", "complete"):
+        assert await _answer(store, offer.assignment_id, decision)
+    assert not await _answer(store, offer.assignment_id, "start")  # in effect already
+    assert not await _answer(store, offer.assignment_id, "accept")
+
+    assert [r["decision"] for r in _responses(store)] == ["accept", "start", "complete"]
+
+
+@pytest.mark.parametrize(
+    ("before", "decision", "why"),
+    [
+        ((), "complete", "the assignment is offered"),  # accept first
+        ((), "withdraw", "the assignment is offered"),  # an offer is declined instead
+        (("accept", "complete"), "withdraw", "the assignment is completed"),
+        (("accept", "withdraw"), "complete", "the assignment is withdrawn"),
+        (("decline",), "start", "the assignment is declined"),
+    ],
+)
+async def test_answers_the_lifecycle_does_not_allow_are_refused_before_anything_is_emitted(
+    before: tuple[Decision, ...], decision: Decision, why: str
+) -> None:
+    store = IntakeStore()
+    offer = await _offered(store)
+    for earlier in before:
+        assert await _answer(store, offer.assignment_id, earlier)
+
+    with pytest.raises(AnswerConflict, match=why):
+        await _answer(store, offer.assignment_id, decision)
+    assert len(_responses(store)) == len(before)
+
+
+async def test_work_the_matcher_ended_cannot_be_completed_here() -> None:
+    store = IntakeStore()
+    offer = await _offered(store)
+    assert await _answer(store, offer.assignment_id, "accept")
+    store.offers[offer.assignment_id].status = "withdrawn"  # as matcher announced it (on Kafka)
+
+    with pytest.raises(AnswerConflict, match="the assignment is withdrawn"):
+        await _answer(store, offer.assignment_id, "complete")

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
-from shared import events
+from shared import events, lifecycle
 
 SOURCE = "/stax/intake"  # ce_source of every event intake emits
 
@@ -21,7 +21,7 @@ Clock = Callable[[], datetime]  # the time arrives from outside (app.py: UTC now
 RequestStatus = Literal[
     "accepted", "matching", "waiting", "matched", "unmatched", "completed", "closed"
 ]
-OfferStatus = Literal["offered", "accepted", "declined", "expired"]
+OfferStatus = lifecycle.AssignmentStatus  # matcher's word for an assignment
 # What a partner may say about an offer and the work after it (shared.lifecycle).
 Decision = events.Decision
 
