@@ -141,7 +141,7 @@ def _sample(ce_type: str) -> dict[str, Any]:
             }
         case "ta.request.completed":
             return {"request_id": str(uuid4()), "partners": ["unido"]}
-        case "ta.request.closed":
+        case "ta.request.closed" | "ta.request.closing":
             return {
                 "request_id": str(uuid4()),
                 "closed_by": "submitter",

@@ -12,7 +12,7 @@ import pytest
 
 from shared import topics
 from shared.auth import create_key
-from shared.events import RequestAccepted
+from shared.events import AssignmentResponse, RequestAccepted
 from shared.kafka_access import KafkaAccess
 from tests.matcher.helpers import accepted, answer
 from tests.matcher.kafka_io import count, data, publish, record, wait_for
@@ -187,3 +187,68 @@ async def test_an_operator_edit_reaches_matching_on_the_next_request(
         await publish(kafka, [record(second, second.request_id)])
         offers = await _offers(kafka, second, 1)
         assert [o["partner_id"] for o in offers] == ["unep-chemicals"]  # the only one left
+
+
+def _work(offer: dict[str, Any], decision: str, **more: Any) -> AssignmentResponse:
+    return AssignmentResponse(
+        assignment_id=offer["assignment_id"],
+        partner_id=offer["partner_id"],
+        decision=decision,
+        **more,
+    )
+
+
+async def test_a_request_waits_while_partners_are_full_completion_serves_it_withdrawal_reoffers(
+    matcher: Services, kafka: KafkaAccess, pool: asyncpg.Pool, idle_partners: None
+) -> None:
+    """The lifecycle through Kafka (brief §7.2): answers on the responses topic drive it."""
+    first = accepted("SEN", ("PCB",), ("training",), ("fr",))
+    await publish(kafka, [record(first, first.request_id)])
+    lead, support = await _offers(kafka, first, 2)
+    await publish(kafka, [record(answer(o, "accept"), first.request_id) for o in (lead, support)])
+    await wait_for(
+        kafka,
+        {str(first.request_id)},
+        lambda es: count(es, "ta.request.matched") >= 1,
+        topic=topics.REQUESTS,
+    )
+
+    await pool.execute("UPDATE matcher.partners SET open_assignments = capacity")  # all full
+    second = accepted("SEN", ("PCB",), ("training",), ("fr",))
+    await publish(kafka, [record(second, second.request_id)])
+    waiting = await wait_for(
+        kafka,
+        {str(second.request_id)},
+        lambda es: count(es, "ta.request.waiting") >= 1,
+        topic=topics.REQUESTS,
+    )
+    (why,) = data(waiting, "ta.request.waiting")
+    assert lead["partner_id"] in why["partners"]
+    assert count(waiting, "ta.request.unmatched") == 0
+
+    done = _work(lead, "complete", outcome="trained 30 officers", deliverables=["https://e.org/r"])
+    await publish(
+        kafka, [record(_work(lead, "start"), first.request_id), record(done, first.request_id)]
+    )
+    served = await _offers(kafka, second, 1)  # the unit the lead freed goes to the waiting one
+    assert served[0]["partner_id"] == lead["partner_id"]
+    first_events = await wait_for(
+        kafka, {str(first.request_id)}, lambda es: count(es, "ta.assignment.completed") >= 1
+    )
+    (completed,) = data(first_events, "ta.assignment.completed")
+    assert completed["outcome"] == "trained 30 officers"
+    assert count(first_events, "ta.assignment.started") == 1
+
+    await pool.execute("UPDATE matcher.partners SET open_assignments = 0")  # room again
+    await publish(
+        kafka, [record(_work(support, "withdraw", reason="expert left"), first.request_id)]
+    )
+    events = await wait_for(
+        kafka,
+        {str(first.request_id)},
+        lambda es: count(es, "ta.assignment.withdrawn") >= 1 and count(es, OFFERED) >= 3,
+    )
+    reoffer = data(events, OFFERED)[2]
+    assert reoffer["role"] == "support"
+    assert reoffer["partner_id"] not in {lead["partner_id"], support["partner_id"]}
+    assert data(events, "ta.assignment.withdrawn")[0]["reason"] == "expert left"
