@@ -17,13 +17,15 @@ from services.intake.domain.model import (
     Answer,
     Assignment,
     Fingerprinted,
+    Milestones,
     Note,
     OfferStatus,
     PartnerOffer,
-    RequestStatus,
+    StatusMark,
     TrackedRequest,
 )
-from services.intake.repositories import PgAssignments, PgRequests, PgTimeline
+from services.intake.domain.reporting import RequestFacts, Window, WorkFacts
+from services.intake.repositories import PgAssignments, PgReports, PgRequests, PgTimeline
 from shared.db import Conn
 from shared.events import AssignmentOffered, RequestAccepted
 from shared.uow import PgUnitOfWork, UnitOfWork
@@ -50,9 +52,15 @@ class Requests(Protocol):
 
     async def view(self, request_id: UUID) -> TrackedRequest | None: ...
 
-    async def set_status(
-        self, request_id: UUID, status: RequestStatus, *, only_from: RequestStatus | None
-    ) -> None: ...
+    async def lock_status(self, request_id: UUID) -> StatusMark | None:
+        """The request's status; the request stays locked until the unit ends."""
+        ...
+
+    async def set_status(self, request_id: UUID, mark: StatusMark) -> None: ...
+
+    async def record(self, request_id: UUID, milestones: Milestones) -> None:
+        """Keep the earliest of each time; a closure's comment is blank once erased."""
+        ...
 
     async def outcomes_topic_of(self, request_id: UUID) -> str | None: ...
 
@@ -60,7 +68,9 @@ class Requests(Protocol):
         """(found, erased_at); the request stays locked until the unit ends."""
         ...
 
-    async def erase_contact(self, request_id: UUID, *, erased_at: datetime) -> None: ...
+    async def erase_contact(self, request_id: UUID, *, erased_at: datetime) -> None:
+        """Blank the contact and the feedback comment; the first erasure's time is kept."""
+        ...
 
     async def is_erased(self, request_id: UUID) -> bool: ...
 
@@ -78,7 +88,9 @@ class Assignments(Protocol):
         """Once per assignment_id: a second offer with the same id is ignored."""
         ...
 
-    async def set_status(self, assignment_id: UUID, status: OfferStatus) -> None: ...
+    async def set_status(
+        self, assignment_id: UUID, status: OfferStatus, *, at: datetime
+    ) -> None: ...
 
     async def lock(self, assignment_id: UUID) -> Assignment | None:
         """The offer, locked until the unit ends (answers to it are serialised)."""
@@ -89,6 +101,12 @@ class Assignments(Protocol):
     async def add_answer(self, answer: Answer) -> None: ...
 
     async def of_partner(self, partner_id: str) -> list[PartnerOffer]: ...
+
+
+class Reports(Protocol):
+    async def assistance_facts(self, scope: Window) -> tuple[list[RequestFacts], list[WorkFacts]]:
+        """The requests accepted in `scope`, and those of their assignments that were accepted."""
+        ...
 
 
 class IntakeUnitOfWork(UnitOfWork, Protocol):
@@ -102,6 +120,9 @@ class IntakeUnitOfWork(UnitOfWork, Protocol):
     @property
     def assignments(self) -> Assignments: ...
 
+    @property
+    def reports(self) -> Reports: ...
+
 
 IntakeUnits = Callable[[], IntakeUnitOfWork]
 
@@ -110,6 +131,7 @@ class PgIntakeUnitOfWork(PgUnitOfWork):
     requests: PgRequests
     timeline: PgTimeline
     assignments: PgAssignments
+    reports: PgReports
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         super().__init__(pool, SCHEMA)
@@ -118,6 +140,7 @@ class PgIntakeUnitOfWork(PgUnitOfWork):
         self.requests = PgRequests(conn)
         self.timeline = PgTimeline(conn)
         self.assignments = PgAssignments(conn)
+        self.reports = PgReports(conn)
 
 
 def pg_units(pool: asyncpg.Pool) -> Callable[[], PgIntakeUnitOfWork]:

@@ -14,7 +14,7 @@ from uuid import UUID, uuid4
 import asyncpg
 import pytest
 
-from services.intake.domain.model import Answer, Note, TimelineEntry
+from services.intake.domain.model import Answer, Note, StatusMark, TimelineEntry
 from services.intake.unit_of_work import IntakeUnitOfWork, PgIntakeUnitOfWork, pg_units
 from shared.envelope import build_record
 from shared.events import AssignmentOffered, Eligibility, RequestAccepted, Role
@@ -22,6 +22,7 @@ from tests.intake.fakes import IntakeStore, fake_units
 from tests.intake.samples import submission
 
 AT = datetime(2026, 11, 27, 9, 30, tzinfo=UTC)
+MINUTE = timedelta(minutes=1)
 
 
 @dataclass
@@ -123,18 +124,20 @@ async def test_an_idempotency_key_is_recorded_once(backend: Backend) -> None:
     assert missing is None
 
 
-async def test_a_status_moves_only_from_the_status_named(backend: Backend) -> None:
+async def test_a_status_is_read_locked_with_its_time_and_set(backend: Backend) -> None:
     event = _accepted(f"portal-{uuid4()}", f"ref-{uuid4()}")
     await _add(backend, event)
     async with backend.units() as uow:
-        await uow.requests.set_status(event.request_id, "matched", only_from="matching")
-        unmoved = await uow.requests.view(event.request_id)
-        await uow.requests.set_status(event.request_id, "matching", only_from="accepted")
-        await uow.requests.set_status(event.request_id, "unmatched", only_from=None)
-        moved = await uow.requests.view(event.request_id)
-        nothing = await uow.requests.view(uuid4())
-    assert unmoved is not None and unmoved.status == "accepted"
-    assert moved is not None and moved.status == "unmatched"
+        first = await uow.requests.lock_status(event.request_id)
+        await uow.requests.set_status(event.request_id, StatusMark("waiting", AT))
+        await uow.requests.set_status(event.request_id, StatusMark("matched", AT + MINUTE))
+        moved = await uow.requests.lock_status(event.request_id)
+        seen = await uow.requests.view(event.request_id)
+        await uow.requests.set_status(uuid4(), StatusMark("closed", AT))  # nobody: no error
+        nothing = await uow.requests.lock_status(uuid4())
+    assert first == StatusMark("accepted", None)
+    assert moved == StatusMark("matched", AT + MINUTE)
+    assert seen is not None and seen.status == "matched"
     assert nothing is None
 
 
@@ -198,7 +201,7 @@ async def test_offers_are_recorded_once_locked_answered_and_listed(backend: Back
         await uow.assignments.add_offer(older, AT)
         await uow.assignments.add_offer(older, AT + timedelta(hours=1))  # the same offer again
         await uow.assignments.add_offer(newer, AT + timedelta(minutes=5))
-        await uow.assignments.set_status(newer.assignment_id, "expired")
+        await uow.assignments.set_status(newer.assignment_id, "expired", at=AT)
         unanswered = await uow.assignments.answer_to(older.assignment_id)
         await uow.assignments.add_answer(answer)
         locked = await uow.assignments.lock(older.assignment_id)
