@@ -40,7 +40,9 @@ class RequestView(BaseModel):
         "in-cluster producer's ce_source"
     )
     party: str = Field(description="Requesting Party")
-    status: str = Field(description="accepted, matching, matched or unmatched")
+    status: str = Field(
+        description="accepted, matching, waiting, matched, unmatched, completed or closed"
+    )
     accepted_at: datetime
     timeline: list[TimelineEntry] = Field(description="What happened so far, oldest first")
 
