@@ -7,13 +7,15 @@ a 422 lists every bad field), which is why `POST /v1/requests` reads its body it
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from datetime import date, timedelta
-from typing import Annotated, Any
+from datetime import date, datetime, timedelta
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Header, Request, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 
+from services.intake.domain import reporting
 from services.intake.domain.errors import (
     AnswerConflict,
     IdempotencyConflict,
@@ -25,17 +27,22 @@ from services.intake.domain.errors import (
 )
 from services.intake.domain.model import Clock, Decision, PartnerOffer, TrackedRequest
 from services.intake.domain.reference import Reference
-from services.intake.handlers import answers, closing, erasure, submissions, views
+from services.intake.handlers import answers, closing, erasure, reports, submissions, views
 from services.intake.schemas import (
     AnswerBody,
     AnswerView,
+    AssistanceReportView,
     CloseBody,
     ClosingView,
     CompletionBody,
     ErasureAnswer,
     FeedbackBody,
+    MedianSeconds,
     OfferView,
+    PartnerFiguresView,
     PartnerOffers,
+    ReportWindow,
+    RequestCounts,
     RequestView,
     SubmitAnswer,
     TimelineEntry,
@@ -107,6 +114,7 @@ def router(*, reference: Reference, clock: Clock) -> APIRouter:
     _erasure(api, clock)
     _answers(api, clock)
     _closing(api, clock)
+    _reports(api)
     return api
 
 
@@ -459,4 +467,81 @@ def _offer_view(offer: PartnerOffer) -> OfferView:
         status=offer.status,
         answer=offer.answer,
         offered_at=offer.offered_at,
+    )
+
+
+# The CSV layout, as the route's OpenAPI description states it.
+_CSV_LAYOUT = "\n".join(
+    [
+        "With `format=csv`, `text/csv`: the header `dimension,key,metric,value`, then one figure",
+        "a row (an empty value is a null: no data):",
+        "- `window,,from|to,<ISO time>`; `requests,,count,<n>`;",
+        "- `region|party|topic|status,<code>,requests,<n>`;",
+        "- `median_seconds,,to_first_offer|to_match|to_completion,<seconds>`;",
+        "- `partner,<partner_id>,accepted|completed|completion_rate|rated_requests|mean_rating,"
+        "<value>`;",
+        "- `uncovered_topic,<code>,requests,<n>`.",
+    ]
+)
+
+
+def _reports(api: APIRouter) -> None:
+    @api.get(
+        "/reports/assistance",
+        tags=["reports"],
+        response_model=AssistanceReportView,
+        responses={
+            **_AUTH,
+            **_INVALID,
+            200: {
+                "description": "The report, as JSON or (format=csv) as CSV",
+                "content": {"text/csv": {"schema": {"type": "string"}}},
+            },
+        },
+        summary="What happened to the requests accepted in a window (operator key)",
+        description="Requests by region, Party, topic and status; median seconds from acceptance "
+        "to the first offer, the match and completion; per partner, completion rate (completed "
+        "/ accepted assignments) and mean rating (of the closed requests it completed work on); "
+        "topics left uncovered. `from` and `to` take ISO dates or date-times (UTC unless they "
+        "say otherwise) and bound the requests' acceptance time.\n\n" + _CSV_LAYOUT,
+    )
+    async def assistance(
+        units: Units,
+        _who: Operator,
+        start: Annotated[
+            datetime | None, Query(alias="from", description="Accepted from (inclusive)")
+        ] = None,
+        end: Annotated[datetime | None, Query(alias="to", description="Until (exclusive)")] = None,
+        shape: Annotated[
+            Literal["json", "csv"], Query(alias="format", description="json or csv")
+        ] = "json",
+    ) -> Response | AssistanceReportView:
+        scope = reporting.window(start, end)
+        if isinstance(scope, list):
+            raise ApiError(422, scope)
+        async with units() as uow:
+            report = await reports.assistance(uow, scope)
+        if shape == "csv":
+            return Response(reporting.csv_text(report), media_type="text/csv; charset=utf-8")
+        return _report_view(report)
+
+
+def _report_view(report: reporting.AssistanceReport) -> AssistanceReportView:
+    medians = report.median_seconds
+    return AssistanceReportView(
+        window=ReportWindow.model_validate({"from": report.window.start, "to": report.window.end}),
+        requests=RequestCounts(
+            total=report.requests,
+            by_region=report.by_region,
+            by_party=report.by_party,
+            by_topic=report.by_topic,
+            by_status=report.by_status,
+        ),
+        median_seconds=MedianSeconds(
+            to_first_offer=medians.to_first_offer,
+            to_match=medians.to_match,
+            to_completion=medians.to_completion,
+        ),
+        partners=[PartnerFiguresView(**dataclasses.asdict(p)) for p in report.partners],
+        uncovered_topics=report.uncovered_topics,
     )

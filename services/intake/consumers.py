@@ -22,15 +22,21 @@ from shared.consuming import (
 )
 from shared.events import (
     AssignmentAccepted,
+    AssignmentCompleted,
     AssignmentDeclined,
     AssignmentExpired,
     AssignmentOffered,
+    AssignmentStarted,
+    AssignmentWithdrawn,
     NotificationDelivered,
     NotificationFailed,
+    RequestClosed,
+    RequestCompleted,
     RequestErased,
     RequestMatched,
     RequestSubmitted,
     RequestUnmatched,
+    RequestWaiting,
 )
 
 GROUP = "stax-intake"
@@ -58,9 +64,14 @@ READ_MODEL: dict[str, tuple[str, Routes]] = {
         topics.REQUESTS,
         {
             # ta.request.accepted is not routed (so skipped without a database round trip): only
-            # intake emits it, and writes that timeline entry in the accepting transaction.
+            # intake emits it, and writes that timeline entry in the accepting transaction. Nor
+            # is ta.request.closing, intake's own command to the matcher: its answer,
+            # ta.request.closed, is what moves the request.
             RequestMatched.ce_type: Route(RequestMatched, tracking.on_match_outcome),
             RequestUnmatched.ce_type: Route(RequestUnmatched, tracking.on_match_outcome),
+            RequestWaiting.ce_type: Route(RequestWaiting, tracking.on_waiting),
+            RequestCompleted.ce_type: Route(RequestCompleted, tracking.on_completed),
+            RequestClosed.ce_type: Route(RequestClosed, tracking.on_closed),
             RequestErased.ce_type: Route(RequestErased, erasure.on_erased),
         },
     ),
@@ -71,6 +82,9 @@ READ_MODEL: dict[str, tuple[str, Routes]] = {
             AssignmentAccepted.ce_type: Route(AssignmentAccepted, tracking.on_assignment_outcome),
             AssignmentDeclined.ce_type: Route(AssignmentDeclined, tracking.on_assignment_outcome),
             AssignmentExpired.ce_type: Route(AssignmentExpired, tracking.on_assignment_outcome),
+            AssignmentStarted.ce_type: Route(AssignmentStarted, tracking.on_assignment_outcome),
+            AssignmentCompleted.ce_type: Route(AssignmentCompleted, tracking.on_assignment_outcome),
+            AssignmentWithdrawn.ce_type: Route(AssignmentWithdrawn, tracking.on_assignment_outcome),
         },
     ),
     "intake.notifications": (

@@ -13,15 +13,19 @@ from uuid import UUID
 from services.intake.domain.model import (
     Answer,
     Assignment,
+    Closure,
     Decision,
     Fingerprinted,
+    Milestones,
     Note,
     OfferStatus,
     PartnerOffer,
     RequestStatus,
+    StatusMark,
     TimelineEntry,
     TrackedRequest,
 )
+from services.intake.domain.reporting import WAS_ACCEPTED, RequestFacts, Window, WorkFacts
 from shared.db import Conn
 from shared.events import AssignmentOffered, NotificationFailed, RequestAccepted
 
@@ -60,8 +64,8 @@ class PgRequests:
         status: str = await self._conn.execute(
             "WITH r AS ("
             " INSERT INTO intake.requests (request_id, submitter, external_ref, body_hash, party,"
-            " status, submission, accepted_at, outcomes_topic)"
-            " VALUES ($1, $2, $3, $4, $5, 'accepted', $6::jsonb, $7, $11)"
+            " status, submission, accepted_at, outcomes_topic, region, topics)"
+            " VALUES ($1, $2, $3, $4, $5, 'accepted', $6::jsonb, $7, $11, $13, $14)"
             " ON CONFLICT (submitter, external_ref) DO NOTHING RETURNING request_id) "
             "INSERT INTO intake.timeline (ce_id, request_id, at, event_type, summary) "
             "SELECT $8, request_id, $12, $9, $10 FROM r",
@@ -77,6 +81,8 @@ class PgRequests:
             note.entry.summary,
             outcomes_topic,
             note.entry.at,
+            event.region,
+            event.topics,
         )
         return status == "INSERT 0 1"
 
@@ -119,16 +125,48 @@ class PgRequests:
             timeline=[TimelineEntry(*entry) for entry in row["timeline"]],
         )
 
-    async def set_status(
-        self, request_id: UUID, status: RequestStatus, *, only_from: RequestStatus | None
-    ) -> None:
-        """Move a request to `status` (from `only_from` only, when given)."""
-        await self._conn.execute(
-            "UPDATE intake.requests SET status = $2 "
-            "WHERE request_id = $1 AND ($3::text IS NULL OR status = $3)",
+    async def lock_status(self, request_id: UUID) -> StatusMark | None:
+        """The request's status, its row locked until the unit ends: the consumers of
+        ta.requests.v1 and ta.assignments.v1 apply one request's events at the same time, and
+        each decides from the status the other left (domain.progress)."""
+        row = await self._conn.fetchrow(
+            "SELECT status, status_at FROM intake.requests WHERE request_id = $1 FOR UPDATE",
             request_id,
-            status,
-            only_from,
+        )
+        return None if row is None else StatusMark(_request_status(row["status"]), row["status_at"])
+
+    async def set_status(self, request_id: UUID, mark: StatusMark) -> None:
+        await self._conn.execute(
+            "UPDATE intake.requests SET status = $2, status_at = $3 WHERE request_id = $1",
+            request_id,
+            mark.status,
+            mark.at,
+        )
+
+    async def record(self, request_id: UUID, milestones: Milestones) -> None:
+        """Keep what the report needs; a time already known is kept if earlier (least() skips
+        NULLs), so events applied again or out of order leave the first of each."""
+        uncovered = milestones.uncovered_topics
+        await self._conn.execute(
+            "UPDATE intake.requests SET"
+            " first_offer_at = least(first_offer_at, $2), matched_at = least(matched_at, $3),"
+            " completed_at = least(completed_at, $4),"
+            " uncovered_topics = coalesce($5, uncovered_topics),"
+            # The first closure is kept whole (the matcher closes a request once; a repeat is
+            # a redelivery). On the right of SET, closed_at is the row's value before.
+            " closed_by = CASE WHEN closed_at IS NULL THEN $7 ELSE closed_by END,"
+            " rating = CASE WHEN closed_at IS NULL THEN $8 ELSE rating END,"
+            # A comment heard after an erasure is not kept: it may be as personal as the contact.
+            " feedback_comment = CASE WHEN closed_at IS NULL AND erased_at IS NULL"
+            "  THEN $9 ELSE feedback_comment END,"
+            " closed_at = coalesce(closed_at, $6) "
+            "WHERE request_id = $1",
+            request_id,
+            milestones.first_offer_at,
+            milestones.matched_at,
+            milestones.completed_at,
+            None if uncovered is None else list(uncovered),
+            *_closure_params(milestones.closure),
         )
 
     async def outcomes_topic_of(self, request_id: UUID) -> str | None:
@@ -147,11 +185,11 @@ class PgRequests:
         return (False, None) if row is None else (True, row["erased_at"])
 
     async def erase_contact(self, request_id: UUID, *, erased_at: datetime) -> None:
-        """Drop the contact from the stored submission (nothing else in it is personal data);
-        the first erasure's time is kept."""
+        """Drop the contact from the stored submission (nothing else in it is personal data) and
+        blank the submitter's feedback comment; the first erasure's time is kept."""
         await self._conn.execute(
             "UPDATE intake.requests SET submission = submission - 'contact', "
-            "erased_at = coalesce(erased_at, $2) WHERE request_id = $1",
+            "feedback_comment = '', erased_at = coalesce(erased_at, $2) WHERE request_id = $1",
             request_id,
             erased_at,
         )
@@ -226,17 +264,27 @@ class PgAssignments:
             at,
         )
 
-    async def set_status(self, assignment_id: UUID, status: OfferStatus) -> None:
+    async def set_status(self, assignment_id: UUID, status: OfferStatus, *, at: datetime) -> None:
+        """Move the offer to `status`, heard at `at`; the first time of each step is kept."""
         await self._conn.execute(
-            "UPDATE intake.assignments SET status = $2, updated_at = now() "
+            "UPDATE intake.assignments SET status = $2, updated_at = now(),"
+            " accepted_at = CASE $2 WHEN 'accepted' THEN coalesce(accepted_at, $3)"
+            "  ELSE accepted_at END,"
+            " started_at = CASE $2 WHEN 'started' THEN coalesce(started_at, $3)"
+            "  ELSE started_at END,"
+            " completed_at = CASE $2 WHEN 'completed' THEN coalesce(completed_at, $3)"
+            "  ELSE completed_at END,"
+            " withdrawn_at = CASE $2 WHEN 'withdrawn' THEN coalesce(withdrawn_at, $3)"
+            "  ELSE withdrawn_at END "
             "WHERE assignment_id = $1",
             assignment_id,
             status,
+            at,
         )
 
     async def lock(self, assignment_id: UUID) -> Assignment | None:
         # FOR UPDATE: two answers to one offer racing each other are serialised here; the second
-        # then reads the first's answer (answer_to, a later statement, sees the committed row).
+        # then reads the first's answer (answers_to, a later statement, sees the committed rows).
         row = await self._conn.fetchrow(
             "SELECT assignment_id, request_id, partner_id, status FROM intake.assignments "
             "WHERE assignment_id = $1 FOR UPDATE",
@@ -282,6 +330,60 @@ class PgAssignments:
             partner_id,
         )
         return [_partner_offer(row) for row in rows]
+
+
+class PgReports:
+    """Reads for the assistance report: a few columns per request, none of the jsonb."""
+
+    def __init__(self, conn: Conn) -> None:
+        self._conn = conn
+
+    async def assistance_facts(self, scope: Window) -> tuple[list[RequestFacts], list[WorkFacts]]:
+        """The requests accepted in `scope` and their accepted work. One statement, so one
+        snapshot: an assignment completed meanwhile is counted with its request's status."""
+        rows = await self._conn.fetch(
+            "SELECT r.request_id, r.party, r.region, r.topics, r.status, r.accepted_at,"
+            " r.first_offer_at, r.matched_at, r.completed_at, r.rating, r.uncovered_topics,"
+            " ARRAY(SELECT ROW(a.partner_id, a.status) FROM intake.assignments a"
+            "  WHERE a.request_id = r.request_id AND a.status = ANY($3::text[])) AS work "
+            "FROM intake.requests r "
+            "WHERE ($1::timestamptz IS NULL OR r.accepted_at >= $1)"
+            " AND ($2::timestamptz IS NULL OR r.accepted_at < $2)",
+            scope.start,
+            scope.end,
+            sorted(WAS_ACCEPTED),
+        )
+        work = [
+            WorkFacts(row["request_id"], partner, _offer_status(status))
+            for row in rows
+            for partner, status in row["work"]
+        ]
+        return [_request_facts(row) for row in rows], work
+
+
+def _closure_params(
+    closure: Closure | None,
+) -> tuple[datetime | None, str | None, int | None, str]:
+    """$6…$9 of `record`: NULLs (and no comment) when the event closes nothing."""
+    if closure is None:
+        return None, None, None, ""
+    return closure.at, closure.closed_by, closure.rating, closure.comment
+
+
+def _request_facts(row: Any) -> RequestFacts:
+    return RequestFacts(
+        request_id=row["request_id"],
+        party=row["party"],
+        region=row["region"],
+        topics=tuple(row["topics"]),
+        status=_request_status(row["status"]),
+        accepted_at=row["accepted_at"],
+        first_offer_at=row["first_offer_at"],
+        matched_at=row["matched_at"],
+        completed_at=row["completed_at"],
+        rating=row["rating"],
+        uncovered_topics=tuple(row["uncovered_topics"]),
+    )
 
 
 def _partner_offer(row: Any) -> PartnerOffer:

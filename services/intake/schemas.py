@@ -123,8 +123,11 @@ class OfferView(BaseModel):
     role: str = Field(description="lead or support")
     score: float
     respond_by: datetime
-    status: str = Field(description="offered, accepted, declined or expired (matcher's view)")
-    answer: str | None = Field(description="The partner's answer, once given: accept or decline")
+    status: str = Field(
+        description="offered, accepted, declined, expired, started, completed or withdrawn "
+        "(matcher's view)"
+    )
+    answer: str | None = Field(description="The partner's answer to the offer: accept or decline")
     offered_at: datetime
 
 
@@ -132,3 +135,44 @@ class PartnerOffers(BaseModel):
     partner_id: str
     open: list[OfferView] = Field(description="Offers still waiting for this partner's answer")
     past: list[OfferView] = Field(description="Offers answered, accepted, declined or expired")
+
+
+class ReportWindow(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+    from_: datetime | None = Field(
+        alias="from", description="Requests accepted from then on (inclusive); null: no bound"
+    )
+    to: datetime | None = Field(description="…and before then (exclusive); null: no bound")
+
+
+class RequestCounts(BaseModel):
+    total: int = Field(description="Requests accepted in the window")
+    by_region: dict[str, int] = Field(description="UN regional group → requests")
+    by_party: dict[str, int] = Field(description="Requesting Party → requests")
+    by_topic: dict[str, int] = Field(description="Topic → requests asking for it")
+    by_status: dict[str, int] = Field(description="Every status → requests in it now (0 too)")
+
+
+class MedianSeconds(BaseModel):
+    to_first_offer: float | None = Field(description="From acceptance to the first offer")
+    to_match: float | None = Field(description="From acceptance to the (first) match")
+    to_completion: float | None = Field(description="From acceptance to completion")
+
+
+class PartnerFiguresView(BaseModel):
+    partner_id: str
+    accepted: int = Field(description="Assignments it accepted (then started, completed, …)")
+    completed: int = Field(description="Assignments it completed")
+    completion_rate: float = Field(description="completed / accepted")
+    rated_requests: int = Field(description="Closed requests with a rating it completed work on")
+    mean_rating: float | None = Field(description="Their mean rating, 1 to 5; null: none")
+
+
+class AssistanceReportView(BaseModel):
+    window: ReportWindow
+    requests: RequestCounts
+    median_seconds: MedianSeconds = Field(description="Medians; null when no request got there")
+    partners: list[PartnerFiguresView] = Field(description="Every partner that accepted work")
+    uncovered_topics: dict[str, int] = Field(
+        description="Topic → requests whose latest match outcome left it uncovered"
+    )

@@ -18,13 +18,15 @@ from services.intake.domain.model import (
     Assignment,
     Decision,
     Fingerprinted,
+    Milestones,
     Note,
     OfferStatus,
     PartnerOffer,
-    RequestStatus,
+    StatusMark,
     TrackedRequest,
 )
-from services.intake.repositories import PgAssignments, PgRequests, PgTimeline
+from services.intake.domain.reporting import RequestFacts, Window, WorkFacts
+from services.intake.repositories import PgAssignments, PgReports, PgRequests, PgTimeline
 from shared.db import Conn
 from shared.events import AssignmentOffered, RequestAccepted
 from shared.uow import PgUnitOfWork, UnitOfWork
@@ -51,9 +53,15 @@ class Requests(Protocol):
 
     async def view(self, request_id: UUID) -> TrackedRequest | None: ...
 
-    async def set_status(
-        self, request_id: UUID, status: RequestStatus, *, only_from: RequestStatus | None
-    ) -> None: ...
+    async def lock_status(self, request_id: UUID) -> StatusMark | None:
+        """The request's status; the request stays locked until the unit ends."""
+        ...
+
+    async def set_status(self, request_id: UUID, mark: StatusMark) -> None: ...
+
+    async def record(self, request_id: UUID, milestones: Milestones) -> None:
+        """Keep the earliest of each time; a closure's comment is blank once erased."""
+        ...
 
     async def outcomes_topic_of(self, request_id: UUID) -> str | None: ...
 
@@ -61,7 +69,9 @@ class Requests(Protocol):
         """(found, erased_at); the request stays locked until the unit ends."""
         ...
 
-    async def erase_contact(self, request_id: UUID, *, erased_at: datetime) -> None: ...
+    async def erase_contact(self, request_id: UUID, *, erased_at: datetime) -> None:
+        """Blank the contact and the feedback comment; the first erasure's time is kept."""
+        ...
 
     async def ask_closing(self, request_id: UUID, at: datetime) -> bool: ...
     async def is_erased(self, request_id: UUID) -> bool: ...
@@ -80,7 +90,9 @@ class Assignments(Protocol):
         """Once per assignment_id: a second offer with the same id is ignored."""
         ...
 
-    async def set_status(self, assignment_id: UUID, status: OfferStatus) -> None: ...
+    async def set_status(
+        self, assignment_id: UUID, status: OfferStatus, *, at: datetime
+    ) -> None: ...
 
     async def lock(self, assignment_id: UUID) -> Assignment | None:
         """The offer, locked until the unit ends (answers to it are serialised)."""
@@ -91,6 +103,12 @@ class Assignments(Protocol):
     async def add_answer(self, answer: Answer) -> None: ...
 
     async def of_partner(self, partner_id: str) -> list[PartnerOffer]: ...
+
+
+class Reports(Protocol):
+    async def assistance_facts(self, scope: Window) -> tuple[list[RequestFacts], list[WorkFacts]]:
+        """The requests accepted in `scope`, and those of their assignments that were accepted."""
+        ...
 
 
 class IntakeUnitOfWork(UnitOfWork, Protocol):
@@ -104,6 +122,9 @@ class IntakeUnitOfWork(UnitOfWork, Protocol):
     @property
     def assignments(self) -> Assignments: ...
 
+    @property
+    def reports(self) -> Reports: ...
+
 
 IntakeUnits = Callable[[], IntakeUnitOfWork]
 
@@ -112,6 +133,7 @@ class PgIntakeUnitOfWork(PgUnitOfWork):
     requests: PgRequests
     timeline: PgTimeline
     assignments: PgAssignments
+    reports: PgReports
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         super().__init__(pool, SCHEMA)
@@ -120,6 +142,7 @@ class PgIntakeUnitOfWork(PgUnitOfWork):
         self.requests = PgRequests(conn)
         self.timeline = PgTimeline(conn)
         self.assignments = PgAssignments(conn)
+        self.reports = PgReports(conn)
 
 
 def pg_units(pool: asyncpg.Pool) -> Callable[[], PgIntakeUnitOfWork]:

@@ -14,14 +14,18 @@ from uuid import UUID
 from services.intake.domain.model import (
     Answer,
     Assignment,
+    Closure,
     Decision,
     Fingerprinted,
+    Milestones,
     Note,
     OfferStatus,
     PartnerOffer,
     RequestStatus,
+    StatusMark,
     TrackedRequest,
 )
+from services.intake.domain.reporting import WAS_ACCEPTED, RequestFacts, Window, WorkFacts
 from shared.events import AssignmentOffered, RequestAccepted
 from shared.uow import FakeStore, FakeUnitOfWork
 
@@ -37,6 +41,12 @@ class StoredRequest:
     outcomes_topic: str | None
     erased_at: datetime | None = None
     closing_asked_at: datetime | None = None
+    status_at: datetime | None = None
+    first_offer_at: datetime | None = None
+    matched_at: datetime | None = None
+    completed_at: datetime | None = None
+    uncovered_topics: tuple[str, ...] = ()
+    closure: Closure | None = None  # its comment blanked on erasure, as the column is
 
 
 @dataclass
@@ -44,6 +54,7 @@ class StoredOffer:
     offer: AssignmentOffered
     offered_at: datetime
     status: OfferStatus = "offered"
+    reached_at: dict[OfferStatus, datetime] = field(default_factory=dict)  # accepted_at, …
 
 
 @dataclass
@@ -106,12 +117,28 @@ class FakeRequests:
             timeline=[n.entry for n in notes],
         )
 
-    async def set_status(
-        self, request_id: UUID, status: RequestStatus, *, only_from: RequestStatus | None
-    ) -> None:
+    async def lock_status(self, request_id: UUID) -> StatusMark | None:
         stored = self._store.requests.get(request_id)
-        if stored is not None and only_from in (None, stored.status):
-            stored.status = status
+        return None if stored is None else StatusMark(stored.status, stored.status_at)
+
+    async def set_status(self, request_id: UUID, mark: StatusMark) -> None:
+        stored = self._store.requests.get(request_id)
+        if stored is not None:
+            stored.status, stored.status_at = mark.status, mark.at
+
+    async def record(self, request_id: UUID, milestones: Milestones) -> None:
+        stored = self._store.requests.get(request_id)
+        if stored is None:
+            return
+        stored.first_offer_at = _earliest(stored.first_offer_at, milestones.first_offer_at)
+        stored.matched_at = _earliest(stored.matched_at, milestones.matched_at)
+        stored.completed_at = _earliest(stored.completed_at, milestones.completed_at)
+        if milestones.uncovered_topics is not None:
+            stored.uncovered_topics = milestones.uncovered_topics
+        closure = milestones.closure
+        if closure is not None and stored.closure is None:
+            comment = "" if stored.erased_at else closure.comment
+            stored.closure = dataclasses.replace(closure, comment=comment)
 
     async def outcomes_topic_of(self, request_id: UUID) -> str | None:
         stored = self._store.requests.get(request_id)
@@ -126,6 +153,8 @@ class FakeRequests:
         if stored is not None:
             stored.submission.pop("contact", None)
             stored.erased_at = stored.erased_at or erased_at
+            if stored.closure is not None:
+                stored.closure = dataclasses.replace(stored.closure, comment="")
 
     async def ask_closing(self, request_id: UUID, at: datetime) -> bool:
         stored = self._store.requests.get(request_id)
@@ -162,10 +191,11 @@ class FakeAssignments:
     async def add_offer(self, offer: AssignmentOffered, at: datetime) -> None:
         self._store.offers.setdefault(offer.assignment_id, StoredOffer(offer, at))
 
-    async def set_status(self, assignment_id: UUID, status: OfferStatus) -> None:
+    async def set_status(self, assignment_id: UUID, status: OfferStatus, *, at: datetime) -> None:
         stored = self._store.offers.get(assignment_id)
         if stored is not None:
             stored.status = status
+            stored.reached_at.setdefault(status, at)
 
     async def lock(self, assignment_id: UUID) -> Assignment | None:
         stored = self._store.offers.get(assignment_id)
@@ -207,11 +237,52 @@ class FakeAssignments:
         )
 
 
+class FakeReports:
+    def __init__(self, store: IntakeStore) -> None:
+        self._store = store
+
+    async def assistance_facts(self, scope: Window) -> tuple[list[RequestFacts], list[WorkFacts]]:
+        mine = [s for s in self._store.requests.values() if _within(scope, s.event.accepted_at)]
+        ids = {s.event.request_id for s in mine}
+        work = [
+            WorkFacts(o.offer.request_id, o.offer.partner_id, o.status)
+            for o in self._store.offers.values()
+            if o.offer.request_id in ids and o.status in WAS_ACCEPTED
+        ]
+        return [_facts(s) for s in mine], work
+
+
+def _within(scope: Window, at: datetime) -> bool:
+    return (scope.start is None or at >= scope.start) and (scope.end is None or at < scope.end)
+
+
+def _facts(stored: StoredRequest) -> RequestFacts:
+    event = stored.event
+    return RequestFacts(
+        request_id=event.request_id,
+        party=event.party,
+        region=event.region,
+        topics=tuple(event.topics),
+        status=stored.status,
+        accepted_at=event.accepted_at,
+        first_offer_at=stored.first_offer_at,
+        matched_at=stored.matched_at,
+        completed_at=stored.completed_at,
+        rating=stored.closure.rating if stored.closure else None,
+        uncovered_topics=stored.uncovered_topics,
+    )
+
+
+def _earliest(known: datetime | None, heard: datetime | None) -> datetime | None:
+    return min((t for t in (known, heard) if t is not None), default=None)
+
+
 class FakeIntakeUnitOfWork(FakeUnitOfWork):
     store: IntakeStore
     requests: FakeRequests
     timeline: FakeTimeline
     assignments: FakeAssignments
+    reports: FakeReports
 
     def __init__(self, store: IntakeStore) -> None:
         super().__init__(store)
@@ -221,6 +292,7 @@ class FakeIntakeUnitOfWork(FakeUnitOfWork):
         self.requests = FakeRequests(store)
         self.timeline = FakeTimeline(store)
         self.assignments = FakeAssignments(store)
+        self.reports = FakeReports(store)
 
 
 def fake_units(store: IntakeStore) -> Callable[[], FakeIntakeUnitOfWork]:

@@ -8,13 +8,23 @@ import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from random import randrange
 from typing import Any
 from uuid import UUID, uuid4
 
 import asyncpg
 import pytest
 
-from services.intake.domain.model import Answer, Note, TimelineEntry
+from services.intake.domain.model import (
+    Answer,
+    Closure,
+    Milestones,
+    Note,
+    OfferStatus,
+    StatusMark,
+    TimelineEntry,
+)
+from services.intake.domain.reporting import Window, WorkFacts
 from services.intake.unit_of_work import IntakeUnitOfWork, PgIntakeUnitOfWork, pg_units
 from shared.envelope import build_record
 from shared.events import AssignmentOffered, Eligibility, RequestAccepted, Role
@@ -22,6 +32,7 @@ from tests.intake.fakes import IntakeStore, fake_units
 from tests.intake.samples import submission
 
 AT = datetime(2026, 11, 27, 9, 30, tzinfo=UTC)
+MINUTE = timedelta(minutes=1)
 
 
 @dataclass
@@ -30,6 +41,10 @@ class Backend:
     # The data of the events queued about a request, as the open unit sees them: the tests read
     # the outbox inside a unit they then roll back, so no relay ever publishes their events.
     queued: Callable[[IntakeUnitOfWork, UUID], Awaitable[list[dict[str, Any]]]]
+    # What no handler reads back but the tests must see: a request's feedback comment and the
+    # times an assignment reached each status.
+    comment: Callable[[IntakeUnitOfWork, UUID], Awaitable[str | None]]
+    reached: Callable[[IntakeUnitOfWork, UUID], Awaitable[dict[str, datetime]]]
 
 
 class _RollBackError(Exception):
@@ -43,7 +58,14 @@ def _fake() -> Backend:
         key = str(request_id).encode()
         return [json.loads(r.value) for r in store.outbox if r.key == key]
 
-    return Backend(fake_units(store), queued)
+    async def comment(_uow: IntakeUnitOfWork, request_id: UUID) -> str | None:
+        closure = store.requests[request_id].closure
+        return None if closure is None else closure.comment
+
+    async def reached(_uow: IntakeUnitOfWork, assignment_id: UUID) -> dict[str, datetime]:
+        return {str(status): t for status, t in store.offers[assignment_id].reached_at.items()}
+
+    return Backend(fake_units(store), queued, comment, reached)
 
 
 def _postgres(pool: asyncpg.Pool) -> Backend:
@@ -54,7 +76,26 @@ def _postgres(pool: asyncpg.Pool) -> Backend:
         )
         return [json.loads(v["value"]) for v in values]
 
-    return Backend(pg_units(pool), queued)
+    async def comment(uow: IntakeUnitOfWork, request_id: UUID) -> str | None:
+        assert isinstance(uow, PgIntakeUnitOfWork)
+        row = await uow.conn.fetchrow(
+            "SELECT closed_at, feedback_comment FROM intake.requests WHERE request_id = $1",
+            request_id,
+        )
+        assert row is not None
+        return None if row["closed_at"] is None else str(row["feedback_comment"])
+
+    async def reached(uow: IntakeUnitOfWork, assignment_id: UUID) -> dict[str, datetime]:
+        assert isinstance(uow, PgIntakeUnitOfWork)
+        row = await uow.conn.fetchrow(
+            "SELECT accepted_at, started_at, completed_at, withdrawn_at FROM intake.assignments"
+            " WHERE assignment_id = $1",
+            assignment_id,
+        )
+        assert row is not None
+        return {k.removesuffix("_at"): v for k, v in row.items() if v is not None}
+
+    return Backend(pg_units(pool), queued, comment, reached)
 
 
 @pytest.fixture(params=["fake", "postgres"])
@@ -123,18 +164,20 @@ async def test_an_idempotency_key_is_recorded_once(backend: Backend) -> None:
     assert missing is None
 
 
-async def test_a_status_moves_only_from_the_status_named(backend: Backend) -> None:
+async def test_a_status_is_read_locked_with_its_time_and_set(backend: Backend) -> None:
     event = _accepted(f"portal-{uuid4()}", f"ref-{uuid4()}")
     await _add(backend, event)
     async with backend.units() as uow:
-        await uow.requests.set_status(event.request_id, "matched", only_from="matching")
-        unmoved = await uow.requests.view(event.request_id)
-        await uow.requests.set_status(event.request_id, "matching", only_from="accepted")
-        await uow.requests.set_status(event.request_id, "unmatched", only_from=None)
-        moved = await uow.requests.view(event.request_id)
-        nothing = await uow.requests.view(uuid4())
-    assert unmoved is not None and unmoved.status == "accepted"
-    assert moved is not None and moved.status == "unmatched"
+        first = await uow.requests.lock_status(event.request_id)
+        await uow.requests.set_status(event.request_id, StatusMark("waiting", AT))
+        await uow.requests.set_status(event.request_id, StatusMark("matched", AT + MINUTE))
+        moved = await uow.requests.lock_status(event.request_id)
+        seen = await uow.requests.view(event.request_id)
+        await uow.requests.set_status(uuid4(), StatusMark("closed", AT))  # nobody: no error
+        nothing = await uow.requests.lock_status(uuid4())
+    assert first == StatusMark("accepted", None)
+    assert moved == StatusMark("matched", AT + MINUTE)
+    assert seen is not None and seen.status == "matched"
     assert nothing is None
 
 
@@ -198,7 +241,7 @@ async def test_offers_are_recorded_once_locked_answered_and_listed(backend: Back
         await uow.assignments.add_offer(older, AT)
         await uow.assignments.add_offer(older, AT + timedelta(hours=1))  # the same offer again
         await uow.assignments.add_offer(newer, AT + timedelta(minutes=5))
-        await uow.assignments.set_status(newer.assignment_id, "expired")
+        await uow.assignments.set_status(newer.assignment_id, "expired", at=AT)
         unanswered = await uow.assignments.answers_to(older.assignment_id)
         await uow.assignments.add_answer(answer)
         locked = await uow.assignments.lock(older.assignment_id)
@@ -248,3 +291,110 @@ async def test_a_failed_unit_leaves_nothing_behind(backend: Backend) -> None:
     async with backend.units() as uow:
         assert await uow.requests.view(event.request_id) is None
         assert await backend.queued(uow, event.request_id) == []
+
+
+async def test_milestones_keep_the_earliest_times_the_latest_uncovered_and_the_first_closure(
+    backend: Backend,
+) -> None:
+    event = _accepted(f"portal-{uuid4()}", f"ref-{uuid4()}")
+    await _add(backend, event)
+    rid = event.request_id
+    first = Closure(AT + 9 * MINUTE, "submitter", 4, "thank you, A. Ndiaye")
+    async with backend.units() as uow:
+        await uow.requests.record(rid, Milestones(first_offer_at=AT + 2 * MINUTE))
+        await uow.requests.record(rid, Milestones(first_offer_at=AT + MINUTE))  # heard late
+        await uow.requests.record(rid, Milestones(first_offer_at=AT + 3 * MINUTE))
+        await uow.requests.record(
+            rid, Milestones(matched_at=AT + 4 * MINUTE, uncovered_topics=("A",))
+        )
+        await uow.requests.record(rid, Milestones(matched_at=AT + 6 * MINUTE, uncovered_topics=()))
+        await uow.requests.record(rid, Milestones(completed_at=AT + 8 * MINUTE))
+        open_comment = await backend.comment(uow, rid)
+        await uow.requests.record(rid, Milestones(closure=first))
+        await uow.requests.record(rid, Milestones(closure=Closure(AT, "operator", None, "x")))
+        await uow.requests.record(uuid4(), Milestones(completed_at=AT))  # nobody: no error
+        requests, _ = await uow.reports.assistance_facts(Window(AT, AT + MINUTE))
+        kept = await backend.comment(uow, rid)
+        await uow.requests.erase_contact(rid, erased_at=AT)
+        erased = await backend.comment(uow, rid)
+    assert open_comment is None
+    (facts,) = [r for r in requests if r.request_id == rid]  # the database holds others' too
+    assert (facts.first_offer_at, facts.matched_at, facts.completed_at) == (
+        AT + MINUTE,
+        AT + 4 * MINUTE,
+        AT + 8 * MINUTE,
+    )
+    assert (facts.uncovered_topics, facts.rating) == ((), 4)
+    assert (kept, erased) == ("thank you, A. Ndiaye", "")
+
+
+async def test_a_comment_heard_after_the_erasure_is_not_kept(backend: Backend) -> None:
+    event = _accepted(f"portal-{uuid4()}", f"ref-{uuid4()}")
+    await _add(backend, event)
+    async with backend.units() as uow:
+        await uow.requests.erase_contact(event.request_id, erased_at=AT)
+        closure = Closure(AT + MINUTE, "submitter", 5, "call me on +221 77 000 00 00")
+        await uow.requests.record(event.request_id, Milestones(closure=closure))
+        comment = await backend.comment(uow, event.request_id)
+    assert comment == ""
+
+
+async def test_an_assignment_keeps_when_it_first_reached_each_step(backend: Backend) -> None:
+    offered = _offer(uuid4(), f"centre-{uuid4()}")
+    aid = offered.assignment_id
+    async with backend.units() as uow:
+        await uow.assignments.add_offer(offered, AT)
+        steps: list[tuple[OfferStatus, int]] = [
+            ("accepted", 1),
+            ("accepted", 2),
+            ("started", 3),
+            ("completed", 4),
+        ]
+        for status, minute in steps:
+            await uow.assignments.set_status(aid, status, at=AT + minute * MINUTE)
+        reached = await backend.reached(uow, aid)
+        locked = await uow.assignments.lock(aid)
+    assert reached == {
+        "accepted": AT + MINUTE,
+        "started": AT + 3 * MINUTE,
+        "completed": AT + 4 * MINUTE,
+    }
+    assert locked is not None and locked.status == "completed"
+
+
+async def test_the_report_reads_the_window_and_the_accepted_work_of_its_requests(
+    backend: Backend,
+) -> None:
+    # A time no other test uses: the PostgreSQL backend is shared by the whole session.
+    start = datetime(2400, 1, 1, tzinfo=UTC) + timedelta(minutes=randrange(10**8))
+    inside, last, outside = (
+        _accepted(f"portal-{uuid4()}", f"ref-{uuid4()}").model_copy(update={"accepted_at": t})
+        for t in (start, start + MINUTE - timedelta(microseconds=1), start + MINUTE)
+    )
+    for event in (inside, last, outside):
+        await _add(backend, event)
+    taken, refused, elsewhere = (
+        _offer(inside.request_id, "unido"),
+        _offer(inside.request_id, "brs"),
+        _offer(outside.request_id, "undp"),
+    )
+    async with backend.units() as uow:
+        for offered in (taken, refused, elsewhere):
+            await uow.assignments.add_offer(offered, start)
+            await uow.assignments.set_status(offered.assignment_id, "completed", at=start)
+        await uow.assignments.set_status(refused.assignment_id, "declined", at=start)
+        await uow.requests.set_status(inside.request_id, StatusMark("matched", start))
+        requests, work = await uow.reports.assistance_facts(Window(start, start + MINUTE))
+        everything, _ = await uow.reports.assistance_facts(Window())
+    by_id = {r.request_id: r for r in requests}
+    assert set(by_id) == {inside.request_id, last.request_id}  # from inclusive, to exclusive
+    facts = by_id[inside.request_id]
+    assert (facts.party, facts.region, facts.topics, facts.status) == (
+        "SEN",
+        "AFR",
+        ("PCB",),
+        "matched",
+    )
+    assert (facts.accepted_at, facts.first_offer_at, facts.rating) == (start, None, None)
+    assert work == [WorkFacts(inside.request_id, "unido", "completed")]
+    assert {inside.request_id, outside.request_id} <= {r.request_id for r in everything}

@@ -12,16 +12,19 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
-from shared import events, lifecycle
+from shared import events
+from shared.lifecycle import AssignmentStatus
 
 SOURCE = "/stax/intake"  # ce_source of every event intake emits
 
 Clock = Callable[[], datetime]  # the time arrives from outside (app.py: UTC now)
 
+# accepted → matching → (waiting ↔ matching) → matched | unmatched → completed → closed; an
+# operator may also close an unmatched or waiting request (brief §7.2).
 RequestStatus = Literal[
     "accepted", "matching", "waiting", "matched", "unmatched", "completed", "closed"
 ]
-OfferStatus = lifecycle.AssignmentStatus  # matcher's word for an assignment
+OfferStatus = AssignmentStatus  # the matcher's word for an offer, as shared.lifecycle has it
 # What a partner may say about an offer and the work after it (shared.lifecycle).
 Decision = events.Decision
 
@@ -105,3 +108,35 @@ class PartnerOffer:
     def is_open(self) -> bool:
         """Still waiting for this partner: offered, and not answered."""
         return self.status == "offered" and self.answer is None
+
+
+@dataclass(frozen=True)
+class StatusMark:
+    """A request's status and when the matcher decided it (its event's ce_time); `at` is None
+    for intake's own "accepted", which every later status follows."""
+
+    status: RequestStatus
+    at: datetime | None
+
+
+@dataclass(frozen=True)
+class Closure:
+    """How a request was closed: ta.request.closed. `comment` is the submitter's free text,
+    personal data as much as the contact is: an erasure blanks it."""
+
+    at: datetime
+    closed_by: str
+    rating: int | None
+    comment: str
+
+
+@dataclass(frozen=True)
+class Milestones:
+    """What one event tells the report about its request; None = nothing. Times keep the
+    earliest seen (a redelivered or repeated event changes nothing)."""
+
+    first_offer_at: datetime | None = None
+    matched_at: datetime | None = None
+    completed_at: datetime | None = None
+    uncovered_topics: tuple[str, ...] | None = None  # the latest settlement's
+    closure: Closure | None = None

@@ -1,4 +1,5 @@
-"""Erasure of one request's personal data (its contact) at an operator's request.
+"""Erasure of one request's personal data (its contact, and the submitter's feedback comment) at
+an operator's request.
 
 The HTTP use case blanks intake's own copy at once and emits `ta.request.erased`; every service
 then applies that event in its own schema, intake included (`on_erased`): by the time intake
@@ -16,11 +17,20 @@ from services.intake.domain.errors import UnknownRequest
 from services.intake.domain.model import SOURCE, Clock, Note, TimelineEntry
 from services.intake.unit_of_work import IntakeUnitOfWork
 from shared.envelope import Envelope, build_record
-from shared.events import NotificationFailed, RequestAccepted, RequestErased
+from shared.events import (
+    NotificationFailed,
+    RequestAccepted,
+    RequestClosed,
+    RequestClosing,
+    RequestErased,
+)
 
 # The outbox rows of a request that carry its contact, and the fields that are personal data:
 # the accepted event (and its copies for the submitter's outcomes topic).
 PERSONAL_FIELDS = ("contact",)
+# The rows that carry the submitter's feedback comment: the closing intake emits when it hears the
+# feedback, and the copies of the matcher's closed event for the submitter's outcomes topic.
+FEEDBACK_TYPES = (RequestClosing.ce_type, RequestClosed.ce_type)
 
 
 async def erase_request(uow: IntakeUnitOfWork, request_id: UUID, *, clock: Clock) -> datetime:
@@ -45,6 +55,7 @@ async def on_erased(uow: IntakeUnitOfWork, _envelope: Envelope, event: RequestEr
     """Intake's share of an erasure, applied when its own event comes back from Kafka."""
     await uow.requests.erase_contact(event.request_id, erased_at=event.erased_at)
     await uow.redact_outbox(event.request_id, [RequestAccepted.ce_type], PERSONAL_FIELDS)
+    await uow.redact_outbox(event.request_id, FEEDBACK_TYPES, ["comment"])
     # A failed e-mail's error may quote the Party contact's address (an SMTP refusal does).
     await uow.redact_outbox(event.request_id, [NotificationFailed.ce_type], ["last_error"])
     await uow.timeline.redact_notification_errors(event.request_id)

@@ -4,52 +4,112 @@ Each function runs in the consumer's unit of work (inbox row already claimed), s
 applied exactly once; timeline entries are keyed by ce_id as a second guard. Outcomes a submitter
 needs are copied to its request's outcomes topic, if it has one (brief §7.1: an upstream system
 hears of its own requests on its own topic).
+
+A request's status comes from two topics that interleave at intake (ta.requests.v1 and
+ta.assignments.v1): `_advance` keeps whichever view is the later one (domain.progress), so the
+final status is the same in whatever order the two were consumed. An assignment's status only
+moves forward (shared.lifecycle.furthest).
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from uuid import UUID
 
-from services.intake.domain.model import SOURCE, Note, OfferStatus, TimelineEntry
+from services.intake.domain.model import (
+    SOURCE,
+    Closure,
+    Milestones,
+    Note,
+    OfferStatus,
+    RequestStatus,
+    StatusMark,
+    TimelineEntry,
+)
+from services.intake.domain.progress import supersedes
 from services.intake.unit_of_work import IntakeUnitOfWork
 from shared.envelope import Envelope, mirror_record
 from shared.events import (
     AssignmentAccepted,
+    AssignmentCompleted,
     AssignmentDeclined,
     AssignmentExpired,
     AssignmentOffered,
     AssignmentOutcome,
+    AssignmentStarted,
+    AssignmentWithdrawn,
     NotificationFailed,
     NotificationOutcome,
+    RequestClosed,
+    RequestCompleted,
     RequestMatched,
     RequestMatchOutcome,
+    RequestWaiting,
 )
+from shared.lifecycle import furthest
 
 # What an assignment outcome makes of the offer, by ce_type.
 _OUTCOME_STATUS: dict[str, OfferStatus] = {
     AssignmentAccepted.ce_type: "accepted",
     AssignmentDeclined.ce_type: "declined",
     AssignmentExpired.ce_type: "expired",
+    AssignmentStarted.ce_type: "started",
+    AssignmentCompleted.ce_type: "completed",
+    AssignmentWithdrawn.ce_type: "withdrawn",
 }
 
 
 async def on_match_outcome(
     uow: IntakeUnitOfWork, envelope: Envelope, event: RequestMatchOutcome
 ) -> None:
+    uncovered = tuple(event.uncovered_topics)
     if isinstance(event, RequestMatched):
-        await uow.requests.set_status(event.request_id, "matched", only_from=None)
+        await _advance(uow, event.request_id, "matched", envelope.time)
+        milestones = Milestones(matched_at=envelope.time, uncovered_topics=uncovered)
         summary = f"matched: {', '.join(event.partners) or 'no partner'}"
     else:
-        await uow.requests.set_status(event.request_id, "unmatched", only_from=None)
+        await _advance(uow, event.request_id, "unmatched", envelope.time)
+        milestones = Milestones(uncovered_topics=uncovered)
         summary = f"unmatched: nobody covers {', '.join(event.uncovered_topics) or '-'}"
+    await uow.requests.record(event.request_id, milestones)
     await _note(uow, envelope, event.request_id, summary)
     await _copy_to_submitter(uow, envelope, event.request_id)
 
 
+async def on_waiting(uow: IntakeUnitOfWork, envelope: Envelope, event: RequestWaiting) -> None:
+    await _advance(uow, event.request_id, "waiting", envelope.time)
+    summary = f"waiting for capacity of {', '.join(event.partners) or 'no partner'}"
+    await _note(uow, envelope, event.request_id, _with(summary, event.reason))
+    await _copy_to_submitter(uow, envelope, event.request_id)
+
+
+async def on_completed(uow: IntakeUnitOfWork, envelope: Envelope, event: RequestCompleted) -> None:
+    await _advance(uow, event.request_id, "completed", envelope.time)
+    await uow.requests.record(event.request_id, Milestones(completed_at=envelope.time))
+    done_by = f"work done by {', '.join(event.partners)}" if event.partners else ""
+    await _note(uow, envelope, event.request_id, _with("completed", done_by))
+    await _copy_to_submitter(uow, envelope, event.request_id)
+
+
+async def on_closed(uow: IntakeUnitOfWork, envelope: Envelope, event: RequestClosed) -> None:
+    """The comment is kept for the request (an erasure blanks it) but not written on the
+    timeline, which keeps no personal data."""
+    await _advance(uow, event.request_id, "closed", envelope.time)
+    closure = Closure(envelope.time, event.closed_by, event.rating, event.comment)
+    await uow.requests.record(event.request_id, Milestones(closure=closure))
+    rated = f", rated {event.rating}/5" if event.rating is not None else ""
+    await _note(uow, envelope, event.request_id, f"closed by {event.closed_by}{rated}")
+    await _copy_to_submitter(uow, envelope, event.request_id)
+    if await uow.requests.is_erased(event.request_id):
+        # Closed after its erasure: the submitter's copy goes without the comment too.
+        await uow.redact_outbox(event.request_id, [RequestClosed.ce_type], ["comment"])
+
+
 async def on_offered(uow: IntakeUnitOfWork, envelope: Envelope, event: AssignmentOffered) -> None:
     await uow.assignments.add_offer(event, envelope.time)
-    # The first offer moves an accepted request to matching; a later outcome is never undone.
-    await uow.requests.set_status(event.request_id, "matching", only_from="accepted")
+    # Someone is being asked: matching, unless the matcher decided something since (progress).
+    await _advance(uow, event.request_id, "matching", envelope.time)
+    await uow.requests.record(event.request_id, Milestones(first_offer_at=envelope.time))
     summary = (
         f"offered to {event.partner_name} ({event.partner_id}) as {event.role.value}, "
         f"answer by {event.respond_by:%Y-%m-%d %H:%M} UTC"
@@ -61,17 +121,29 @@ async def on_offered(uow: IntakeUnitOfWork, envelope: Envelope, event: Assignmen
 async def on_assignment_outcome(
     uow: IntakeUnitOfWork, envelope: Envelope, event: AssignmentOutcome
 ) -> None:
+    """An offer's answer, its expiry, or a step of the accepted work. None of them moves the
+    request: the matcher follows each with the offer or the settlement that does."""
     status = _OUTCOME_STATUS[envelope.type]
-    await uow.assignments.set_status(event.assignment_id, status)
-    summary = (
-        f"offer to {event.partner_id} expired"
-        if status == "expired"
-        else f"{status} by {event.partner_id}"
-    )
-    if event.reason:
-        summary += f": {event.reason}"
+    known = await uow.assignments.lock(event.assignment_id)
+    if known is not None and furthest(known.status, status) != known.status:
+        await uow.assignments.set_status(event.assignment_id, status, at=envelope.time)
+    summary = _outcome_summary(status, event)
     await _note(uow, envelope, event.request_id, summary, event.partner_id)
     await _copy_to_submitter(uow, envelope, event.request_id)
+
+
+def _outcome_summary(status: OfferStatus, event: AssignmentOutcome) -> str:
+    if status == "expired":
+        return _with(f"offer to {event.partner_id} expired", event.reason)
+    if isinstance(event, AssignmentCompleted):
+        delivered = f"{len(event.deliverables)} deliverable(s)" if event.deliverables else ""
+        said = ", ".join(part for part in (event.outcome, delivered) if part)
+        return _with(f"completed by {event.partner_id}", said)
+    return _with(f"{status} by {event.partner_id}", event.reason)
+
+
+def _with(summary: str, detail: str) -> str:
+    return f"{summary}: {detail}" if detail else summary
 
 
 async def on_notification(
@@ -92,6 +164,17 @@ async def on_notification(
     else:
         summary = f"{event.partner_id} notified by {event.channel.value}"
     await _note(uow, envelope, event.request_id, summary, event.partner_id)
+
+
+async def _advance(
+    uow: IntakeUnitOfWork, request_id: UUID, status: RequestStatus, at: datetime
+) -> None:
+    """Move the request to `status`, decided by the matcher at `at`, if that is later than
+    what intake knows (the row is locked: the other topic's consumer waits)."""
+    current = await uow.requests.lock_status(request_id)
+    heard = StatusMark(status, at)
+    if current is not None and supersedes(heard, current):
+        await uow.requests.set_status(request_id, heard)
 
 
 async def _note(
