@@ -17,7 +17,13 @@ from services.intake.unit_of_work import pg_units
 from shared import api_gate
 from shared import http_errors as shared_http_errors
 from shared.asyncapi import asyncapi_router, declare_emitted
-from shared.events import AssignmentResponse, RequestAccepted, RequestErased, RequestRejected
+from shared.events import (
+    AssignmentResponse,
+    RequestAccepted,
+    RequestClosing,
+    RequestErased,
+    RequestRejected,
+)
 from shared.kafka import DeadLetters, make_broker
 from shared.probes import probe_router
 from shared.runtime import Runtime, run_http, service_runtime
@@ -34,7 +40,10 @@ listing every reason at once (for 422, every bad field).
 
 def create_app(settings: IntakeSettings, registry: CollectorRegistry = REGISTRY) -> FastAPI:
     broker = make_broker(settings.kafka, service=SERVICE, registry=registry)
-    declare_emitted(broker, [RequestAccepted, RequestRejected, RequestErased, AssignmentResponse])
+    declare_emitted(
+        broker,
+        [RequestAccepted, RequestRejected, RequestErased, RequestClosing, AssignmentResponse],
+    )
     reference = load_reference()  # a bad data file stops intake here, before it serves anyone
 
     def clock() -> datetime:
