@@ -21,6 +21,7 @@ from services.matcher.domain import (
 )
 from services.matcher.handlers import partners
 from services.matcher.handlers.catalog import Catalog
+from services.matcher.handlers.saga import Matching
 from services.matcher.schemas import PartnerView
 from services.matcher.unit_of_work import MatcherUnitOfWork, MatcherUnits
 from shared.auth import Principal, require_role
@@ -62,6 +63,14 @@ def _catalog(request: Request) -> Catalog:
 
 
 Reference = Annotated[Catalog, Depends(_catalog)]
+
+
+def _matching(request: Request) -> Matching:
+    matching: Matching = request.app.state.matching  # set in app.py
+    return matching
+
+
+Matchmaking = Annotated[Matching, Depends(_matching)]
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "No or unknown API key"},
     403: {"description": "Not an operator key"},
@@ -94,12 +103,15 @@ async def get_partner(_: Operator, request: Request, partner_id: str) -> Partner
         return _view(await partners.get_partner(uow, partner_id))
 
 
-@router.patch("/{partner_id}", summary="Change some fields (active=false deactivates)")
+@router.patch(
+    "/{partner_id}",
+    summary="Change some fields (active=false deactivates); room made goes to waiting requests",
+)
 async def update_partner(
-    _: Operator, request: Request, catalog: Reference, partner_id: str, patch: PartnerPatch
+    _: Operator, request: Request, matching: Matchmaking, partner_id: str, patch: PartnerPatch
 ) -> PartnerView:
     async with _unit(request) as uow:
-        return _view(await partners.update_partner(uow, catalog, partner_id, patch))
+        return _view(await partners.edit_partner(uow, matching, partner_id, patch))
 
 
 @router.delete("/{partner_id}", summary="Deactivate a partner (kept, never offered work)")

@@ -99,6 +99,7 @@ def create_app(settings: MatcherSettings) -> FastAPI:
             app.state.authenticator = runtime.authenticator
             app.state.units = pg_units(runtime.pool)
             app.state.catalog = catalog
+            app.state.matching = matching
             yield
 
     app = FastAPI(

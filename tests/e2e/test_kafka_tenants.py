@@ -101,8 +101,29 @@ async def test_a_partner_answers_only_its_own_offers_on_its_own_topic(
     assert await _status(pool, theirs["assignment_id"]) == "offered"
     assert await _status(pool, mine["assignment_id"]) == "accepted"
 
+    # The lifecycle goes on on the same topic (brief §7.2): A completes its work.
+    done = AssignmentResponse(
+        assignment_id=mine["assignment_id"],
+        partner_id=a,
+        decision="complete",
+        outcome="laboratory audit done",
+        deliverables=["https://example.org/audit.pdf"],
+    )
+    completion = build_record(done, source=f"/partners/{a}", subject=mine["request_id"])
+    assert await asyncio.to_thread(produce, conf_a, completion, answers) is None
+    finished = await wait_for(
+        kafka,
+        {str(request.request_id)},
+        lambda es: any(d["assignment_id"] == mine["assignment_id"] for d in data(es, _COMPLETED)),
+    )
+    (completed,) = data(finished, _COMPLETED)
+    assert (completed["partner_id"], completed["outcome"]) == (a, "laboratory audit done")
+    assert completed["deliverables"] == ["https://example.org/audit.pdf"]
+    assert await _status(pool, mine["assignment_id"]) == "completed"
+
 
 _ACCEPTED = "ta.assignment.accepted"
+_COMPLETED = "ta.assignment.completed"
 
 
 def _submitted(body: dict[str, Any], claimed_source: str) -> OutgoingRecord:

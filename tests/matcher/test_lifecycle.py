@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from services.matcher.handlers import requests, waiting
+from services.matcher.domain import PartnerPatch
+from services.matcher.handlers import partners, requests, waiting
 from shared.events import AssignmentResponse, RequestAccepted, RequestClosing, Urgency
 from tests.matcher.fakes import fake_units
 from tests.matcher.helpers import accepted, answer, envelope, of_type
@@ -240,3 +241,23 @@ async def test_a_waiting_request_can_be_closed_and_is_then_never_served(matcher:
 
     assert matcher.offers(request) == []
     assert matcher.store.requests[request.request_id].status == "closed"
+
+
+async def test_an_operator_raising_a_capacity_serves_the_requests_waiting_for_it_at_once(
+    matcher: Matcher,
+) -> None:
+    await fill_every_partner(matcher)
+    request = accepted(*PCB_IN_SENEGAL)
+    await matcher.submit(request)
+    (why,) = of_type(matcher.events(request), "ta.request.waiting")
+    lead = why["partners"][0]
+    capacity = matcher.store.partners[lead].spec.capacity
+
+    async with fake_units(matcher.store)() as uow:
+        edited = await partners.edit_partner(
+            uow, matcher.matching, lead, PartnerPatch(capacity=capacity + 1)
+        )
+
+    (offer,) = matcher.offers(request)
+    assert offer["partner_id"] == lead
+    assert edited.open_assignments == capacity + 1  # the new unit is taken already

@@ -11,7 +11,9 @@ from services.matcher.domain import (
     checked,
     patched,
 )
+from services.matcher.handlers import waiting
 from services.matcher.handlers.catalog import Catalog
+from services.matcher.handlers.saga import Matching
 from services.matcher.unit_of_work import MatcherUnitOfWork
 
 
@@ -49,4 +51,15 @@ async def update_partner(
     if found is None:
         raise PartnerNotFound(partner_id)
     await uow.partners.update(checked(patched(found.spec, patch), catalog.taxonomy))
+    return await get_partner(uow, partner_id)
+
+
+async def edit_partner(
+    uow: MatcherUnitOfWork, matching: Matching, partner_id: str, patch: PartnerPatch
+) -> RegisteredPartner:
+    """update_partner; then whatever room the edit made (capacity raised, partner reactivated,
+    topics or countries added) goes to the requests waiting for this partner, in the same
+    transaction (brief §7.2: served as soon as capacity frees)."""
+    await update_partner(uow, matching.catalog, partner_id, patch)
+    await waiting.serve(uow, matching, freed=[partner_id])
     return await get_partner(uow, partner_id)
