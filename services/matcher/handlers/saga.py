@@ -152,14 +152,14 @@ async def wait_or_resume(
     waits for capacity; announced once, when it begins to wait. `waiting_for` is added to whom
     it waits for already (other slots may still wait)."""
     if waiting_for:
-        await _wait(uow, request, waiting_for, now, replace=False)
+        await wait(uow, request, waiting_for, now, replace=False)
     elif await uow.requests.status(request.request_id) == "waiting" and not (
         await uow.requests.slots_in(request.request_id, "waiting")
     ):
         await uow.requests.set_status(request.request_id, "matching")
 
 
-async def _wait(
+async def wait(
     uow: MatcherUnitOfWork,
     request: MatchRequest,
     waiting_for: list[str],
@@ -224,31 +224,6 @@ async def _plan_within_capacity(
             return plan.choices
         for partner_id in taken:  # give back what this attempt took, then plan again
             await partners.release_capacity(partner_id)
-
-
-async def serve_waiting(uow: MatcherUnitOfWork, m: Matching, request: MatchRequest) -> None:
-    """Try again a waiting request: its whole plan if it waited from the start, else each slot
-    that waits; it waits on for whoever is still full, or resumes matching."""
-    now = m.clock()
-    if not await uow.requests.has_slots(request.request_id):
-        waiting_for = await offer_plan(uow, m, request)
-    else:
-        waiting_for = []
-        for slot in await uow.requests.slots_in(request.request_id, "waiting"):
-            waiting_for += await refill(uow, m.catalog, request, slot, now + m.respond_within)
-    if waiting_for:
-        await _wait(uow, request, waiting_for, now, replace=True)
-    else:  # offered, or nobody could ever serve it any more (settled unmatched below)
-        await uow.requests.set_status(request.request_id, "matching")
-    await settle_if_done(uow, request)
-
-
-async def give_up_waiting(uow: MatcherUnitOfWork, request: MatchRequest) -> None:
-    """It waited its longest: waiting slots are exhausted, and it is settled without them."""
-    for slot in await uow.requests.slots_in(request.request_id, "waiting"):
-        await uow.requests.set_slot_status(request.request_id, slot, "exhausted")
-    await uow.requests.set_status(request.request_id, "matching")
-    await settle_if_done(uow, request)
 
 
 async def settle_if_done(uow: MatcherUnitOfWork, request: MatchRequest) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from uuid import UUID
 
+from services.matcher.domain import MatchRequest
 from services.matcher.handlers import saga
 from services.matcher.handlers.saga import Matching
 from services.matcher.unit_of_work import MatcherUnitOfWork, MatcherUnits
@@ -31,7 +32,7 @@ async def serve(uow: MatcherUnitOfWork, m: Matching, *, freed: Sequence[str] | N
         tried.append(request_id)
         request = await uow.requests.lock(request_id)
         assert request is not None
-        await saga.serve_waiting(uow, m, request)
+        await serve_one(uow, m, request)
     return tried
 
 
@@ -46,7 +47,7 @@ async def pass_over(units: MatcherUnits, m: Matching) -> int:
             if request_id is not None:
                 request = await uow.requests.lock(request_id)
                 assert request is not None
-                await saga.give_up_waiting(uow, request)
+                await give_up(uow, request)
         if request_id is None:
             break
         handled += 1
@@ -57,3 +58,28 @@ async def pass_over(units: MatcherUnits, m: Matching) -> int:
             break
         handled += len(served)
     return handled
+
+
+async def serve_one(uow: MatcherUnitOfWork, m: Matching, request: MatchRequest) -> None:
+    """Try again a waiting request: its whole plan if it waited from the start, else each slot
+    that waits; it waits on for whoever is still full, or resumes matching."""
+    now = m.clock()
+    if not await uow.requests.has_slots(request.request_id):
+        waiting_for = await saga.offer_plan(uow, m, request)
+    else:
+        waiting_for = []
+        for slot in await uow.requests.slots_in(request.request_id, "waiting"):
+            waiting_for += await saga.refill(uow, m.catalog, request, slot, now + m.respond_within)
+    if waiting_for:
+        await saga.wait(uow, request, waiting_for, now, replace=True)
+    else:  # offered, or nobody could ever serve it any more (settled unmatched below)
+        await uow.requests.set_status(request.request_id, "matching")
+    await saga.settle_if_done(uow, request)
+
+
+async def give_up(uow: MatcherUnitOfWork, request: MatchRequest) -> None:
+    """It waited its longest: waiting slots are exhausted, and it is settled without them."""
+    for slot in await uow.requests.slots_in(request.request_id, "waiting"):
+        await uow.requests.set_slot_status(request.request_id, slot, "exhausted")
+    await uow.requests.set_status(request.request_id, "matching")
+    await saga.settle_if_done(uow, request)
