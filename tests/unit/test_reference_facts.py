@@ -108,6 +108,9 @@ def test_some_partner_facts_are_verified_from_public_pages() -> None:
     assert verified["scrc-caribbean"]["serves_countries"]  # type: ignore[index]
     assert verified["scrc-india"]["serves_countries"]  # type: ignore[index]
     assert verified["scrc-czechia"]["serves_regions"] == ["CEE"]  # type: ignore[index]
+    assert len(verified["scrc-china"]["serves_countries"]) == 20  # type: ignore[index]
+    assert verified["scrc-brazil"]["serves_regions"] == ["GRULAC"]  # type: ignore[index]
+    assert "PCB" in verified["unido"]["topics"]  # type: ignore[index]
 
 
 def test_a_verified_party_row_without_a_source_stops_intake(tmp_path: Path) -> None:
