@@ -89,7 +89,7 @@ def test_not_eligible_says_why() -> None:
         ("UKR", "CEE", (False, True, False, False)),
         ("KAZ", "APAC", (False, True, False, False)),
         ("JAM", "GRULAC", (True, False, False, True)),
-        ("HTI", "GRULAC", (True, False, True, True)),
+        ("COM", "AFR", (True, False, True, True)),  # LDC and SIDS (Haiti is no Party)
         ("COK", "APAC", (True, False, False, True)),
     ],
 )
