@@ -169,12 +169,12 @@ async def wait(
 ) -> None:
     partners = list(dict.fromkeys(waiting_for))
     if await uow.requests.wait(request.request_id, partners, now, replace=replace):
-        more = f" and {len(partners) - 5} more" if len(partners) > 5 else ""
         waiting = RequestWaiting(
             request_id=request.request_id,
             partners=partners,
             topics=list(request.topics),
-            reason=f"every partner who could help is at capacity: {', '.join(partners[:5])}{more}",
+            # `partners` names them; the reason says why, in words a person reads in a mail.
+            reason=f"all {len(partners)} partner(s) who could help are at capacity",
         )
         await emit(uow, request.request_id, waiting)
 
