@@ -27,9 +27,11 @@ async def on_request_accepted(
     if not await uow.requests.add(request):
         log.info("request %s is already being matched; ignoring the copy", request.request_id)
         return
-    waiting_for = await saga.offer_plan(uow, matching, request)
-    await saga.wait_or_resume(uow, request, waiting_for, matching.clock())
-    await saga.settle_if_done(uow, request)
+    offering = await saga.offer_plan(uow, matching, request)
+    if offering.waiting_for:
+        await saga.wait(uow, request, offering.waiting_for, matching.clock(), replace=True)
+    elif not offering.offered:  # nobody could ever serve it: unmatched, every topic uncovered
+        await saga.settle_if_done(uow, request)
 
 
 async def on_request_erased(

@@ -179,15 +179,23 @@ async def wait(
         await emit(uow, request.request_id, waiting)
 
 
-async def offer_plan(uow: MatcherUnitOfWork, m: Matching, request: MatchRequest) -> list[str]:
+@dataclass(frozen=True)
+class Offering:
+    """What offering a new request came to: offers made, or whom it must wait for (nobody:
+    nobody could ever serve it)."""
+
+    offered: bool
+    waiting_for: list[str]
+
+
+async def offer_plan(uow: MatcherUnitOfWork, m: Matching, request: MatchRequest) -> Offering:
     """Offer a request (that has no slots yet) to a lead and support partners within their
-    capacity. Returns whom it must wait for: empty once offered, or when nobody could ever
-    serve it; else the capable partners, all at capacity."""
+    capacity; if nobody has room, the capable partners (all full) are whom it waits for."""
     registry = await m.catalog.current(uow.partners)
     query = registry.query(m.catalog.profile(request))
     choices = await _plan_within_capacity(uow.partners, registry, query, m.policy)
     if not choices:
-        return registry.capable(query)
+        return Offering(offered=False, waiting_for=registry.capable(query))
     await uow.requests.add_slots(
         request.request_id, [Slot(c.slot, c.role, c.slot_topics) for c in choices]
     )
@@ -198,7 +206,7 @@ async def offer_plan(uow: MatcherUnitOfWork, m: Matching, request: MatchRequest)
         if (offer := await record_offer(uow, request.request_id, c, respond_by))
     ]
     await emit(uow, request.request_id, *offers)
-    return []
+    return Offering(offered=True, waiting_for=[])
 
 
 async def _plan_within_capacity(
@@ -229,14 +237,15 @@ async def _plan_within_capacity(
 async def settle_if_done(uow: MatcherUnitOfWork, request: MatchRequest) -> None:
     """Once no offer is open and no slot waits: matched if accepting partners cover every topic,
     else unmatched; and once settled and every piece of work is done, completed."""
-    status = await uow.requests.status(request.request_id)
+    request_id = request.request_id
+    status = await uow.requests.status(request_id)
     if status == "matching":  # a waiting request is settled once it stops waiting
-        settlement = domain.settle(
-            request.topics,
-            await uow.offers.accepted(request.request_id),
-            await uow.offers.open_count(request.request_id),
-            len(await uow.requests.slots_in(request.request_id, "waiting")),
-        )
+        # Cheapest first: while an offer is open (the usual case), one query decides.
+        if await uow.offers.open_count(request_id):
+            return
+        waiting = len(await uow.requests.slots_in(request_id, "waiting"))
+        accepted = [] if waiting else await uow.offers.accepted(request_id)
+        settlement = domain.settle(request.topics, accepted, 0, waiting)
         if settlement is None:
             return
         status = "matched" if settlement.matched else "unmatched"
@@ -252,9 +261,10 @@ async def settle_if_done(uow: MatcherUnitOfWork, request: MatchRequest) -> None:
 
 
 async def _complete_if_done(uow: MatcherUnitOfWork, request: MatchRequest, status: str) -> None:
+    if status not in domain.SETTLED or await uow.offers.live_count(request.request_id):
+        return  # not settled, or someone still works on it: no need to look further
     completed = await uow.offers.completed_partners(request.request_id)
-    live = await uow.offers.live_count(request.request_id)
-    if domain.is_complete(status, live, completed):
+    if domain.is_complete(status, 0, completed):
         await uow.requests.close(request.request_id, "completed")
         done = RequestCompleted(request_id=request.request_id, partners=completed)
         await emit(uow, request.request_id, done)

@@ -65,7 +65,7 @@ async def serve_one(uow: MatcherUnitOfWork, m: Matching, request: MatchRequest) 
     that waits; it waits on for whoever is still full, or resumes matching."""
     now = m.clock()
     if not await uow.requests.has_slots(request.request_id):
-        waiting_for = await saga.offer_plan(uow, m, request)
+        waiting_for = (await saga.offer_plan(uow, m, request)).waiting_for
     else:
         waiting_for = []
         for slot in await uow.requests.slots_in(request.request_id, "waiting"):
