@@ -261,3 +261,53 @@ async def test_an_operator_raising_a_capacity_serves_the_requests_waiting_for_it
     (offer,) = matcher.offers(request)
     assert offer["partner_id"] == lead
     assert edited.open_assignments == capacity + 1  # the new unit is taken already
+
+
+async def test_topics_left_to_full_partners_wait_in_one_more_place_while_the_rest_is_offered(
+    matcher: Matcher,
+) -> None:
+    await fill_every_partner(matcher)
+    lead_id = "scrc-senegal"
+    matcher.store.partners[lead_id].open_assignments = 0  # room for the lead only
+    request = accepted("SEN", ("PCB", "FIN"), ("training",), ("fr",))
+    await matcher.submit(request)
+
+    (lead,) = matcher.offers(request)
+    assert lead["partner_id"] == lead_id and "FIN" not in lead["covers_topics"]
+    (why,) = of_type(matcher.events(request), "ta.request.waiting")
+    assert why["partners"] and lead_id not in why["partners"]
+    assert matcher.store.requests[request.request_id].status == "waiting"
+    await matcher.respond(answer(lead, "accept"))
+    assert of_type(matcher.events(request), "ta.request.unmatched") == []  # FIN still waits
+
+    financier = why["partners"][0]
+    capacity = matcher.store.partners[financier].spec.capacity
+    async with fake_units(matcher.store)() as uow:
+        await partners.edit_partner(
+            uow, matcher.matching, financier, PartnerPatch(capacity=capacity + 1)
+        )
+
+    support = matcher.offers(request)[1]
+    assert (support["partner_id"], support["role"]) == (financier, "support")
+    assert "FIN" in support["covers_topics"]
+    await matcher.respond(answer(support, "accept"))
+    (matched,) = of_type(matcher.events(request), "ta.request.matched")
+    assert matched["uncovered_topics"] == []
+
+
+async def test_topics_only_full_partners_cover_are_unmatched_after_the_longest_wait(
+    matcher: Matcher,
+) -> None:
+    await fill_every_partner(matcher)
+    matcher.store.partners["scrc-senegal"].open_assignments = 0
+    request = accepted("SEN", ("PCB", "FIN"), ("training",), ("fr",))
+    await matcher.submit(request)
+    (lead,) = matcher.offers(request)
+    await matcher.respond(answer(lead, "accept"))
+
+    matcher.clock.now += matcher.max_wait + timedelta(seconds=1)
+    await waiting.pass_over(fake_units(matcher.store), matcher.matching)
+
+    (unmatched,) = of_type(matcher.events(request), "ta.request.unmatched")
+    assert unmatched["partners"] == ["scrc-senegal"]
+    assert unmatched["uncovered_topics"] == ["FIN"]

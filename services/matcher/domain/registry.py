@@ -133,7 +133,9 @@ class Registry:
         """Partners who could serve the request (or one slot's topics) if they had room: every
         rule of scored() but capacity. A request they all fill waits for them; nobody here means
         nobody could ever serve it. At most `most`, best first: whom it waits for is bounded."""
-        wanted = _known_bits(slot_topics, self._topic_bit) or q.topic_mask
+        wanted = _known_bits(slot_topics, self._topic_bit) if slot_topics else q.topic_mask
+        if not wanted:
+            return []  # topics no partner knows: nobody could ever cover them
         ranked = self.scored(q, {}, exclude)
         fits = (self.partners[i] for _, i in ranked)
         return [p.partner_id for p in fits if p.topic_mask & wanted][:most]

@@ -15,6 +15,7 @@ from services.matcher.domain import (
     Choice,
     MatchPolicy,
     MatchRequest,
+    Plan,
     Query,
     Registry,
     Slot,
@@ -190,15 +191,21 @@ class Offering:
 
 async def offer_plan(uow: MatcherUnitOfWork, m: Matching, request: MatchRequest) -> Offering:
     """Offer a request (that has no slots yet) to a lead and support partners within their
-    capacity; if nobody has room, the capable partners (all full) are whom it waits for."""
+    capacity; if nobody has room, the capable partners (all full) are whom it waits for, and if
+    some topics are left to full partners only, it waits for them in one more place."""
     registry = await m.catalog.current(uow.partners)
     query = registry.query(m.catalog.profile(request))
-    choices = await _plan_within_capacity(uow.partners, registry, query, m.policy)
+    plan = await _plan_within_capacity(uow.partners, registry, query, m.policy)
+    choices = plan.choices
     if not choices:
         return Offering(offered=False, waiting_for=registry.capable(query))
-    await uow.requests.add_slots(
-        request.request_id, [Slot(c.slot, c.role, c.slot_topics) for c in choices]
-    )
+    slots = [Slot(c.slot, c.role, c.slot_topics) for c in choices]
+    waiting_for = _full_for_the_rest(registry, query, plan, m.policy)
+    if waiting_for:  # one more support place, for the topics nobody with room covers
+        slots.append(Slot(len(choices), "support", plan.uncovered))
+    await uow.requests.add_slots(request.request_id, slots)
+    if waiting_for:
+        await uow.requests.set_slot_status(request.request_id, len(choices), "waiting")
     respond_by = m.clock() + m.respond_within
     offers = [
         offer
@@ -206,12 +213,25 @@ async def offer_plan(uow: MatcherUnitOfWork, m: Matching, request: MatchRequest)
         if (offer := await record_offer(uow, request.request_id, c, respond_by))
     ]
     await emit(uow, request.request_id, *offers)
-    return Offering(offered=True, waiting_for=[])
+    return Offering(offered=True, waiting_for=waiting_for)
+
+
+def _full_for_the_rest(
+    registry: Registry, query: Query, plan: Plan, policy: MatchPolicy
+) -> list[str]:
+    """Partners who could cover the topics the plan leaves uncovered, all full: the request
+    waits for them too. A plan below `max_offers` stopped for want of room (it takes any
+    partner with room that covers an uncovered topic), so whoever is capable is full; a plan
+    at `max_offers` stopped by policy, and nothing waits."""
+    if not plan.uncovered or len(plan.choices) >= policy.max_offers:
+        return []
+    chosen = {c.partner.partner_id for c in plan.choices}
+    return registry.capable(query, chosen, plan.uncovered)
 
 
 async def _plan_within_capacity(
     partners: PartnerRepository, registry: Registry, query: Query, policy: MatchPolicy
-) -> tuple[Choice, ...]:
+) -> Plan:
     """Plan on the load we read, then take each partner's capacity atomically; a partner that
     filled up in between is left out and the plan made again without it.
 
@@ -229,7 +249,7 @@ async def _plan_within_capacity(
                 break
             taken.append(choice.partner.partner_id)
         else:
-            return plan.choices
+            return plan
         for partner_id in taken:  # give back what this attempt took, then plan again
             await partners.release_capacity(partner_id)
 
