@@ -4,6 +4,7 @@ one error body with the codes and fields clients rely on (no PostgreSQL, no Kafk
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any, get_args
 
 import httpx
@@ -12,7 +13,9 @@ from fastapi import FastAPI
 
 from services.matcher import api
 from services.matcher.adapters import reference_data
+from services.matcher.domain import MatchPolicy
 from services.matcher.handlers.catalog import Catalog
+from services.matcher.handlers.saga import Matching
 from shared import http_errors
 from shared.auth import Principal
 from tests.matcher.fakes import MatcherStore, fake_units
@@ -47,6 +50,14 @@ async def http(store: MatcherStore) -> AsyncIterator[httpx.AsyncClient]:
     api.install(app)
     app.state.units = fake_units(store)
     app.state.catalog = Catalog(TAXONOMY, SEED)
+    # an operator's edit may serve waiting requests (app.py builds the same in the service)
+    app.state.matching = Matching(
+        app.state.catalog,
+        MatchPolicy(),
+        lambda: datetime.now(UTC),
+        timedelta(days=5),
+        timedelta(days=30),
+    )
     # Keys are shared.auth's business (tested there and end to end); here every caller operates.
     _, depends = get_args(api.Operator)
     app.dependency_overrides[depends.dependency] = an_operator

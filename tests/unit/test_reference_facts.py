@@ -111,6 +111,57 @@ def test_some_partner_facts_are_verified_from_public_pages() -> None:
     assert len(verified["scrc-china"]["serves_countries"]) == 20  # type: ignore[index]
     assert verified["scrc-brazil"]["serves_regions"] == ["GRULAC"]  # type: ignore[index]
     assert "PCB" in verified["unido"]["topics"]  # type: ignore[index]
+    assert len(verified["scrc-senegal"]["serves_countries"]) == 22  # type: ignore[index]
+    assert verified["scrc-kenya"]["serves_regions"] == ["AFR"]  # type: ignore[index]
+    assert "PEST" in verified["scrc-kenya"]["topics"]  # type: ignore[index]
+    assert "laboratory" in verified["scrc-kuwait"]["assistance_types"]  # type: ignore[index]
+    assert "MONLAB" in verified["scrc-russia"]["topics"]  # type: ignore[index]
+    assert "policy_legal" in verified["unep-law"]["assistance_types"]  # type: ignore[index]
+    assert verified["gef"]["assistance_types"] == ["funding_access"]  # type: ignore[index]
+
+
+PROJECT_FILES = ("../shared/reference/", "DEMO DATA")
+UNVERIFIED = "not verified: no page read"
+
+
+def _strings(value: object) -> list[str]:
+    assert isinstance(value, list)
+    return [str(v) for v in value]
+
+
+def _public(sources: list[str]) -> list[str]:
+    """Sources that are public pages: not the project's own reference files, not demo notes."""
+    return [s for s in sources if not s.startswith(PROJECT_FILES) and not s.startswith(UNVERIFIED)]
+
+
+def test_every_real_partner_cites_a_public_page_and_verifies_something() -> None:
+    for partner in _partners():
+        sources = _strings(partner["sources"])
+        if partner["demo"]:
+            assert partner["verified"] == {} and "DEMO DATA" in str(partner["name"])
+            assert all(s.startswith("DEMO DATA") for s in sources), partner["partner_id"]
+            continue
+        assert _public(sources), f"{partner['partner_id']}: no public page cited"
+        assert partner["verified"], f"{partner['partner_id']}: nothing marked verified"
+
+
+def test_a_centre_without_a_verified_country_list_says_so() -> None:
+    for partner in _partners():
+        if partner["kind"] != "regional_centre":
+            continue
+        verified: dict[str, list[str]] = partner["verified"]  # type: ignore[assignment]
+        if not (verified.get("serves_countries") or verified.get("serves_regions")):
+            sources = _strings(partner["sources"])
+            assert any(s.startswith(UNVERIFIED) for s in sources), partner["partner_id"]
+            assert "coverage verified: no" in str(partner["note"]), partner["partner_id"]
+
+
+def test_countries_added_from_the_record_are_the_ones_read() -> None:
+    by_id = {str(p["partner_id"]): p for p in _partners()}
+    cis = {"ARM", "BLR", "KAZ", "KGZ", "RUS", "TJK", "TKM", "UKR", "UZB"}
+    assert cis <= set(by_id["scrc-iran"]["verified"]["serves_countries"])  # type: ignore[index]
+    kuwait = set(by_id["scrc-kuwait"]["verified"]["serves_countries"])  # type: ignore[index]
+    assert {"IRQ", "PSE", "KWT", "JOR"} <= kuwait and len(kuwait) == 12
 
 
 def test_a_verified_party_row_without_a_source_stops_intake(tmp_path: Path) -> None:
