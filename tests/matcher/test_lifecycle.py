@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
+from uuid import uuid4
 
 import pytest
+from pydantic import ValidationError
 
 from services.matcher.domain import PartnerPatch
 from services.matcher.handlers import partners, requests, waiting
+from shared.envelope import PoisonRecord
 from shared.events import AssignmentResponse, RequestAccepted, RequestClosing, Urgency
 from tests.matcher.fakes import fake_units
 from tests.matcher.helpers import accepted, answer, envelope, of_type
@@ -311,3 +314,49 @@ async def test_topics_only_full_partners_cover_are_unmatched_after_the_longest_w
     (unmatched,) = of_type(matcher.events(request), "ta.request.unmatched")
     assert unmatched["partners"] == ["scrc-senegal"]
     assert unmatched["uncovered_topics"] == ["FIN"]
+
+
+async def test_on_its_own_topic_a_partner_cannot_complete_or_withdraw_anothers_work(
+    matcher: Matcher,
+) -> None:
+    request = accepted(*PCB_IN_SENEGAL)
+    lead, support = await matched(matcher, request)
+    theirs = completion(support)
+    in_their_name = AssignmentResponse(
+        assignment_id=support["assignment_id"],
+        partner_id=support["partner_id"],
+        decision="withdraw",
+        reason="not mine to give up",
+    )
+
+    with pytest.raises(PoisonRecord) as someone_elses:
+        await matcher.partner_answers(
+            lead["partner_id"], theirs.model_copy(update={"partner_id": lead["partner_id"]})
+        )
+    with pytest.raises(PoisonRecord) as naming_another:
+        await matcher.partner_answers(lead["partner_id"], in_their_name)
+
+    assert someone_elses.value.reason == "not_your_assignment"
+    assert naming_another.value.reason == "identity_mismatch"
+    events = matcher.events(request)
+    assert of_type(events, "ta.assignment.completed") == []
+    assert of_type(events, "ta.assignment.withdrawn") == []
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"outcome": "o" * 5_001},
+        {"deliverables": ["javascript:alert(1)"]},
+        {"deliverables": ["https://e.org/r"] * 21},
+        {"reason": "r" * 2_001},
+        {"decision": "finish"},
+    ],
+)
+def test_an_answer_out_of_bounds_is_not_an_answer(bad: dict[str, object]) -> None:
+    """What a partner's Kafka answer may carry is bounded by the event itself: such a record
+    fails validation and is dead-lettered by the consumer (shared.consuming), never applied."""
+    valid = {"assignment_id": str(uuid4()), "partner_id": "unido", "decision": "complete"}
+    with pytest.raises(ValidationError):
+        AssignmentResponse.model_validate(valid | bad)
+    AssignmentResponse.model_validate(valid)  # the same record within bounds is fine
