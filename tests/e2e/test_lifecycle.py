@@ -3,8 +3,6 @@ intake, the request completes, its submitter closes it with feedback, the report
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,6 +13,7 @@ import pytest
 from deploy.local import stack
 from shared.auth import create_key
 from tests.e2e.test_walking_skeleton import LEAD, _submission
+from tests.intake.events import eventually
 from tests.stack_helpers import Services
 
 pytestmark = pytest.mark.e2e
@@ -32,19 +31,6 @@ async def _key(pool: asyncpg.Pool, role: str, name: str, partner_id: str | None 
     async with pool.acquire() as conn:
         _, key = await create_key(conn, role=role, name=name, partner_id=partner_id)  # type: ignore[arg-type]
     return key
-
-
-async def _until(
-    probe: Callable[[], Awaitable[Any]], ok: Callable[[Any], bool], what: str, wait: float = 60
-) -> Any:
-    deadline = asyncio.get_running_loop().time() + wait
-    while True:
-        found = await probe()
-        if ok(found):
-            return found
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"{what}: still {found}")
-        await asyncio.sleep(0.3)
 
 
 async def test_work_is_completed_over_http_and_the_submitter_closes_it_with_feedback(
@@ -72,11 +58,11 @@ async def test_work_is_completed_over_http_and_the_submitter_closes_it_with_feed
         async def everyones() -> dict[str, list[dict[str, Any]]]:
             return {p: await offers_of(p) for p in partners}
 
-        found = await _until(
-            everyones,
-            lambda o: len(o[LEAD]) == 1 and sum(len(o[s]) for s in SUPPORTS) == 1,
-            "offers to the lead and one support partner",
-        )
+        def lead_and_one_support(o: dict[str, list[dict[str, Any]]]) -> bool:
+            return len(o[LEAD]) == 1 and sum(len(o[s]) for s in SUPPORTS) == 1
+
+        found = await eventually(everyones, lead_and_one_support, wait=60)
+        assert lead_and_one_support(found), found
         mine = {p: offers[0]["assignment_id"] for p, offers in found.items() if offers}
 
         async def act(partner: str, decision: str, body: dict[str, Any] | None = None) -> int:
@@ -92,7 +78,8 @@ async def test_work_is_completed_over_http_and_the_submitter_closes_it_with_feed
 
         for partner in mine:
             assert await act(partner, "accept") == 202
-        await _until(request, lambda r: r["status"] == "matched", "matched")
+        settled = await eventually(request, lambda r: r["status"] == "matched", wait=60)
+        assert settled["status"] == "matched", settled
         early = await http.post(
             f"/v1/requests/{request_id}/feedback", json={"rating": 5}, headers=submitter
         )
@@ -106,7 +93,8 @@ async def test_work_is_completed_over_http_and_the_submitter_closes_it_with_feed
         assert await act(LEAD, "complete", done) == 202  # the same answer again: harmless
         assert await act(LEAD, "withdraw", {"reason": "too late"}) == 409  # it is done
 
-        completed = await _until(request, lambda r: r["status"] == "completed", "completed")
+        completed = await eventually(request, lambda r: r["status"] == "completed", wait=60)
+        assert completed["status"] == "completed", completed
         summaries = [t["summary"] for t in completed["timeline"]]
         assert any(s.startswith(f"completed by {LEAD}: 30 officers trained") for s in summaries)
 
@@ -115,7 +103,8 @@ async def test_work_is_completed_over_http_and_the_submitter_closes_it_with_feed
             f"/v1/requests/{request_id}/feedback", json=feedback, headers=submitter
         )
         assert closing.status_code == 202, closing.text
-        closed = await _until(request, lambda r: r["status"] == "closed", "closed")
+        closed = await eventually(request, lambda r: r["status"] == "closed", wait=60)
+        assert closed["status"] == "closed", closed
         assert any("rated 5/5" in t["summary"] for t in closed["timeline"])
 
         report = await http.get("/v1/reports/assistance", params={"from": since}, headers=operator)

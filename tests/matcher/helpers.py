@@ -49,12 +49,16 @@ def envelope(event: Event, subject: str = "r") -> Envelope:
     )
 
 
-def answer(offer: dict[str, Any], decision: str, reason: str = "") -> AssignmentResponse:
+def answer(
+    offer: dict[str, Any], decision: str, reason: str = "", **more: Any
+) -> AssignmentResponse:
+    """The offered partner's answer; `more` carries a completion's outcome and deliverables."""
     return AssignmentResponse(
         assignment_id=offer["assignment_id"],
         partner_id=offer["partner_id"],
         decision=decision,
         reason=reason,
+        **more,
     )
 
 

@@ -27,12 +27,8 @@ def matcher() -> Matcher:
 
 
 def completion(offer: dict[str, Any], outcome: str = "done") -> AssignmentResponse:
-    return AssignmentResponse(
-        assignment_id=offer["assignment_id"],
-        partner_id=offer["partner_id"],
-        decision="complete",
-        outcome=outcome,
-        deliverables=["https://example.org/report.pdf"],
+    return answer(
+        offer, "complete", outcome=outcome, deliverables=["https://example.org/report.pdf"]
     )
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from shared import topics
 from shared.auth import create_key
-from shared.events import AssignmentResponse, RequestAccepted
+from shared.events import RequestAccepted
 from shared.kafka_access import KafkaAccess
 from tests.matcher.helpers import accepted, answer
 from tests.matcher.kafka_io import count, data, publish, record, wait_for
@@ -189,15 +189,6 @@ async def test_an_operator_edit_reaches_matching_on_the_next_request(
         assert [o["partner_id"] for o in offers] == ["unep-chemicals"]  # the only one left
 
 
-def _work(offer: dict[str, Any], decision: str, **more: Any) -> AssignmentResponse:
-    return AssignmentResponse(
-        assignment_id=offer["assignment_id"],
-        partner_id=offer["partner_id"],
-        decision=decision,
-        **more,
-    )
-
-
 async def test_a_request_waits_while_partners_are_full_completion_serves_it_withdrawal_reoffers(
     matcher: Services, kafka: KafkaAccess, pool: asyncpg.Pool, idle_partners: None
 ) -> None:
@@ -226,9 +217,9 @@ async def test_a_request_waits_while_partners_are_full_completion_serves_it_with
     assert lead["partner_id"] in why["partners"]
     assert count(waiting, "ta.request.unmatched") == 0
 
-    done = _work(lead, "complete", outcome="trained 30 officers", deliverables=["https://e.org/r"])
+    done = answer(lead, "complete", outcome="trained 30 officers", deliverables=["https://e.org/r"])
     await publish(
-        kafka, [record(_work(lead, "start"), first.request_id), record(done, first.request_id)]
+        kafka, [record(answer(lead, "start"), first.request_id), record(done, first.request_id)]
     )
     served = await _offers(kafka, second, 1)  # the unit the lead freed goes to the waiting one
     assert served[0]["partner_id"] == lead["partner_id"]
@@ -241,7 +232,7 @@ async def test_a_request_waits_while_partners_are_full_completion_serves_it_with
 
     await pool.execute("UPDATE matcher.partners SET open_assignments = 0")  # room again
     await publish(
-        kafka, [record(_work(support, "withdraw", reason="expert left"), first.request_id)]
+        kafka, [record(answer(support, "withdraw", reason="expert left"), first.request_id)]
     )
     events = await wait_for(
         kafka,

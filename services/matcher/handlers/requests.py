@@ -58,8 +58,7 @@ async def on_request_closing(
     if not domain.closable(status, await uow.offers.live_count(closing.request_id)):
         log.warning("closing %s (%s) refused: it is %s", closing.request_id, envelope.id, status)
         return
-    for slot in await uow.requests.slots_in(closing.request_id, "waiting"):
-        await uow.requests.set_slot_status(closing.request_id, slot, "exhausted")
+    await saga.stop_waiting(uow, closing.request_id)
     await uow.requests.record_closure(
         closing.request_id, closing.closed_by, closing.rating, closing.comment
     )

@@ -254,6 +254,12 @@ async def _plan_within_capacity(
             await partners.release_capacity(partner_id)
 
 
+async def stop_waiting(uow: MatcherUnitOfWork, request_id: UUID) -> None:
+    """Its places that wait for capacity are given up (closed, or waited their longest)."""
+    for slot in await uow.requests.slots_in(request_id, "waiting"):
+        await uow.requests.set_slot_status(request_id, slot, "exhausted")
+
+
 async def settle_if_done(uow: MatcherUnitOfWork, request: MatchRequest) -> None:
     """Once no offer is open and no slot waits: matched if accepting partners cover every topic,
     else unmatched; and once settled and every piece of work is done, completed."""

@@ -79,7 +79,6 @@ async def serve_one(uow: MatcherUnitOfWork, m: Matching, request: MatchRequest) 
 
 async def give_up(uow: MatcherUnitOfWork, request: MatchRequest) -> None:
     """It waited its longest: waiting slots are exhausted, and it is settled without them."""
-    for slot in await uow.requests.slots_in(request.request_id, "waiting"):
-        await uow.requests.set_slot_status(request.request_id, slot, "exhausted")
+    await saga.stop_waiting(uow, request.request_id)
     await uow.requests.set_status(request.request_id, "matching")
     await saga.settle_if_done(uow, request)
