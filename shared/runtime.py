@@ -8,9 +8,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -124,10 +126,32 @@ def run_http(app: Any, settings: ServiceSettings, *, port: int) -> None:
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    uvicorn.run(
-        app,
-        host=settings.http_host,
-        port=port,
-        log_level=settings.log_level.lower(),
-        access_log=False,
+    sock = bind_first_free(settings.http_host, port, settings.http_port_tries)
+    served = sock.getsockname()[1]
+    if settings.http_port_file:
+        Path(settings.http_port_file).write_text(f"{served}\n")
+    logging.getLogger("stax.http").info("serving HTTP on %s:%d", settings.http_host, served)
+    config = uvicorn.Config(
+        app, log_level=settings.log_level.lower(), access_log=False, host=settings.http_host
     )
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def bind_first_free(host: str, port: int, tries: int) -> socket.socket:
+    """A listening socket on the first of port … port+tries-1 that binds. Binding is the test,
+    so two replicas starting at once cannot both take one port."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    for candidate in range(port, port + tries):
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        # As uvicorn does: a port left in TIME_WAIT by a previous run is free; on Linux a port
+        # another process listens on still refuses the bind.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, candidate))
+        except OSError:
+            sock.close()
+            continue
+        sock.listen(2048)
+        sock.set_inheritable(True)
+        return sock
+    raise OSError(f"no free port on {host} among {port}..{port + tries - 1}")

@@ -37,6 +37,14 @@ class ServiceSettings(BaseSettings):
     )
     db_pool_size: int = Field(default=10, ge=1, description="Max connections per service process")
     http_host: str = Field(default="127.0.0.1", description="Address the HTTP server binds to")
+    # Replicas sharing one network namespace (compose `--scale` with host networking) cannot
+    # share a port: each takes the first free one of a span and says which in a file.
+    http_port_tries: int = Field(
+        default=1, ge=1, le=100, description="Serve on the first free port of port … port+N-1"
+    )
+    http_port_file: str | None = Field(
+        default=None, description="Write the HTTP port actually served on into this file"
+    )
     outbox_poll_seconds: float = Field(
         default=1.0, gt=0, description="Outbox relay's fallback poll interval"
     )
