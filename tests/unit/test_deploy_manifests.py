@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import re
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
+from deploy.containers import images
+from deploy.containers.engine import ContainerError
 from deploy.operations.cli import app as cli_app
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
@@ -92,3 +96,47 @@ def test_the_compose_tls_step_needs_only_what_the_image_has() -> None:
     script = (DEPLOY / "compose" / "kafka" / "make_tls.py").read_text()
     imported = set(re.findall(r"^from (deploy\.\S+) import", script, re.MULTILINE))
     assert imported == {"deploy.operations.kafka_tls"}
+
+
+def _compose() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((DEPLOY / "compose" / "compose.yaml").read_text())
+    return loaded
+
+
+def test_compose_runs_the_images_make_images_builds_with_host_networking_only() -> None:
+    services = _compose()["services"]
+    built = {image.tag for image in images.images()}
+    assert {s["image"] for s in services.values()} == built
+    # The machines this runs on allow loopback traffic only: no bridge, no published port.
+    assert {s.get("network_mode") for s in services.values()} == {"host"}
+    assert not [name for name, s in services.items() if "ports" in s]
+
+
+def test_compose_builds_each_image_from_its_dockerfile_with_a_base_argument() -> None:
+    for service in _compose()["services"].values():
+        build = service["build"]
+        image = next(i for i in images.images() if i.tag == service["image"])
+        assert build["dockerfile"] == image.dockerfile
+        assert "BASE_IMAGE" in build["args"]
+        assert "ARG BASE_IMAGE=" in (DEPLOY.parent / image.dockerfile).read_text()
+
+
+def test_replicas_of_a_service_get_port_spans_that_do_not_overlap() -> None:
+    env = _compose()["x-service"]["environment"]
+    tries = int(re.search(r":-(\d+)", env["STAX_HTTP_PORT_TRIES"]).group(1))  # type: ignore[union-attr]
+    starts = sorted(
+        int(re.search(r":-(\d+)", env[f"STAX_{s.upper()}_PORT"]).group(1))  # type: ignore[union-attr]
+        for s in SERVICES
+    )
+    assert all(b - a >= tries for a, b in itertools.pairwise(starts))
+
+
+def test_the_debian_mirror_is_read_from_either_apt_format(tmp_path: Path) -> None:
+    deb822 = tmp_path / "debian.sources"
+    deb822.write_text("Types: deb\nURIs: http://mirror.example/debian\nSuites: bookworm\n")
+    one_line = tmp_path / "sources.list"
+    one_line.write_text("# comment\ndeb [arch=amd64] http://other.example/debian bookworm main\n")
+    assert images.debian_mirror((deb822, one_line)) == "http://mirror.example/debian"
+    assert images.debian_mirror((tmp_path / "absent", one_line)) == "http://other.example/debian"
+    with pytest.raises(ContainerError, match="no Debian mirror"):
+        images.debian_mirror((tmp_path / "absent",))

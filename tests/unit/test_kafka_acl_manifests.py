@@ -302,7 +302,8 @@ def test_compose_broker_template_placeholders_are_all_filled_by_its_start_script
     script = (COMPOSE / "kafka" / "start-kafka.sh").read_text()
     placeholders = set(re.findall(r"@[A-Z_]+@", template))
     assert placeholders == {"@BROKER_PASSWORD@", "@CONTROLLER_PASSWORD@", "@EXTERNAL_HOST@",
-                            "@EXTERNAL_PORT@"}  # fmt: skip
+                            "@EXTERNAL_PORT@", "@EXTERNAL_BIND@", "@INTERNAL_PORT@",
+                            "@CONTROLLER_PORT@"}  # fmt: skip
     assert placeholders == set(re.findall(r"\$\{props//(@[A-Z_]+@)/", script))
 
 
