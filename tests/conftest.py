@@ -16,8 +16,9 @@ from collections.abc import AsyncIterator, Iterator
 import asyncpg
 import pytest
 
+from deploy.containers.fixtures import container_stack
 from deploy.local import stack
-from deploy.local.harness import private_stack
+from deploy.local.harness import Outages, ProcessOutages, private_stack
 from shared.db import create_pool
 from shared.kafka_access import KafkaAccess
 from tests.stack_helpers import Services
@@ -31,12 +32,36 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: item.nodeid.startswith("tests/fuzz/"))
 
 
+BACKENDS = ("processes", "containers")
+
+
 @pytest.fixture(scope="session")
-def infra() -> Iterator[stack.StackSettings]:
-    """Kafka + PostgreSQL up, topics created, every migration applied."""
+def _infrastructure() -> Iterator[tuple[stack.StackSettings, Outages]]:
+    """Kafka + PostgreSQL up, topics created, every migration applied: as processes (Maven
+    Central jars, embedded PostgreSQL), or with STAX_TEST_BACKEND=containers as containers of
+    the images `make images` builds, started through testcontainers."""
     ports = int(os.environ.get("STAX_TEST_PORT_BASE", "19000"))
-    with private_stack(ports, name="stax-test", log=lambda line: print(f"[infra] {line}")) as cfg:
-        yield cfg
+    backend = os.environ.get("STAX_TEST_BACKEND", "processes")
+    log = lambda line: print(f"[infra] {line}")  # noqa: E731
+    if backend == "containers":
+        with container_stack(ports, name="stax-test", log=log) as (cfg, outages):
+            yield cfg, outages
+    elif backend == "processes":
+        with private_stack(ports, name="stax-test", log=log) as cfg:
+            yield cfg, ProcessOutages(cfg)
+    else:
+        raise pytest.UsageError(f"STAX_TEST_BACKEND={backend!r}: choose one of {BACKENDS}")
+
+
+@pytest.fixture(scope="session")
+def infra(_infrastructure: tuple[stack.StackSettings, Outages]) -> stack.StackSettings:
+    return _infrastructure[0]
+
+
+@pytest.fixture(scope="session")
+def outages(_infrastructure: tuple[stack.StackSettings, Outages]) -> Outages:
+    """Stop and start Kafka or PostgreSQL, on either backend."""
+    return _infrastructure[1]
 
 
 @pytest.fixture(scope="session")

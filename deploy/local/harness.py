@@ -12,9 +12,11 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
-from deploy.local import stack
+from deploy.local import kafka, postgres, stack
 
 
 def settings(
@@ -64,3 +66,32 @@ def private_stack(
             log(f"kept {cfg.home} for its logs")
         else:
             shutil.rmtree(cfg.home, ignore_errors=True)
+
+
+class Outages(Protocol):
+    """Stopping and starting the stack's Kafka and PostgreSQL, whatever runs them (processes
+    here, containers in deploy.containers.fixtures): the tests of outages use only this."""
+
+    def stop_kafka(self) -> None: ...
+    def start_kafka(self) -> None: ...  # returns once the broker serves again
+    def stop_postgres(self) -> None: ...
+    def start_postgres(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class ProcessOutages:
+    """Outages of a private stack's processes."""
+
+    cfg: stack.StackSettings
+
+    def stop_kafka(self) -> None:
+        kafka.stop(self.cfg.kafka)
+
+    def start_kafka(self) -> None:
+        kafka.wait_ready(self.cfg.kafka, kafka.start(self.cfg.kafka))
+
+    def stop_postgres(self) -> None:
+        postgres.stop(self.cfg.postgres)
+
+    def start_postgres(self) -> None:
+        postgres.start(self.cfg.postgres)

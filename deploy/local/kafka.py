@@ -49,10 +49,12 @@ __all__ = [
     "credentials",
     "ensure_lib",
     "kafka_version",
+    "prepare_files",
     "running_pid",
     "server_properties",
     "start",
     "stop",
+    "storage_format_args",
     "wait_ready",
 ]
 
@@ -408,12 +410,30 @@ def _java_base(java: str, lib: Path) -> list[str]:
     return [java, f"-Dlog4j2.configurationFile={LOG4J_CONFIG}", "-cp", str(lib / "*")]
 
 
+def storage_format_args(cfg: KafkaConfig) -> list[str]:
+    """The StorageTool call that formats a new data dir (with the bootstrap SCRAM users), after
+    java and its classpath: here as a process, or in the stax-kafka image (`kafka-java …`)."""
+    return [
+        "kafka.tools.StorageTool", "format",
+        "-t", _new_cluster_id(), "-c", str(cfg.properties_file), *_bootstrap_scram(cfg),
+    ]  # fmt: skip
+
+
+def prepare_files(cfg: KafkaConfig) -> None:
+    """TLS material (when secure) and server.properties, written for this start."""
+    cfg.home.mkdir(parents=True, exist_ok=True)
+    if cfg.secure:
+        ensure_certificates(cfg.tls)
+    # Fresh every run: ports or tuning may have changed, and the file is derived, not state.
+    cfg.properties_file.write_text(server_properties(cfg))
+    cfg.properties_file.chmod(0o600)
+
+
 def _format_storage(cfg: KafkaConfig, java: str, lib: Path) -> None:
     base = _java_base(java, lib)
     cmd = [
         base[0], "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", *base[1:],
-        "kafka.tools.StorageTool", "format",
-        "-t", _new_cluster_id(), "-c", str(cfg.properties_file), *_bootstrap_scram(cfg),
+        *storage_format_args(cfg),
     ]  # fmt: skip
     done = subprocess.run(
         cmd, cwd=cfg.home, capture_output=True, text=True, check=False, timeout=_FORMAT_TIMEOUT
@@ -493,12 +513,7 @@ def start(cfg: KafkaConfig, *, fresh: bool = False) -> int:
     _refuse_busy_ports(cfg)
     lib = ensure_lib(cfg)
     java = _require_java()
-    cfg.home.mkdir(parents=True, exist_ok=True)
-    if cfg.secure:
-        ensure_certificates(cfg.tls)
-    # Fresh every run: ports or tuning may have changed, and the file is derived, not state.
-    cfg.properties_file.write_text(server_properties(cfg))
-    cfg.properties_file.chmod(0o600)
+    prepare_files(cfg)
     if fresh or (_is_formatted(cfg) and not _formatted_for_this_mode(cfg)):
         shutil.rmtree(cfg.data, ignore_errors=True)
     if not _is_formatted(cfg):

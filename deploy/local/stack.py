@@ -141,8 +141,8 @@ def prepare(cfg: StackSettings, log: Log = print) -> None:
 def _service_passwords(cfg: StackSettings) -> dict[str, str] | None:
     """The services' SCRAM passwords to set: the local broker's own, or for an external broker
     the ones its operator gave (STAX_KAFKA_PASSWORD_*, as `stax init` reads them)."""
-    if cfg.kafka_bootstrap_servers is None:
-        return kafka.credentials(cfg.kafka)
+    if cfg.kafka_bootstrap_servers is None or cfg.kafka.credentials_file.exists():
+        return kafka.credentials(cfg.kafka)  # a broker this stack made (a process, a container)
     return OperationsSettings().service_passwords()
 
 

@@ -10,7 +10,8 @@ import asyncpg
 import httpx
 import pytest
 
-from deploy.local import kafka, postgres, stack
+from deploy.local import stack
+from deploy.local.harness import Outages
 from deploy.local.receiver import Received, WebhookReceiver
 from shared.auth import create_key
 from tests.e2e.test_walking_skeleton import LEAD, _submission
@@ -75,17 +76,17 @@ async def test_a_request_accepted_while_kafka_is_down_is_offered_once_kafka_is_b
     services: Services,
     receiver: WebhookReceiver,
     unique: str,
+    outages: Outages,
 ) -> None:
     cfg, submitter, pids = running
 
-    await asyncio.to_thread(kafka.stop, cfg.kafka)
+    await asyncio.to_thread(outages.stop_kafka)
     try:
         # intake still answers: the request and its event wait in intake's outbox.
         request_id = await _submit(cfg, submitter, f"kafka-down-{unique}")
         assert not await _offer_arrives(receiver, request_id, 2.0)
     finally:
-        pid = await asyncio.to_thread(kafka.start, cfg.kafka)
-        await asyncio.to_thread(kafka.wait_ready, cfg.kafka, pid)
+        await asyncio.to_thread(outages.start_kafka)
 
     assert await _offer_arrives(receiver, request_id, 120.0)
     assert {s: services.pid(s) for s in stack.SERVICES} == pids  # no service was restarted
@@ -96,12 +97,13 @@ async def test_a_request_submitted_across_a_database_restart_is_offered(
     services: Services,
     receiver: WebhookReceiver,
     unique: str,
+    outages: Outages,
 ) -> None:
     cfg, submitter, pids = running
 
-    await asyncio.to_thread(postgres.stop, cfg.postgres)
+    await asyncio.to_thread(outages.stop_postgres)
     await asyncio.sleep(1.0)  # relays, consumers and workers meet a dead database
-    await asyncio.to_thread(postgres.start, cfg.postgres)
+    await asyncio.to_thread(outages.start_postgres)
 
     request_id = await _submit(cfg, submitter, f"db-restart-{unique}")
     assert await _offer_arrives(receiver, request_id, 120.0)

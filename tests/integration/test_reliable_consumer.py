@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaProducer, ConsumerRecord
 from faststream.kafka import KafkaBroker
 from prometheus_client import REGISTRY
 
-from deploy.local import postgres, stack
+from deploy.local.harness import Outages
 from services.matcher.domain import MatchPolicy
 from services.matcher.handlers import requests as matcher_requests
 from services.matcher.handlers.catalog import Catalog
@@ -296,19 +296,19 @@ async def test_garbage_records_are_dead_lettered_and_the_next_good_one_still_pro
 async def test_records_wait_out_a_database_restart_and_are_not_dead_lettered(
     pool: asyncpg.Pool,
     kafka: KafkaAccess,
-    infra: stack.StackSettings,
+    outages: Outages,
     running: tuple[KafkaBroker, str, str],
 ) -> None:
     broker, topic, unique = running
     request_id = uuid4()
     good = build_record(_accepted(request_id), source="/stax/intake", subject=str(request_id))
 
-    await asyncio.to_thread(postgres.stop, infra.postgres)
+    await asyncio.to_thread(outages.stop_postgres)
     try:
         await broker.publish(good.value, topic=topic, key=good.key, headers=good.headers)
         await asyncio.sleep(2.0)  # the consumer meets a dead database, backs off, retries
     finally:
-        await asyncio.to_thread(postgres.start, infra.postgres)
+        await asyncio.to_thread(outages.start_postgres)
 
     for _ in range(300):
         with contextlib.suppress(asyncpg.PostgresConnectionError, OSError):
