@@ -27,7 +27,7 @@ define require_fixed_python
 	fi
 endef
 
-.PHONY: install run test lint check up down status clean bench bench-intake bench-matcher bench-notifier bench-poison bench-e2e
+.PHONY: install run test lint check up down status clean images deploy-test test-containers bench bench-intake bench-matcher bench-notifier bench-poison bench-e2e
 
 # An existing venv is checked too: one made before this check may run an unfixed interpreter.
 install: $(STAMP)
@@ -58,6 +58,22 @@ lint: install
 	$(BIN)/lint-imports
 
 check: lint test
+
+## images: the STAX, Kafka and PostgreSQL images, built on a Debian root made here with debootstrap
+## (no registry needed; starts dockerd with host networking only if no engine answers)
+images: install
+	$(BIN)/python -m deploy.containers images
+
+## deploy-test: the compose file scaled to 3 matchers and 2 notifiers on those images: a request end
+## to end, the partitions shared, a matcher killed without loss or a second offer
+deploy-test: images
+	$(BIN)/pytest -m containers tests/containers
+
+## test-containers: the integration and end-to-end tests again, Kafka and PostgreSQL being
+## containers of those images started through testcontainers (STAX_TEST_BACKEND=containers)
+CONTAINER_TESTS ?= tests/integration tests/e2e
+test-containers: images
+	STAX_TEST_BACKEND=containers $(BIN)/pytest $(CONTAINER_TESTS)
 
 ## bench-*: benchmarks on private stacks; each prints its numbers next to a baseline measured in the same run,
 ## and what Kafka security costs (on against off, same run: docs/benchmarks.md); options via BENCH_ARGS="..."
