@@ -67,7 +67,7 @@ def project() -> Iterator[ComposeProject]:
     for image in images.images():
         assert images.exists(image.tag), f"{image.tag} is missing: run `make images` first"
     home = Path(tempfile.mkdtemp(prefix="stax-deploy-test-"))
-    ports = Ports(int(os.environ.get("STAX_DEPLOY_PORT_BASE", "24000")))
+    ports = Ports(int(os.environ.get("STAX_DEPLOY_PORT_BASE", "25000")))
     made = ComposeProject(
         "stax-deploy-test", home, ports,
         extra_env={"STAX_NOTIFIER_ALLOW_SUBNETS": '["127.0.0.1/32"]'},
