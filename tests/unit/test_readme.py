@@ -42,8 +42,23 @@ def test_every_setting_is_in_the_readme(settings: type[BaseSettings]) -> None:
 def test_the_readme_documents_no_setting_that_does_not_exist() -> None:
     known = {
         f"STAX_{field.upper()}" for settings in ALL_SETTINGS for field in settings.model_fields
-    } | {"STAX_TEST_PORT_BASE", "STAX_BENCH_PORT_BASE"}
+    } | set(TEST_AND_BENCH_VARIABLES)
     assert sorted(DOCUMENTED - known) == []
+
+
+# Read by the test session, the benchmarks and deploy-test, not by a settings class.
+TEST_AND_BENCH_VARIABLES = {
+    "STAX_TEST_PORT_BASE": "tests/conftest.py",
+    "STAX_TEST_BACKEND": "tests/conftest.py",
+    "STAX_BENCH_PORT_BASE": "bench/common.py",
+    "STAX_DEPLOY_PORT_BASE": "tests/containers/test_deploy_scaled.py",
+}
+
+
+def test_the_test_and_bench_variables_are_read_where_the_readme_says() -> None:
+    root = Path(__file__).resolve().parents[2]
+    for name, reader in TEST_AND_BENCH_VARIABLES.items():
+        assert f'"{name}"' in (root / reader).read_text(), (name, reader)
 
 
 def test_the_readme_lists_every_kafka_acl() -> None:
