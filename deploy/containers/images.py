@@ -93,6 +93,7 @@ def ensure_base(log: Log = print, *, rebuild: bool = False) -> str:
         _run(["debootstrap", "--variant=minbase", "bookworm", root, mirror], _DEBOOTSTRAP_TIMEOUT)
         _apt_sources_into(Path(root))
         _trust_into(Path(root))
+        _drop_apt_cache(Path(root))
         changes = [arg for env in _BASE_ENV for arg in ("--change", env)]
         tar = subprocess.Popen(["tar", "-C", root, "-c", "."], stdout=subprocess.PIPE)
         _run(["docker", "import", *changes, "-", BASE], _BUILD_TIMEOUT, stdin=tar.stdout)
@@ -110,6 +111,13 @@ def _apt_sources_into(root: Path) -> None:
             shutil.copyfile(path, target)
     if (root / APT_SOURCES[0].relative_to("/")).is_file():
         (root / "etc/apt/sources.list").unlink(missing_ok=True)  # debootstrap's, now a repeat
+
+
+def _drop_apt_cache(root: Path) -> None:
+    """debootstrap's downloaded packages and apt's caches: about 30 MB in every image."""
+    cache = root / "var/cache/apt"
+    for leftover in [*cache.glob("*.bin"), *cache.glob("archives/*.deb")]:
+        leftover.unlink()
 
 
 def _trust_into(root: Path) -> None:

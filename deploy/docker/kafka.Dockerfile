@@ -8,13 +8,13 @@ ARG BASE_IMAGE=debian:bookworm-slim
 
 FROM ${BASE_IMAGE} AS jars
 RUN apt-get update && apt-get install -y --no-install-recommends maven \
- && rm -rf /var/lib/apt/lists/*
+ && apt-get clean && rm -rf /var/lib/apt/lists/*
 COPY deploy/local/kafka/pom.xml /build/pom.xml
 RUN mvn -B -ntp -q -f /build/pom.xml dependency:copy-dependencies -DoutputDirectory=/opt/kafka/libs
 
 FROM ${BASE_IMAGE}
 RUN apt-get update && apt-get install -y --no-install-recommends openjdk-17-jre-headless \
- && rm -rf /var/lib/apt/lists/* \
+ && apt-get clean && rm -rf /var/lib/apt/lists/* \
  # uid 1000, as the apache/kafka image's appuser: compose's kafka-secrets hands it the key.
  && useradd --create-home --uid 1000 kafka \
  && mkdir -p /var/lib/kafka/data /opt/kafka/config && chown kafka /var/lib/kafka/data

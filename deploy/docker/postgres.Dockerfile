@@ -6,7 +6,7 @@
 ARG BASE_IMAGE=debian:bookworm-slim
 FROM ${BASE_IMAGE}
 RUN apt-get update && apt-get install -y --no-install-recommends postgresql-15 \
- && rm -rf /var/lib/apt/lists/* \
+ && apt-get clean && rm -rf /var/lib/apt/lists/* \
  && mkdir -p /var/lib/postgresql/data /run/postgresql \
  && chown postgres:postgres /var/lib/postgresql/data /run/postgresql
 COPY deploy/docker/postgres-start /usr/local/bin/postgres-start
