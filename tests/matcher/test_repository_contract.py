@@ -20,7 +20,7 @@ from services.matcher.unit_of_work import (
     PgMatcherUnitOfWork,
     pg_units,
 )
-from shared.events import AssignmentOffered, AssignmentResponse, Role
+from shared.events import AssignmentOffered, AssignmentResponse, Role, Urgency
 from tests.matcher.fakes import FakeMatcherUnitOfWork, MatcherStore, fake_units
 from tests.matcher.helpers import accepted
 
@@ -137,7 +137,9 @@ async def test_waiting_requests_are_served_urgent_first_then_oldest_for_partners
     await uow.partners.create(spec(roomy, capacity=2))
     assert await uow.partners.take_capacity(full)
     older, newer = await new_request(uow), await new_request(uow)
-    urgent = MatchRequest.of(accepted("MLI", ("PCB",)).model_copy(update={"urgency": "urgent"}))
+    urgent = MatchRequest.of(
+        accepted("MLI", ("PCB",)).model_copy(update={"urgency": Urgency.URGENT})
+    )
     assert await uow.requests.add(urgent)
     since = LONG_AGO + timedelta(days=1)
     assert await uow.requests.wait(older.request_id, [full], since, replace=False)
