@@ -62,6 +62,15 @@ class ServiceSettings(BaseSettings):
     retention_poll_seconds: float = Field(
         default=3600, gt=0, description="How often each service prunes its outbox and inbox"
     )
+    # intake verifies what notifier signs: both must be given the same secret.
+    answer_link_secret: SecretStr = Field(
+        default=SecretStr(""),
+        description="Signs the Accept / Decline links of offer e-mails; empty: no links",
+    )
+    public_url: str = Field(
+        default="http://127.0.0.1:8001",
+        description="Where people reach intake's pages; answer links are built on it",
+    )
 
     @property
     def retention(self) -> RetentionPolicy:

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from prometheus_client import REGISTRY
 
 from services.notifier import api, consumers, domain
+from services.notifier.adapters.answer_links import link_maker
 from services.notifier.adapters.mailer import Mailer, SmtpConfig, Templates
 from services.notifier.adapters.ssrf import SsrfGuard
 from services.notifier.adapters.webhook import WebhookSender, webhook_client
@@ -47,7 +48,8 @@ def mailer(settings: NotifierSettings) -> Mailer:
         password=settings.notifier_smtp_password,
         start_tls=settings.notifier_smtp_starttls,
     )
-    return Mailer(config, Templates())
+    links = link_maker(settings.public_url, settings.answer_link_secret.get_secret_value())
+    return Mailer(config, Templates(links=links))
 
 
 def channels(settings: NotifierSettings, client: httpx.AsyncClient, guard: SsrfGuard) -> Channels:

@@ -24,6 +24,7 @@ from jinja2 import (
 )
 
 from services.notifier import domain
+from services.notifier.adapters.answer_links import ANSWERABLE, LinkMaker
 from services.notifier.domain import AttemptResult
 
 # The templates are the service's data, beside its migrations.
@@ -53,7 +54,8 @@ class Rendered:
 
 
 class Templates:
-    def __init__(self, folder: Path = TEMPLATES) -> None:
+    def __init__(self, folder: Path = TEMPLATES, links: LinkMaker | None = None) -> None:
+        self._links = links  # None: offer e-mails carry no Accept / Decline links
         # "html.j2" must be listed: select_autoescape(["html"]) does not match `*.html.j2`,
         # and partner-supplied text (reasons, titles) must be escaped in the HTML part. The
         # text parts are compiled from strings (see _split): plain text, never escaped.
@@ -74,12 +76,22 @@ class Templates:
 
     def render(self, event_type: str, language: str, body: dict[str, Any]) -> Rendered:
         base = domain.template_base(event_type, language, self._available)
-        context = {"type": body["type"], "timestamp": body["timestamp"], "data": body["data"]}
+        context = {
+            "type": body["type"],
+            "timestamp": body["timestamp"],
+            "data": body["data"],
+            "links": self._answer_links(event_type, body["data"]),
+        }
         subject_template, text_template = self._text[f"{base}.txt.j2"]
         subject = domain.header_text(subject_template.render(context))
         text = text_template.render(context)
         html = self._env.get_template(f"{base}.html.j2").render(context | {"subject": subject})
         return Rendered(base.rsplit(".", 1)[1], subject, text, html)
+
+    def _answer_links(self, event_type: str, data: dict[str, Any]) -> dict[str, str] | None:
+        if self._links is None or event_type != ANSWERABLE:
+            return None
+        return self._links.links(data)
 
 
 class UnsafeHeaderError(MessageError):
