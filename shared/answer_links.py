@@ -24,11 +24,11 @@ SALT = "stax.answer-link.v1"
 MAX_TOKEN_LENGTH = 1024
 
 
-class BadLink(ValueError):
+class BadLink(ValueError):  # noqa: N818 - the brief's name for what a page says
     """Not a link we signed: tampered, truncated, garbage, or signed with another secret."""
 
 
-class ExpiredLink(ValueError):
+class ExpiredLink(ValueError):  # noqa: N818 - as BadLink
     """A genuine link whose offer's `respond_by` has passed."""
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
@@ -120,7 +121,5 @@ def test_signed_links_round_trip_and_any_edit_is_caught(
     token = sign(link, SECRET)
     assert verify(token, SECRET, min(NOW, expires_at)) == link
     edited = token[:where] + insert + token[where:]
-    try:
-        assert verify(edited, SECRET, min(NOW, expires_at)) == link  # e.g. base64 padding slack
-    except BadLink:
-        pass
+    with contextlib.suppress(BadLink):  # an edit may still verify (base64's padding slack)…
+        assert verify(edited, SECRET, min(NOW, expires_at)) == link  # …then to the same link
