@@ -63,7 +63,7 @@ class ApiGate:
             # their own — a stranger's failures never lock a real caller out. For the same
             # reason the budget is checked after the lookup, not before: a well-formed unknown
             # key still costs one indexed query (malformed ones none, see Authenticator).
-            wait = self.rate_limit.hit(f"address:{_address(scope)}")
+            wait = self.rate_limit.hit(f"address:{client_address(scope)}")
             return _unauthorized(key) if wait is None else too_many_requests(wait)
         wait = self.rate_limit.hit(f"key:{principal.key_id}")
         if wait is not None:
@@ -77,7 +77,7 @@ def _authenticator(scope: Scope) -> Authenticator:
     return authenticate
 
 
-def _address(scope: Scope) -> str:
+def client_address(scope: Scope) -> str:
     """The peer as the server saw it, never a header (anyone sets those): behind a proxy,
     uvicorn's --forwarded-allow-ips decides whether X-Forwarded-For may replace it."""
     client = scope.get("client")

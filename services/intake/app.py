@@ -12,6 +12,8 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from services.intake import api, consumers
 from services.intake.adapters.reference_data import load_reference
 from services.intake.migrations import MIGRATIONS
+from services.intake.pages import answer_links
+from services.intake.pages.rendering import Pages
 from services.intake.settings import IntakeSettings
 from services.intake.unit_of_work import pg_units
 from shared import api_gate
@@ -24,6 +26,7 @@ from shared.events import (
     RequestErased,
     RequestRejected,
 )
+from shared.http_limits import RateLimit
 from shared.kafka import DeadLetters, make_broker
 from shared.probes import probe_router
 from shared.runtime import Runtime, run_http, service_runtime
@@ -75,6 +78,14 @@ def create_app(settings: IntakeSettings, registry: CollectorRegistry = REGISTRY)
     app = FastAPI(title="STAX intake", version="0.2.0", lifespan=lifespan, description=DESCRIPTION)
     shared_http_errors.install(app)
     app.include_router(api.router(reference=reference, clock=clock))
+    app.include_router(
+        answer_links.router(
+            secret=settings.answer_link_secret.get_secret_value(),
+            clock=clock,
+            rate_limit=RateLimit(settings.rate_limit),
+            pages=Pages(),
+        )
+    )
     app.include_router(probe_router(registry))
     app.include_router(asyncapi_router(broker, title=app.title, version=app.version))
     api_gate.install(

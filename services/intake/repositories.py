@@ -19,6 +19,7 @@ from services.intake.domain.model import (
     Milestones,
     Note,
     OfferStatus,
+    OfferSummary,
     PartnerOffer,
     RequestStatus,
     StatusMark,
@@ -330,6 +331,60 @@ class PgAssignments:
             partner_id,
         )
         return [_partner_offer(row) for row in rows]
+
+    async def summary(self, assignment_id: UUID) -> OfferSummary | None:
+        """The offer with what its answer page shows of the request (a read: no lock)."""
+        row = await self._conn.fetchrow(
+            "SELECT a.assignment_id, a.request_id, a.partner_id, a.partner_name, a.role,"
+            " a.respond_by, a.status, coalesce(r.submission ->> 'title', '') AS title,"
+            " coalesce(r.party, '') AS party, coalesce(r.topics, '{}') AS topics,"
+            " (SELECT w.decision FROM intake.assignment_answers w"
+            "  WHERE w.assignment_id = a.assignment_id AND w.decision IN ('accept', 'decline')"
+            "  ORDER BY w.answered_at LIMIT 1) AS answer "
+            "FROM intake.assignments a LEFT JOIN intake.requests r ON r.request_id = a.request_id "
+            "WHERE a.assignment_id = $1",
+            assignment_id,
+        )
+        if row is None:
+            return None
+        return OfferSummary(
+            assignment_id=row["assignment_id"],
+            request_id=row["request_id"],
+            partner_id=row["partner_id"],
+            partner_name=row["partner_name"],
+            role=row["role"],
+            respond_by=row["respond_by"],
+            status=_offer_status(row["status"]),
+            title=row["title"],
+            party=row["party"],
+            topics=tuple(row["topics"]),
+            answer=None if row["answer"] is None else _decision(row["answer"]),
+        )
+
+
+class PgAnswerLinks:
+    """intake.used_answer_links: the digests of the one-click links already confirmed."""
+
+    def __init__(self, conn: Conn) -> None:
+        self._conn = conn
+
+    async def use(self, digest: str, assignment_id: UUID, at: datetime) -> bool:
+        """True the first time; a concurrent twin waits on the primary key for this one's
+        commit, then finds it (ON CONFLICT: no error, so no rollback of the unit)."""
+        status: str = await self._conn.execute(
+            "INSERT INTO intake.used_answer_links (digest, assignment_id, used_at)"
+            " VALUES ($1, $2, $3) ON CONFLICT (digest) DO NOTHING",
+            digest,
+            assignment_id,
+            at,
+        )
+        return status == "INSERT 0 1"
+
+    async def is_used(self, digest: str) -> bool:
+        used: bool = await self._conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM intake.used_answer_links WHERE digest = $1)", digest
+        )
+        return used
 
 
 class PgReports:

@@ -21,12 +21,19 @@ from services.intake.domain.model import (
     Milestones,
     Note,
     OfferStatus,
+    OfferSummary,
     PartnerOffer,
     StatusMark,
     TrackedRequest,
 )
 from services.intake.domain.reporting import RequestFacts, Window, WorkFacts
-from services.intake.repositories import PgAssignments, PgReports, PgRequests, PgTimeline
+from services.intake.repositories import (
+    PgAnswerLinks,
+    PgAssignments,
+    PgReports,
+    PgRequests,
+    PgTimeline,
+)
 from shared.db import Conn
 from shared.events import AssignmentOffered, RequestAccepted
 from shared.uow import PgUnitOfWork, UnitOfWork
@@ -104,6 +111,16 @@ class Assignments(Protocol):
 
     async def of_partner(self, partner_id: str) -> list[PartnerOffer]: ...
 
+    async def summary(self, assignment_id: UUID) -> OfferSummary | None: ...
+
+
+class AnswerLinks(Protocol):
+    async def use(self, digest: str, assignment_id: UUID, at: datetime) -> bool:
+        """True the first time a link (its digest) is used; False, and nothing written, after."""
+        ...
+
+    async def is_used(self, digest: str) -> bool: ...
+
 
 class Reports(Protocol):
     async def assistance_facts(self, scope: Window) -> tuple[list[RequestFacts], list[WorkFacts]]:
@@ -125,6 +142,9 @@ class IntakeUnitOfWork(UnitOfWork, Protocol):
     @property
     def reports(self) -> Reports: ...
 
+    @property
+    def links(self) -> AnswerLinks: ...
+
 
 IntakeUnits = Callable[[], IntakeUnitOfWork]
 
@@ -134,6 +154,7 @@ class PgIntakeUnitOfWork(PgUnitOfWork):
     timeline: PgTimeline
     assignments: PgAssignments
     reports: PgReports
+    links: PgAnswerLinks
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         super().__init__(pool, SCHEMA)
@@ -143,6 +164,7 @@ class PgIntakeUnitOfWork(PgUnitOfWork):
         self.timeline = PgTimeline(conn)
         self.assignments = PgAssignments(conn)
         self.reports = PgReports(conn)
+        self.links = PgAnswerLinks(conn)
 
 
 def pg_units(pool: asyncpg.Pool) -> Callable[[], PgIntakeUnitOfWork]:

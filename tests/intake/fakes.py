@@ -20,6 +20,7 @@ from services.intake.domain.model import (
     Milestones,
     Note,
     OfferStatus,
+    OfferSummary,
     PartnerOffer,
     RequestStatus,
     StatusMark,
@@ -65,6 +66,7 @@ class IntakeStore(FakeStore):
     offers: dict[UUID, StoredOffer] = field(default_factory=dict)
     # by (assignment, decision): each decision once per assignment (the table's primary key)
     answers: dict[tuple[UUID, str], Answer] = field(default_factory=dict)
+    used_links: dict[str, tuple[UUID, datetime]] = field(default_factory=dict)  # by digest
 
 
 class FakeRequests:
@@ -236,6 +238,47 @@ class FakeAssignments:
             answer=None if answer is None else answer.decision,
         )
 
+    async def summary(self, assignment_id: UUID) -> OfferSummary | None:
+        stored = self._store.offers.get(assignment_id)
+        if stored is None:
+            return None
+        offer = stored.offer
+        request = self._store.requests.get(offer.request_id)
+        answers = self._store.answers
+        given = [
+            answers[k]
+            for k in ((assignment_id, "accept"), (assignment_id, "decline"))
+            if k in answers
+        ]
+        first = min(given, key=lambda a: a.answered_at, default=None)
+        return OfferSummary(
+            assignment_id=assignment_id,
+            request_id=offer.request_id,
+            partner_id=offer.partner_id,
+            partner_name=offer.partner_name,
+            role=offer.role.value,
+            respond_by=offer.respond_by,
+            status=stored.status,
+            title=request.event.title if request else "",
+            party=request.event.party if request else "",
+            topics=tuple(request.event.topics) if request else (),
+            answer=None if first is None else first.decision,
+        )
+
+
+class FakeAnswerLinks:
+    def __init__(self, store: IntakeStore) -> None:
+        self._store = store
+
+    async def use(self, digest: str, assignment_id: UUID, at: datetime) -> bool:
+        if digest in self._store.used_links:
+            return False
+        self._store.used_links[digest] = (assignment_id, at)
+        return True
+
+    async def is_used(self, digest: str) -> bool:
+        return digest in self._store.used_links
+
 
 class FakeReports:
     def __init__(self, store: IntakeStore) -> None:
@@ -283,6 +326,7 @@ class FakeIntakeUnitOfWork(FakeUnitOfWork):
     timeline: FakeTimeline
     assignments: FakeAssignments
     reports: FakeReports
+    links: FakeAnswerLinks
 
     def __init__(self, store: IntakeStore) -> None:
         super().__init__(store)
@@ -293,6 +337,7 @@ class FakeIntakeUnitOfWork(FakeUnitOfWork):
         self.timeline = FakeTimeline(store)
         self.assignments = FakeAssignments(store)
         self.reports = FakeReports(store)
+        self.links = FakeAnswerLinks(store)
 
 
 def fake_units(store: IntakeStore) -> Callable[[], FakeIntakeUnitOfWork]:

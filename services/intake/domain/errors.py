@@ -33,3 +33,7 @@ class AnswerConflict(Exception):  # noqa: N818 - HTTP 409: contradicts an answer
 
 class NotClosable(Exception):  # noqa: N818 - HTTP 409: partners still work on it, or closed
     pass
+
+
+class LinkUsed(Exception):  # noqa: N818 - HTTP 409 page: a one-click answer link is single use
+    pass

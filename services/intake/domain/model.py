@@ -111,6 +111,23 @@ class PartnerOffer:
 
 
 @dataclass(frozen=True)
+class OfferSummary:
+    """An offer as the person answering it from an e-mail link sees it (GET /answer/…)."""
+
+    assignment_id: UUID
+    request_id: UUID
+    partner_id: str
+    partner_name: str
+    role: str
+    respond_by: datetime
+    status: OfferStatus
+    title: str
+    party: str
+    topics: tuple[str, ...]
+    answer: Decision | None  # accept or decline, once given (by link or by API)
+
+
+@dataclass(frozen=True)
 class StatusMark:
     """A request's status and when the matcher decided it (its event's ce_time); `at` is None
     for intake's own "accepted", which every later status follows."""
