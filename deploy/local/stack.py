@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -172,8 +173,40 @@ def service_env(
     env.update({f"STAX_{s.upper()}_PORT": str(cfg.port_of(s)) for s in SERVICES})
     for name, value in local_defaults().items():
         env.setdefault(name, value)
+    if service in LINKED:
+        env.setdefault("STAX_PUBLIC_URL", f"http://127.0.0.1:{cfg.port_of('intake')}")
+        if "STAX_ANSWER_LINK_SECRET" not in env:
+            env["STAX_ANSWER_LINK_SECRET"] = answer_link_secret(cfg)
     env.update(extra or {})
     return env
+
+
+# notifier signs the Accept / Decline links of offer e-mails, intake verifies them.
+LINKED = ("intake", "notifier")
+
+
+def answer_link_secret(cfg: StackSettings) -> str:
+    """The secret of answer links, made once per STAX_HOME and kept there (mode 0600, like the
+    Kafka credentials): intake and notifier, and their restarts, get the same one."""
+    path = cfg.home / "answer-link-secret"
+    cfg.home.mkdir(parents=True, exist_ok=True)
+    try:
+        # O_EXCL: of two launchers starting at once, one writes and the other reads.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return _read_secret(path)
+    with os.fdopen(fd, "w") as out:
+        out.write(secrets.token_urlsafe(32) + "\n")
+    return _read_secret(path)
+
+
+def _read_secret(path: Path) -> str:
+    for _ in range(50):  # written by another launcher a moment ago: wait for its line
+        text = path.read_text().strip()
+        if text:
+            return text
+        time.sleep(0.1)
+    raise StackError(f"{path} is empty: delete it and start again")
 
 
 def local_defaults(path: Path = SERVICES_ENV) -> dict[str, str]:

@@ -23,6 +23,7 @@ PASSWORDS = (
     "STAX_KAFKA_PASSWORD_MATCHER",
     "STAX_KAFKA_PASSWORD_NOTIFIER",
     "STAX_POSTGRES_PASSWORD",
+    "STAX_ANSWER_LINK_SECRET",  # not a password, but a secret the same way
 )
 
 

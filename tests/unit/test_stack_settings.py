@@ -52,3 +52,16 @@ def test_the_environment_wins_over_the_launchers_defaults(
     env = service_env(StackSettings(home=tmp_path, kafka_bootstrap_servers=None), "notifier")
     assert env["STAX_NOTIFIER_SMTP_PORT"] == "2525"
     assert env["STAX_NOTIFIER_ALLOW_SUBNETS"] == local_defaults()["STAX_NOTIFIER_ALLOW_SUBNETS"]
+
+
+def test_intake_and_notifier_share_one_answer_link_secret_per_home(tmp_path: Path) -> None:
+    cfg = StackSettings(home=tmp_path, kafka_bootstrap_servers=None, intake_port=18001)
+    intake, notifier = service_env(cfg, "intake"), service_env(cfg, "notifier")
+    secret = intake["STAX_ANSWER_LINK_SECRET"]
+    assert len(secret) >= 40 and notifier["STAX_ANSWER_LINK_SECRET"] == secret
+    assert intake["STAX_PUBLIC_URL"] == notifier["STAX_PUBLIC_URL"] == "http://127.0.0.1:18001"
+    assert (tmp_path / "answer-link-secret").stat().st_mode & 0o777 == 0o600
+    assert service_env(cfg, "notifier")["STAX_ANSWER_LINK_SECRET"] == secret  # kept
+    other = StackSettings(home=tmp_path / "other", kafka_bootstrap_servers=None)
+    assert service_env(other, "intake")["STAX_ANSWER_LINK_SECRET"] != secret
+    assert "STAX_ANSWER_LINK_SECRET" not in service_env(cfg, "matcher")
