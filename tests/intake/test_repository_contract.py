@@ -398,3 +398,52 @@ async def test_the_report_reads_the_window_and_the_accepted_work_of_its_requests
     assert (facts.accepted_at, facts.first_offer_at, facts.rating) == (start, None, None)
     assert work == [WorkFacts(inside.request_id, "unido", "completed")]
     assert {inside.request_id, outside.request_id} <= {r.request_id for r in everything}
+
+
+async def test_an_offers_summary_shows_its_request_and_its_first_answer(backend: Backend) -> None:
+    event = _accepted(f"portal-{uuid4()}", f"ref-{uuid4()}")
+    await _add(backend, event)
+    partner = f"centre-{uuid4()}"
+    offered, orphan = _offer(event.request_id, partner), _offer(uuid4(), partner)
+    async with backend.units() as uow:
+        await uow.assignments.add_offer(offered, AT)
+        await uow.assignments.add_offer(orphan, AT)  # its request not known here (yet)
+        fresh = await uow.assignments.summary(offered.assignment_id)
+        answer = Answer(offered.assignment_id, partner, "accept", "", uuid4(), AT)
+        await uow.assignments.add_answer(answer)
+        await uow.assignments.add_answer(
+            Answer(offered.assignment_id, partner, "start", "", uuid4(), AT + MINUTE)
+        )
+        answered = await uow.assignments.summary(offered.assignment_id)
+        alone = await uow.assignments.summary(orphan.assignment_id)
+        unknown = await uow.assignments.summary(uuid4())
+    assert fresh is not None and answered is not None and alone is not None and unknown is None
+    assert (fresh.title, fresh.party, fresh.topics) == ("PCB inventory support", "SEN", ("PCB",))
+    assert (fresh.partner_id, fresh.partner_name, fresh.role) == (
+        partner,
+        f"Partner {partner}",
+        "support",
+    )
+    assert (fresh.request_id, fresh.respond_by, fresh.status) == (
+        event.request_id,
+        AT + timedelta(days=5),
+        "offered",
+    )
+    assert (fresh.answer, answered.answer) == (None, "accept")
+    assert (alone.title, alone.party, alone.topics) == ("", "", ())
+
+
+async def test_an_answer_link_is_used_once(backend: Backend) -> None:
+    digest, assignment_id = uuid4().hex, uuid4()
+    async with backend.units() as uow:
+        unused = await uow.links.is_used(digest)
+        first = await uow.links.use(digest, assignment_id, AT)
+        second = await uow.links.use(digest, assignment_id, AT + MINUTE)
+        used = await uow.links.is_used(digest)
+    assert (unused, first, second, used) == (False, True, False, True)
+    with pytest.raises(_RollBackError):
+        async with backend.units() as uow:
+            assert await uow.links.use(f"{digest}-2", assignment_id, AT)
+            raise _RollBackError
+    async with backend.units() as uow:
+        assert not await uow.links.is_used(f"{digest}-2")  # rolled back with its unit
