@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from typing import Any
 from uuid import UUID, uuid4
 
 import asyncpg
@@ -23,8 +22,8 @@ from shared.answer_links import AnswerLink, LinkDecision, digest, sign
 from shared.events import AssignmentOffered
 from shared.kafka_access import KafkaAccess
 from tests.intake.conftest import MakeKey
-from tests.intake.events import eventually, offer, publish
-from tests.intake.samples import submission
+from tests.intake.events import offer
+from tests.intake.offers import offered_to
 from tests.stack_helpers import service_kafka
 
 SECRET = "postgres-pages-secret"
@@ -50,23 +49,8 @@ async def _offered(
     client: httpx.AsyncClient, make_key: MakeKey, kafka: KafkaAccess, partner_id: str
 ) -> tuple[AssignmentOffered, dict[str, str]]:
     """A request offered to `partner_id`, once intake knows the offer; and a submitter's key."""
-    _, submitter = await make_key("submitter", name=f"sub-{uuid4().hex[:8]}")
-    posted = await client.post(
-        "/v1/requests", json=submission(f"link-{uuid4().hex[:8]}"), headers=submitter
-    )
-    request_id = UUID(posted.json()["request_id"])
-    offered = offer(request_id, partner_id)
-    await publish(kafka, (offered, str(request_id)))
-    _, partner = await make_key("partner", partner_id=partner_id, name=f"p-{uuid4().hex[:6]}")
-
-    async def listing() -> dict[str, Any]:
-        got: dict[str, Any] = (
-            await client.get("/v1/partners/me/assignments", headers=partner)
-        ).json()
-        return got
-
-    await eventually(listing, lambda b: len(b["open"]) >= 1)
-    return offered, submitter
+    offers, submitter = await offered_to(client, make_key, kafka, partner_id)
+    return offers[0], submitter
 
 
 def _url(offered: AssignmentOffered, decision: LinkDecision) -> str:

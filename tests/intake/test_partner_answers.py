@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import uuid4
 
 import httpx
 
@@ -12,8 +12,8 @@ from shared import topics
 from shared.events import AssignmentExpired, AssignmentOffered
 from shared.kafka_access import KafkaAccess
 from tests.intake.conftest import MakeKey
-from tests.intake.events import eventually, offer, publish
-from tests.intake.samples import submission
+from tests.intake.events import eventually, publish
+from tests.intake.offers import offered_to
 from tests.kafka_helpers import collect, data_of, header
 
 
@@ -21,21 +21,7 @@ async def _offered(
     client: httpx.AsyncClient, make_key: MakeKey, kafka: KafkaAccess, partner_id: str, n: int = 1
 ) -> list[AssignmentOffered]:
     """A request, offered `n` times to `partner_id`; returns once intake knows the offers."""
-    _, headers = await make_key("submitter", name=f"sub-{partner_id}")
-    ref = f"ans-{uuid4().hex[:8]}"
-    posted = await client.post("/v1/requests", json=submission(ref), headers=headers)
-    request_id = UUID(posted.json()["request_id"])
-    offers = [offer(request_id, partner_id) for _ in range(n)]
-    await publish(kafka, *[(o, str(request_id)) for o in offers])
-    _, partner = await make_key("partner", partner_id=partner_id, name=f"key-{uuid4().hex[:6]}")
-
-    async def listing() -> dict[str, Any]:
-        body: dict[str, Any] = (
-            await client.get("/v1/partners/me/assignments", headers=partner)
-        ).json()
-        return body
-
-    await eventually(listing, lambda b: len(b["open"]) >= n)
+    offers, _ = await offered_to(client, make_key, kafka, partner_id, n)
     return offers
 
 
