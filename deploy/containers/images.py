@@ -16,6 +16,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from deploy.containers.engine import ContainerError, Log
 from deploy.local.kafka import kafka_version
@@ -159,10 +160,12 @@ def build_all(log: Log = print, *, local_base: bool = True) -> dict[str, float]:
     return {image.tag: build(image, base, log) for image in images()}
 
 
-def _run(cmd: list[str], timeout: float, *, cwd: Path | None = None, stdin: object = None) -> None:
+def _run(
+    cmd: list[str], timeout: float, *, cwd: Path | None = None, stdin: IO[bytes] | None = None
+) -> None:
     done = subprocess.run(
         cmd, cwd=cwd, stdin=stdin, capture_output=True, text=True, timeout=timeout, check=False
-    )  # type: ignore[call-overload]
+    )
     if done.returncode != 0:
         tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-30:])
         raise ContainerError(f"`{' '.join(cmd[:3])} …` failed (exit {done.returncode}):\n{tail}")
