@@ -173,6 +173,9 @@ def service_env(
     env.update({f"STAX_{s.upper()}_PORT": str(cfg.port_of(s)) for s in SERVICES})
     for name, value in local_defaults().items():
         env.setdefault(name, value)
+    if service == "intake":  # its operator console calls matcher's and notifier's APIs
+        env.setdefault("STAX_MATCHER_URL", f"http://127.0.0.1:{cfg.port_of('matcher')}")
+        env.setdefault("STAX_NOTIFIER_URL", f"http://127.0.0.1:{cfg.port_of('notifier')}")
     if service in LINKED:
         env.setdefault("STAX_PUBLIC_URL", f"http://127.0.0.1:{cfg.port_of('intake')}")
         if "STAX_ANSWER_LINK_SECRET" not in env:

@@ -6,14 +6,20 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
+import httpx
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import REGISTRY, CollectorRegistry
 
 from services.intake import api, consumers
 from services.intake.adapters.reference_data import load_reference
+from services.intake.adapters.service_apis import ServiceApis
+from services.intake.domain.model import Clock
 from services.intake.migrations import MIGRATIONS
-from services.intake.pages import answer_links
-from services.intake.pages.rendering import Pages
+from services.intake.pages import answer_links, console, portal, sign_in
+from services.intake.pages.guard import Guard
+from services.intake.pages.rendering import STATIC, Pages
+from services.intake.pages.sessions import Area, Sessions
 from services.intake.settings import IntakeSettings
 from services.intake.unit_of_work import pg_units
 from shared import api_gate
@@ -48,6 +54,10 @@ def create_app(settings: IntakeSettings, registry: CollectorRegistry = REGISTRY)
         [RequestAccepted, RequestRejected, RequestErased, RequestClosing, AssignmentResponse],
     )
     reference = load_reference()  # a bad data file stops intake here, before it serves anyone
+    secret = settings.answer_link_secret.get_secret_value()
+    sessions = Sessions(secret)
+    # The console's calls to matcher and notifier: one pool of connections, bounded in time.
+    http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0))
 
     def clock() -> datetime:
         return datetime.now(UTC)
@@ -73,25 +83,44 @@ def create_app(settings: IntakeSettings, registry: CollectorRegistry = REGISTRY)
             app.state.units = pg_units(runtime.pool)
             app.state.checks = runtime.checks()
             app.state.authenticator = runtime.authenticator
-            yield
+            sessions.bind(runtime.authenticator)
+            async with http:
+                yield
 
     app = FastAPI(title="STAX intake", version="0.2.0", lifespan=lifespan, description=DESCRIPTION)
     shared_http_errors.install(app)
     app.include_router(api.router(reference=reference, clock=clock))
-    app.include_router(
-        answer_links.router(
-            secret=settings.answer_link_secret.get_secret_value(),
-            clock=clock,
-            rate_limit=RateLimit(settings.rate_limit),
-            pages=Pages(),
-        )
-    )
+    _include_pages(app, settings, clock, sessions, http)
     app.include_router(probe_router(registry))
     app.include_router(asyncapi_router(broker, title=app.title, version=app.version))
     api_gate.install(
         app, max_body_bytes=settings.intake_max_body_bytes, rate_limit=settings.rate_limit
     )
     return app
+
+
+def _include_pages(
+    app: FastAPI,
+    settings: IntakeSettings,
+    clock: Clock,
+    sessions: Sessions,
+    http: httpx.AsyncClient,
+) -> None:
+    """The pages people use: answer links, sign-in, the partner portal, the operator console."""
+    pages, rate_limit = Pages(), RateLimit(settings.rate_limit)
+    secret = settings.answer_link_secret.get_secret_value()
+    app.include_router(
+        answer_links.router(secret=secret, clock=clock, rate_limit=rate_limit, pages=pages)
+    )
+    app.include_router(sign_in.router(sessions=sessions, pages=pages, rate_limit=rate_limit))
+
+    def guard(area: Area) -> Guard:
+        return Guard(area, sessions=sessions, pages=pages, rate_limit=rate_limit)
+
+    app.include_router(portal.router(guard=guard("portal"), clock=clock))
+    apis = ServiceApis(http, matcher_url=settings.matcher_url, notifier_url=settings.notifier_url)
+    app.include_router(console.router(guard=guard("console"), clock=clock, apis=apis))
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
 
 def main() -> None:

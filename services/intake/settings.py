@@ -13,6 +13,14 @@ class IntakeSettings(ServiceSettings):
     intake_max_body_bytes: int = Field(
         default=DEFAULT_MAX_BODY_BYTES, ge=1, description="Largest accepted body"
     )
+    matcher_url: str = Field(
+        default="http://127.0.0.1:8010",
+        description="matcher's HTTP API, as the operator console calls it",
+    )
+    notifier_url: str = Field(
+        default="http://127.0.0.1:8020",
+        description="notifier's HTTP API, as the operator console calls it",
+    )
     rate_limit: RateLimitText = Field(
         default=DEFAULT_RATE_LIMIT,
         description="Requests per API key (and failed ones per client address), e.g. 100/second",

@@ -12,11 +12,13 @@ from starlette.responses import HTMLResponse
 from services.intake.pages.texts import TEXTS, Language
 
 TEMPLATES = Path(__file__).parent.parent / "templates"
+STATIC = Path(__file__).parent / "static"
 
 HEADERS = {
     "Content-Security-Policy": (
-        "default-src 'none'; style-src 'self' 'unsafe-inline'; form-action 'self'; "
-        "frame-ancestors 'none'"
+        "default-src 'none'; script-src 'self'; connect-src 'self'; img-src 'self' data:; "
+        "style-src 'self' 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; "
+        "base-uri 'none'"
     ),
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
@@ -35,8 +37,9 @@ class Pages:
         )
 
     def page(
-        self, name: str, lang: Language, status: int, heading: str, **context: Any
+        self, name: str, lang: Language, status: int, heading: str, /, **context: Any
     ) -> HTMLResponse:
+        # Positional-only: a page's context may well hold a `status` (a request's, a filter's).
         t = TEXTS[lang]
         html = self._env.get_template(name).render(lang=lang, t=t, heading=heading, **context)
         headers = HEADERS | {"Content-Language": lang}

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from services.intake.pages.app_texts import APP_TEXTS
+
 Language = Literal["en", "fr", "es"]
 LANGUAGES: tuple[Language, ...] = ("en", "fr", "es")
 
@@ -122,6 +124,10 @@ TEXTS: dict[Language, dict[str, str]] = {
         "footer": "STAX — Stockholm Technical Assistance eXchange",
     },
 }
+
+
+for _language, _words in APP_TEXTS.items():
+    TEXTS[_language].update(_words)
 
 
 def choose(accept_language: str | None) -> Language:

@@ -1,0 +1,179 @@
+"""The operator console (`/console/`): requests by status with their time to a first offer, a
+request's timeline, waiting and unmatched requests (intake's own data); the partner registry and
+the deliveries (matcher's and notifier's APIs, called with the operator's own key)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Request
+from starlette.responses import RedirectResponse, Response
+
+from services.intake.adapters.service_apis import Answer, ServiceApis, UnreachableError
+from services.intake.domain import console
+from services.intake.domain.errors import UnknownRequest
+from services.intake.domain.model import Clock, RequestStatus
+from services.intake.handlers import console as handlers
+from services.intake.handlers import views
+from services.intake.pages.forms import Units
+from services.intake.pages.guard import Guard
+
+Days = Annotated[int, Query(ge=1, le=366)]
+DELIVERY_STATUSES = ("pending", "delivered", "failed")
+MAX_TOPICS = 40
+
+
+def router(*, guard: Guard, clock: Clock, apis: ServiceApis) -> APIRouter:
+    route = APIRouter(include_in_schema=False)
+    _install_requests(route, guard, clock)
+    _install_partners(route, guard, apis)
+    _install_deliveries(route, guard, apis)
+    return route
+
+
+def _install_requests(route: APIRouter, guard: Guard, clock: Clock) -> None:
+    @route.get("/console/")
+    async def home(request: Request, units: Units, days: Days = 7) -> Response:
+        session = await guard.session(request)
+        if isinstance(session, Response):
+            return session
+        async with units() as uow:
+            summary = await handlers.overview(uow, console.window_start(clock(), days))
+        bars = summary.first_offer
+        chart = {"labels": [b for b, _ in bars], "counts": [n for _, n in bars]}
+        return guard.show(
+            request,
+            session,
+            "console_home.html.j2",
+            "console.title",
+            overview=summary,
+            days=days,
+            chart=chart,
+        )
+
+    @route.get("/console/requests")
+    async def listing(
+        request: Request, units: Units, status: RequestStatus | None = None, days: Days = 30
+    ) -> Response:
+        session = await guard.session(request)
+        if isinstance(session, Response):
+            return session
+        async with units() as uow:
+            found = await handlers.requests(uow, console.window_start(clock(), days), status)
+        return guard.show(
+            request,
+            session,
+            "console_requests.html.j2",
+            "console.requests",
+            requests=found,
+            status=status or "",
+            statuses=console.STATUSES,
+            days=days,
+        )
+
+    @route.get("/console/requests/{request_id}")
+    async def timeline(request: Request, request_id: UUID, units: Units) -> Response:
+        session = await guard.session(request)
+        if isinstance(session, Response):
+            return session
+        try:
+            async with units() as uow:
+                found = await views.request_view(uow, request_id, only_of=None)
+        except UnknownRequest:
+            return guard.say(request, 404, "no_request")
+        return guard.show(
+            request, session, "console_timeline.html.j2", "console.timeline", found=found
+        )
+
+
+def _install_partners(route: APIRouter, guard: Guard, apis: ServiceApis) -> None:
+    @route.get("/console/partners")
+    async def partners(request: Request) -> Response:
+        session = await guard.session(request)
+        if isinstance(session, Response):
+            return session
+        answer = await _called(guard, request, lambda: apis.partners(session.key))
+        if isinstance(answer, Response):
+            return answer
+        listed = answer.body if isinstance(answer.body, list) else []
+        return guard.show(
+            request, session, "console_partners.html.j2", "console.partners", partners=listed
+        )
+
+    @route.post("/console/partners/{partner_id}")
+    async def edit_partner(request: Request, partner_id: str) -> Response:
+        got = await guard.form(request, max_fields=6)
+        if isinstance(got, Response):
+            return got
+        session, fields = got
+        patch = _partner_patch(fields)
+        if isinstance(patch, str):
+            return guard.say(request, 422, "refused", reason=patch)
+        answer = await _called(
+            guard, request, lambda: apis.edit_partner(session.key, partner_id, patch)
+        )
+        if isinstance(answer, Response):
+            return answer
+        return RedirectResponse("/console/partners?said=saved", status_code=303)
+
+
+def _install_deliveries(route: APIRouter, guard: Guard, apis: ServiceApis) -> None:
+    @route.get("/console/deliveries")
+    async def deliveries(request: Request, status: str | None = None) -> Response:
+        session = await guard.session(request)
+        if isinstance(session, Response):
+            return session
+        chosen = status if status in DELIVERY_STATUSES else None
+        answer = await _called(guard, request, lambda: apis.deliveries(session.key, chosen))
+        if isinstance(answer, Response):
+            return answer
+        return guard.show(
+            request,
+            session,
+            "console_deliveries.html.j2",
+            "console.deliveries",
+            deliveries=answer.body if isinstance(answer.body, list) else [],
+            status=chosen or "",
+            statuses=DELIVERY_STATUSES,
+        )
+
+    @route.post("/console/deliveries/{delivery_id}/resend")
+    async def resend(request: Request, delivery_id: UUID) -> Response:
+        got = await guard.form(request, max_fields=2)
+        if isinstance(got, Response):
+            return got
+        session, _ = got
+        answer = await _called(guard, request, lambda: apis.resend(session.key, delivery_id))
+        if isinstance(answer, Response):
+            return answer
+        return RedirectResponse("/console/deliveries?said=resent", status_code=303)
+
+
+async def _called(
+    guard: Guard, request: Request, call: Callable[[], Awaitable[Answer]]
+) -> Answer | Response:
+    """The service's answer if it is a success, else the page saying why (its reasons, or that
+    it did not answer)."""
+    try:
+        answer = await call()
+    except UnreachableError as exc:
+        return guard.say(request, 502, "unreachable", reason=str(exc))
+    if not answer.ok:
+        status = answer.status if 400 <= answer.status < 500 else 502
+        return guard.say(request, status, "refused", reason=answer.reasons())
+    return answer
+
+
+def _partner_patch(fields: dict[str, str]) -> dict[str, Any] | str:
+    """The registry edit a form asks for (capacity, topics, active), or why it is none; the
+    matcher checks the values again (codes, bounds) and its refusal is shown as it says it."""
+    try:
+        capacity = int(fields.get("capacity", ""))
+    except ValueError:
+        return "capacity: a whole number is needed"
+    topics = [t.strip() for t in fields.get("topics", "").split(",") if t.strip()]
+    if not topics or len(topics) > MAX_TOPICS:
+        return f"topics: between 1 and {MAX_TOPICS} codes, separated by commas"
+    return {"capacity": capacity, "topics": topics, "active": fields.get("active") == "on"}

@@ -1,0 +1,344 @@
+"""The partner portal and the operator console, in memory: the real routes and templates over
+the fake unit of work; matcher's and notifier's APIs answered by a recording stand-in behind a
+real httpx client. The browser tests (tests/browser) run the same pages on the real stack."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from services.intake.adapters.service_apis import ServiceApis
+from services.intake.handlers import tracking
+from services.intake.pages import console, portal, sign_in
+from services.intake.pages.guard import Guard
+from services.intake.pages.rendering import Pages
+from services.intake.pages.sessions import COOKIE, Area, Sessions
+from shared import api_gate, topics
+from shared.auth import Principal
+from shared.events import AssignmentOffered, Role
+from shared.http_limits import RateLimit
+from tests.intake.fakes import FakeIntakeUnitOfWork, IntakeStore, fake_units
+from tests.intake.scenarios import NOW, accepted, data_of, envelope_of
+
+SECRET = "people-pages-secret"
+PARTNER_KEY = "stax_partnerkey"
+OPERATOR_KEY = "stax_operatorkey"
+SUBMITTER_KEY = "stax_submitterkey"
+
+
+@dataclass
+class Services:
+    """matcher's and notifier's APIs as far as the console uses them; records every call."""
+
+    calls: list[httpx.Request] = field(default_factory=list)
+    partners: list[dict[str, Any]] = field(default_factory=list)
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.calls.append(request)
+        path = request.url.path
+        if path == "/v1/partners":
+            return httpx.Response(200, json=self.partners)
+        if request.method == "PATCH" and path.startswith("/v1/partners/"):
+            patch = json.loads(request.content)
+            if patch["capacity"] > 1000:
+                error = {"field": "capacity", "code": "too_big", "message": "at most 1000"}
+                return httpx.Response(422, json={"errors": [error]})
+            return httpx.Response(200, json={**self.partners[0], **patch})
+        if path == "/v1/deliveries":
+            return httpx.Response(200, json=[DELIVERY])
+        if path.endswith("/resend"):
+            return httpx.Response(202, json={"status": "pending"})
+        return httpx.Response(404, json={"errors": []})
+
+
+DELIVERY = {
+    "delivery_id": str(uuid4()),
+    "event_type": "ta.assignment.offered",
+    "channel": "webhook",
+    "partner_id": "unido",
+    "request_id": None,
+    "status": "failed",
+    "attempts": 8,
+    "last_error": "HTTP 503",
+    "created_at": "2026-11-30T10:00:00+00:00",
+}
+PARTNER = {
+    "partner_id": "unido",
+    "name": "UNIDO",
+    "kind": "igo",
+    "capacity": 3,
+    "open_assignments": 1,
+    "topics": ["PCB", "POPS_WASTE"],
+    "active": True,
+}
+
+
+@dataclass
+class Site:
+    client: httpx.AsyncClient
+    store: IntakeStore
+    services: Services
+    keys: dict[str, Principal]
+
+
+def _app(store: IntakeStore, services: Services, keys: dict[str, Principal]) -> FastAPI:
+    async def authenticate(key: str) -> Principal | None:
+        return keys.get(key)
+
+    app = FastAPI()
+    app.state.units = fake_units(store)
+    pages, rate_limit = Pages(), RateLimit("1000/second")
+    sessions = Sessions(SECRET, authenticate)
+
+    def guard(area: Area) -> Guard:
+        return Guard(area, sessions=sessions, pages=pages, rate_limit=rate_limit)
+
+    http = httpx.AsyncClient(transport=httpx.MockTransport(services))
+    apis = ServiceApis(http, matcher_url="http://matcher", notifier_url="http://notifier")
+    app.include_router(sign_in.router(sessions=sessions, pages=pages, rate_limit=rate_limit))
+    app.include_router(portal.router(guard=guard("portal"), clock=lambda: NOW))
+    app.include_router(console.router(guard=guard("console"), clock=lambda: NOW, apis=apis))
+    api_gate.install(app, max_body_bytes=8192, rate_limit="1000/second")
+    return app
+
+
+@pytest.fixture
+async def site() -> AsyncIterator[Site]:
+    store, services = IntakeStore(), Services(partners=[PARTNER])
+    keys = {
+        PARTNER_KEY: Principal("k1", "partner", "UNIDO desk", "unido"),
+        OPERATOR_KEY: Principal("k2", "operator", "Secretariat", None),
+        SUBMITTER_KEY: Principal("k3", "submitter", "Kenya", None, "kenya"),
+    }
+    transport = httpx.ASGITransport(app=_app(store, services, keys))
+    async with httpx.AsyncClient(transport=transport, base_url="http://intake.test") as client:
+        yield Site(client, store, services, keys)
+
+
+def csrf_of(page: httpx.Response) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert found is not None, page.text
+    return found.group(1)
+
+
+async def signed_in(site: Site, area: str, key: str) -> httpx.Response:
+    form = await site.client.get(f"/{area}/sign-in")
+    assert form.status_code == 200
+    return await site.client.post(f"/{area}/sign-in", data={"csrf": csrf_of(form), "key": key})
+
+
+async def offered(site: Site, partner_id: str = "unido") -> AssignmentOffered:
+    request_id = await accepted(site.store, ref=f"r-{uuid4().hex[:6]}")
+    offer = AssignmentOffered(
+        assignment_id=uuid4(),
+        request_id=request_id,
+        partner_id=partner_id,
+        partner_name="UNIDO",
+        role=Role.LEAD,
+        score=0.8,
+        reasons=["covers PCB"],
+        covers_topics=["PCB"],
+        respond_by=NOW + timedelta(days=5),
+    )
+    async with FakeIntakeUnitOfWork(site.store) as uow:
+        await tracking.on_offered(uow, envelope_of(offer, request_id), offer)
+    return offer
+
+
+def responses(site: Site) -> list[dict[str, Any]]:
+    return [data_of(r) for r in site.store.outbox if r.topic == topics.ASSIGNMENT_RESPONSES]
+
+
+@pytest.mark.parametrize("page", ["/portal/", "/console/", "/console/partners"])
+async def test_a_page_without_a_session_asks_to_sign_in(site: Site, page: str) -> None:
+    answer = await site.client.get(page)
+    assert answer.status_code == 303
+    assert answer.headers["location"].endswith("/sign-in")
+
+
+async def test_signing_in_sets_an_http_only_lax_session_cookie(site: Site) -> None:
+    done = await signed_in(site, "portal", PARTNER_KEY)
+    assert done.status_code == 303 and done.headers["location"] == "/portal/"
+    cookie = next(c for c in done.headers.get_list("set-cookie") if c.startswith(COOKIE))
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/" in cookie
+    assert "Secure" not in cookie  # served over plain HTTP here; over TLS it is Secure
+    assert PARTNER_KEY not in cookie  # encrypted, not only signed
+
+
+@pytest.mark.parametrize(
+    ("area", "key"),
+    [
+        ("portal", OPERATOR_KEY),
+        ("console", PARTNER_KEY),
+        ("console", SUBMITTER_KEY),
+        ("console", "stax_unknown"),
+    ],
+)
+async def test_a_key_of_another_role_or_none_signs_nobody_in(
+    site: Site, area: str, key: str
+) -> None:
+    refused = await signed_in(site, area, key)
+    assert refused.status_code == 401
+    assert COOKIE not in refused.headers.get("set-cookie", "")
+    assert (await site.client.get(f"/{area}/")).status_code == 303
+
+
+async def test_sign_in_without_the_forms_cookie_is_refused_login_csrf(site: Site) -> None:
+    form = await site.client.get("/console/sign-in")
+    site.client.cookies.clear()  # a form posted from another site carries no sign-in cookie
+    refused = await site.client.post(
+        "/console/sign-in", data={"csrf": csrf_of(form), "key": OPERATOR_KEY}
+    )
+    assert refused.status_code == 403
+    assert (await site.client.get("/console/")).status_code == 303
+
+
+async def test_a_partner_accepts_an_offer_in_the_portal_as_the_api_would(site: Site) -> None:
+    offer = await offered(site)
+    await offered(site, partner_id="undp")  # another partner's offer is not listed
+    await signed_in(site, "portal", PARTNER_KEY)
+    home = await site.client.get("/portal/")
+    assert home.status_code == 200
+    assert str(offer.request_id) in home.text and home.text.count("Accept</button>") == 1
+    action = f"/portal/assignments/{offer.assignment_id}/accept"
+    done = await site.client.post(action, data={"csrf": csrf_of(home)})
+    assert done.status_code == 303 and done.headers["location"] == "/portal/?said=accept"
+    again = await site.client.post(action, data={"csrf": csrf_of(home)})
+    assert again.status_code == 303  # the same answer twice is harmless
+    [response] = responses(site)
+    assert response["decision"] == "accept" and response["partner_id"] == "unido"
+    contradiction = await site.client.post(
+        f"/portal/assignments/{offer.assignment_id}/decline", data={"csrf": csrf_of(home)}
+    )
+    assert contradiction.status_code == 409
+    assert len(responses(site)) == 1
+
+
+async def test_a_portal_form_without_the_session_csrf_token_changes_nothing(site: Site) -> None:
+    offer = await offered(site)
+    await signed_in(site, "portal", PARTNER_KEY)
+    action = f"/portal/assignments/{offer.assignment_id}/accept"
+    assert (await site.client.post(action, data={"csrf": "forged"})).status_code == 403
+    assert (await site.client.post(action, data={})).status_code == 403
+    assert responses(site) == []
+
+
+async def test_another_partners_offer_is_not_found_in_the_portal(site: Site) -> None:
+    theirs = await offered(site, partner_id="undp")
+    await signed_in(site, "portal", PARTNER_KEY)
+    home = await site.client.get("/portal/")
+    answer = await site.client.post(
+        f"/portal/assignments/{theirs.assignment_id}/accept", data={"csrf": csrf_of(home)}
+    )
+    assert answer.status_code == 404
+    assert responses(site) == []
+
+
+async def test_completing_needs_an_outcome_checked_like_the_api(site: Site) -> None:
+    offer = await offered(site)
+    await signed_in(site, "portal", PARTNER_KEY)
+    home = await site.client.get("/portal/")
+    answer = await site.client.post(
+        f"/portal/assignments/{offer.assignment_id}/complete",
+        data={"csrf": csrf_of(home), "outcome": "", "deliverables": "not a url"},
+    )
+    assert answer.status_code == 422
+    assert "outcome" in answer.text
+    assert responses(site) == []
+
+
+async def test_a_tampered_cookie_or_a_revoked_key_ends_the_session(site: Site) -> None:
+    await signed_in(site, "console", OPERATOR_KEY)
+    assert (await site.client.get("/console/")).status_code == 200
+    del site.keys[OPERATOR_KEY]  # revoked: the authenticator no longer knows it
+    assert (await site.client.get("/console/")).status_code == 303
+    site.keys[OPERATOR_KEY] = Principal("k2", "operator", "Secretariat", None)
+    cookie = site.client.cookies[COOKIE]
+    site.client.cookies.set(COOKIE, cookie[:-4] + ("AAAA" if cookie[-4:] != "AAAA" else "BBBB"))
+    assert (await site.client.get("/console/")).status_code == 303
+
+
+async def test_the_console_overview_counts_requests_and_charts_the_first_offer(site: Site) -> None:
+    await offered(site)
+    await accepted(site.store, ref="never-offered")
+    await signed_in(site, "console", OPERATOR_KEY)
+    home = await site.client.get("/console/")
+    assert home.status_code == 200
+    chart = re.search(r'id="first-offer-data">([^<]+)</script>', home.text)
+    assert chart is not None
+    figures = json.loads(chart.group(1))
+    assert sum(figures["counts"]) == 1 and len(figures["labels"]) == len(figures["counts"])
+    assert "not offered yet: <strong>1</strong>" in home.text
+    assert 'src="/static/chart.umd.min.js"' in home.text
+
+
+async def test_the_console_shows_a_requests_timeline(site: Site) -> None:
+    offer = await offered(site)
+    await signed_in(site, "console", OPERATOR_KEY)
+    listing = await site.client.get("/console/requests")
+    assert str(offer.request_id) in listing.text
+    page = await site.client.get(f"/console/requests/{offer.request_id}")
+    assert page.status_code == 200
+    assert "ta.assignment.offered" in page.text
+    assert (await site.client.get(f"/console/requests/{uuid4()}")).status_code == 404
+
+
+async def test_the_console_edits_a_partner_with_the_operators_own_key(site: Site) -> None:
+    await signed_in(site, "console", OPERATOR_KEY)
+    listing = await site.client.get("/console/partners")
+    assert listing.status_code == 200 and "UNIDO" in listing.text
+    saved = await site.client.post(
+        "/console/partners/unido",
+        data={"csrf": csrf_of(listing), "capacity": "5", "topics": "PCB, DDT", "active": "on"},
+    )
+    assert saved.status_code == 303
+    patch = site.services.calls[-1]
+    assert patch.method == "PATCH" and patch.url.path == "/v1/partners/unido"
+    assert patch.headers["authorization"] == f"Bearer {OPERATOR_KEY}"
+    assert json.loads(patch.content) == {"capacity": 5, "topics": ["PCB", "DDT"], "active": True}
+
+
+async def test_a_registry_refusal_is_shown_with_the_matchers_reasons(site: Site) -> None:
+    await signed_in(site, "console", OPERATOR_KEY)
+    listing = await site.client.get("/console/partners")
+    refused = await site.client.post(
+        "/console/partners/unido",
+        data={"csrf": csrf_of(listing), "capacity": "5000", "topics": "PCB"},
+    )
+    assert refused.status_code == 422 and "at most 1000" in refused.text
+    bad = await site.client.post(
+        "/console/partners/unido", data={"csrf": csrf_of(listing), "capacity": "x", "topics": ""}
+    )
+    assert bad.status_code == 422
+    assert [c.method for c in site.services.calls] == ["GET", "PATCH"]
+
+
+async def test_the_console_lists_deliveries_and_resends_one(site: Site) -> None:
+    await signed_in(site, "console", OPERATOR_KEY)
+    listing = await site.client.get("/console/deliveries?status=failed")
+    assert listing.status_code == 200 and "HTTP 503" in listing.text
+    assert site.services.calls[-1].url.params["status"] == "failed"
+    resent = await site.client.post(
+        f"/console/deliveries/{DELIVERY['delivery_id']}/resend", data={"csrf": csrf_of(listing)}
+    )
+    assert resent.status_code == 303
+    assert (
+        site.services.calls[-1].url.path
+        == f"/v1/deliveries/{UUID(str(DELIVERY['delivery_id']))}/resend"
+    )
+
+
+async def test_every_page_is_in_the_readers_language(site: Site) -> None:
+    await signed_in(site, "console", OPERATOR_KEY)
+    for lang, word in (("fr", "Demandes par état"), ("es", "Solicitudes por estado")):
+        page = await site.client.get("/console/", headers={"accept-language": lang})
+        assert word in page.text and f'lang="{lang}"' in page.text
