@@ -357,6 +357,20 @@ class NotificationFailed(NotificationOutcome):
     ce_type: ClassVar[str] = "ta.notification.failed"
 
 
+PortalLanguage = Literal["en", "fr", "es"]
+
+
+class PortalSignInRequested(Event):
+    """Someone asked intake's partner portal for a sign-in link; notifier e-mails one to each
+    partner contact registered with that address, and to nobody else. The address itself never
+    travels: only the SHA-256 of its trimmed, lower-cased form (shared.sign_in_links)."""
+
+    ce_type: ClassVar[str] = "ta.portal.sign_in_requested"
+    topic: ClassVar[str] = topics.PORTAL_SIGN_IN
+    email_sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="The address's digest")
+    language: PortalLanguage = Field(description="The portal page's language")
+
+
 ALL_EVENTS: tuple[type[Event], ...] = (
     RequestSubmitted,
     RequestAccepted,
@@ -378,4 +392,5 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     RequestClosed,
     NotificationDelivered,
     NotificationFailed,
+    PortalSignInRequested,
 )

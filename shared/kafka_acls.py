@@ -75,6 +75,7 @@ SERVICE_ACLS: Final[dict[str, list[Acl]]] = {
         *_reads(topics.REQUESTS_SUBMITTED, topics.REQUESTS, topics.ASSIGNMENTS),
         *_reads(topics.NOTIFICATIONS),
         *_writes(topics.REQUESTS, topics.ASSIGNMENT_RESPONSES, topics.DEADLETTER),
+        *_writes(topics.PORTAL_SIGN_IN),
         _group("stax-intake"),
     ],
     service_principal("matcher"): [
@@ -83,7 +84,7 @@ SERVICE_ACLS: Final[dict[str, list[Acl]]] = {
         _group("stax-matcher"),
     ],
     service_principal("notifier"): [
-        *_reads(topics.REQUESTS, topics.ASSIGNMENTS),
+        *_reads(topics.REQUESTS, topics.ASSIGNMENTS, topics.PORTAL_SIGN_IN),
         *_writes(topics.NOTIFICATIONS, topics.DEADLETTER),
         _group("stax-notifier"),
     ],

@@ -16,6 +16,8 @@ ASSIGNMENTS: Final = "ta.assignments.v1"
 ASSIGNMENT_RESPONSES: Final = "ta.assignments.responses.v1"
 NOTIFICATIONS: Final = "ta.notifications.v1"
 DEADLETTER: Final = "ta.deadletter.v1"
+# Requests for a partner-portal sign-in link (intake → notifier): an e-mail address's digest.
+PORTAL_SIGN_IN: Final = "ta.portal.sign-in.v1"
 
 PARTITIONS: Final[dict[str, int]] = {
     REQUESTS_SUBMITTED: 6,
@@ -24,6 +26,7 @@ PARTITIONS: Final[dict[str, int]] = {
     ASSIGNMENT_RESPONSES: 6,
     NOTIFICATIONS: 6,
     DEADLETTER: 1,
+    PORTAL_SIGN_IN: 1,
 }
 
 

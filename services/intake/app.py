@@ -112,7 +112,11 @@ def _include_pages(
     app.include_router(
         answer_links.router(secret=secret, clock=clock, rate_limit=rate_limit, pages=pages)
     )
-    app.include_router(sign_in.router(sessions=sessions, pages=pages, rate_limit=rate_limit))
+    app.include_router(
+        sign_in.router(
+            sessions=sessions, pages=pages, rate_limit=rate_limit, secret=secret, clock=clock
+        )
+    )
 
     def guard(area: Area) -> Guard:
         return Guard(area, sessions=sessions, pages=pages, rate_limit=rate_limit)

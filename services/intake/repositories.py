@@ -386,6 +386,16 @@ class PgAnswerLinks:
         )
         return used
 
+    async def use_sign_in(self, digest: str, partner_id: str, at: datetime) -> bool:
+        status: str = await self._conn.execute(
+            "INSERT INTO intake.used_sign_in_links (digest, partner_id, used_at)"
+            " VALUES ($1, $2, $3) ON CONFLICT (digest) DO NOTHING",
+            digest,
+            partner_id,
+            at,
+        )
+        return status == "INSERT 0 1"
+
 
 class PgReports:
     """Reads for the assistance report: a few columns per request, none of the jsonb."""

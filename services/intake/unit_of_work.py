@@ -121,6 +121,10 @@ class AnswerLinks(Protocol):
 
     async def is_used(self, digest: str) -> bool: ...
 
+    async def use_sign_in(self, digest: str, partner_id: str, at: datetime) -> bool:
+        """As `use`, for the portal's e-mailed sign-in links."""
+        ...
+
 
 class Reports(Protocol):
     async def assistance_facts(self, scope: Window) -> tuple[list[RequestFacts], list[WorkFacts]]:

@@ -67,6 +67,7 @@ class IntakeStore(FakeStore):
     # by (assignment, decision): each decision once per assignment (the table's primary key)
     answers: dict[tuple[UUID, str], Answer] = field(default_factory=dict)
     used_links: dict[str, tuple[UUID, datetime]] = field(default_factory=dict)  # by digest
+    used_sign_in_links: dict[str, tuple[str, datetime]] = field(default_factory=dict)
 
 
 class FakeRequests:
@@ -278,6 +279,12 @@ class FakeAnswerLinks:
 
     async def is_used(self, digest: str) -> bool:
         return digest in self._store.used_links
+
+    async def use_sign_in(self, digest: str, partner_id: str, at: datetime) -> bool:
+        if digest in self._store.used_sign_in_links:
+            return False
+        self._store.used_sign_in_links[digest] = (partner_id, at)
+        return True
 
 
 class FakeReports:

@@ -8,7 +8,7 @@ import json
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -22,10 +22,11 @@ from services.intake.pages import console, portal, sign_in
 from services.intake.pages.guard import Guard
 from services.intake.pages.rendering import Pages
 from services.intake.pages.sessions import COOKIE, Area, Sessions
-from shared import api_gate, topics
+from shared import api_gate, sign_in_links, topics
 from shared.auth import Principal
 from shared.events import AssignmentOffered, Role
 from shared.http_limits import RateLimit
+from shared.sign_in_links import SignInLink
 from tests.intake.fakes import FakeIntakeUnitOfWork, IntakeStore, fake_units
 from tests.intake.scenarios import NOW, accepted, data_of, envelope_of
 
@@ -104,7 +105,11 @@ def _app(store: IntakeStore, services: Services, keys: dict[str, Principal]) -> 
 
     http = httpx.AsyncClient(transport=httpx.MockTransport(services))
     apis = ServiceApis(http, matcher_url="http://matcher", notifier_url="http://notifier")
-    app.include_router(sign_in.router(sessions=sessions, pages=pages, rate_limit=rate_limit))
+    app.include_router(
+        sign_in.router(
+            sessions=sessions, pages=pages, rate_limit=rate_limit, secret=SECRET, clock=lambda: NOW
+        )
+    )
     app.include_router(portal.router(guard=guard("portal"), clock=lambda: NOW))
     app.include_router(console.router(guard=guard("console"), clock=lambda: NOW, apis=apis))
     api_gate.install(app, max_body_bytes=8192, rate_limit="1000/second")
@@ -342,3 +347,69 @@ async def test_every_page_is_in_the_readers_language(site: Site) -> None:
     for lang, word in (("fr", "Demandes par état"), ("es", "Solicitudes por estado")):
         page = await site.client.get("/console/", headers={"accept-language": lang})
         assert word in page.text and f'lang="{lang}"' in page.text
+
+
+async def test_asking_for_a_sign_in_link_sends_notifier_only_the_addresss_digest(
+    site: Site,
+) -> None:
+    form = await site.client.get("/portal/sign-in")
+    asked = await site.client.post(
+        "/portal/sign-in/email",
+        data={"csrf": csrf_of(form), "email": " Offers@SCRC-Senegal.example "},
+        headers={"accept-language": "fr"},
+    )
+    assert asked.status_code == 202 and "lien de connexion" in asked.text
+    [record] = [r for r in site.store.outbox if r.topic == topics.PORTAL_SIGN_IN]
+    assert data_of(record) == {
+        "email_sha256": sign_in_links.email_digest("offers@scrc-senegal.example"),
+        "language": "fr",
+    }
+    assert b"scrc-senegal" not in record.value and "scrc" not in str(record.headers).lower()
+
+
+async def test_a_malformed_address_is_refused_and_nothing_is_sent(site: Site) -> None:
+    form = await site.client.get("/portal/sign-in")
+    refused = await site.client.post(
+        "/portal/sign-in/email", data={"csrf": csrf_of(form), "email": "not an address"}
+    )
+    assert refused.status_code == 422
+    assert [r for r in site.store.outbox if r.topic == topics.PORTAL_SIGN_IN] == []
+
+
+def link_url(partner_id: str = "unido", expires_at: datetime | None = None) -> str:
+    link = SignInLink(partner_id, uuid4(), uuid4().hex, expires_at or NOW + timedelta(minutes=15))
+    return f"/portal/sign-in/link/{sign_in_links.sign(link, SECRET)}"
+
+
+async def test_an_e_mailed_link_signs_a_partner_in_once_and_a_get_changes_nothing(
+    site: Site,
+) -> None:
+    offer = await offered(site)
+    url = link_url()
+    prefetch = await site.client.get(url)  # a mail scanner
+    assert prefetch.status_code == 200 and "unido" in prefetch.text
+    assert (await site.client.get("/portal/")).status_code == 303
+    signed = await site.client.post(url, data={"csrf": csrf_of(prefetch)})
+    assert signed.status_code == 303 and signed.headers["location"] == "/portal/"
+    home = await site.client.get("/portal/")
+    assert home.status_code == 200 and str(offer.request_id) in home.text
+    assert (await site.client.get("/console/")).status_code == 303  # a portal session only
+    site.client.cookies.clear()
+    again = await site.client.get(url)
+    reused = await site.client.post(url, data={"csrf": csrf_of(again)})
+    assert reused.status_code == 409
+    assert (await site.client.get("/portal/")).status_code == 303
+
+
+@pytest.mark.parametrize(
+    ("url", "status"),
+    [
+        (link_url(expires_at=NOW - timedelta(seconds=1)), 410),
+        (link_url()[:-3] + "abc", 400),
+        ("/portal/sign-in/link/" + "x" * 3000, 400),
+    ],
+)
+async def test_an_expired_or_altered_link_gets_a_page_saying_so(
+    site: Site, url: str, status: int
+) -> None:
+    assert (await site.client.get(url)).status_code == status

@@ -94,7 +94,7 @@ def _install_partners(route: APIRouter, guard: Guard, apis: ServiceApis) -> None
         session = await guard.session(request)
         if isinstance(session, Response):
             return session
-        answer = await _called(guard, request, lambda: apis.partners(session.key))
+        answer = await _called(guard, request, lambda: apis.partners(session.operator_key))
         if isinstance(answer, Response):
             return answer
         listed = answer.body if isinstance(answer.body, list) else []
@@ -112,7 +112,7 @@ def _install_partners(route: APIRouter, guard: Guard, apis: ServiceApis) -> None
         if isinstance(patch, str):
             return guard.say(request, 422, "refused", reason=patch)
         answer = await _called(
-            guard, request, lambda: apis.edit_partner(session.key, partner_id, patch)
+            guard, request, lambda: apis.edit_partner(session.operator_key, partner_id, patch)
         )
         if isinstance(answer, Response):
             return answer
@@ -126,7 +126,9 @@ def _install_deliveries(route: APIRouter, guard: Guard, apis: ServiceApis) -> No
         if isinstance(session, Response):
             return session
         chosen = status if status in DELIVERY_STATUSES else None
-        answer = await _called(guard, request, lambda: apis.deliveries(session.key, chosen))
+        answer = await _called(
+            guard, request, lambda: apis.deliveries(session.operator_key, chosen)
+        )
         if isinstance(answer, Response):
             return answer
         return guard.show(
@@ -145,7 +147,9 @@ def _install_deliveries(route: APIRouter, guard: Guard, apis: ServiceApis) -> No
         if isinstance(got, Response):
             return got
         session, _ = got
-        answer = await _called(guard, request, lambda: apis.resend(session.key, delivery_id))
+        answer = await _called(
+            guard, request, lambda: apis.resend(session.operator_key, delivery_id)
+        )
         if isinstance(answer, Response):
             return answer
         return RedirectResponse("/console/deliveries?said=resent", status_code=303)

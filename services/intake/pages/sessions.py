@@ -40,11 +40,17 @@ Authenticate = Callable[[str], Awaitable[Principal | None]]
 
 @dataclass(frozen=True)
 class Session:
-    """A signed-in person: the key they signed in with, whom it names, and their CSRF token."""
+    """A signed-in person: the key they signed in with (None when they came by an e-mailed
+    link), whom it names, and their CSRF token."""
 
-    key: str
+    key: str | None
     principal: Principal
     csrf: str
+
+    @property
+    def operator_key(self) -> str:
+        assert self.key is not None, "console sessions are opened by an operator key only"
+        return self.key
 
 
 class Sessions:
@@ -66,8 +72,16 @@ class Sessions:
 
     def start(self, response: Response, request: Request, key: str) -> None:
         """Sets the cookie of a new session for `key` (already checked by the caller)."""
+        self._set(response, request, {"k": key})
+
+    def start_by_link(self, response: Response, request: Request, partner_id: str) -> None:
+        """Sets the cookie of a partner's session opened by an e-mailed sign-in link (already
+        verified and marked used by the caller): it names the partner, and holds no key."""
+        self._set(response, request, {"p": partner_id})
+
+    def _set(self, response: Response, request: Request, who: dict[str, str]) -> None:
         assert self._fernet is not None, "sign-in is off: no session secret"
-        payload = json.dumps({"k": key, "c": secrets.token_urlsafe(32)}).encode()
+        payload = json.dumps(who | {"c": secrets.token_urlsafe(32)}).encode()
         response.set_cookie(
             COOKIE,
             self._fernet.encrypt(payload).decode("ascii"),
@@ -95,15 +109,17 @@ class Sessions:
             data = json.loads(self._fernet.decrypt(raw.encode("ascii"), ttl=MAX_AGE_SECONDS))
         except (InvalidToken, UnicodeEncodeError, ValueError):
             return None
-        if not isinstance(data, dict):
+        if not isinstance(data, dict) or not isinstance(data.get("c"), str):
             return None
-        key, csrf = data.get("k"), data.get("c")
-        if not isinstance(key, str) or not isinstance(csrf, str):
-            return None
-        principal = await self.principal_of(key)
+        key, partner = data.get("k"), data.get("p")
+        if isinstance(partner, str) and area == "portal":
+            # No key to check again: the session ends with its cookie (MAX_AGE_SECONDS).
+            by_link = Principal("e-mail-link", "partner", f"{partner} (e-mail link)", partner)
+            return Session(key=None, principal=by_link, csrf=data["c"])
+        principal = await self.principal_of(key) if isinstance(key, str) else None
         if principal is None or principal.role != ROLE_OF[area]:
             return None
-        return Session(key=key, principal=principal, csrf=csrf)
+        return Session(key=key, principal=principal, csrf=data["c"])
 
 
 def csrf_holds(session: Session, request: Request, form_value: str | None) -> bool:

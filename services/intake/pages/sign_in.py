@@ -1,8 +1,9 @@
-"""Signing in to the portal (a partner key) or the console (an operator key), and out.
+"""Signing in to the portal (a partner key, or a link e-mailed to a partner contact) or the
+console (an operator key), and out.
 
-The sign-in form itself has no session yet, so its CSRF token is a double-submit cookie (as on
-the answer pages): a page of another site cannot sign a browser in with the attacker's key
-("login CSRF") without reading that cookie. Failed attempts spend the client address's budget."""
+The sign-in forms have no session yet, so their CSRF token is a double-submit cookie (as on the
+answer pages): a page of another site cannot sign a browser in with the attacker's key ("login
+CSRF") without reading that cookie. Every attempt spends the client address's budget."""
 
 from __future__ import annotations
 
@@ -12,47 +13,89 @@ import secrets
 from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
-from services.intake.pages.forms import busy, language, read_form
+from services.intake.domain.errors import LinkUsed
+from services.intake.domain.model import Clock
+from services.intake.handlers import sign_in_links as handlers
+from services.intake.pages.forms import Units, busy, language, read_form
 from services.intake.pages.rendering import Pages
 from services.intake.pages.sessions import CSRF_FIELD, MAX_CSRF, ROLE_OF, Area, Sessions
+from shared import sign_in_links
 from shared.http_limits import RateLimit
+from shared.sign_in_links import BadLink, ExpiredLink
 
 SIGN_IN_COOKIE = "stax_sign_in"
 AREAS: tuple[Area, ...] = ("portal", "console")
+MAX_EMAIL = 254  # RFC 5321's longest path
 
 
-def router(*, sessions: Sessions, pages: Pages, rate_limit: RateLimit) -> APIRouter:
+class SignIn:
+    def __init__(
+        self, *, sessions: Sessions, pages: Pages, rate_limit: RateLimit, secret: str
+    ) -> None:
+        self.sessions = sessions
+        self.pages = pages
+        self.rate_limit = rate_limit
+        self.secret = secret
+
+    def form(self, request: Request, area: Area, *, status: int, said: str = "") -> Response:
+        """The sign-in page, with a fresh double-submit token in its forms and a cookie."""
+        lang = language(request)
+        csrf = secrets.token_urlsafe(32)
+        page = self.pages.page(
+            "sign_in.html.j2",
+            lang,
+            status,
+            self.pages.text(lang, f"{area}.sign_in"),
+            area=area,
+            csrf=csrf,
+            said=said,
+            by_link=bool(self.secret) and area == "portal",
+        )
+        _set_csrf_cookie(page, request, csrf, area)
+        return page
+
+    async def checked_form(self, request: Request, max_fields: int) -> dict[str, str] | Response:
+        """A sign-in form's fields, or the page refusing it (off, too many tries, bad token)."""
+        lang = language(request)
+        if not self.sessions.enabled:
+            return self.pages.message(lang, 404, "signin_off")
+        if (refusal := busy(self.pages, self.rate_limit, request, "sign-in")) is not None:
+            return refusal
+        fields = await read_form(request, max_fields)
+        if fields is None or not _double_submitted(request, fields.get(CSRF_FIELD)):
+            return self.pages.message(lang, 403, "csrf")
+        return fields
+
+
+def router(
+    *, sessions: Sessions, pages: Pages, rate_limit: RateLimit, secret: str, clock: Clock
+) -> APIRouter:
     route = APIRouter(include_in_schema=False)
+    door = SignIn(sessions=sessions, pages=pages, rate_limit=rate_limit, secret=secret)
     for area in AREAS:
-        _install(route, area, sessions, pages, rate_limit)
+        _install_key(route, area, door)
+    _install_links(route, door, clock)
     return route
 
 
-def _install(
-    route: APIRouter, area: Area, sessions: Sessions, pages: Pages, rate_limit: RateLimit
-) -> None:
-    @route.get(f"/{area}/sign-in", name=f"{area}_sign_in")
+def _install_key(route: APIRouter, area: Area, door: SignIn) -> None:
+    @route.get(f"/{area}/sign-in")
     async def form(request: Request) -> Response:
-        if not sessions.enabled:
-            return pages.message(language(request), 404, "signin_off")
-        return _form(pages, request, area, status=200, failed=False)
+        if not door.sessions.enabled:
+            return door.pages.message(language(request), 404, "signin_off")
+        return door.form(request, area, status=200)
 
     @route.post(f"/{area}/sign-in")
     async def sign_in(request: Request) -> Response:
-        lang = language(request)
-        if not sessions.enabled:
-            return pages.message(lang, 404, "signin_off")
-        if (refusal := busy(pages, rate_limit, request, "sign-in")) is not None:
-            return refusal
-        fields = await read_form(request, max_fields=4)
-        if fields is None or not _double_submitted(request, fields.get(CSRF_FIELD)):
-            return pages.message(lang, 403, "csrf")
+        fields = await door.checked_form(request, max_fields=4)
+        if isinstance(fields, Response):
+            return fields
         key = fields.get("key", "").strip()
-        principal = await sessions.principal_of(key) if key else None
+        principal = await door.sessions.principal_of(key) if key else None
         if principal is None or principal.role != ROLE_OF[area]:
-            return _form(pages, request, area, status=401, failed=True)
+            return door.form(request, area, status=401, said="failed")
         done = RedirectResponse(f"/{area}/", status_code=303)
-        sessions.start(done, request, key)
+        door.sessions.start(done, request, key)
         done.delete_cookie(SIGN_IN_COOKIE, path=f"/{area}/")
         return done
 
@@ -64,18 +107,79 @@ def _install(
         return done
 
 
-def _form(pages: Pages, request: Request, area: Area, *, status: int, failed: bool) -> Response:
-    lang = language(request)
-    csrf = secrets.token_urlsafe(32)
-    page = pages.page(
-        "sign_in.html.j2",
-        lang,
-        status,
-        pages.text(lang, f"{area}.sign_in"),
-        area=area,
-        csrf=csrf,
-        failed=failed,
-    )
+def _install_links(route: APIRouter, door: SignIn, clock: Clock) -> None:
+    @route.post("/portal/sign-in/email")
+    async def ask(request: Request, units: Units) -> Response:
+        fields = await door.checked_form(request, max_fields=4)
+        if isinstance(fields, Response):
+            return fields
+        if not door.secret:
+            return door.pages.message(language(request), 404, "signin_off")
+        email = fields.get("email", "").strip()
+        if not _email_like(email):
+            return door.form(request, "portal", status=422, said="bad_email")
+        async with units() as uow:
+            await handlers.ask_for_link(uow, email, language(request), clock=clock)
+        # The same page whether or not the address is a contact's: nothing to learn here.
+        return door.form(request, "portal", status=202, said="link_sent")
+
+    @route.get("/portal/sign-in/link/{token}")
+    async def open_link(token: str, request: Request) -> Response:
+        """Shows whom the link signs in, and a button: a GET changes nothing (mail scanners
+        follow links, and would spend a single-use link)."""
+        lang = language(request)
+        if (refusal := busy(door.pages, door.rate_limit, request, "sign-in")) is not None:
+            return refusal
+        try:
+            link = sign_in_links.verify(token, door.secret, clock())
+        except (BadLink, ExpiredLink) as exc:
+            return door.pages.message(lang, *_link_failure(exc))
+        csrf = secrets.token_urlsafe(32)
+        page = door.pages.page(
+            "sign_in_link.html.j2",
+            lang,
+            200,
+            door.pages.text(lang, "portal.sign_in"),
+            partner=link.partner_id,
+            csrf=csrf,
+            action=request.url.path,
+        )
+        _set_csrf_cookie(page, request, csrf, "portal")
+        return page
+
+    @route.post("/portal/sign-in/link/{token}")
+    async def use_link(token: str, request: Request, units: Units) -> Response:
+        lang = language(request)
+        fields = await door.checked_form(request, max_fields=2)
+        if isinstance(fields, Response):
+            return fields
+        try:
+            link = sign_in_links.verify(token, door.secret, clock())
+            async with units() as uow:
+                await handlers.use_link(uow, link, sign_in_links.digest(token), clock=clock)
+        except (BadLink, ExpiredLink, LinkUsed) as exc:
+            return door.pages.message(lang, *_link_failure(exc))
+        done = RedirectResponse("/portal/", status_code=303)
+        door.sessions.start_by_link(done, request, link.partner_id)
+        done.delete_cookie(SIGN_IN_COOKIE, path="/portal/")
+        return done
+
+
+def _link_failure(exc: Exception) -> tuple[int, str]:
+    if isinstance(exc, ExpiredLink):
+        return 410, "link_expired"
+    if isinstance(exc, LinkUsed):
+        return 409, "link_used"
+    return 400, "bad"
+
+
+def _email_like(email: str) -> bool:
+    """Enough of an address to be worth a digest: anything else could match no contact."""
+    local, at, domain = email.rpartition("@")
+    return bool(at and local and "." in domain) and len(email) <= MAX_EMAIL and " " not in email
+
+
+def _set_csrf_cookie(page: Response, request: Request, csrf: str, area: Area) -> None:
     page.set_cookie(
         SIGN_IN_COOKIE,
         csrf,
@@ -85,7 +189,6 @@ def _form(pages: Pages, request: Request, area: Area, *, status: int, failed: bo
         samesite="strict",
         secure=request.url.scheme == "https",
     )
-    return page
 
 
 def _double_submitted(request: Request, sent: str | None) -> bool:
