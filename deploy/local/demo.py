@@ -169,6 +169,8 @@ async def _flow(cfg: StackSettings, receiver: WebhookReceiver) -> None:
                 headers=_bearer(submitter),
             )
             _say("http", f"POST /v1/requests → {answer.status_code} {answer.text}")
+            # A local demo's own key, shown so the person running it can open the console.
+            _say("console", f"{demo.url('intake', '/console/')} — sign in with {operator}")
             _say("demo", "watching the flow; press Ctrl-C to stop everything")
             await asyncio.Event().wait()
         finally:

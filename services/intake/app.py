@@ -55,7 +55,7 @@ def create_app(settings: IntakeSettings, registry: CollectorRegistry = REGISTRY)
     )
     reference = load_reference()  # a bad data file stops intake here, before it serves anyone
     secret = settings.answer_link_secret.get_secret_value()
-    sessions = Sessions(secret)
+    sessions = Sessions(secret, https=settings.public_url.startswith("https://"))
     # The console's calls to matcher and notifier: one pool of connections, bounded in time.
     http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0))
 

@@ -14,11 +14,11 @@ class IntakeSettings(ServiceSettings):
         default=DEFAULT_MAX_BODY_BYTES, ge=1, description="Largest accepted body"
     )
     matcher_url: str = Field(
-        default="http://127.0.0.1:8010",
+        default="http://127.0.0.1:8002",
         description="matcher's HTTP API, as the operator console calls it",
     )
     notifier_url: str = Field(
-        default="http://127.0.0.1:8020",
+        default="http://127.0.0.1:8003",
         description="notifier's HTTP API, as the operator console calls it",
     )
     rate_limit: RateLimitText = Field(

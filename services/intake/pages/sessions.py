@@ -56,8 +56,12 @@ class Session:
 class Sessions:
     """Makes, reads and ends session cookies; `secret` empty means sign-in is off."""
 
-    def __init__(self, secret: str, authenticator: Authenticate | None = None) -> None:
+    def __init__(
+        self, secret: str, authenticator: Authenticate | None = None, *, https: bool = False
+    ) -> None:
         self.enabled = bool(secret)
+        # Behind a TLS-terminating proxy the request itself says http: the public URL decides.
+        self._https = https
         self._fernet = Fernet(_derive(secret)) if secret else None
         self._authenticator = authenticator
 
@@ -92,8 +96,12 @@ class Sessions:
             # must arrive signed in. Lax still withholds the cookie from cross-site POSTs, and
             # every form also carries the CSRF token.
             samesite="lax",
-            secure=request.url.scheme == "https",
+            secure=self.secure(request),
         )
+
+    def secure(self, request: Request) -> bool:
+        """Whether cookies get `Secure`: served over TLS, here or at the public URL."""
+        return self._https or request.url.scheme == "https"
 
     @staticmethod
     def end(response: Response) -> None:

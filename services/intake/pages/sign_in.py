@@ -51,7 +51,7 @@ class SignIn:
             said=said,
             by_link=bool(self.secret) and area == "portal",
         )
-        _set_csrf_cookie(page, request, csrf, area)
+        _set_csrf_cookie(page, request, csrf, area, secure=self.sessions.secure(request))
         return page
 
     async def checked_form(self, request: Request, max_fields: int) -> dict[str, str] | Response:
@@ -144,7 +144,7 @@ def _install_links(route: APIRouter, door: SignIn, clock: Clock) -> None:
             csrf=csrf,
             action=request.url.path,
         )
-        _set_csrf_cookie(page, request, csrf, "portal")
+        _set_csrf_cookie(page, request, csrf, "portal", secure=door.sessions.secure(request))
         return page
 
     @route.post("/portal/sign-in/link/{token}")
@@ -179,7 +179,9 @@ def _email_like(email: str) -> bool:
     return bool(at and local and "." in domain) and len(email) <= MAX_EMAIL and " " not in email
 
 
-def _set_csrf_cookie(page: Response, request: Request, csrf: str, area: Area) -> None:
+def _set_csrf_cookie(
+    page: Response, request: Request, csrf: str, area: Area, *, secure: bool
+) -> None:
     page.set_cookie(
         SIGN_IN_COOKIE,
         csrf,
@@ -187,7 +189,7 @@ def _set_csrf_cookie(page: Response, request: Request, csrf: str, area: Area) ->
         path=f"/{area}/",
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        secure=secure,
     )
 
 
