@@ -27,6 +27,7 @@ from shared import http_errors as shared_http_errors
 from shared.asyncapi import asyncapi_router, declare_emitted
 from shared.events import (
     AssignmentResponse,
+    PortalSignInRequested,
     RequestAccepted,
     RequestClosing,
     RequestErased,
@@ -53,6 +54,7 @@ def create_app(settings: IntakeSettings, registry: CollectorRegistry = REGISTRY)
         broker,
         [RequestAccepted, RequestRejected, RequestErased, RequestClosing, AssignmentResponse],
     )
+    declare_emitted(broker, [PortalSignInRequested])  # to notifier, from pages/sign_in.py
     reference = load_reference()  # a bad data file stops intake here, before it serves anyone
     secret = settings.answer_link_secret.get_secret_value()
     sessions = Sessions(secret, https=settings.public_url.startswith("https://"))

@@ -7,6 +7,7 @@ from faststream.kafka import KafkaBroker
 
 from services.notifier.handlers.fanout import fan_out
 from services.notifier.handlers.requesters import erase
+from services.notifier.handlers.sign_in import send_links
 from services.notifier.unit_of_work import NotifierUnitOfWork, NotifierUnits
 from shared import topics
 from shared.consuming import DeadLetterSink, ReliableConsumer, Route, subscribe_together
@@ -19,6 +20,7 @@ from shared.events import (
     AssignmentStarted,
     AssignmentWithdrawn,
     Event,
+    PortalSignInRequested,
     RequestAccepted,
     RequestClosed,
     RequestCompleted,
@@ -61,6 +63,9 @@ TOPICS: dict[str, tuple[str, list[type[Event]], str]] = {
     ),
 }
 
+# Not a fan-out: a sign-in request names no partner, only an address's digest (handlers/sign_in).
+SIGN_IN = ("notifier.sign-in", topics.PORTAL_SIGN_IN, "Portal sign-in links, e-mailed to partners")
+
 
 def reliable_consumers(
     units: NotifierUnits, dead_letters: DeadLetterSink
@@ -81,10 +86,17 @@ def reliable_consumers(
             dead_letters=dead_letters,
             routes=routes | erasure if topic == topics.REQUESTS else routes,
         )
+    name, topic, _ = SIGN_IN
+    consumers[topic] = ReliableConsumer(
+        name=name,
+        unit_of_work=units,
+        dead_letters=dead_letters,
+        routes={PortalSignInRequested.ce_type: Route(PortalSignInRequested, send_links)},
+    )
     return consumers
 
 
 def subscribe(broker: KafkaBroker, units: NotifierUnits, dead_letters: DeadLetterSink) -> None:
-    description = "; ".join(what for _, _, what in TOPICS.values())
+    description = "; ".join([*(what for _, _, what in TOPICS.values()), SIGN_IN[2]])
     consumers = reliable_consumers(units, dead_letters)
     subscribe_together(broker, consumers, group_id=GROUP, description=description)

@@ -137,7 +137,12 @@ async def test_each_service_publishes_an_asyncapi_document_with_its_event_schema
     services_up: stack.StackSettings,
 ) -> None:
     emitted = {
-        "intake": {"RequestAccepted", "RequestRejected", "AssignmentResponse"},
+        "intake": {
+            "RequestAccepted",
+            "RequestRejected",
+            "AssignmentResponse",
+            "PortalSignInRequested",
+        },
         "matcher": {"AssignmentOffered", "RequestMatched", "RequestUnmatched"},
         "notifier": {"NotificationDelivered", "NotificationFailed"},
     }

@@ -6,10 +6,11 @@ it and on PostgreSQL, so it behaves like the real tables (defaults, uniqueness, 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from services.notifier.domain import (
@@ -278,12 +279,26 @@ class FakeContacts:
     async def of_partner(self, partner_id: str) -> list[Contact]:
         return [r.view() for r in sorted(self._enabled_of(partner_id), key=lambda r: r.created_at)]
 
+    async def with_address_digest(self, email_sha256: str) -> list[Contact]:
+        rows = [
+            r
+            for r in self._store.contacts.values()
+            if r.partner_id is not None and r.enabled and _digest(r.email) == email_sha256
+        ]
+        return [r.view() for r in sorted(rows, key=lambda r: (r.partner_id or "", r.created_at))]
+
     async def delete(self, partner_id: str, contact_id: UUID) -> bool:
         row = self._store.contacts.get(contact_id)
         if row is None or row.partner_id != partner_id or not row.enabled:
             return False
         row.enabled = False
         return True
+
+
+def _digest(email: str) -> str:
+    # PostgreSQL's encode(sha256(convert_to(lower(btrim(email)), 'UTF8')), 'hex'): btrim takes
+    # spaces only, where Python's strip() would take every kind of white space.
+    return hashlib.sha256(email.strip(" ").lower().encode()).hexdigest()
 
 
 class FakeRequesters:
@@ -508,6 +523,15 @@ class FakeDeliveries:
         for row in rows:
             _to_pending(row, now)
         return len(rows)
+
+    async def queued_within(self, contact_id: UUID, event_type: str, window: timedelta) -> bool:
+        since = _now() - window
+        return any(
+            r.new.contact_id == contact_id
+            and r.new.event_type == event_type
+            and r.created_at > since
+            for r in self._store.deliveries.values()
+        )
 
     async def exists(self, delivery_id: UUID) -> bool:
         return delivery_id in self._store.deliveries

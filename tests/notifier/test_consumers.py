@@ -10,7 +10,7 @@ from uuid import uuid4
 from aiokafka import ConsumerRecord
 
 from services.notifier.consumers import reliable_consumers
-from shared import topics
+from shared import sign_in_links, topics
 from shared.consuming import Outcome
 from shared.envelope import build_record
 from shared.events import (
@@ -18,6 +18,7 @@ from shared.events import (
     AssignmentStarted,
     AssignmentWithdrawn,
     Event,
+    PortalSignInRequested,
     RequestClosed,
     RequestClosing,
     RequestCompleted,
@@ -76,3 +77,23 @@ async def test_the_lifecycle_events_are_routed_and_the_closing_command_is_ignore
     assert waiting == sorted(
         e.ce_type for e in [*requests, *assignments] if e.ce_type != RequestClosing.ce_type
     )
+
+
+async def test_a_sign_in_request_is_consumed_by_its_own_consumer_and_mails_the_contact() -> None:
+    units, store = fake_units()
+    async with units() as uow:
+        contact = await uow.contacts.create(
+            contact_id=uuid4(),
+            partner_id="unido",
+            email="desk@example.org",
+            name="Desk",
+            language="en",
+            event_types=[],
+        )
+    consumer = reliable_consumers(units, DeadLetters())[topics.PORTAL_SIGN_IN]
+    asked = PortalSignInRequested(
+        email_sha256=sign_in_links.email_digest("desk@example.org"), language="fr"
+    )
+    assert consumer.name == "notifier.sign-in"  # the inbox is keyed by (consumer, ce_id)
+    assert await consumer.process_batch([_record(asked, 0)]) == [Outcome.APPLIED]
+    assert [r.new.contact_id for r in store.deliveries.values()] == [contact.contact_id]

@@ -5,6 +5,7 @@ tables it stands for. Each test makes its own partner and ids (the database is s
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -21,8 +22,9 @@ from services.notifier.domain import (
     WebhookTarget,
 )
 from services.notifier.unit_of_work import NotifierUnits, pg_units
+from shared import sign_in_links
 from shared.envelope import build_record
-from shared.events import Channel, NotificationFailed
+from shared.events import Channel, NotificationFailed, PortalSignInRequested
 from tests.notifier.fakes import fake_units
 
 # The tests' clock: a day ahead, so every row the tables date `now()` is due by it.
@@ -251,6 +253,35 @@ async def test_an_ensured_contact_is_made_once_with_the_tables_defaults(
         "en",
         [],
     )
+
+
+async def test_an_address_digest_finds_the_enabled_contacts_of_partners_only(
+    units: NotifierUnits, partner: str, unique: str
+) -> None:
+    address = f"desk-{unique}@example.org"
+    # Stored as typed: intake sends the digest of the trimmed, lower-cased address.
+    first = await _contact(units, partner, email=f"  Desk-{unique}@Example.ORG ")
+    second = await _contact(units, f"{partner}-b", email=address)
+    gone = await _contact(units, f"{partner}-c", email=address)
+    await _contact(units, partner, email=f"other-{unique}@example.org")
+    async with units() as uow:
+        assert await uow.contacts.delete(f"{partner}-c", gone)
+        await uow.requesters.save_contact(
+            contact_id=uuid4(),
+            request_id=uuid4(),
+            party="SEN",
+            email=address,
+            name="A requester",
+            language="fr",
+        )
+    async with units() as uow:
+        found = await uow.contacts.with_address_digest(sign_in_links.email_digest(address))
+        nobody = await uow.contacts.with_address_digest(sign_in_links.email_digest("x@y.org"))
+    assert [(c.contact_id, c.partner_id) for c in found] == [
+        (first, partner),
+        (second, f"{partner}-b"),
+    ]
+    assert nobody == []
 
 
 # ------------------------------------------------------------------------------ requesters
@@ -563,6 +594,28 @@ async def test_a_requests_bodies_lose_the_contact_and_mail_to_it_its_errors(
         )
     assert row.last_error is None and claimed_again
     assert redone is not None and json.loads(redone.payload)["data"] == {"title": "T"}
+
+
+async def test_a_contacts_recent_deliveries_of_one_type_are_found_within_a_window(
+    units: NotifierUnits, partner: str
+) -> None:
+    contact_id = await _contact(units, partner)
+    other = await _contact(units, partner, email="b@example.org")
+    sign_in = PortalSignInRequested.ce_type
+    minute = timedelta(seconds=60)
+    async with units() as uow:
+        await uow.deliveries.add(
+            dataclasses.replace(_new(partner, contact_id=contact_id), event_type=sign_in)
+        )
+        assert await uow.deliveries.queued_within(contact_id, sign_in, minute)  # same unit
+    async with units() as uow:
+        assert await uow.deliveries.queued_within(contact_id, sign_in, minute)
+        assert not await uow.deliveries.queued_within(contact_id, "ta.assignment.offered", minute)
+        assert not await uow.deliveries.queued_within(other, sign_in, minute)
+        assert not await uow.deliveries.queued_within(contact_id, sign_in, timedelta(0))
+    await asyncio.sleep(0.3)
+    async with units() as uow:  # the window is counted back from now, the unit's time
+        assert not await uow.deliveries.queued_within(contact_id, sign_in, timedelta(seconds=0.2))
 
 
 # ------------------------------------------------------------------------------ the unit

@@ -24,7 +24,7 @@ from jinja2 import (
 )
 
 from services.notifier import domain
-from services.notifier.adapters.answer_links import ANSWERABLE, LinkMaker
+from services.notifier.adapters.answer_links import ANSWERABLE, SIGN_IN, LinkMaker
 from services.notifier.domain import AttemptResult
 
 # The templates are the service's data, beside its migrations.
@@ -53,9 +53,14 @@ class Rendered:
     html: str
 
 
+class NoSignInLink(ValueError):  # noqa: N818 - named for what is missing, like BadLink
+    """A sign-in e-mail without its link would only puzzle its reader: not sent at all."""
+
+
 class Templates:
     def __init__(self, folder: Path = TEMPLATES, links: LinkMaker | None = None) -> None:
-        self._links = links  # None: offer e-mails carry no Accept / Decline links
+        # None: offer e-mails carry no Accept / Decline links, sign-in e-mails are refused.
+        self._links = links
         # "html.j2" must be listed: select_autoescape(["html"]) does not match `*.html.j2`,
         # and partner-supplied text (reasons, titles) must be escaped in the HTML part. The
         # text parts are compiled from strings (see _split): plain text, never escaped.
@@ -80,7 +85,7 @@ class Templates:
             "type": body["type"],
             "timestamp": body["timestamp"],
             "data": body["data"],
-            "links": self._answer_links(event_type, body["data"]),
+            "links": self._links_for(event_type, body["data"]),
         }
         subject_template, text_template = self._text[f"{base}.txt.j2"]
         subject = domain.header_text(subject_template.render(context))
@@ -88,7 +93,14 @@ class Templates:
         html = self._env.get_template(f"{base}.html.j2").render(context | {"subject": subject})
         return Rendered(base.rsplit(".", 1)[1], subject, text, html)
 
-    def _answer_links(self, event_type: str, data: dict[str, Any]) -> dict[str, str] | None:
+    def _links_for(self, event_type: str, data: dict[str, Any]) -> dict[str, str] | None:
+        if event_type == SIGN_IN:
+            if self._links is None:
+                # A ValueError: the delivery fails at once, permanently, with this reason for
+                # operators (Mailer._build). intake offers sign-in by e-mail only with the
+                # secret, so this is a deployment where notifier was not given it.
+                raise NoSignInLink("no sign-in link without STAX_ANSWER_LINK_SECRET: not sent")
+            return {"sign_in": self._links.sign_in(data)}
         if self._links is None or event_type != ANSWERABLE:
             return None
         return self._links.links(data)

@@ -1,7 +1,7 @@
 """notifier's pure domain: who hears what and the subscription rules (`subscriptions`),
 webhook bodies and secrets (`webhooks`), attempts and retries (`attempts`), e-mail templates and
-headers (`mail`), the typed records repositories return (`models`) and the refusals of use
-cases (`errors`).
+headers (`mail`), portal sign-in e-mails (`sign_in`), the typed records repositories return
+(`models`) and the refusals of use cases (`errors`).
 
 No I/O, no framework, no clock: time arrives as an argument. The package exports them all, so
 callers write `domain.audience(...)`, `domain.Delivery`, `domain.OverQuota`.
@@ -51,6 +51,7 @@ from services.notifier.domain.models import (
     Subscriber,
     WebhookTarget,
 )
+from services.notifier.domain.sign_in import SIGN_IN_THROTTLE, sign_in_data
 from services.notifier.domain.subscriptions import (
     ENDPOINT_DISABLED,
     EVENT_TYPES,
@@ -83,6 +84,7 @@ __all__ = [
     "LANGUAGES",
     "MAX_HEADER_TEXT",
     "SECRETARIAT",
+    "SIGN_IN_THROTTLE",
     "TOLD_EVENTS",
     "AlreadyPending",
     "AttemptRecord",
@@ -123,6 +125,7 @@ __all__ = [
     "pick_language",
     "retry_after_seconds",
     "secret_problem",
+    "sign_in_data",
     "signing_secrets",
     "split_text_template",
     "template_base",

@@ -81,6 +81,23 @@ class ContactRepository:
         )
         return [_contact(r) for r in rows]
 
+    async def with_address_digest(self, email_sha256: str) -> list[Contact]:
+        """Partners' enabled contacts whose address has this digest (shared.sign_in_links
+        .email_digest: SHA-256 of the trimmed, lower-cased address). Requesters' contacts, in
+        the same table, never match: a portal sign-in is for partners only."""
+        # The digest is computed here rather than stored: partners' contacts are few (quotas),
+        # and a stored copy would be one more thing to keep in step with the address. btrim
+        # and lower agree with Python's strip and lower on the addresses contacts have
+        # (validated, no surrounding spaces; ASCII in practice).
+        rows = await self._conn.fetch(
+            f"SELECT {_COLUMNS} FROM notifier.contacts "
+            "WHERE partner_id IS NOT NULL AND enabled "
+            "AND encode(sha256(convert_to(lower(btrim(email)), 'UTF8')), 'hex') = $1 "
+            "ORDER BY partner_id, created_at",
+            email_sha256,
+        )
+        return [_contact(r) for r in rows]
+
     async def delete(self, partner_id: str, contact_id: UUID) -> bool:
         # Soft delete, like endpoints: deliveries reference the contact.
         result: str = await self._conn.execute(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID
 
 import asyncpg
@@ -256,6 +256,21 @@ class DeliveryRepository:
         if recovered:
             await self._conn.execute("SELECT pg_notify($1, '')", DUE_CHANNEL)
         return recovered
+
+    async def queued_within(self, contact_id: UUID, event_type: str, window: timedelta) -> bool:
+        """Whether a delivery of `event_type` to this contact was queued in the last `window`."""
+        # The database's clock on both sides: created_at is its now() at the insert, so the
+        # window never depends on how far another machine's clock (the event's time) drifts.
+        # Index deliveries_contact_recent (migration 0004).
+        return bool(
+            await self._conn.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM notifier.deliveries WHERE contact_id = $1 "
+                "AND event_type = $2 AND created_at > now() - $3::interval)",
+                contact_id,
+                event_type,
+                window,
+            )
+        )
 
     async def exists(self, delivery_id: UUID) -> bool:
         return bool(
