@@ -28,8 +28,8 @@ CONTACT = "offers@scrc-senegal.example"
 def notifier_mailing(services: Services) -> Iterator[SmtpSink]:
     """A real SMTP server, and the services up with notifier sending to it."""
     with smtp_server() as (sink, port):
+        services.configure("notifier", env={"STAX_NOTIFIER_SMTP_PORT": str(port)})
         services.ensure()
-        services.restart("notifier", env={"STAX_NOTIFIER_SMTP_PORT": str(port)})
         try:
             yield sink
         finally:
