@@ -27,7 +27,7 @@ FLAGS = [
     "--disable-background-networking",  # no calls home: only the registries are reachable
 ]
 SCREEN = ViewportSize(width=800, height=600)
-TIMEOUT_MS = 10_000  # each action or expectation; Playwright's 30 s hides a hang for too long
+TIMEOUT_MS = 10_000  # each action and navigation: Playwright's 30 s hides a hang for too long
 
 FAILURE_SHOT = pytest.StashKey[Path]()
 FAILED = pytest.StashKey[bool]()

@@ -21,11 +21,6 @@ def test_each_committed_file_has_its_pinned_sha256(package: Package, file: Vendo
     assert hashlib.sha256(committed.read_bytes()).hexdigest() == file.sha256
 
 
-def test_the_folder_holds_only_pinned_files_and_their_listing() -> None:
-    present = {path.name for path in STATIC.iterdir()}
-    assert present == {file.into for _, file in PINNED} | {"ASSETS.md"}
-
-
 @pytest.mark.parametrize(("package", "file"), PINNED, ids=[file.into for _, file in PINNED])
 def test_the_listing_names_each_file_with_its_version_and_sha256(
     package: Package, file: Vendored
