@@ -33,6 +33,12 @@ class Services:
                 stack.start_service(self.cfg, service, log=_quiet, extra_env=self._env.get(service))
         stack.wait_ready(self.cfg, tuple(wanted), timeout=90)
 
+    def configure(self, service: str, env: dict[str, str]) -> None:
+        """Stop `service` if it runs; the next `ensure` starts it with `env`, alongside the others
+        (a restart after `ensure` would wait for it to be ready twice)."""
+        stack.stop_service(self.cfg, service, log=_quiet)
+        self._env[service] = env
+
     def restart(self, service: str, env: dict[str, str] | None = None) -> None:
         stack.stop_service(self.cfg, service, log=_quiet)
         self._env[service] = env or {}

@@ -52,6 +52,8 @@ TEST_AND_BENCH_VARIABLES = {
     "STAX_TEST_BACKEND": "tests/conftest.py",
     "STAX_BENCH_PORT_BASE": "bench/common.py",
     "STAX_DEPLOY_PORT_BASE": "tests/containers/test_deploy_scaled.py",
+    "STAX_CHROMIUM": "tests/browser/conftest.py",
+    "STAX_SCREENSHOTS": "tests/browser/test_answer_link.py",
 }
 
 

@@ -1,0 +1,156 @@
+"""Vendors the browser libraries of intake's pages into services/intake/pages/static/ from the
+npm registry, with their licence texts.
+
+    python -m deploy.local.vendor_assets
+
+Each tarball is pinned twice: by version, and by the registry's own `dist.integrity` (the sha512
+of the tarball), checked before anything is read from it. Only the named files are taken out of
+it (never extractall: paths inside a tarball are not to be trusted), and each must match its
+pinned sha256, the pins tests/unit/test_static_assets.py checks the committed files against
+(offline). A file whose sha256 differs is not written.
+
+To bump a package: its new version and `npm view NAME@VERSION dist.integrity` here, run this; it
+names each new file's sha256 to pin; pin them, run again, and update static/ASSETS.md.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import io
+import sys
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+REGISTRY = "https://registry.npmjs.org"
+STATIC = Path(__file__).resolve().parents[2] / "services" / "intake" / "pages" / "static"
+
+
+@dataclass(frozen=True)
+class Vendored:
+    """One file of a package: where it is in the tarball (under package/), its name in STATIC."""
+
+    path: str
+    into: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Package:
+    name: str
+    version: str
+    integrity: str  # the registry's dist.integrity: "sha512-" and the base64 of the digest
+    files: tuple[Vendored, ...]
+
+    @property
+    def tarball(self) -> str:
+        unscoped = self.name.rsplit("/", 1)[-1]  # @kurkle/color's tarball is color-0.3.2.tgz
+        return f"{REGISTRY}/{self.name}/-/{unscoped}-{self.version}.tgz"
+
+
+PACKAGES = (
+    Package(
+        "htmx.org",
+        "2.0.11",
+        "sha512-Thx/WtpeOQqSrqBCw/A1cwGJGg4UrVa3+sW0GmrM3p4gJgO89ecH4qtbnyzDDWFvBTqjnIMCgELTNt636dtamA==",
+        (
+            Vendored(
+                "dist/htmx.min.js",
+                "htmx.min.js",
+                "d6fdc75f204e6bdefa99b69bf1e6d4ac69b8a364f77929f45c13476b4000f717",
+            ),
+            Vendored(
+                "LICENSE",
+                "htmx.org.LICENSE",
+                "d3d2456f76414f2456104660ebd65aff1c04cd7966b942bdabd63f3cdb316a38",
+            ),
+        ),
+    ),
+    Package(
+        "chart.js",
+        "4.6.1",
+        "sha512-hJyniucsFmq//EvXYvJ6c6mahPoI3kaxdjVH8awTaJ/fDNWeSqqqArixMJWkWNN6fcYvPU3HneSANFNYtRi61g==",
+        (
+            Vendored(
+                "dist/chart.umd.min.js",
+                "chart.umd.min.js",
+                "87364cc2b2a76a6684929e7d6b80b18a897794db38400caff1fcf1791c6925d2",
+            ),
+            Vendored(
+                "LICENSE.md",
+                "chart.js.LICENSE.md",
+                "41a84aa2caba645f966a18d9c2056b73e6d3a81d80bc0046bc0011a2634d4cce",
+            ),
+        ),
+    ),
+    # chart.umd.min.js bundles @kurkle/color (MIT; its banner is kept in the file): the licence's
+    # full text comes from that package's own tarball.
+    Package(
+        "@kurkle/color",
+        "0.3.2",
+        "sha512-fuscdXJ9G1qb7W8VdHi+IwRqij3lBkosAm4ydQtEmbY58OzHXqQhvlxqEkoz0yssNVn38bcpRWgA9PP+OGoisw==",
+        (
+            Vendored(
+                "LICENSE.md",
+                "kurkle-color.LICENSE.md",
+                "2859c50313bad2ba77b081410c477beaf92b60ca13a77a248d89859a6dd6ac81",
+            ),
+        ),
+    ),
+)
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def holds_integrity(data: bytes, integrity: str) -> bool:
+    algorithm, _, expected = integrity.partition("-")
+    if algorithm != "sha512":  # the registry's current scheme; sha1 `shasum`s are too weak
+        return False
+    actual = base64.b64encode(hashlib.sha512(data).digest()).decode()
+    return hmac.compare_digest(actual, expected)
+
+
+def member(tarball: bytes, path: str) -> bytes:
+    """One regular file of an npm tarball, read without extracting anything to disk."""
+    with tarfile.open(fileobj=io.BytesIO(tarball), mode="r:gz") as tar:
+        info = tar.getmember(f"package/{path}")
+        read = tar.extractfile(info) if info.isfile() else None
+        if read is None:
+            raise ValueError(f"package/{path} is not a regular file")
+        return read.read()
+
+
+def vendor(package: Package, client: httpx.Client) -> list[str]:
+    """Writes the package's files into STATIC; returns what went wrong (nothing: all written)."""
+    got = client.get(package.tarball)
+    got.raise_for_status()
+    if not holds_integrity(got.content, package.integrity):
+        return [f"{package.tarball}: does not match the pinned integrity"]
+    problems = []
+    for file in package.files:
+        data = member(got.content, file.path)
+        if sha256(data) != file.sha256:
+            problems.append(f"{file.into}: sha256 {sha256(data)}, pinned {file.sha256 or '-'}")
+            continue
+        (STATIC / file.into).write_bytes(data)
+        print(f"{package.name}@{package.version} {file.path} -> {STATIC / file.into}")
+    return problems
+
+
+def main() -> int:
+    STATIC.mkdir(parents=True, exist_ok=True)
+    with httpx.Client(timeout=60) as client:
+        problems = [problem for package in PACKAGES for problem in vendor(package, client)]
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
