@@ -16,9 +16,9 @@ import httpx
 import pytest
 
 from deploy.local import stack
-from tests.e2e.test_answer_links import _key
+from tests.e2e.offer_mail import api_key, notifier_mailing
 from tests.intake.events import eventually
-from tests.notifier.helpers import SmtpSink, smtp_server
+from tests.notifier.helpers import SmtpSink
 from tests.stack_helpers import Services
 
 pytestmark = pytest.mark.e2e
@@ -29,13 +29,8 @@ CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 @pytest.fixture
 def mail(services: Services) -> Iterator[tuple[SmtpSink, stack.StackSettings]]:
     """A real SMTP server, and the services up with notifier sending to it."""
-    with smtp_server() as (sink, port):
-        services.ensure()
-        services.restart("notifier", env={"STAX_NOTIFIER_SMTP_PORT": str(port)})
-        try:
-            yield sink, services.cfg
-        finally:
-            services.stop("notifier")  # the next test gets the default notifier
+    with notifier_mailing(services) as sink:
+        yield sink, services.cfg
 
 
 def _csrf(page: httpx.Response) -> str:
@@ -51,7 +46,7 @@ async def test_a_partner_contact_signs_in_to_the_portal_by_an_e_mailed_link_once
     intake = f"http://127.0.0.1:{cfg.intake_port}"
     notifier = f"http://127.0.0.1:{cfg.notifier_port}"
     partner, address = f"signin-{unique}", f"desk-{unique}@scrc-senegal.example"
-    operator = await _key(pool, "operator", f"signin-op-{unique}")
+    operator = await api_key(pool, "operator", f"signin-op-{unique}")
     async with httpx.AsyncClient(timeout=10) as http:
         contact = await http.post(
             f"{notifier}/v1/partners/{partner}/contacts",
