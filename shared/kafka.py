@@ -115,6 +115,18 @@ def _altered(record: ConsumerRecord[bytes, bytes]) -> dict[str, str]:
     return {"x-dlq-altered": ", ".join(altered)} if altered else {}
 
 
+# What FastStream's publish adds to a record when it is not given (faststream.kafka's producer).
+_PUBLISHER_HEADERS = ("content-type", "correlation_id")
+
+
+def _added(record: ConsumerRecord[bytes, bytes]) -> dict[str, str]:
+    """Names the headers the dead letter will carry that the original did not: FastStream adds
+    them on publishing, and a replay must leave them out again."""
+    names = {name for name, _ in record.headers}
+    added = [name for name in _PUBLISHER_HEADERS if name not in names]
+    return {"x-dlq-added": ", ".join(added)} if added else {}
+
+
 def _headers_kept(headers: Sequence[tuple[str, bytes]]) -> bool:
     """Whether _text_headers keeps every header as it was: not cut, not merged with a namesake,
     not escaped, and not mistaken for one of the dead letter's own x-dlq-* headers."""
@@ -144,6 +156,7 @@ class DeadLetters:
             _text_headers(record)
             | dropped
             | _altered(record)
+            | _added(record)
             | {
                 "x-dlq-reason": reason,
                 "x-dlq-error": error[:2000],

@@ -1,6 +1,6 @@
 """Dead letters for the tests, made the way the services make them: an original record through
-shared.kafka.DeadLetters, its publication captured instead of sent (as FastStream would encode
-it, minus the headers FastStream adds of its own)."""
+shared.kafka.DeadLetters, its publication captured instead of sent, with the headers FastStream
+adds of its own and encoded as FastStream encodes them."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
+from uuid import uuid4
 
 from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker
@@ -49,8 +50,10 @@ class _Capture:
 
     published: list[dict[str, Any]] = field(default_factory=list)
 
-    async def publish(self, value: bytes, **options: Any) -> None:
-        self.published.append({"value": value, **options})
+    async def publish(self, value: bytes, *, headers: dict[str, str], **options: Any) -> None:
+        # As faststream.kafka's producer merges them: its own first, then the caller's over them.
+        merged = {"content-type": "", "correlation_id": str(uuid4())} | headers
+        self.published.append({"value": value, "headers": merged, **options})
 
 
 async def dead_lettered(
@@ -86,3 +89,4 @@ def hand_made(headers: dict[str, str], *, offset: int = 9, value: bytes = b"{}")
         size=len(value),
         headers=tuple((k, v.encode()) for k, v in headers.items()),
     )
+

@@ -23,6 +23,8 @@ _KAFKA_MAX_TOPIC = 249  # the longest topic name Kafka allows
 _MAX_PARTITION = 2**31 - 1  # partitions are int32 in Kafka's protocol
 _ESCAPE = re.compile(r"\\x[0-9a-f]{2}")  # what "backslashreplace" makes of bytes not UTF-8
 _NUMBER = re.compile(r"-?[0-9]{1,19}")
+# What FastStream adds to a record it publishes when not given (shared.kafka says which it added).
+_PUBLISHER_HEADERS = frozenset({"content-type", "correlation_id"})
 
 Headers = tuple[tuple[str, bytes], ...]
 
@@ -93,7 +95,11 @@ class Replayed:
 
 
 def original_headers(letter: DeadLetter) -> Headers:
-    return tuple((k, v) for k, v in letter.headers if not k.startswith(PREFIX))
+    """The headers the record had: without the x-dlq-* ones, and without those the publisher of
+    the dead letter added (x-dlq-added; only FastStream's own two can be named there)."""
+    added = {n.strip() for v in dlq_headers(letter).get("x-dlq-added", []) for n in v.split(",")}
+    dropped = added & _PUBLISHER_HEADERS
+    return tuple((k, v) for k, v in letter.headers if not k.startswith(PREFIX) and k not in dropped)
 
 
 def dlq_headers(letter: DeadLetter) -> dict[str, list[str]]:
