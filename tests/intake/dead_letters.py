@@ -13,7 +13,7 @@ from uuid import uuid4
 from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker
 
-from services.intake.domain.dead_letters import DeadLetter
+from services.intake.domain.dead_letters import DeadLetter, DeadLetterPage, Replay
 from shared.kafka import DeadLetters
 
 AT = datetime(2026, 11, 27, 9, 30, tzinfo=UTC)
@@ -90,3 +90,25 @@ def hand_made(headers: dict[str, str], *, offset: int = 9, value: bytes = b"{}")
         headers=tuple((k, v.encode()) for k, v in headers.items()),
     )
 
+
+@dataclass
+class FakeDeadLetterTopic:
+    """ta.deadletter.v1 in memory: the offsets given, a page as Kafka's adapter pages it."""
+
+    letters: dict[int, DeadLetter] = field(default_factory=dict)
+    sent: list[Replay] = field(default_factory=list)
+    failure: Exception | None = None  # what the next send raises, once
+
+    async def newest(self, *, before: int | None, limit: int) -> DeadLetterPage:
+        below = sorted((o for o in self.letters if before is None or o < before), reverse=True)
+        page = below[:limit]
+        return DeadLetterPage([self.letters[o] for o in page], page[-1] if below[limit:] else None)
+
+    async def at(self, offset: int) -> DeadLetter | None:
+        return self.letters.get(offset)
+
+    async def send(self, replay: Replay) -> None:
+        failure, self.failure = self.failure, None
+        if failure is not None:
+            raise failure
+        self.sent.append(replay)

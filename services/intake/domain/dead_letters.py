@@ -94,6 +94,21 @@ class Replayed:
     by: str
 
 
+@dataclass(frozen=True)
+class Inspected:
+    """A dead letter as an operator sees it: whether a replay would be accepted now, and the
+    replay made before, if any."""
+
+    letter: DeadLetter
+    refusal: Refusal | None
+    replayed: Replayed | None
+
+
+def inspect(letter: DeadLetter, replayed: Replayed | None) -> Inspected:
+    refused = already_replayed(replayed) if replayed is not None else refusal(letter)
+    return Inspected(letter, refused, replayed)
+
+
 def original_headers(letter: DeadLetter) -> Headers:
     """The headers the record had: without the x-dlq-* ones, and without those the publisher of
     the dead letter added (x-dlq-added; only FastStream's own two can be named there)."""
