@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from prometheus_client import REGISTRY, CollectorRegistry
 
 from services.intake import api, consumers
+from services.intake.adapters.dead_letters import KafkaDeadLetterTopic
 from services.intake.adapters.reference_data import load_reference
 from services.intake.migrations import MIGRATIONS
 from services.intake.pages import answer_links
@@ -73,7 +74,9 @@ def create_app(settings: IntakeSettings, registry: CollectorRegistry = REGISTRY)
             app.state.units = pg_units(runtime.pool)
             app.state.checks = runtime.checks()
             app.state.authenticator = runtime.authenticator
-            yield
+            async with KafkaDeadLetterTopic(settings.kafka) as dead_letters:
+                app.state.dead_letters = dead_letters  # connects on first use
+                yield
 
     app = FastAPI(title="STAX intake", version="0.2.0", lifespan=lifespan, description=DESCRIPTION)
     shared_http_errors.install(app)
