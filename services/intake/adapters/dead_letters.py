@@ -222,5 +222,6 @@ def _not_permitted(topic: str) -> Refusal:
     return Refusal(
         "not_permitted",
         f"intake may not write {topic} (Kafka ACLs): a tenant granted before dead-letter replay "
-        "existed lacks intake's WRITE on its topic (shared.kafka_acls.tenant_acls)",
+        "existed lacks intake's WRITE on its topic (shared.kafka_acls.tenant_acls); granting "
+        "it again adds it, and rotates the tenant's password",
     )
