@@ -116,14 +116,14 @@ def _altered(record: ConsumerRecord[bytes, bytes]) -> dict[str, str]:
 
 
 # What FastStream's publish adds to a record when it is not given (faststream.kafka's producer).
-_PUBLISHER_HEADERS = ("content-type", "correlation_id")
+PUBLISHER_HEADERS = ("content-type", "correlation_id")
 
 
 def _added(record: ConsumerRecord[bytes, bytes]) -> dict[str, str]:
     """Names the headers the dead letter will carry that the original did not: FastStream adds
     them on publishing, and a replay must leave them out again."""
     names = {name for name, _ in record.headers}
-    added = [name for name in _PUBLISHER_HEADERS if name not in names]
+    added = [name for name in PUBLISHER_HEADERS if name not in names]
     return {"x-dlq-added": ", ".join(added)} if added else {}
 
 

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.intake.domain.dead_letters import (
+    PUBLISHER_HEADERS,
     DeadLetter,
     Refusal,
     Replay,
@@ -21,7 +22,7 @@ from services.intake.domain.dead_letters import (
     refusal,
     replay_of,
 )
-from shared import bounds, topics
+from shared import bounds, kafka, topics
 from tests.intake.dead_letters import dead_lettered, hand_made, original
 
 DLQ = {
@@ -170,6 +171,10 @@ def test_a_dead_letter_from_before_x_dlq_altered_is_judged_by_the_bounds() -> No
     assert _refused(hand_made(DLQ | {"ce_subject": at_the_bound})).code == "altered"
     assert _refused(hand_made(DLQ | {"ce_subject": "caf\\xc3"})).code == "altered"
     assert refusal(hand_made(DLQ | {"ce_subject": "café"})) is None
+
+
+def test_the_domain_strips_the_headers_dead_letters_say_faststream_added() -> None:
+    assert set(kafka.PUBLISHER_HEADERS) == PUBLISHER_HEADERS
 
 
 def test_a_listing_shows_a_bounded_preview_as_text() -> None:

@@ -23,8 +23,9 @@ _KAFKA_MAX_TOPIC = 249  # the longest topic name Kafka allows
 _MAX_PARTITION = 2**31 - 1  # partitions are int32 in Kafka's protocol
 _ESCAPE = re.compile(r"\\x[0-9a-f]{2}")  # what "backslashreplace" makes of bytes not UTF-8
 _NUMBER = re.compile(r"-?[0-9]{1,19}")
-# What FastStream adds to a record it publishes when not given (shared.kafka says which it added).
-_PUBLISHER_HEADERS = frozenset({"content-type", "correlation_id"})
+# What FastStream adds to a record it publishes when not given: shared.kafka.PUBLISHER_HEADERS,
+# which the domain may not import (a test compares them).
+PUBLISHER_HEADERS = frozenset({"content-type", "correlation_id"})
 
 Headers = tuple[tuple[str, bytes], ...]
 
@@ -113,7 +114,7 @@ def original_headers(letter: DeadLetter) -> Headers:
     """The headers the record had: without the x-dlq-* ones, and without those the publisher of
     the dead letter added (x-dlq-added; only FastStream's own two can be named there)."""
     added = {n.strip() for v in dlq_headers(letter).get("x-dlq-added", []) for n in v.split(",")}
-    dropped = added & _PUBLISHER_HEADERS
+    dropped = added & PUBLISHER_HEADERS
     return tuple((k, v) for k, v in letter.headers if not k.startswith(PREFIX) and k not in dropped)
 
 
@@ -240,5 +241,5 @@ def _first(dlq: dict[str, list[str]], name: str) -> str | None:
 
 
 def _number(text: str | None) -> int | None:
-    """An integer written as DeadLetters writes one, or None (no signs, spaces or other digits)."""
+    """An integer as DeadLetters writes one (str(int)), or None: no "+", spaces or other digits."""
     return int(text) if text is not None and _NUMBER.fullmatch(text) else None
