@@ -41,6 +41,15 @@ ACCEPTED_MAX_TITLE: Final = 300
 ACCEPTED_MAX_DESCRIPTION: Final = 20_000
 ACCEPTED_MAX_EXTERNAL_REF: Final = 200
 
+# Dead letters (shared.kafka.DeadLetters). A dead letter must always fit in one record (the
+# producer's default limit is 1 MiB): a record that was poison because of its size would otherwise
+# fail again on its way to the dead-letter topic, and be retried for ever in front of everything
+# behind it. intake's dead-letter replay reads the same bounds: a key or header at them may have
+# been cut, and a record cut is not replayed.
+DLQ_MAX_VALUE_BYTES: Final = 256 * 1024
+DLQ_MAX_HEADERS: Final = 64
+DLQ_MAX_HEADER_CHARS: Final = 1024
+
 # Answers: what a refusal may cost, however bad the input was.
 MAX_ERRORS: Final = 50  # enough to fix a submission in one go; the rest is counted, not listed
 MAX_ERROR_FIELD: Final = 200  # a dotted path into our own models is short

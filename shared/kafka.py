@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from aiokafka import ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -16,6 +16,7 @@ from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from prometheus_client import CollectorRegistry
 
 from shared import topics
+from shared.bounds import DLQ_MAX_HEADER_CHARS, DLQ_MAX_HEADERS, DLQ_MAX_VALUE_BYTES
 from shared.kafka_access import KafkaAccess
 
 log = logging.getLogger(__name__)
@@ -80,14 +81,6 @@ async def visible_topics(access: KafkaAccess) -> set[str]:
         await admin.close()
 
 
-# A dead letter must always fit in one record (the producer's default limit is 1 MiB): a record
-# that was poison because of its size would otherwise fail again on its way to the dead-letter
-# topic, and be retried for ever in front of everything behind it.
-DLQ_MAX_VALUE_BYTES = 256 * 1024
-DLQ_MAX_HEADERS = 64
-DLQ_MAX_HEADER_CHARS = 1024
-
-
 def _text_headers(record: ConsumerRecord[bytes, bytes]) -> dict[str, str]:
     # Kafka headers are bytes; FastStream publishes str. Undecodable bytes are kept readable
     # rather than dropped, because the dead-letter record is for a person to inspect.
@@ -108,6 +101,48 @@ def _dead_letter_value(record: ConsumerRecord[bytes, bytes]) -> tuple[bytes, dic
     return b"", {"x-dlq-value-dropped": f"{len(value)} bytes"}
 
 
+def _altered(record: ConsumerRecord[bytes, bytes]) -> dict[str, str]:
+    """Says what the dead letter does not keep as it was (a dropped value says so itself), so
+    that nobody replays a record other than the one that failed (intake's dead-letter replay)."""
+    altered = [
+        part
+        for part, kept in (
+            ("key", len(record.key or b"") <= DLQ_MAX_HEADER_CHARS),
+            ("headers", _headers_kept(record.headers)),
+        )
+        if not kept
+    ]
+    return {"x-dlq-altered": ", ".join(altered)} if altered else {}
+
+
+# What FastStream's publish adds to a record when it is not given (faststream.kafka's producer).
+PUBLISHER_HEADERS = ("content-type", "correlation_id")
+
+
+def _added(record: ConsumerRecord[bytes, bytes]) -> dict[str, str]:
+    """Names the headers the dead letter will carry that the original did not: FastStream adds
+    them on publishing, and a replay must leave them out again."""
+    names = {name for name, _ in record.headers}
+    added = [name for name in PUBLISHER_HEADERS if name not in names]
+    return {"x-dlq-added": ", ".join(added)} if added else {}
+
+
+def _headers_kept(headers: Sequence[tuple[str, bytes]]) -> bool:
+    """Whether _text_headers keeps every header as it was: not cut, not merged with a namesake,
+    not escaped, and not mistaken for one of the dead letter's own x-dlq-* headers."""
+    names = [name for name, _ in headers]
+    if len(headers) > DLQ_MAX_HEADERS or len(set(names)) < len(names):
+        return False
+    for name, value in headers:
+        try:
+            text = (value or b"").decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+        if name.startswith("x-dlq-") or max(len(name), len(text)) > DLQ_MAX_HEADER_CHARS:
+            return False
+    return True
+
+
 class DeadLetters:
     """Moves a record that can never be processed to `ta.deadletter.v1`, with the reason."""
 
@@ -120,6 +155,8 @@ class DeadLetters:
         headers = (
             _text_headers(record)
             | dropped
+            | _altered(record)
+            | _added(record)
             | {
                 "x-dlq-reason": reason,
                 "x-dlq-error": error[:2000],

@@ -75,6 +75,10 @@ SERVICE_ACLS: Final[dict[str, list[Acl]]] = {
         *_reads(topics.REQUESTS_SUBMITTED, topics.REQUESTS, topics.ASSIGNMENTS),
         *_reads(topics.NOTIFICATIONS),
         *_writes(topics.REQUESTS, topics.ASSIGNMENT_RESPONSES, topics.DEADLETTER),
+        # Dead-letter replay (intake's /v1/dead-letters): read the dead letters, and write one
+        # back to the topic it came from, any topic a service consumes (topics.CONSUMED).
+        *_reads(topics.DEADLETTER),
+        *_writes(topics.REQUESTS_SUBMITTED, topics.ASSIGNMENTS, topics.NOTIFICATIONS),
         *_writes(topics.PORTAL_SIGN_IN),
         _group("stax-intake"),
     ],
@@ -111,6 +115,8 @@ def tenant_acls(kind: TenantKind, tenant: str) -> dict[str, list[Acl]]:
             ],
             service_principal("matcher"): _reads(answers),
             service_principal("notifier"): _writes(mirror),
+            # Replaying a dead-lettered answer writes it back where the partner wrote it.
+            service_principal("intake"): _writes(answers),
         }
     requests = topics.submitter_requests_topic(tenant)
     outcomes = topics.submitter_outcomes_topic(tenant)
@@ -120,7 +126,8 @@ def tenant_acls(kind: TenantKind, tenant: str) -> dict[str, list[Acl]]:
             *_writes(requests),
             Acl("group", f"submitter.{tenant}.", "prefixed", "read"),
         ],
-        service_principal("intake"): [*_reads(requests), *_writes(outcomes)],
+        # The requests write: replaying a dead-lettered submission puts it back on its topic.
+        service_principal("intake"): [*_reads(requests), *_writes(outcomes, requests)],
     }
 
 

@@ -55,6 +55,24 @@ PARTNER_RESPONSES_PATTERN: Final = r"ta\.partner\.([a-z0-9][a-z0-9-]*)\.response
 SUBMITTER_REQUESTS_PATTERN: Final = r"ta\.submitter\.([a-z0-9][a-z0-9-]*)\.requests\.v1"
 
 
+# The topics STAX's services consume, so the only ones a dead letter can come from and be replayed
+# to (services.intake's dead-letter replay; shared.kafka_acls lets intake write each of them).
+CONSUMED: Final = (
+    REQUESTS_SUBMITTED,
+    REQUESTS,
+    ASSIGNMENTS,
+    ASSIGNMENT_RESPONSES,
+    NOTIFICATIONS,
+    PORTAL_SIGN_IN,
+)
+CONSUMED_PATTERNS: Final = (PARTNER_RESPONSES_PATTERN, SUBMITTER_REQUESTS_PATTERN)
+
+
+def is_consumed(topic: str) -> bool:
+    """Whether a STAX service consumes `topic`: a fixed topic, or a tenant's topic it reads."""
+    return topic in CONSUMED or any(tenant_of(topic, p) is not None for p in CONSUMED_PATTERNS)
+
+
 def tenant_of(topic: str, pattern: str) -> str | None:
     """The tenant id a tenant topic belongs to (the broker's ACLs vouch for it), else None."""
     match = re.fullmatch(pattern, topic)

@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import REGISTRY, CollectorRegistry
 
 from services.intake import api, consumers
+from services.intake.adapters.dead_letters import KafkaDeadLetterTopic
 from services.intake.adapters.reference_data import load_reference
 from services.intake.adapters.service_apis import ServiceApis
 from services.intake.domain.model import Clock
@@ -86,7 +87,8 @@ def create_app(settings: IntakeSettings, registry: CollectorRegistry = REGISTRY)
             app.state.checks = runtime.checks()
             app.state.authenticator = runtime.authenticator
             sessions.bind(runtime.authenticator)
-            async with http:
+            async with http, KafkaDeadLetterTopic(settings.kafka) as dead_letters:
+                app.state.dead_letters = dead_letters  # connects on first use
                 yield
 
     app = FastAPI(title="STAX intake", version="0.2.0", lifespan=lifespan, description=DESCRIPTION)

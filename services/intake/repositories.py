@@ -6,10 +6,12 @@ it returns the domain's models, never database rows.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast, get_args
 from uuid import UUID
 
+from services.intake.domain.dead_letters import Replayed
 from services.intake.domain.model import (
     Answer,
     Assignment,
@@ -395,6 +397,40 @@ class PgAnswerLinks:
             at,
         )
         return status == "INSERT 0 1"
+
+
+class PgDeadLetterReplays:
+    """intake.dead_letter_replays: the dead letters already written back, by their offset."""
+
+    def __init__(self, conn: Conn) -> None:
+        self._conn = conn
+
+    async def claim(self, replay: Replayed) -> bool:
+        """True the first time; a concurrent twin waits on the primary key for this one's commit
+        (or rollback: then it claims), then finds it (ON CONFLICT: no error, no rollback)."""
+        status: str = await self._conn.execute(
+            "INSERT INTO intake.dead_letter_replays"
+            " (dead_letter_offset, original_topic, replayed_at, replayed_by)"
+            " VALUES ($1, $2, $3, $4) ON CONFLICT (dead_letter_offset) DO NOTHING",
+            replay.offset,
+            replay.topic,
+            replay.at,
+            replay.by,
+        )
+        return status == "INSERT 0 1"
+
+    async def of(self, offsets: Sequence[int]) -> dict[int, Replayed]:
+        rows = await self._conn.fetch(
+            "SELECT dead_letter_offset, original_topic, replayed_at, replayed_by"
+            " FROM intake.dead_letter_replays WHERE dead_letter_offset = ANY($1::bigint[])",
+            list(offsets),
+        )
+        return {
+            r["dead_letter_offset"]: Replayed(
+                r["dead_letter_offset"], r["original_topic"], r["replayed_at"], r["replayed_by"]
+            )
+            for r in rows
+        }
 
 
 class PgReports:

@@ -176,3 +176,49 @@ class AssistanceReportView(BaseModel):
     uncovered_topics: dict[str, int] = Field(
         description="Topic → requests whose latest match outcome left it uncovered"
     )
+
+
+class DeadLetterRefusal(BaseModel):
+    code: str = Field(
+        description="already_replayed, never_published (a quarantined outbox row), "
+        "invalid_origin (its x-dlq-* headers do not name a record of a topic STAX consumes), "
+        "value_dropped (too large to keep), altered (key or headers not kept as they were), "
+        "gone (its topic or partition no longer exists) or not_permitted (Kafka ACLs)"
+    )
+    message: str = Field(description="Why, for the operator")
+
+
+class DeadLetterReplayView(BaseModel):
+    offset: int = Field(description="The dead letter's offset on ta.deadletter.v1")
+    topic: str = Field(description="Where it was written back: the topic it came from")
+    replayed_at: datetime
+    replayed_by: str = Field(description="The key_id of the operator key that replayed it")
+
+
+class DeadLetterView(BaseModel):
+    offset: int = Field(description="Its offset on ta.deadletter.v1 (one partition)")
+    timestamp: datetime = Field(description="When it was dead-lettered")
+    reason: str | None = Field(description="x-dlq-reason, e.g. invalid_data, outbox_quarantined")
+    error: str | None = Field(description="x-dlq-error: what went wrong")
+    service: str | None = Field(description="x-dlq-service: who dead-lettered it")
+    topic: str | None = Field(description="x-dlq-topic: the topic the record came from")
+    partition: int | None = Field(description="x-dlq-partition (-1: never reached Kafka)")
+    original_offset: int | None = Field(description="x-dlq-offset: its offset on that topic")
+    key: str | None = Field(description="The key as text (bytes not UTF-8 shown as �)")
+    headers: dict[str, str] = Field(
+        description="The original record's headers, as text (a listing shows each value's "
+        "start only)"
+    )
+    value_bytes: int = Field(description="Size of the value kept in the dead letter")
+    value_preview: str = Field(description="Its first 2 KiB as text (bytes not UTF-8 as �)")
+    replayable: bool = Field(description="Whether a replay would be accepted now")
+    refusal: DeadLetterRefusal | None = Field(description="Why not, when it would not")
+    replayed: DeadLetterReplayView | None = Field(description="Its replay, once replayed")
+
+
+class DeadLetterPageView(BaseModel):
+    dead_letters: list[DeadLetterView] = Field(description="Newest first")
+    next_before: int | None = Field(
+        description="Pass as `before` for the next, older page; null: this page reaches the "
+        "oldest dead letter the topic still keeps"
+    )

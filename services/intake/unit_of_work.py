@@ -6,13 +6,14 @@ Handlers are typed against the protocols only, so the tests' fakes (tests/intake
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
 import asyncpg
 
+from services.intake.domain.dead_letters import Replayed
 from services.intake.domain.model import (
     Answer,
     Assignment,
@@ -30,6 +31,7 @@ from services.intake.domain.reporting import RequestFacts, Window, WorkFacts
 from services.intake.repositories import (
     PgAnswerLinks,
     PgAssignments,
+    PgDeadLetterReplays,
     PgReports,
     PgRequests,
     PgTimeline,
@@ -126,6 +128,15 @@ class AnswerLinks(Protocol):
         ...
 
 
+class DeadLetterReplays(Protocol):
+    async def claim(self, replay: Replayed) -> bool:
+        """True the first time a dead letter (its offset) is replayed; False, and nothing
+        written, after."""
+        ...
+
+    async def of(self, offsets: Sequence[int]) -> dict[int, Replayed]: ...
+
+
 class Reports(Protocol):
     async def assistance_facts(self, scope: Window) -> tuple[list[RequestFacts], list[WorkFacts]]:
         """The requests accepted in `scope`, and those of their assignments that were accepted."""
@@ -149,6 +160,9 @@ class IntakeUnitOfWork(UnitOfWork, Protocol):
     @property
     def links(self) -> AnswerLinks: ...
 
+    @property
+    def replays(self) -> DeadLetterReplays: ...
+
 
 IntakeUnits = Callable[[], IntakeUnitOfWork]
 
@@ -159,6 +173,7 @@ class PgIntakeUnitOfWork(PgUnitOfWork):
     assignments: PgAssignments
     reports: PgReports
     links: PgAnswerLinks
+    replays: PgDeadLetterReplays
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         super().__init__(pool, SCHEMA)
@@ -169,6 +184,7 @@ class PgIntakeUnitOfWork(PgUnitOfWork):
         self.assignments = PgAssignments(conn)
         self.reports = PgReports(conn)
         self.links = PgAnswerLinks(conn)
+        self.replays = PgDeadLetterReplays(conn)
 
 
 def pg_units(pool: asyncpg.Pool) -> Callable[[], PgIntakeUnitOfWork]:

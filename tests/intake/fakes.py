@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from services.intake.domain.dead_letters import Replayed
 from services.intake.domain.model import (
     Answer,
     Assignment,
@@ -68,6 +69,7 @@ class IntakeStore(FakeStore):
     answers: dict[tuple[UUID, str], Answer] = field(default_factory=dict)
     used_links: dict[str, tuple[UUID, datetime]] = field(default_factory=dict)  # by digest
     used_sign_in_links: dict[str, tuple[str, datetime]] = field(default_factory=dict)
+    replays: dict[int, Replayed] = field(default_factory=dict)  # by dead-letter offset
 
 
 class FakeRequests:
@@ -287,6 +289,20 @@ class FakeAnswerLinks:
         return True
 
 
+class FakeDeadLetterReplays:
+    def __init__(self, store: IntakeStore) -> None:
+        self._store = store
+
+    async def claim(self, replay: Replayed) -> bool:
+        if replay.offset in self._store.replays:
+            return False
+        self._store.replays[replay.offset] = replay
+        return True
+
+    async def of(self, offsets: Sequence[int]) -> dict[int, Replayed]:
+        return {o: self._store.replays[o] for o in offsets if o in self._store.replays}
+
+
 class FakeReports:
     def __init__(self, store: IntakeStore) -> None:
         self._store = store
@@ -334,6 +350,7 @@ class FakeIntakeUnitOfWork(FakeUnitOfWork):
     assignments: FakeAssignments
     reports: FakeReports
     links: FakeAnswerLinks
+    replays: FakeDeadLetterReplays
 
     def __init__(self, store: IntakeStore) -> None:
         super().__init__(store)
@@ -345,6 +362,7 @@ class FakeIntakeUnitOfWork(FakeUnitOfWork):
         self.assignments = FakeAssignments(store)
         self.reports = FakeReports(store)
         self.links = FakeAnswerLinks(store)
+        self.replays = FakeDeadLetterReplays(store)
 
 
 def fake_units(store: IntakeStore) -> Callable[[], FakeIntakeUnitOfWork]:

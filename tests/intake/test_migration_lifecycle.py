@@ -67,7 +67,11 @@ async def test_region_topics_first_offer_and_match_times_are_backfilled(
     )
 
     applied = await migrator.apply(conn, "intake", MIGRATIONS.folder)
-    assert applied == ["0006_lifecycle_read_model", "0007_answer_links"]
+    assert applied == [
+        "0006_lifecycle_read_model",
+        "0007_answer_links",
+        "0008_dead_letter_replays",
+    ]
 
     row = await conn.fetchrow("SELECT * FROM intake.requests WHERE request_id = $1", request_id)
     assert row is not None

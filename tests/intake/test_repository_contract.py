@@ -15,6 +15,7 @@ from uuid import UUID, uuid4
 import asyncpg
 import pytest
 
+from services.intake.domain.dead_letters import Replayed
 from services.intake.domain.model import (
     Answer,
     Closure,
@@ -447,3 +448,22 @@ async def test_an_answer_link_is_used_once(backend: Backend) -> None:
             raise _RollBackError
     async with backend.units() as uow:
         assert not await uow.links.is_used(f"{digest}-2")  # rolled back with its unit
+
+
+async def test_a_dead_letter_is_replayed_once_and_a_rolled_back_replay_leaves_it_free(
+    backend: Backend,
+) -> None:
+    # Far above the offsets the session's real dead-letter topic reaches.
+    offset = randrange(10**12, 2**62)
+    first = Replayed(offset, "ta.requests.v1", AT, "k1")
+    async with backend.units() as uow:
+        assert await uow.replays.of([offset]) == {}
+        assert await uow.replays.claim(first)
+        assert not await uow.replays.claim(Replayed(offset, "ta.assignments.v1", AT, "k2"))
+        assert await uow.replays.of([offset, offset + 1]) == {offset: first}
+    with pytest.raises(_RollBackError):
+        async with backend.units() as uow:
+            assert await uow.replays.claim(Replayed(offset + 1, "ta.requests.v1", AT, "k1"))
+            raise _RollBackError  # as when the broker refuses the record
+    async with backend.units() as uow:
+        assert await uow.replays.of([offset, offset + 1]) == {offset: first}

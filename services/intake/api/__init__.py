@@ -3,14 +3,15 @@
 Every input is validated once: path and query parameters and the small bodies by FastAPI, the
 submission's body by `domain.submissions.validate` alone (shape and reference data in one pass, so
 a 422 lists every bad field), which is why `POST /v1/requests` reads its body itself. One module
-per audience: requests (submitters and operators), partners (answers), reports (operators).
+per audience: requests (submitters and operators), partners (answers), reports and dead letters
+(operators).
 """
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from services.intake.api import partners, reports, requests
+from services.intake.api import dead_letters, partners, reports, requests
 from services.intake.domain.model import Clock
 from services.intake.domain.reference import Reference
 
@@ -22,4 +23,5 @@ def router(*, reference: Reference, clock: Clock) -> APIRouter:
     partners.install(api, clock)
     requests.install_closing(api, clock)
     reports.install(api)
+    dead_letters.install(api, clock)
     return api

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from services.intake.domain.dead_letters import Refusal
 from shared.events import FieldError
 
 
@@ -36,4 +37,18 @@ class NotClosable(Exception):  # noqa: N818 - HTTP 409: partners still work on i
 
 
 class LinkUsed(Exception):  # noqa: N818 - HTTP 409 page: a one-click answer link is single use
+    pass
+
+
+class UnknownDeadLetter(Exception):  # noqa: N818 - HTTP 404: no such offset on ta.deadletter.v1
+    pass
+
+
+class NotReplayable(Exception):  # noqa: N818 - HTTP 409: incomplete, foreign, or replayed before
+    def __init__(self, refusal: Refusal) -> None:
+        super().__init__(refusal.message)
+        self.refusal = refusal
+
+
+class DeadLettersUnavailable(Exception):  # noqa: N818 - HTTP 503: Kafka did not answer in time
     pass
