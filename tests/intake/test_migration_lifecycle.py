@@ -71,6 +71,7 @@ async def test_region_topics_first_offer_and_match_times_are_backfilled(
         "0006_lifecycle_read_model",
         "0007_answer_links",
         "0008_dead_letter_replays",
+        "0009_sign_in_links",
     ]
 
     row = await conn.fetchrow("SELECT * FROM intake.requests WHERE request_id = $1", request_id)
