@@ -27,6 +27,7 @@ from shared.auth import Principal
 from shared.events import AssignmentOffered, Role
 from shared.http_limits import RateLimit
 from shared.sign_in_links import SignInLink
+from tests.intake.dead_letters import FakeDeadLetterTopic, dead_lettered, hand_made, original
 from tests.intake.fakes import FakeIntakeUnitOfWork, IntakeStore, fake_units
 from tests.intake.scenarios import NOW, accepted, data_of, envelope_of
 
@@ -89,14 +90,21 @@ class Site:
     store: IntakeStore
     services: Services
     keys: dict[str, Principal]
+    dead_letters: FakeDeadLetterTopic
 
 
-def _app(store: IntakeStore, services: Services, keys: dict[str, Principal]) -> FastAPI:
+def _app(
+    store: IntakeStore,
+    services: Services,
+    keys: dict[str, Principal],
+    dead_letters: FakeDeadLetterTopic,
+) -> FastAPI:
     async def authenticate(key: str) -> Principal | None:
         return keys.get(key)
 
     app = FastAPI()
     app.state.units = fake_units(store)
+    app.state.dead_letters = dead_letters
     pages, rate_limit = Pages(), RateLimit("1000/second")
     sessions = Sessions(SECRET, authenticate)
 
@@ -124,9 +132,10 @@ async def site() -> AsyncIterator[Site]:
         OPERATOR_KEY: Principal("k2", "operator", "Secretariat", None),
         SUBMITTER_KEY: Principal("k3", "submitter", "Kenya", None, "kenya"),
     }
-    transport = httpx.ASGITransport(app=_app(store, services, keys))
+    dead_letters = FakeDeadLetterTopic()
+    transport = httpx.ASGITransport(app=_app(store, services, keys, dead_letters))
     async with httpx.AsyncClient(transport=transport, base_url="http://intake.test") as client:
-        yield Site(client, store, services, keys)
+        yield Site(client, store, services, keys, dead_letters)
 
 
 def csrf_of(page: httpx.Response) -> str:
@@ -413,3 +422,35 @@ async def test_an_expired_or_altered_link_gets_a_page_saying_so(
     site: Site, url: str, status: int
 ) -> None:
     assert (await site.client.get(url)).status_code == status
+
+
+async def test_the_console_lists_dead_letters_and_replays_one_once(site: Site) -> None:
+    letter = await dead_lettered(original(topics.ASSIGNMENT_RESPONSES), offset=7)
+    site.dead_letters.letters[7] = letter
+    site.dead_letters.letters[9] = hand_made({"x-dlq-topic": "__consumer_offsets"}, offset=9)
+    await signed_in(site, "console", OPERATOR_KEY)
+    listing = await site.client.get("/console/dead-letters")
+    assert listing.status_code == 200
+    assert "invalid_data" in listing.text and topics.ASSIGNMENT_RESPONSES in listing.text
+    assert 'action="/console/dead-letters/7/replay"' in listing.text
+    assert 'action="/console/dead-letters/9/replay"' not in listing.text  # refused: no button
+    replayed = await site.client.post(
+        "/console/dead-letters/7/replay", data={"csrf": csrf_of(listing)}
+    )
+    assert replayed.status_code == 303
+    [sent] = site.dead_letters.sent
+    assert (sent.topic, sent.partition) == (topics.ASSIGNMENT_RESPONSES, 2)
+    again = await site.client.post(
+        "/console/dead-letters/7/replay", data={"csrf": csrf_of(listing)}
+    )
+    assert again.status_code == 409
+    assert len(site.dead_letters.sent) == 1
+    after = await site.client.get("/console/dead-letters")
+    assert "replayed" in after.text and 'action="/console/dead-letters/7/replay"' not in after.text
+
+
+async def test_a_replay_without_the_csrf_token_writes_nothing(site: Site) -> None:
+    site.dead_letters.letters[7] = await dead_lettered(original(topics.REQUESTS), offset=7)
+    await signed_in(site, "console", OPERATOR_KEY)
+    refused = await site.client.post("/console/dead-letters/7/replay", data={"csrf": "x"})
+    assert refused.status_code == 403 and site.dead_letters.sent == []

@@ -13,16 +13,25 @@ from starlette.responses import RedirectResponse, Response
 
 from services.intake.adapters.service_apis import Answer, ServiceApis, UnreachableError
 from services.intake.domain import console
-from services.intake.domain.errors import UnknownRequest
+from services.intake.domain import dead_letters as rules
+from services.intake.domain.errors import (
+    DeadLettersUnavailable,
+    NotReplayable,
+    UnknownDeadLetter,
+    UnknownRequest,
+)
 from services.intake.domain.model import Clock, RequestStatus
 from services.intake.handlers import console as handlers
+from services.intake.handlers import dead_letters as letters
 from services.intake.handlers import views
-from services.intake.pages.forms import Units
+from services.intake.pages.forms import DeadLetters, Units
 from services.intake.pages.guard import Guard
 
 Days = Annotated[int, Query(ge=1, le=366)]
 DELIVERY_STATUSES = ("pending", "delivered", "failed")
 MAX_TOPICS = 40
+LETTERS_LISTED = 50
+PREVIEW_CHARS = 300
 
 
 def router(*, guard: Guard, clock: Clock, apis: ServiceApis) -> APIRouter:
@@ -30,6 +39,7 @@ def router(*, guard: Guard, clock: Clock, apis: ServiceApis) -> APIRouter:
     _install_requests(route, guard, clock)
     _install_partners(route, guard, apis)
     _install_deliveries(route, guard, apis)
+    _install_dead_letters(route, guard, clock)
     return route
 
 
@@ -181,3 +191,45 @@ def _partner_patch(fields: dict[str, str]) -> dict[str, Any] | str:
     if not topics or len(topics) > MAX_TOPICS:
         return f"topics: between 1 and {MAX_TOPICS} codes, separated by commas"
     return {"capacity": capacity, "topics": topics, "active": fields.get("active") == "on"}
+
+
+def _install_dead_letters(route: APIRouter, guard: Guard, clock: Clock) -> None:
+    @route.get("/console/dead-letters")
+    async def dead_letters(
+        request: Request,
+        units: Units,
+        topic: DeadLetters,
+        before: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+    ) -> Response:
+        session = await guard.session(request)
+        if isinstance(session, Response):
+            return session
+        try:
+            page, older = await letters.newest(topic, units, before=before, limit=LETTERS_LISTED)
+        except DeadLettersUnavailable:
+            return guard.say(request, 503, "unreachable", reason="Kafka did not answer in time")
+        shown = [(i, rules.origin(i.letter), rules.preview(i.letter)[:PREVIEW_CHARS]) for i in page]
+        return guard.show(
+            request,
+            session,
+            "console_dead_letters.html.j2",
+            "console.dead_letters",
+            letters=shown,
+            older=older,
+        )
+
+    @route.post("/console/dead-letters/{offset}/replay")
+    async def replay(request: Request, offset: int, units: Units, topic: DeadLetters) -> Response:
+        got = await guard.form(request, max_fields=2)
+        if isinstance(got, Response):
+            return got
+        session, _ = got
+        try:
+            await letters.replay(topic, units, offset, by=session.principal.key_id, clock=clock)
+        except UnknownDeadLetter:
+            return guard.say(request, 404, "refused", reason=f"no dead letter at offset {offset}")
+        except NotReplayable as exc:
+            return guard.say(request, 409, "refused", reason=exc.refusal.message)
+        except DeadLettersUnavailable:
+            return guard.say(request, 503, "unreachable", reason="Kafka did not answer in time")
+        return RedirectResponse(f"/console/dead-letters?said=replayed#d-{offset}", status_code=303)

@@ -9,6 +9,7 @@ from urllib.parse import parse_qs
 from fastapi import Depends, Request
 from starlette.responses import Response
 
+from services.intake.handlers.dead_letters import DeadLetterTopic
 from services.intake.pages.rendering import Pages
 from services.intake.pages.texts import Language, choose
 from services.intake.unit_of_work import IntakeUnits
@@ -24,6 +25,14 @@ async def _units(request: Request) -> IntakeUnits:
 
 
 Units = Annotated[IntakeUnits, Depends(_units)]
+
+
+async def _dead_letters(request: Request) -> DeadLetterTopic:
+    topic: DeadLetterTopic = request.app.state.dead_letters  # set by app.py's lifespan
+    return topic
+
+
+DeadLetters = Annotated[DeadLetterTopic, Depends(_dead_letters)]
 
 
 def language(request: Request) -> Language:
