@@ -29,6 +29,7 @@ FLAGS = [
 SCREEN = ViewportSize(width=800, height=600)
 TIMEOUT_MS = 10_000  # each action and navigation: Playwright's 30 s hides a hang for too long
 
+DOCS_SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 FAILURE_SHOT = pytest.StashKey[Path]()
 FAILED = pytest.StashKey[bool]()
 
@@ -75,3 +76,13 @@ async def page(
         if request.node.stash.get(FAILED, False):
             await opened.screenshot(path=request.node.stash[FAILURE_SHOT], full_page=True)
         await context.close()
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    """Where a test's screenshots go: docs/screenshots with STAX_SCREENSHOTS=1 (the committed
+    ones, shown in the README), else the test's tmp_path."""
+    if os.environ.get("STAX_SCREENSHOTS") == "1":
+        DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
+        return DOCS_SHOTS
+    return tmp_path

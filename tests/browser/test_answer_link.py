@@ -8,7 +8,6 @@ otherwise they go to the test's tmp_path."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from uuid import UUID
@@ -18,6 +17,8 @@ import httpx
 import pytest
 from playwright.async_api import Page, expect
 
+from shared.auth import create_key
+from tests.browser.pages import sign_in
 from tests.e2e.offer_mail import (
     Offered,
     accepted,
@@ -35,21 +36,11 @@ from tests.stack_helpers import Services
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
-DOCS_SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-
 
 @pytest.fixture
 def mail(services: Services, idle_partners: None) -> Iterator[SmtpSink]:
     with notifier_mailing(services) as sink:
         yield sink
-
-
-@pytest.fixture
-def shots(tmp_path: Path) -> Path:
-    if os.environ.get("STAX_SCREENSHOTS") == "1":
-        DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
-        return DOCS_SHOTS
-    return tmp_path
 
 
 async def test_a_partner_accepts_an_offer_in_the_browser_after_a_harmless_prefetch(
@@ -67,6 +58,36 @@ async def test_a_partner_accepts_an_offer_in_the_browser_after_a_harmless_prefet
         )
     assert [answer["partner_id"] for answer in responses(entries)] == [LEAD]
     assert await _matcher_status(pool, offered.request_id) == "accepted"
+    await _timeline_in_the_console(page, intake, operator["X-API-Key"], offered, shots)
+    await _work_in_the_portal(page, pool, intake, offered, shots, unique)
+
+
+async def _timeline_in_the_console(
+    page: Page, intake: str, operator: str, offered: Offered, shots: Path
+) -> None:
+    """The operator's view of the same request: its timeline ends with the acceptance."""
+    await page.set_viewport_size({"width": 1280, "height": 800})
+    await sign_in(page, intake, "console", operator)
+    await page.goto(f"{intake}/console/requests/{offered.request_id}")
+    await expect(page.get_by_role("heading", name="Request timeline")).to_be_visible()
+    accepted_row = page.get_by_role("row").filter(has_text="ta.assignment.accepted")
+    await expect(accepted_row).to_contain_text(LEAD)
+    await page.screenshot(path=shots / "console-timeline.png", full_page=True)
+    await page.get_by_role("button", name="Sign out").click()
+    await expect(page.get_by_label("API key")).to_be_visible()
+
+
+async def _work_in_the_portal(
+    page: Page, pool: asyncpg.Pool, intake: str, offered: Offered, shots: Path, unique: str
+) -> None:
+    """The lead partner's portal: the accepted offer is now work in hand, to start or complete."""
+    async with pool.acquire() as conn:
+        _, key = await create_key(conn, role="partner", name=f"portal-{unique}", partner_id=LEAD)
+    await sign_in(page, intake, "portal", key, shot=shots / "portal-sign-in.png")
+    row = page.get_by_role("row").filter(has_text=offered.request_id)
+    await expect(row).to_contain_text("accepted")
+    await expect(row.get_by_role("button", name="Start")).to_be_visible()
+    await page.screenshot(path=shots / "portal.png", full_page=False)
 
 
 async def _prefetch_changes_nothing(

@@ -48,7 +48,7 @@ class Services:
         self.calls.append(request)
         path = request.url.path
         if path == "/v1/partners":
-            return httpx.Response(200, json=self.partners)
+            return httpx.Response(200, json={"partners": self.partners})
         if request.method == "PATCH" and path.startswith("/v1/partners/"):
             patch = json.loads(request.content)
             if patch["capacity"] > 1000:

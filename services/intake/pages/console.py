@@ -107,7 +107,8 @@ def _install_partners(route: APIRouter, guard: Guard, apis: ServiceApis) -> None
         answer = await _called(guard, request, lambda: apis.partners(session.operator_key))
         if isinstance(answer, Response):
             return answer
-        listed = answer.body if isinstance(answer.body, list) else []
+        body = answer.body if isinstance(answer.body, dict) else {}
+        listed = body.get("partners", [])  # matcher answers {"partners": [...]}
         return guard.show(
             request, session, "console_partners.html.j2", "console.partners", partners=listed
         )
