@@ -53,7 +53,7 @@ TEST_AND_BENCH_VARIABLES = {
     "STAX_BENCH_PORT_BASE": "bench/common.py",
     "STAX_DEPLOY_PORT_BASE": "tests/containers/test_deploy_scaled.py",
     "STAX_CHROMIUM": "tests/browser/conftest.py",
-    "STAX_SCREENSHOTS": "tests/browser/test_answer_link.py",
+    "STAX_SCREENSHOTS": "tests/browser/conftest.py",
 }
 
 
