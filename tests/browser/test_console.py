@@ -53,6 +53,7 @@ async def test_an_operator_raises_a_partners_capacity_in_the_console(
         await row.get_by_role("button", name="Save").click()
         await expect(page.get_by_role("status")).to_contain_text("Saved")
         await expect(page.locator(f"#p-{partner_id}").get_by_text("0 / 4")).to_be_visible()
+        await _a_refusal_is_shown(page, partner_id)
         found = (await http.get(f"{matcher}/v1/partners/{partner_id}")).json()
     assert (found["capacity"], found["active"]) == (4, False)
 
@@ -75,6 +76,20 @@ async def _requests_offered(
         return [v["status"] for v in views]
 
     await eventually(statuses, lambda found: "accepted" not in found, wait=60)
+
+
+async def _a_refusal_is_shown(page: Page, partner_id: str) -> None:
+    """htmx (boosted forms) sends the form, and shows the matcher's refusal of an unknown topic
+    code: an error page is swapped in like any other (htmx's default would drop it)."""
+    assert await page.evaluate("typeof htmx") == "object"
+    row = page.locator(f"#p-{partner_id}")
+    await row.get_by_label("Topics").fill("NO_SUCH_TOPIC")
+    async with page.expect_request(lambda r: r.method == "POST") as sent:
+        await row.get_by_role("button", name="Save").click()
+    assert (await sent.value).headers.get("hx-request") == "true"
+    await expect(page.get_by_role("heading", name="This could not be done")).to_be_visible()
+    await expect(page.get_by_text("NO_SUCH_TOPIC")).to_be_visible()
+    await page.go_back()
 
 
 async def _overview(page: Page, shots: Path) -> None:
