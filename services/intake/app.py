@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import REGISTRY, CollectorRegistry
 
-from services.intake import api, consumers
+from services.intake import api, consumers, workers
 from services.intake.adapters.dead_letters import KafkaDeadLetterTopic
 from services.intake.adapters.reference_data import load_reference
 from services.intake.adapters.service_apis import ServiceApis
@@ -66,13 +66,12 @@ def create_app(settings: IntakeSettings, registry: CollectorRegistry = REGISTRY)
         return datetime.now(UTC)
 
     def wire(runtime: Runtime) -> None:
+        units = pg_units(runtime.pool)
         consumers.subscribe(
-            broker,
-            pg_units(runtime.pool),
-            DeadLetters(broker, SERVICE),
-            reference=reference,
-            clock=clock,
+            broker, units, DeadLetters(broker, SERVICE), reference=reference, clock=clock
         )
+        every = settings.retention_poll_seconds
+        runtime.spawn(workers.prune_used_links(units, clock, every), "intake-used-links")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

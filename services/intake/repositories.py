@@ -388,6 +388,21 @@ class PgAnswerLinks:
         )
         return used
 
+    async def prune(self, now: datetime) -> int:
+        """Forget the used links that can no longer verify anyway: answer links whose offer's
+        respond_by (their expiry) has passed, sign-in links used over an hour ago (they live 15
+        minutes). Nothing else remembers them, so the tables would grow for ever."""
+        deleted: int = await self._conn.fetchval(
+            "WITH answers AS (DELETE FROM intake.used_answer_links u"
+            "  USING intake.assignments a"
+            "  WHERE u.assignment_id = a.assignment_id AND a.respond_by < $1 RETURNING 1),"
+            " sign_ins AS (DELETE FROM intake.used_sign_in_links"
+            "  WHERE used_at < $1 - interval '1 hour' RETURNING 1) "
+            "SELECT (SELECT count(*) FROM answers) + (SELECT count(*) FROM sign_ins)",
+            now,
+        )
+        return deleted
+
     async def use_sign_in(self, digest: str, partner_id: str, at: datetime) -> bool:
         status: str = await self._conn.execute(
             "INSERT INTO intake.used_sign_in_links (digest, partner_id, used_at)"

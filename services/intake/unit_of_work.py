@@ -127,6 +127,10 @@ class AnswerLinks(Protocol):
         """As `use`, for the portal's e-mailed sign-in links."""
         ...
 
+    async def prune(self, now: datetime) -> int:
+        """Forget used links past their expiry (they cannot verify any more); how many went."""
+        ...
+
 
 class DeadLetterReplays(Protocol):
     async def claim(self, replay: Replayed) -> bool:

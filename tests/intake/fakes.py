@@ -7,7 +7,7 @@ import dataclasses
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -30,6 +30,8 @@ from services.intake.domain.model import (
 from services.intake.domain.reporting import WAS_ACCEPTED, RequestFacts, Window, WorkFacts
 from shared.events import AssignmentOffered, RequestAccepted
 from shared.uow import FakeStore, FakeUnitOfWork
+
+HOUR = timedelta(hours=1)  # how long a used sign-in link is remembered past its use
 
 
 @dataclass
@@ -281,6 +283,20 @@ class FakeAnswerLinks:
 
     async def is_used(self, digest: str) -> bool:
         return digest in self._store.used_links
+
+    async def prune(self, now: datetime) -> int:
+        offers = self._store.offers
+        expired = [
+            d
+            for d, (assignment_id, _) in self._store.used_links.items()
+            if assignment_id in offers and offers[assignment_id].offer.respond_by < now
+        ]
+        stale = [d for d, (_, at) in self._store.used_sign_in_links.items() if at < now - HOUR]
+        for digest in expired:
+            del self._store.used_links[digest]
+        for digest in stale:
+            del self._store.used_sign_in_links[digest]
+        return len(expired) + len(stale)
 
     async def use_sign_in(self, digest: str, partner_id: str, at: datetime) -> bool:
         if digest in self._store.used_sign_in_links:

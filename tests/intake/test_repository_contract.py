@@ -467,3 +467,27 @@ async def test_a_dead_letter_is_replayed_once_and_a_rolled_back_replay_leaves_it
             raise _RollBackError  # as when the broker refuses the record
     async with backend.units() as uow:
         assert await uow.replays.of([offset, offset + 1]) == {offset: first}
+
+
+async def test_used_links_are_forgotten_once_expired(backend: Backend) -> None:
+    event = _accepted(f"portal-{uuid4()}", f"ref-{uuid4()}")
+    await _add(backend, event)
+    offered = _offer(event.request_id, f"centre-{uuid4()}")  # respond_by AT + 5 days
+    answer_link, sign_in_link = uuid4().hex, uuid4().hex
+    async with backend.units() as uow:
+        await uow.assignments.add_offer(offered, AT)
+        await uow.links.use(answer_link, offered.assignment_id, AT)
+        await uow.links.use_sign_in(sign_in_link, "centre", AT)
+        await uow.links.prune(AT + timedelta(minutes=59))  # neither has expired
+        kept = (await uow.links.is_used(answer_link), await _sign_in_used(uow, sign_in_link))
+        await uow.links.prune(AT + timedelta(hours=2))  # the sign-in link's hour is over
+        later = (await uow.links.is_used(answer_link), await _sign_in_used(uow, sign_in_link))
+        await uow.links.prune(AT + timedelta(days=5, seconds=1))  # past the offer's respond_by
+        gone = await uow.links.is_used(answer_link)
+    assert (kept, later, gone) == ((True, True), (True, False), False)
+
+
+async def _sign_in_used(uow: IntakeUnitOfWork, digest: str) -> bool:
+    """Whether a sign-in link is remembered: using it again is refused. (A forgotten one is
+    recorded anew by this probe, as a real use would record it.)"""
+    return not await uow.links.use_sign_in(digest, "probe", AT)

@@ -26,3 +26,9 @@ async def use_link(uow: IntakeUnitOfWork, link: SignInLink, digest: str, *, cloc
     """Mark the link used, in the caller's unit; LinkUsed if it was used before."""
     if not await uow.links.use_sign_in(digest, link.partner_id, clock()):
         raise LinkUsed
+
+
+async def forget_expired_links(uow: IntakeUnitOfWork, *, clock: Clock) -> int:
+    """Forget used answer and sign-in links that have expired: they cannot verify again, so
+    nothing needs to know they were used."""
+    return await uow.links.prune(clock())
