@@ -45,6 +45,7 @@ async def test_an_operator_raises_a_partners_capacity_in_the_console(
         await page.set_viewport_size(WIDE)  # type: ignore[arg-type]
         await sign_in(page, intake, "console", operator)
         await _overview(page, shots)
+        await _lists(page, shots)
         await page.get_by_role("link", name="Partners").click()
         row = page.locator(f"#p-{partner_id}")
         await expect(row.get_by_text("0 / 1")).to_be_visible()
@@ -90,6 +91,17 @@ async def _a_refusal_is_shown(page: Page, partner_id: str) -> None:
     await expect(page.get_by_role("heading", name="This could not be done")).to_be_visible()
     await expect(page.get_by_text("NO_SUCH_TOPIC")).to_be_visible()
     await page.go_back()
+
+
+async def _lists(page: Page, shots: Path) -> None:
+    """The requests (the ones just submitted among them) and the deliveries, one click each."""
+    await page.get_by_role("link", name="All requests").click()
+    await expect(page.get_by_role("heading", name="Requests")).to_be_visible()
+    await expect(page.get_by_role("row").filter(has_text="SEN").first).to_be_visible()
+    await page.screenshot(path=shots / "console-requests.png", full_page=False)
+    await page.get_by_role("link", name="Deliveries").click()
+    await expect(page.get_by_role("heading", name="Deliveries")).to_be_visible()
+    await page.screenshot(path=shots / "console-deliveries.png", full_page=False)
 
 
 async def _overview(page: Page, shots: Path) -> None:

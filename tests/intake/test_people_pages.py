@@ -454,3 +454,26 @@ async def test_a_replay_without_the_csrf_token_writes_nothing(site: Site) -> Non
     await signed_in(site, "console", OPERATOR_KEY)
     refused = await site.client.post("/console/dead-letters/7/replay", data={"csrf": "x"})
     assert refused.status_code == 403 and site.dead_letters.sent == []
+
+
+async def test_signing_out_needs_the_sessions_csrf_token_and_ends_the_session(site: Site) -> None:
+    await signed_in(site, "console", OPERATOR_KEY)
+    home = await site.client.get("/console/")
+    forged = await site.client.post("/console/sign-out", data={"csrf": "forged"})
+    assert forged.status_code == 403
+    assert (await site.client.get("/console/")).status_code == 200  # still signed in
+    done = await site.client.post("/console/sign-out", data={"csrf": csrf_of(home)})
+    assert done.status_code == 303 and done.headers["location"] == "/console/sign-in"
+    assert COOKIE not in site.client.cookies
+    assert (await site.client.get("/console/")).status_code == 303
+
+
+async def test_over_https_every_cookie_is_secure(site: Site) -> None:
+    form = await site.client.get("https://intake.test/console/sign-in")
+    assert "Secure" in form.headers["set-cookie"]
+    done = await site.client.post(
+        "https://intake.test/console/sign-in", data={"csrf": csrf_of(form), "key": OPERATOR_KEY}
+    )
+    assert done.status_code == 303
+    session = next(c for c in done.headers.get_list("set-cookie") if c.startswith(COOKIE))
+    assert "Secure" in session and "HttpOnly" in session

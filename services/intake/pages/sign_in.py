@@ -18,7 +18,14 @@ from services.intake.domain.model import Clock
 from services.intake.handlers import sign_in_links as handlers
 from services.intake.pages.forms import Units, busy, language, read_form
 from services.intake.pages.rendering import Pages
-from services.intake.pages.sessions import CSRF_FIELD, MAX_CSRF, ROLE_OF, Area, Sessions
+from services.intake.pages.sessions import (
+    CSRF_FIELD,
+    MAX_CSRF,
+    ROLE_OF,
+    Area,
+    Sessions,
+    csrf_holds,
+)
 from shared import sign_in_links
 from shared.http_limits import RateLimit
 from shared.sign_in_links import BadLink, ExpiredLink
@@ -101,7 +108,11 @@ def _install_key(route: APIRouter, area: Area, door: SignIn) -> None:
 
     @route.post(f"/{area}/sign-out")
     async def sign_out(request: Request) -> Response:
-        # No CSRF check: the worst another site can do is sign someone out.
+        # CSRF-checked like every form: another site must not sign someone out either.
+        session = await door.sessions.current(request, area)
+        fields = await read_form(request, max_fields=2)
+        if session is not None and not csrf_holds(session, request, (fields or {}).get(CSRF_FIELD)):
+            return door.pages.message(language(request), 403, "csrf")
         done = RedirectResponse(f"/{area}/sign-in", status_code=303)
         Sessions.end(done)
         return done
