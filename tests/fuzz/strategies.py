@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from hashlib import sha256
 from typing import Any
 from uuid import uuid4
 
@@ -152,6 +153,8 @@ def _sample(ce_type: str) -> dict[str, Any]:
             return {"assignment_id": str(uuid4()), "partner_id": "unido", "decision": "accept"}
         case "ta.notification.delivered" | "ta.notification.failed":
             return _notification()
+        case "ta.portal.sign_in_requested":
+            return {"email_sha256": sha256(b"desk@example.org").hexdigest(), "language": "en"}
     raise ValueError(f"no sample for {ce_type}")
 
 

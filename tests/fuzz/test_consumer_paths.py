@@ -168,6 +168,7 @@ CONSUMERS = [
     "matcher.partner-answers",
     "notifier.requests",
     "notifier.assignments",
+    "notifier.sign-in",
 ]
 
 
