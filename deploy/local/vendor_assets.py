@@ -1,5 +1,6 @@
 """Vendors the browser libraries of intake's pages into services/intake/pages/static/ from the
-npm registry, with their licence texts.
+npm registry, with their licence texts; and, apart from them, the browser tests' own library
+(axe-core, the accessibility checker) into tests/browser/vendor/, which is never served or shipped.
 
     python -m deploy.local.vendor_assets
 
@@ -10,7 +11,8 @@ pinned sha256, the pins tests/unit/test_static_assets.py checks the committed fi
 (offline). A file whose sha256 differs is not written.
 
 To bump a package: its new version and `npm view NAME@VERSION dist.integrity` here, run this; it
-names each new file's sha256 to pin; pin them, run again, and update static/ASSETS.md.
+names each new file's sha256 to pin; pin them, run again, and update the ASSETS.md of the
+folder it goes to.
 """
 
 from __future__ import annotations
@@ -27,7 +29,10 @@ from pathlib import Path
 import httpx
 
 REGISTRY = "https://registry.npmjs.org"
-STATIC = Path(__file__).resolve().parents[2] / "services" / "intake" / "pages" / "static"
+ROOT = Path(__file__).resolve().parents[2]
+STATIC = ROOT / "services" / "intake" / "pages" / "static"
+# Only the tests read these: not in STATIC, so pyproject's package-data never ships them.
+TEST_VENDOR = ROOT / "tests" / "browser" / "vendor"
 
 
 @dataclass(frozen=True)
@@ -104,6 +109,40 @@ PACKAGES = (
 )
 
 
+# The browser tests inject axe into each page and assert it finds no WCAG 2.0/2.1 A or AA failure.
+TEST_PACKAGES = (
+    Package(
+        "axe-core",
+        "4.14.1",
+        "sha512-FHfa+lmNjQZfJz1q8wKqIDwC6DExcHt/pkjNQb09a3NPjCKg2rhu5qb2S4r76ASyFNNtuFooJpZe37OgudVGtQ==",
+        (
+            Vendored(
+                "axe.min.js",
+                "axe.min.js",
+                "29348999450cdf2849a8e70b7912fc2da85a849da39c0d0d5394f51d4a9ed95c",
+            ),
+            Vendored(
+                "LICENSE",
+                "axe-core.LICENSE",
+                "af175b9d96ee93c21a036152e1b905b0b95304d4ae8c2c921c7609100ba8df7e",
+            ),
+            # axe.min.js bundles a few MIT/ISC-licensed libraries; their notices are in this file.
+            Vendored(
+                "LICENSE-3RD-PARTY.txt",
+                "axe-core.LICENSE-3RD-PARTY.txt",
+                "4f8563870d0fca38bbc3e00b6f670cb7fa9f380ba9f26a7f7d1184a6b18b1653",
+            ),
+        ),
+    ),
+)
+
+# Each folder and the packages vendored into it; each folder has its own ASSETS.md.
+DESTINATIONS: tuple[tuple[Path, tuple[Package, ...]], ...] = (
+    (STATIC, PACKAGES),
+    (TEST_VENDOR, TEST_PACKAGES),
+)
+
+
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -126,8 +165,8 @@ def member(tarball: bytes, path: str) -> bytes:
         return read.read()
 
 
-def vendor(package: Package, client: httpx.Client) -> list[str]:
-    """Writes the package's files into STATIC; returns what went wrong (nothing: all written)."""
+def vendor(package: Package, folder: Path, client: httpx.Client) -> list[str]:
+    """Writes the package's files into `folder`; returns what went wrong (nothing: all written)."""
     got = client.get(package.tarball)
     got.raise_for_status()
     if not holds_integrity(got.content, package.integrity):
@@ -138,15 +177,18 @@ def vendor(package: Package, client: httpx.Client) -> list[str]:
         if sha256(data) != file.sha256:
             problems.append(f"{file.into}: sha256 {sha256(data)}, pinned {file.sha256 or '-'}")
             continue
-        (STATIC / file.into).write_bytes(data)
-        print(f"{package.name}@{package.version} {file.path} -> {STATIC / file.into}")
+        (folder / file.into).write_bytes(data)
+        print(f"{package.name}@{package.version} {file.path} -> {folder / file.into}")
     return problems
 
 
 def main() -> int:
-    STATIC.mkdir(parents=True, exist_ok=True)
+    problems = []
     with httpx.Client(timeout=60) as client:
-        problems = [problem for package in PACKAGES for problem in vendor(package, client)]
+        for folder, packages in DESTINATIONS:
+            folder.mkdir(parents=True, exist_ok=True)
+            for package in packages:
+                problems += vendor(package, folder, client)
     for problem in problems:
         print(problem, file=sys.stderr)
     return 1 if problems else 0

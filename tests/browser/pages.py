@@ -6,12 +6,18 @@ from pathlib import Path
 
 from playwright.async_api import Page, expect
 
+from services.intake.pages.texts import TEXTS, Language
 
-async def sign_in(page: Page, intake: str, area: str, key: str, shot: Path | None = None) -> None:
-    """Open the sign-in page, paste the key, press Enter (the keyboard alone signs in)."""
+
+async def sign_in(
+    page: Page, intake: str, area: str, key: str, shot: Path | None = None, lang: Language = "en"
+) -> None:
+    """Open the sign-in page, paste the key, press Enter (the keyboard alone signs in). The
+    field and the button are found by their words in `lang`, the page's language."""
     await page.goto(f"{intake}/{area}/sign-in")
     if shot is not None:
         await page.screenshot(path=shot, full_page=True)
-    await page.get_by_label("API key").fill(key)
-    await page.get_by_label("API key").press("Enter")
-    await expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    field = page.get_by_label(TEXTS[lang]["sign_in.key"])
+    await field.fill(key)
+    await field.press("Enter")
+    await expect(page.get_by_role("button", name=TEXTS[lang]["sign_out"])).to_be_visible()

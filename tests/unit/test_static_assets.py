@@ -1,33 +1,59 @@
-"""The committed static assets of intake's pages are the ones deploy/local/vendor_assets.py pins
-(checked offline: the script's download is not run here), and ASSETS.md says so truly."""
+"""The committed static assets of intake's pages, and the browser tests' own vendored files, are
+the ones deploy/local/vendor_assets.py pins (checked offline: the script's download is not run
+here), and each folder's ASSETS.md says so truly."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
+from pathlib import Path
 
 import pytest
 
-from deploy.local.vendor_assets import PACKAGES, STATIC, Package, Vendored, holds_integrity
+from deploy.local.vendor_assets import (
+    DESTINATIONS,
+    STATIC,
+    TEST_PACKAGES,
+    TEST_VENDOR,
+    Package,
+    Vendored,
+    holds_integrity,
+)
 
-PINNED = [(package, file) for package in PACKAGES for file in package.files]
-LISTING = (STATIC / "ASSETS.md").read_text()
+PINNED = [
+    (folder, package, file)
+    for folder, packages in DESTINATIONS
+    for package in packages
+    for file in package.files
+]
+IDS = [f"{folder.name}/{file.into}" for folder, _, file in PINNED]
 
 
-@pytest.mark.parametrize(("package", "file"), PINNED, ids=[file.into for _, file in PINNED])
-def test_each_committed_file_has_its_pinned_sha256(package: Package, file: Vendored) -> None:
-    committed = STATIC / file.into
-    assert committed.is_file(), f"{file.into} missing: python -m deploy.local.vendor_assets"
+@pytest.mark.parametrize(("folder", "package", "file"), PINNED, ids=IDS)
+def test_each_committed_file_has_its_pinned_sha256(
+    folder: Path, package: Package, file: Vendored
+) -> None:
+    committed = folder / file.into
+    assert committed.is_file(), f"{committed} missing: python -m deploy.local.vendor_assets"
     assert hashlib.sha256(committed.read_bytes()).hexdigest() == file.sha256
 
 
-@pytest.mark.parametrize(("package", "file"), PINNED, ids=[file.into for _, file in PINNED])
+@pytest.mark.parametrize(("folder", "package", "file"), PINNED, ids=IDS)
 def test_the_listing_names_each_file_with_its_version_and_sha256(
-    package: Package, file: Vendored
+    folder: Path, package: Package, file: Vendored
 ) -> None:
-    row = next((line for line in LISTING.splitlines() if line.startswith(f"| `{file.into}` |")), "")
+    listing = (folder / "ASSETS.md").read_text()
+    row = next((line for line in listing.splitlines() if line.startswith(f"| `{file.into}` |")), "")
     assert f"`{package.name}` {package.version}" in row, row
     assert f"`{file.sha256}`" in row, row
+
+
+def test_the_test_only_files_are_neither_served_nor_shipped() -> None:
+    """intake serves pages/static/ and pyproject ships it: axe belongs to the tests alone."""
+    assert not TEST_VENDOR.is_relative_to(STATIC)
+    for package in TEST_PACKAGES:
+        for file in package.files:
+            assert not (STATIC / file.into).exists(), file.into
 
 
 def test_a_tarball_is_taken_only_if_it_matches_its_sha512_integrity() -> None:
