@@ -57,13 +57,7 @@ def sign(link: AnswerLink, secret: str) -> str:
 
 def verify(token: str, secret: str, now: datetime) -> AnswerLink:
     """The link `token` stands for; raises BadLink or ExpiredLink, nothing else."""
-    if not secret or len(token) > MAX_TOKEN_LENGTH:
-        raise BadLink("not a valid link")
-    try:
-        payload = _serializer(secret).loads(token)
-    except (BadData, ValueError, UnicodeError) as exc:  # BadSignature, BadPayload, …
-        raise BadLink("not a valid link") from exc
-    link = _parse(payload)
+    link = _parse(signed_payload(token, secret, SALT))
     if now > link.expires_at:
         raise ExpiredLink(f"the link expired at {link.expires_at.isoformat()}")
     return link
@@ -72,6 +66,17 @@ def verify(token: str, secret: str, now: datetime) -> AnswerLink:
 def digest(token: str) -> str:
     """What intake keeps of a confirmed link: enough to know it again, useless to forge one."""
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def signed_payload(token: str, secret: str, salt: str) -> Any:
+    """What `token` carries if `secret` signed it under `salt`; BadLink otherwise. A token over
+    MAX_TOKEN_LENGTH is refused before it is decoded (shared by every kind of signed link)."""
+    if not secret or len(token) > MAX_TOKEN_LENGTH:
+        raise BadLink("not a valid link")
+    try:
+        return URLSafeSerializer(secret, salt=salt).loads(token)
+    except (BadData, ValueError, UnicodeError) as exc:  # BadSignature, BadPayload, …
+        raise BadLink("not a valid link") from exc
 
 
 def _serializer(secret: str) -> URLSafeSerializer:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -70,13 +71,19 @@ class Pruner:
 
 async def run_pruner(pool: asyncpg.Pool, pruner: Pruner, every_seconds: float) -> None:
     """Prune now and then every `every_seconds`, until cancelled; outages only delay it."""
+    await prune_every(lambda: pruner.prune(pool), every_seconds, "expired outbox/inbox rows")
+
+
+async def prune_every(prune: Callable[[], Awaitable[int]], every_seconds: float, what: str) -> None:
+    """Run `prune` (which says how many rows went) now and then every `every_seconds`, until
+    cancelled; a failure is logged and only delays the next round."""
     while True:
         try:
-            if deleted := await pruner.prune(pool):
-                log.info("retention: %d expired outbox/inbox rows deleted", deleted)
+            if deleted := await prune():
+                log.info("retention: %d %s deleted", deleted, what)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - pruning must outlive any outage
             level = logging.WARNING if is_transient_db_error(exc) else logging.ERROR
-            log.log(level, "retention: pruning paused: %r", exc)
+            log.log(level, "retention: pruning %s paused: %r", what, exc)
         await asyncio.sleep(every_seconds)

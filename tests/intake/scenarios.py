@@ -10,10 +10,10 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from services.intake.adapters.reference_data import load_reference
-from services.intake.handlers import submissions
+from services.intake.handlers import submissions, tracking
 from shared.envelope import Envelope, OutgoingRecord, as_envelope, build_record
-from shared.events import Event
-from tests.intake.fakes import IntakeStore, fake_units
+from shared.events import AssignmentOffered, Event, Role
+from tests.intake.fakes import FakeIntakeUnitOfWork, IntakeStore, fake_units
 from tests.intake.samples import submission
 
 REFERENCE = load_reference()
@@ -70,3 +70,25 @@ def types_of(records: list[OutgoingRecord]) -> list[tuple[str, str]]:
 def data_of(record: OutgoingRecord) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(record.value)
     return data
+
+
+async def offered_in(
+    store: IntakeStore, partner_id: str = "unido", partner_name: str = "UNIDO <Vienna>"
+) -> AssignmentOffered:
+    """A request accepted, then offered to `partner_id` as its lead (as intake hears it from
+    the matcher), answerable for five days."""
+    request_id = await accepted(store, ref=f"r-{uuid4().hex[:6]}")
+    offer = AssignmentOffered(
+        assignment_id=uuid4(),
+        request_id=request_id,
+        partner_id=partner_id,
+        partner_name=partner_name,
+        role=Role.LEAD,
+        score=0.8,
+        reasons=["covers PCB"],
+        covers_topics=["PCB"],
+        respond_by=NOW + timedelta(days=5),
+    )
+    async with FakeIntakeUnitOfWork(store) as uow:
+        await tracking.on_offered(uow, envelope_of(offer, request_id), offer)
+    return offer

@@ -14,16 +14,16 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from services.intake.handlers import answers, tracking
+from services.intake.handlers import answers
 from services.intake.pages import answer_links as pages
 from services.intake.pages.rendering import HEADERS, Pages
 from services.intake.pages.texts import TEXTS, choose
 from shared import api_gate, topics
 from shared.answer_links import AnswerLink, LinkDecision, sign
-from shared.events import AssignmentOffered, Role
+from shared.events import AssignmentOffered
 from shared.http_limits import RateLimit
 from tests.intake.fakes import FakeIntakeUnitOfWork, IntakeStore, fake_units
-from tests.intake.scenarios import NOW, accepted, data_of, envelope_of
+from tests.intake.scenarios import NOW, data_of, offered_in
 from tests.unit.test_answer_links import tampered
 
 SECRET = "pages-test-secret"
@@ -45,21 +45,7 @@ class Site:
     offers: list[AssignmentOffered] = field(default_factory=list)
 
     async def offer(self, partner_id: str = "unido") -> AssignmentOffered:
-        request_id = await accepted(self.store, ref=f"r-{uuid4().hex[:6]}")
-        offered = AssignmentOffered(
-            assignment_id=uuid4(),
-            request_id=request_id,
-            partner_id=partner_id,
-            partner_name="UNIDO <Vienna>",
-            role=Role.LEAD,
-            score=0.8,
-            reasons=["covers PCB"],
-            covers_topics=["PCB"],
-            respond_by=NOW + timedelta(days=5),
-        )
-        async with FakeIntakeUnitOfWork(self.store) as uow:
-            await tracking.on_offered(uow, envelope_of(offered, request_id), offered)
-        return offered
+        return await offered_in(self.store, partner_id)
 
     def responses(self) -> list[dict[str, object]]:
         return [data_of(r) for r in self.store.outbox if r.topic == topics.ASSIGNMENT_RESPONSES]

@@ -17,19 +17,18 @@ import pytest
 from fastapi import FastAPI
 
 from services.intake.adapters.service_apis import ServiceApis
-from services.intake.handlers import tracking
 from services.intake.pages import console, portal, sign_in
 from services.intake.pages.guard import Guard
 from services.intake.pages.rendering import Pages
 from services.intake.pages.sessions import COOKIE, Area, Sessions
 from shared import api_gate, sign_in_links, topics
 from shared.auth import Principal
-from shared.events import AssignmentOffered, Role
+from shared.events import AssignmentOffered
 from shared.http_limits import RateLimit
 from shared.sign_in_links import SignInLink
 from tests.intake.dead_letters import FakeDeadLetterTopic, dead_lettered, hand_made, original
-from tests.intake.fakes import FakeIntakeUnitOfWork, IntakeStore, fake_units
-from tests.intake.scenarios import NOW, accepted, data_of, envelope_of
+from tests.intake.fakes import IntakeStore, fake_units
+from tests.intake.scenarios import NOW, accepted, data_of, offered_in
 
 SECRET = "people-pages-secret"
 PARTNER_KEY = "stax_partnerkey"
@@ -151,21 +150,7 @@ async def signed_in(site: Site, area: str, key: str) -> httpx.Response:
 
 
 async def offered(site: Site, partner_id: str = "unido") -> AssignmentOffered:
-    request_id = await accepted(site.store, ref=f"r-{uuid4().hex[:6]}")
-    offer = AssignmentOffered(
-        assignment_id=uuid4(),
-        request_id=request_id,
-        partner_id=partner_id,
-        partner_name="UNIDO",
-        role=Role.LEAD,
-        score=0.8,
-        reasons=["covers PCB"],
-        covers_topics=["PCB"],
-        respond_by=NOW + timedelta(days=5),
-    )
-    async with FakeIntakeUnitOfWork(site.store) as uow:
-        await tracking.on_offered(uow, envelope_of(offer, request_id), offer)
-    return offer
+    return await offered_in(site.store, partner_id, partner_name="UNIDO")
 
 
 def responses(site: Site) -> list[dict[str, Any]]:
