@@ -41,17 +41,18 @@ class AnswerLink:
 
 
 def sign(link: AnswerLink, secret: str) -> str:
+    payload = {"a": str(link.assignment_id), "p": link.partner_id, "d": link.decision}
+    return signed_token(payload, link.expires_at, secret, SALT)
+
+
+def signed_token(payload: dict[str, str], expires_at: datetime, secret: str, salt: str) -> str:
+    """`payload` with its expiry (key "e"), signed by `secret` under `salt` (shared by every
+    kind of signed link; `signed_payload` reads it back)."""
     if not secret:
-        raise ValueError("answer links need a secret")
-    if link.expires_at.tzinfo is None:
+        raise ValueError("signed links need a secret")
+    if expires_at.tzinfo is None:
         raise ValueError("expires_at must be timezone-aware")
-    payload = {
-        "a": str(link.assignment_id),
-        "p": link.partner_id,
-        "d": link.decision,
-        "e": link.expires_at.isoformat(),
-    }
-    token: str = _serializer(secret).dumps(payload)
+    token: str = URLSafeSerializer(secret, salt=salt).dumps(payload | {"e": expires_at.isoformat()})
     return token
 
 
@@ -77,10 +78,6 @@ def signed_payload(token: str, secret: str, salt: str) -> Any:
         return URLSafeSerializer(secret, salt=salt).loads(token)
     except (BadData, ValueError, UnicodeError) as exc:  # BadSignature, BadPayload, …
         raise BadLink("not a valid link") from exc
-
-
-def _serializer(secret: str) -> URLSafeSerializer:
-    return URLSafeSerializer(secret, salt=SALT)
 
 
 def _parse(payload: Any) -> AnswerLink:

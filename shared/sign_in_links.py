@@ -16,9 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from itsdangerous import URLSafeSerializer
-
-from shared.answer_links import BadLink, ExpiredLink, digest, signed_payload
+from shared.answer_links import BadLink, ExpiredLink, digest, signed_payload, signed_token
 
 SALT = "stax.sign-in-link.v1"
 VALID_FOR = timedelta(minutes=15)
@@ -41,18 +39,8 @@ def email_digest(email: str) -> str:
 
 
 def sign(link: SignInLink, secret: str) -> str:
-    if not secret:
-        raise ValueError("sign-in links need a secret")
-    if link.expires_at.tzinfo is None:
-        raise ValueError("expires_at must be timezone-aware")
-    payload = {
-        "p": link.partner_id,
-        "c": str(link.contact_id),
-        "n": link.nonce,
-        "e": link.expires_at.isoformat(),
-    }
-    token: str = URLSafeSerializer(secret, salt=SALT).dumps(payload)
-    return token
+    payload = {"p": link.partner_id, "c": str(link.contact_id), "n": link.nonce}
+    return signed_token(payload, link.expires_at, secret, SALT)
 
 
 def verify(token: str, secret: str, now: datetime) -> SignInLink:

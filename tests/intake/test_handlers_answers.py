@@ -3,7 +3,6 @@ never against an earlier answer or the offer's end."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from uuid import UUID, uuid4
 
 import pytest
@@ -12,27 +11,13 @@ from services.intake.domain.errors import AnswerConflict, NotYourAssignment, Unk
 from services.intake.domain.model import Decision
 from services.intake.handlers import answers, tracking, views
 from shared import topics
-from shared.events import AssignmentExpired, AssignmentOffered, Role
+from shared.events import AssignmentExpired, AssignmentOffered
 from tests.intake.fakes import FakeIntakeUnitOfWork, IntakeStore
-from tests.intake.scenarios import NOW, accepted, clock, data_of, envelope_of
+from tests.intake.scenarios import clock, data_of, envelope_of, offered_in
 
 
 async def _offered(store: IntakeStore, partner_id: str = "unido") -> AssignmentOffered:
-    request_id = await accepted(store, ref=f"r-{uuid4().hex[:6]}")
-    offer = AssignmentOffered(
-        assignment_id=uuid4(),
-        request_id=request_id,
-        partner_id=partner_id,
-        partner_name=f"Partner {partner_id}",
-        role=Role.LEAD,
-        score=0.8,
-        reasons=["covers PCB"],
-        covers_topics=["PCB"],
-        respond_by=NOW + timedelta(days=5),
-    )
-    async with FakeIntakeUnitOfWork(store) as uow:
-        await tracking.on_offered(uow, envelope_of(offer, request_id), offer)
-    return offer
+    return await offered_in(store, partner_id, partner_name=f"Partner {partner_id}")
 
 
 async def _answer(
