@@ -462,3 +462,33 @@ async def test_over_https_every_cookie_is_secure(site: Site) -> None:
     assert done.status_code == 303
     session = next(c for c in done.headers.get_list("set-cookie") if c.startswith(COOKIE))
     assert "Secure" in session and "HttpOnly" in session
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        {"reason": "x" * 5000},  # one field over the longest a page has
+        {f"f{n}": "1" for n in range(20)},  # more fields than the form has
+    ],
+    ids=["oversized-field", "too-many-fields"],
+)
+async def test_an_oversized_or_stuffed_portal_form_changes_nothing(
+    site: Site, form: dict[str, str]
+) -> None:
+    offer = await offered(site)
+    await signed_in(site, "portal", PARTNER_KEY)
+    home = await site.client.get("/portal/")
+    refused = await site.client.post(
+        f"/portal/assignments/{offer.assignment_id}/decline", data={"csrf": csrf_of(home), **form}
+    )
+    assert refused.status_code == 403
+    assert responses(site) == []
+
+
+async def test_an_oversized_address_asks_for_no_link(site: Site) -> None:
+    form = await site.client.get("/portal/sign-in")
+    refused = await site.client.post(
+        "/portal/sign-in/email", data={"csrf": csrf_of(form), "email": "a" * 250 + "@example.org"}
+    )
+    assert refused.status_code == 422
+    assert [r for r in site.store.outbox if r.topic == topics.PORTAL_SIGN_IN] == []
