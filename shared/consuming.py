@@ -20,6 +20,7 @@ transient is replayed one record at a time, which finds its poison and applies i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import enum
 import logging
@@ -33,7 +34,7 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 from prometheus_client import Counter
 from pydantic import BaseModel, ValidationError
 
-from shared import topics
+from shared import telemetry, topics
 from shared.db import is_transient_db_error
 from shared.envelope import Envelope, PoisonRecord, parse_record
 from shared.uow import UnitOfWork
@@ -90,6 +91,7 @@ class _Parsed:
     route: Route[Any]
     envelope: Envelope
     data: Any
+    record: Record
 
 
 @dataclass(frozen=True)
@@ -188,7 +190,7 @@ class ReliableConsumer(Generic[U]):
                 if self._unknown_is_poison:
                     raise PoisonRecord("unknown_type", f"{envelope.type!r} is not handled here")
                 return Outcome.IGNORED
-            return _Parsed(route, envelope, route.model.model_validate(envelope.data))
+            return _Parsed(route, envelope, route.model.model_validate(envelope.data), record)
         except PoisonRecord as poison:
             return _Reject(poison.reason, poison.error)
         except ValidationError as exc:
@@ -336,10 +338,29 @@ class ReliableConsumer(Generic[U]):
         return dataclasses.replace(envelope, tenant=tenant)
 
     async def _claim_and_apply(self, uow: U, item: _Parsed) -> Outcome:
-        if not await uow.claim(self.name, item.envelope.id):
-            return Outcome.DUPLICATE
-        await item.route.apply(uow, item.envelope, item.data)
-        return Outcome.APPLIED
+        # The record's span, child of the context it carries: what the use case writes to the
+        # outbox carries this span's context on (shared.telemetry).
+        with self._span(item):
+            if not await uow.claim(self.name, item.envelope.id):
+                return Outcome.DUPLICATE
+            await item.route.apply(uow, item.envelope, item.data)
+            return Outcome.APPLIED
+
+    def _span(self, item: _Parsed) -> contextlib.AbstractContextManager[None]:
+        if not telemetry.active():
+            return contextlib.nullcontext()
+        record = item.record
+        attributes: dict[str, str | int] = {
+            "messaging.system": "kafka",
+            "messaging.operation.type": "process",
+            "messaging.destination.name": record.topic,
+            "messaging.destination.partition.id": str(record.partition),
+            "messaging.kafka.offset": record.offset,
+            "messaging.message.id": str(item.envelope.id),
+            "cloudevents.event_type": item.envelope.type,
+            "stax.consumer": self.name,
+        }
+        return telemetry.consuming(record.headers, topic=record.topic, attributes=attributes)
 
     def _fail(self, position: tuple[str, int, int]) -> int:
         """Count one more failure of the record at `position`; how many it has had."""

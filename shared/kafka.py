@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from aiokafka import ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -15,7 +16,7 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from prometheus_client import CollectorRegistry
 
-from shared import topics
+from shared import telemetry, topics
 from shared.bounds import DLQ_MAX_HEADER_CHARS, DLQ_MAX_HEADERS, DLQ_MAX_VALUE_BYTES
 from shared.kafka_access import KafkaAccess
 
@@ -31,9 +32,9 @@ def make_broker(
     access: KafkaAccess, *, service: str, registry: CollectorRegistry | None = None
 ) -> KafkaBroker:
     """A broker whose producer is idempotent (acks=all) and which never creates topics itself."""
-    middlewares: tuple[KafkaPrometheusMiddleware, ...] = ()
+    middlewares: tuple[Any, ...] = telemetry.kafka_middlewares()
     if registry is not None:
-        middlewares = (KafkaPrometheusMiddleware(registry=registry, app_name=service),)
+        middlewares += (KafkaPrometheusMiddleware(registry=registry, app_name=service),)
     return KafkaBroker(
         access.bootstrap_servers,
         security=access.faststream(),
@@ -183,8 +184,11 @@ async def publish_all(
     broker: KafkaBroker, records: Iterable[tuple[str, bytes, dict[str, str], bytes]]
 ) -> None:
     """Send records in order and wait until Kafka acknowledged all of them."""
-    pending = [
-        await broker.publish(value, topic=topic, key=key, headers=headers, no_confirm=True)
-        for topic, key, headers, value in records
-    ]
+    pending = []
+    for topic, key, headers, value in records:
+        # Under the context stored with the record (an outbox row's): its trace goes on.
+        with telemetry.restored(headers):
+            pending.append(
+                await broker.publish(value, topic=topic, key=key, headers=headers, no_confirm=True)
+            )
     await asyncio.gather(*pending)

@@ -28,7 +28,7 @@ from aiokafka.errors import InvalidTopicError, MessageSizeTooLargeError, RecordT
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from prometheus_client import Counter
 
-from shared import topics
+from shared import telemetry, topics
 from shared.bounds import clip
 from shared.db import Conn, is_transient_db_error
 from shared.envelope import OutgoingRecord
@@ -106,10 +106,20 @@ class Outbox:
             return
         await conn.executemany(
             self._insert,
-            [(r.ce_id, r.topic, r.key, json.dumps(r.headers), r.value) for r in records],
+            [(r.ce_id, r.topic, r.key, json.dumps(_traced(r.headers)), r.value) for r in records],
         )
         # NOTIFY is transactional: delivered on commit, dropped on rollback.
         await conn.execute("SELECT pg_notify($1, '')", self.channel)
+
+
+def _traced(headers: dict[str, str]) -> dict[str, str]:
+    """The headers, with the context the row is written in (shared.telemetry): the relay
+    publishes the row under it, so the request's trace goes on across Kafka."""
+    if not telemetry.active():
+        return headers
+    traced = dict(headers)
+    telemetry.inject(traced)
+    return traced
 
 
 class OutboxRelay:

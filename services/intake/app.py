@@ -23,7 +23,7 @@ from services.intake.pages.rendering import STATIC, Pages
 from services.intake.pages.sessions import Area, Sessions
 from services.intake.settings import IntakeSettings
 from services.intake.unit_of_work import pg_units
-from shared import api_gate
+from shared import api_gate, telemetry
 from shared import http_errors as shared_http_errors
 from shared.asyncapi import asyncapi_router, declare_emitted
 from shared.events import (
@@ -99,6 +99,7 @@ def create_app(settings: IntakeSettings, registry: CollectorRegistry = REGISTRY)
     api_gate.install(
         app, max_body_bytes=settings.intake_max_body_bytes, rate_limit=settings.rate_limit
     )
+    telemetry.instrument_app(app)
     return app
 
 
@@ -132,4 +133,5 @@ def _include_pages(
 
 def main() -> None:
     settings = IntakeSettings()
+    telemetry.setup(SERVICE)  # before the app and its broker are built: they are instrumented
     run_http(create_app(settings), settings, port=settings.intake_port)

@@ -16,7 +16,7 @@ from services.matcher.handlers.saga import Matching
 from services.matcher.migrations import MIGRATIONS
 from services.matcher.settings import MatcherSettings
 from services.matcher.unit_of_work import PgMatcherUnitOfWork, pg_units
-from shared import api_gate, http_errors
+from shared import api_gate, http_errors, telemetry
 from shared.asyncapi import asyncapi_router, declare_emitted
 from shared.events import (
     AssignmentAccepted,
@@ -115,9 +115,11 @@ def create_app(settings: MatcherSettings) -> FastAPI:
     api_gate.install(
         app, max_body_bytes=settings.matcher_max_body_bytes, rate_limit=settings.rate_limit
     )
+    telemetry.instrument_app(app)
     return app
 
 
 def main() -> None:
     settings = MatcherSettings()
+    telemetry.setup(SERVICE)  # before the app and its broker are built: they are instrumented
     run_http(create_app(settings), settings, port=settings.matcher_port)

@@ -23,7 +23,7 @@ from services.notifier.repositories.deliveries import DUE_CHANNEL
 from services.notifier.settings import NotifierSettings
 from services.notifier.unit_of_work import NotifierUnits, pg_units
 from services.notifier.workers import run_worker
-from shared import api_gate, http_errors
+from shared import api_gate, http_errors, telemetry
 from shared.asyncapi import asyncapi_router, declare_emitted
 from shared.doorbell import Doorbell
 from shared.events import NotificationDelivered, NotificationFailed
@@ -155,9 +155,11 @@ def create_app(settings: NotifierSettings) -> FastAPI:
     api_gate.install(
         app, max_body_bytes=settings.notifier_max_body_bytes, rate_limit=settings.rate_limit
     )
+    telemetry.instrument_app(app)
     return app
 
 
 def main() -> None:
     settings = NotifierSettings()
+    telemetry.setup(SERVICE)  # before the app and its broker are built: they are instrumented
     run_http(create_app(settings), settings, port=settings.notifier_port)

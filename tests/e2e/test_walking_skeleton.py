@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from deploy.local import stack
+from deploy.local.otlp_receiver import OtlpReceiver, ReceivedSpan, tree
 from deploy.local.receiver import Received, WebhookReceiver
 from shared.auth import create_key
 from tests.stack_helpers import Services
@@ -21,10 +22,30 @@ pytestmark = pytest.mark.e2e
 LEAD = "scrc-senegal"
 
 
+@pytest.fixture(scope="module")
+def otlp() -> Iterator[OtlpReceiver]:
+    """Where the services of this module export their traces (as to a collector)."""
+    started = OtlpReceiver().start()
+    yield started
+    started.stop()
+
+
 @pytest.fixture
-def services_up(services: Services) -> stack.StackSettings:
+def services_up(services: Services, otlp: OtlpReceiver) -> stack.StackSettings:
+    """The three services, tracing on (brief §7.5): the only settings are OTEL_* variables."""
+    for service in stack.SERVICES:
+        if services.pid(service) is None:
+            services.configure(service, _tracing_env(otlp))
     services.ensure()
     return services.cfg
+
+
+def _tracing_env(otlp: OtlpReceiver) -> dict[str, str]:
+    return {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": otlp.endpoint,
+        "OTEL_TRACES_SAMPLER": "parentbased_always_on",
+        "OTEL_BSP_SCHEDULE_DELAY": "200",  # ms: spans reach the receiver soon after they end
+    }
 
 
 @pytest.fixture(scope="module")
@@ -159,3 +180,66 @@ async def test_each_service_publishes_an_asyncapi_document_with_its_event_schema
             for server in document["servers"].values():
                 assert server["protocol"] == "kafka-secure"
                 assert server["security"] == [{"$ref": "#/components/securitySchemes/scram512"}]
+
+
+async def test_one_request_is_one_trace_from_intake_to_the_webhook(
+    services_up: stack.StackSettings,
+    receiver: WebhookReceiver,
+    otlp: OtlpReceiver,
+    keys: dict[str, str],
+    unique: str,
+) -> None:
+    """intake's HTTP span → outbox → Kafka → matcher → outbox → Kafka → notifier → the webhook
+    POST: one trace id, spans of the three services, and the POST carries the trace on."""
+    cfg = services_up
+    async with httpx.AsyncClient(timeout=10) as client:
+        made = await client.post(
+            f"http://127.0.0.1:{cfg.notifier_port}/v1/partners/{LEAD}/endpoints",
+            json={"url": receiver.url, "event_types": ["ta.assignment.offered"]},
+            headers=_auth(keys["operator"]),
+        )
+        assert made.status_code == 201, made.text
+        receiver.secrets.append(made.json()["secret"])
+        answer = await client.post(
+            f"http://127.0.0.1:{cfg.intake_port}/v1/requests",
+            json=_submission(f"e2e-trace-{unique}"),
+            headers=_auth(keys["submitter"]),
+        )
+        assert answer.status_code == 202, answer.text
+        request_id = answer.json()["request_id"]
+
+    def about_this_request(r: Received) -> bool:
+        return bool(r.body and r.body["data"]["request_id"] == request_id)
+
+    webhook = (await asyncio.to_thread(receiver.wait_for, about_this_request, 60))[0]
+    assert webhook.verified
+    version, trace_id, parent_id, _flags = webhook.headers["traceparent"].split("-")
+    assert version == "00" and len(trace_id) == 32
+
+    spans = await asyncio.to_thread(otlp.wait_for, lambda _: _complete(otlp.trace(trace_id)), 30)
+    mine = [s for s in spans if s.trace_id == trace_id]
+    print(f"trace {trace_id}:\n{tree(mine)}")  # the span tree, for people reading -s output
+    assert _complete(mine), tree(mine)
+    services = {s.service for s in mine}
+    assert {"stax-intake", "stax-matcher", "stax-notifier"} <= services, services
+    (root,) = [s for s in mine if not s.parent_id]
+    assert root.service == "stax-intake" and root.kind == "server", root
+    assert root.attributes.get("http.route") == "/v1/requests", root.attributes
+    # The POST that reached the receiver is notifier's client span in this very trace.
+    (post,) = [s for s in mine if s.span_id == parent_id]
+    assert post.service == "stax-notifier" and post.kind == "client", post
+    # Consumer spans for the request's records in matcher and notifier, and producer spans.
+    assert any(s.service == "stax-matcher" and s.kind == "consumer" for s in mine)
+    assert any(s.service == "stax-notifier" and s.kind == "consumer" for s in mine)
+    assert {s.service for s in mine if s.kind == "producer"} >= {"stax-intake", "stax-matcher"}
+    # Probes and scrapes are not traced.
+    assert not [s for s in spans if s.attributes.get("http.route") in ("/readyz", "/metrics")]
+
+
+def _complete(spans: list[ReceivedSpan]) -> bool:
+    """One root, every other span's parent received, and the webhook POST among them."""
+    ids = {s.span_id for s in spans}
+    roots = [s for s in spans if not s.parent_id]
+    orphans = [s for s in spans if s.parent_id and s.parent_id not in ids]
+    posted = any(s.service == "stax-notifier" and s.kind == "client" for s in spans)
+    return len(roots) == 1 and not orphans and posted

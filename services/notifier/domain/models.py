@@ -158,6 +158,8 @@ class Delivery:
     attempts: int
     lease: datetime
     target: WebhookTarget | EmailTarget
+    # The W3C trace context it was queued in (None: not traced); sending continues that trace.
+    traceparent: str | None = None
 
     @property
     def channel(self) -> str:

@@ -20,6 +20,7 @@ from services.notifier.adapters import EmailChannel, WebhookChannel
 from services.notifier.domain import AttemptResult, Delivery, EmailTarget, WebhookTarget
 from services.notifier.handlers.fanout import queue_for_partner
 from services.notifier.unit_of_work import NotifierUnitOfWork, NotifierUnits
+from shared import telemetry
 from shared.envelope import build_record
 from shared.events import Channel, NotificationDelivered, NotificationFailed
 
@@ -89,9 +90,18 @@ async def _send_and_record(
     now: datetime,
     clock: Callable[[], datetime],
 ) -> None:
-    result = await _attempt_recorded(channels, delivery, now)
-    async with units() as uow:
-        await _record(uow, rules, delivery, result, clock)
+    # Under the trace the delivery was queued in: the request's trace ends with this send.
+    with telemetry.continued(
+        delivery.traceparent,
+        f"deliver {delivery.channel}",
+        attributes={
+            "stax.delivery_id": str(delivery.delivery_id),
+            "stax.attempt": delivery.attempts + 1,
+        },
+    ):
+        result = await _attempt_recorded(channels, delivery, now)
+        async with units() as uow:
+            await _record(uow, rules, delivery, result, clock)
 
 
 async def _attempt_recorded(channels: Channels, delivery: Delivery, now: datetime) -> AttemptResult:

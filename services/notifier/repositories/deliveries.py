@@ -16,6 +16,7 @@ from services.notifier.domain import (
     NewDelivery,
     WebhookTarget,
 )
+from shared import telemetry
 from shared.db import Conn
 
 # A delivery is leased, not locked, while it is sent: a short claim transaction picks a due row
@@ -38,7 +39,7 @@ WITH leases AS (
       AND ($3::text[] IS NULL OR partner_id = ANY($3::text[]))
 )
 SELECT d.delivery_id, d.event_id, d.event_type, d.partner_id, d.request_id, d.payload,
-       d.attempts, d.endpoint_id, d.contact_id,
+       d.attempts, d.endpoint_id, d.contact_id, d.traceparent,
        e.url, e.secret, e.previous_secret, e.previous_secret_until, e.failing_since,
        (e.enabled AND NOT e.deleted) AS endpoint_enabled,
        c.email, c.language, c.enabled AS contact_enabled
@@ -102,6 +103,7 @@ def _delivery(row: asyncpg.Record, lease: datetime) -> Delivery:
         attempts=row["attempts"],
         lease=lease,
         target=_target(row),
+        traceparent=row["traceparent"],
     )
 
 
@@ -121,8 +123,8 @@ class DeliveryRepository:
         # One round trip: the NOTIFY rides on the insert, and only when a row went in.
         inserted = await self._conn.fetch(
             "WITH added AS (INSERT INTO notifier.deliveries (delivery_id, event_id, event_type, "
-            "endpoint_id, contact_id, channel, partner_id, request_id, payload) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING RETURNING 1) "
+            "endpoint_id, contact_id, channel, partner_id, request_id, payload, traceparent) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $11) ON CONFLICT DO NOTHING RETURNING 1) "
             "SELECT pg_notify($10, '') FROM added",
             delivery.delivery_id,
             delivery.event_id,
@@ -134,6 +136,8 @@ class DeliveryRepository:
             delivery.request_id,
             delivery.payload,
             DUE_CHANNEL,
+            # The context it is queued in: its sender continues this trace (shared.telemetry).
+            telemetry.current_traceparent(),
         )
         return len(inserted) == 1
 
