@@ -17,13 +17,16 @@ own CPU is reported next to the services'. Phases, all in one run:
      and the ratio end-to-end / raw;
   4. the scaling curve: closed-loop throughput with 1, 2, 3 instances of each service
      (`--instances`), extra instances started with the launcher's environment on ports of their
-     own, joining the same consumer groups.
+     own, joining the same consumer groups;
+  5. tracing's cost (`--tracing compare`, issue 15): one instance of each service restarted with
+     every trace sampled and exported over OTLP/HTTP to a local receiver, and the closed loop
+     again: throughput and CPU per request against phase 1 (bench.e2e_tracing).
 
 Results: bench/results/e2e-<timestamp>.json and three PNGs next to it (throughput by instances,
 latency CDF, CPU per request by process).
 
     STAX_BENCH_PORT_BASE=28000 python -m bench.e2e [--duration S] [--in-flight N]
-        [--instances 1,2,3] [--security on|off]
+        [--instances 1,2,3] [--security on|off] [--tracing off|compare]
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ from bench.e2e_stats import (
     parse_instances,
     plots,
 )
+from bench.e2e_tracing import tracing_cost
 from bench.intake import _submission
 from deploy.local import stack
 from services.matcher.domain.partners import MAX_CAPACITY
@@ -239,6 +243,16 @@ async def _bench(cfg: stack.StackSettings, args: argparse.Namespace) -> dict[str
             }
 
             results["scaling"] = await _scaling(load, instances, counts, args, throughput)
+            if args.tracing == "compare":
+                results["tracing_on"] = await tracing_cost(
+                    cfg,
+                    instances,
+                    load.closed,
+                    lambda: load.target(instances.intake_urls()),
+                    duration=args.duration,
+                    warm_up=min(args.warm_up, 15.0),
+                    in_flight=args.in_flight,
+                )
             results["failed_requests"] = load.failed
             results["webhooks_received"] = receiver.webhooks
             results["emails_received"] = mail.received
@@ -268,6 +282,13 @@ def main() -> None:
     )
     parser.add_argument("--instances", default="1,2,3", help="scaling curve, e.g. 1,2,3")
     parser.add_argument("--security", choices=("on", "off"), default="on")
+    parser.add_argument(
+        "--tracing",
+        choices=("off", "compare"),
+        default="compare",
+        help="compare: a last phase with tracing on (OTLP to a local receiver), set against the "
+        "untraced closed loop of the same run",
+    )
     parser.add_argument(
         "--profile",
         action="store_true",

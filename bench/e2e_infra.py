@@ -79,6 +79,12 @@ class Instances:
             )
         _log(f"{service:9} instance {n} started (pid {self.extra[(service, n)].pid}, port {port})")
 
+    def restart_with(self, env: dict[str, str]) -> None:
+        """Every instance stopped, then one of each service started with `env`."""
+        self.stop()
+        self.env = env
+        self.scale(1)
+
     def stop(self) -> None:
         for child in self.extra.values():
             processes.terminate(child.pid, timeout=20.0)
@@ -116,6 +122,10 @@ def _ticks(pid: int) -> int:
     except (FileNotFoundError, ProcessLookupError):
         return 0
     return int(fields[11]) + int(fields[12])  # utime + stime, all threads
+
+
+def process_cpu_seconds(pid: int) -> float:
+    return _ticks(pid) / os.sysconf("SC_CLK_TCK")
 
 
 def _children(parent: int) -> list[int]:

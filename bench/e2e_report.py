@@ -72,6 +72,36 @@ def report(results: dict[str, Any]) -> None:
         ["instances", "requests/s"],
         [[s["instances"], f"{s['requests_per_s']:.1f}"] for s in results["scaling"]],
     )
+    traced = results.get("tracing_on")
+    if traced:
+        untraced = sum(v for k, v in cpu.items() if k != "load generator")
+        on = traced["cpu_ms_per_request"]
+        on_total = sum(v for k, v in on.items() if k != "load generator")
+        table(
+            "tracing: off (phase 1) against on (every trace sampled, OTLP/HTTP), same run",
+            ["measure", "off", "on", "on / off"],
+            [
+                [
+                    "closed loop, requests/s",
+                    f"{e2e:.1f}",
+                    f"{traced['requests_per_s']:.1f}",
+                    f"{traced['requests_per_s'] / e2e:.2f}",
+                ],
+                [
+                    "CPU ms/request, all but the generator",
+                    f"{untraced:.1f}",
+                    f"{on_total:.1f}",
+                    f"{on_total / untraced:.2f}",
+                ],
+                *(
+                    [f"  {k}", f"{cpu[k]:.2f}", f"{on[k]:.2f}", f"{on[k] / cpu[k]:.2f}"]
+                    for k in cpu
+                    if k in on and cpu[k] > 0 and k != "load generator"
+                ),
+                ["spans per request", "", f"{traced['spans_per_request']:.1f}", ""],
+                ["receiver CPU ms/request", "", f"{traced['receiver_cpu_ms_per_request']:.2f}", ""],
+            ],
+        )
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(
         f"\n  failed requests: {results['failed_requests']}; load average {load} on "

@@ -6,7 +6,9 @@ protobuf encoding (gzip or not), decodes them with `opentelemetry-proto`, and ke
 
 from __future__ import annotations
 
+import argparse
 import gzip
+import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -49,8 +51,10 @@ class OtlpReceiver:
     """Serves on 127.0.0.1:`port` (0 = any free port) in a background thread."""
 
     port: int = 0
+    keep: bool = True  # False: count the spans, keep none (a long benchmark run)
     spans: list[ReceivedSpan] = field(default_factory=list)
     requests: int = 0
+    counted: int = 0
     _server: ThreadingHTTPServer | None = None
     _arrived: threading.Condition = field(default_factory=threading.Condition)
 
@@ -81,6 +85,13 @@ class OtlpReceiver:
                 self.end_headers()
                 self.wfile.write(answer)
 
+            def do_GET(self) -> None:
+                answer = json.dumps({"requests": receiver.requests, "spans": receiver.counted})
+                self.send_response(200 if self.path == "/count" else 404)
+                self.send_header("content-type", "application/json")
+                self.end_headers()
+                self.wfile.write(answer.encode())
+
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
@@ -102,7 +113,9 @@ class OtlpReceiver:
         ]
         with self._arrived:
             self.requests += 1
-            self.spans.extend(spans)
+            self.counted += len(spans)
+            if self.keep:
+                self.spans.extend(spans)
             self._arrived.notify_all()
 
     def trace(self, trace_id: str) -> list[ReceivedSpan]:
@@ -168,3 +181,17 @@ def tree(spans: list[ReceivedSpan]) -> str:
 
     walk("", 0)
     return "\n".join(lines)
+
+
+def main() -> None:
+    """Serve until killed, counting spans (GET /count): the benchmark's trace sink, run as a
+    process of its own so that decoding spans costs the load generator nothing."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    OtlpReceiver(port=args.port, keep=False).start()
+    threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()
