@@ -19,6 +19,7 @@ from shared.consuming import (
     RetryPolicy,
     Route,
     SharedSubscription,
+    committed_positions,
     rewind_points,
 )
 from shared.envelope import Envelope, PoisonRecord, build_record
@@ -169,6 +170,9 @@ async def test_a_record_to_retry_holds_its_partition_and_no_other() -> None:
     assert outcomes == [Outcome.APPLIED, Outcome.RETRY, Outcome.RETRY, Outcome.APPLIED]
     assert _queued(store) == [b"a", b"d"]  # "c" waits behind the buggy record, in order
     assert rewind_points(batch, outcomes) == {TopicPartition("t", 0): 6}
+    # What the lag is measured from: the rewind on partition 0, past the last record on 1.
+    positions = committed_positions(batch, rewind_points(batch, outcomes))
+    assert positions == {TopicPartition("t", 0): 6, TopicPartition("t", 1): 3}
 
     # Read again from the rewind point: retried until the limit, then dead-lettered, and the
     # record behind it is applied at last. The inbox makes re-reading "a" harmless anyway.
