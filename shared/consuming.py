@@ -501,7 +501,7 @@ def committed_positions(
 
 
 def _measure_lag(consumer: object, group: str, positions: Mapping[TopicPartition, int]) -> None:
-    """Lag = the log end (the high-water mark of the fetch that brought the batch) minus the
+    """Lag = the log end (the latest high-water mark the consumer's fetches brought) minus the
     position just committed, for each partition of the batch this consumer still holds."""
     if not isinstance(consumer, AIOKafkaConsumer):
         return  # FastStream's stand-in consumer (a test broker) knows no log end
