@@ -28,10 +28,10 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeAlias, TypeVar
 
-from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 from faststream.kafka import KafkaBroker, KafkaMessage
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 from pydantic import BaseModel, ValidationError
 
 from shared import telemetry, topics
@@ -43,6 +43,13 @@ log = logging.getLogger(__name__)
 
 RECORDS = Counter(
     "stax_consumed_records_total", "Records handled by outcome", ["consumer", "outcome"]
+)
+# Measured in-process after each batch, so it needs no exporter with rights to describe groups;
+# a partition that has not had a batch since this process was assigned it is not reported yet.
+CONSUMER_LAG = Gauge(
+    "stax_consumer_lag",
+    "Records behind the log end on a partition this process holds, after its last batch there",
+    ["group", "topic", "partition"],
 )
 
 # Records per batch: enough to spread a transaction and an offset commit over many records under
@@ -148,12 +155,6 @@ class ReliableConsumer(Generic[U]):
     @property
     def handled_types(self) -> list[str]:
         return sorted(self._routes)
-
-    async def on_batch(self, msg: KafkaMessage) -> None:
-        """FastStream entry point (a batch subscriber, AckPolicy.MANUAL): partitions with a
-        record to retry are rewound to it, then the consumer's positions are committed."""
-        records: tuple[Record, ...] = msg.raw_message
-        await _settle(msg, records, await self.process_batch(records))
 
     async def process_batch(self, records: Sequence[Record]) -> list[Outcome]:
         """Handle a batch; one outcome per record, in the same order."""
@@ -411,7 +412,7 @@ def subscribe_reliably(
         group_id=group_id,
         title=consumer.name,
         description=f"{description}. Handles: {', '.join(consumer.handled_types)}",
-    )(consumer.on_batch)
+    )(_batch_handler(group_id, consumer.process_batch))
 
 
 class SharedSubscription:
@@ -422,10 +423,6 @@ class SharedSubscription:
 
     def __init__(self, consumers: Mapping[str, ReliableConsumer[Any]]) -> None:
         self._consumers = dict(consumers)
-
-    async def on_batch(self, msg: KafkaMessage) -> None:
-        records: tuple[Record, ...] = msg.raw_message
-        await _settle(msg, records, await self.process_batch(records))
 
     async def process_batch(self, records: Sequence[Record]) -> list[Outcome]:
         outcomes: dict[int, Outcome] = {}
@@ -455,7 +452,7 @@ def subscribe_together(
         group_id=group_id,
         title=" + ".join(c.name for c in consumers.values()),
         description=f"{description}. Handles: {', '.join(handled)}",
-    )(SharedSubscription(consumers).on_batch)
+    )(_batch_handler(group_id, SharedSubscription(consumers).process_batch))
 
 
 def _batch_subscriber(
@@ -481,15 +478,75 @@ def _batch_subscriber(
         decoder=_raw_body,
         title=title,
         description=description,
+        listener=_ForgetLag(group_id),
     )
 
 
-async def _settle(msg: KafkaMessage, records: Sequence[Record], outcomes: list[Outcome]) -> None:
+ProcessBatch = Callable[[Sequence[Record]], Awaitable[list[Outcome]]]
+
+
+def _batch_handler(group: str, process: ProcessBatch) -> Callable[[KafkaMessage], Awaitable[None]]:
+    """FastStream's entry point for one subscription of consumer group `group`."""
+
+    async def on_batch(msg: KafkaMessage) -> None:
+        """A batch subscriber, AckPolicy.MANUAL: partitions with a record to retry are rewound
+        to it, then the consumer's positions are committed."""
+        records: tuple[Record, ...] = msg.raw_message
+        await _settle(msg, records, await process(records), group)
+
+    return on_batch
+
+
+async def _settle(
+    msg: KafkaMessage, records: Sequence[Record], outcomes: list[Outcome], group: str
+) -> None:
     """Rewind each partition with a record to retry to that record, then commit the consumer's
     positions: past the batch, or at the rewind."""
-    for partition, offset in rewind_points(records, outcomes).items():
+    rewinds = rewind_points(records, outcomes)
+    for partition, offset in rewinds.items():
         msg.consumer.seek(partition, offset)
     await msg.ack()
+    _measure_lag(msg.consumer, group, committed_positions(records, rewinds))
+
+
+def committed_positions(
+    records: Sequence[Record], rewinds: Mapping[TopicPartition, int]
+) -> dict[TopicPartition, int]:
+    """Where `_settle` leaves each partition of the batch: at its rewind, else past its last
+    record (a position is the offset of the next record to read)."""
+    positions: dict[TopicPartition, int] = {}
+    for record in records:
+        partition = TopicPartition(record.topic, record.partition)
+        positions[partition] = max(positions.get(partition, 0), record.offset + 1)
+    return positions | dict(rewinds)
+
+
+def _measure_lag(consumer: object, group: str, positions: Mapping[TopicPartition, int]) -> None:
+    """Lag = the log end (the latest high-water mark the consumer's fetches brought) minus the
+    position just committed, for each partition of the batch this consumer still holds."""
+    if not isinstance(consumer, AIOKafkaConsumer):
+        return  # FastStream's stand-in consumer (a test broker) knows no log end
+    held = consumer.assignment()
+    for partition, position in positions.items():
+        end = consumer.highwater(partition) if partition in held else None
+        if end is not None:
+            lag = CONSUMER_LAG.labels(group, partition.topic, str(partition.partition))
+            lag.set(max(0, end - position))
+
+
+class _ForgetLag(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped
+    """A partition handed to another consumer is that one's to report: left here, its last lag
+    would stay on as if it were still behind (or not) in this process."""
+
+    def __init__(self, group: str) -> None:
+        self._group = group
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        for partition in revoked:
+            CONSUMER_LAG.remove(self._group, partition.topic, str(partition.partition))
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        """Nothing to report before a partition's first batch."""
 
 
 def rewind_points(

@@ -14,7 +14,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Counter
 
 from shared import telemetry, topics
 from shared.bounds import DLQ_MAX_HEADER_CHARS, DLQ_MAX_HEADERS, DLQ_MAX_VALUE_BYTES
@@ -22,6 +22,13 @@ from shared.kafka_access import KafkaAccess
 
 log = logging.getLogger(__name__)
 
+# Reasons are codes our code names (PoisonRecord's, "processing_failed", "outbox_quarantined"),
+# never text from a record, so the label stays a short list.
+DEAD_LETTERED = Counter(
+    "stax_dead_lettered_total",
+    "Records sent to the dead-letter topic, by the service that sent them and why",
+    ["service", "reason"],
+)
 
 # How often clients refresh topic metadata: pattern subscriptions (tenant topics) see a newly
 # granted tenant's topic within this time. aiokafka's default is 5 minutes.
@@ -170,6 +177,7 @@ class DeadLetters:
         # Awaited to the broker's ack: only then may the caller commit the original offset.
         key = (record.key or b"")[:DLQ_MAX_HEADER_CHARS] or None
         await self._broker.publish(value, topic=topics.DEADLETTER, key=key, headers=headers)
+        DEAD_LETTERED.labels(self._service, reason).inc()
         log.warning(
             "dead-lettered %s[%s]@%s: %s: %s",
             record.topic,

@@ -32,12 +32,15 @@ from shared import telemetry, topics
 from shared.bounds import clip
 from shared.db import Conn, is_transient_db_error
 from shared.envelope import OutgoingRecord
+from shared.kafka import DEAD_LETTERED
 
 log = logging.getLogger(__name__)
 
 # (topic, key, headers, value) in order; returns when Kafka acknowledged every record.
 KafkaRecord = tuple[str, bytes, dict[str, str], bytes]
 PublishAll = Callable[[Sequence[KafkaRecord]], Awaitable[None]]
+# Told, once a batch is committed, which records Kafka acknowledged and which were set aside.
+Relayed = Callable[[Sequence[KafkaRecord], Sequence[KafkaRecord]], None]
 
 # aiokafka's default max_request_size, which the producer of shared.kafka keeps: the producer
 # refuses a larger record itself. (The broker's default message.max.bytes is 12 bytes larger, so
@@ -87,6 +90,12 @@ class Outbox:
             f"UPDATE {schema}.outbox SET quarantined_at = now(), quarantine_reason = $2 "
             "WHERE id = $1"
         )
+        # The relay's queue (its partial index): how long, and how old its oldest row.
+        self.backlog = (
+            "SELECT count(*) AS backlog, "
+            "coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 AS oldest "
+            f"FROM {schema}.outbox WHERE published_at IS NULL AND quarantined_at IS NULL"
+        )
 
     async def redact(
         self, conn: Conn, request_id: UUID, ce_types: Sequence[str], fields: Sequence[str]
@@ -135,6 +144,7 @@ class OutboxRelay:
         batch_size: int = 500,
         max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
         quarantined: Counter = QUARANTINED,
+        on_relayed: Relayed | None = None,
     ) -> None:
         self._pool = pool
         self._outbox = outbox
@@ -143,6 +153,8 @@ class OutboxRelay:
         self._batch = batch_size
         self._max_bytes = max_record_bytes
         self._quarantined = quarantined.labels(outbox.schema)
+        self._reported = DEAD_LETTERED.labels(outbox.schema, "outbox_quarantined")
+        self._on_relayed = on_relayed
         self._wake = asyncio.Event()
         self.relayed = 0
 
@@ -205,12 +217,14 @@ class OutboxRelay:
             unpublishable = self._oversized(rows)
             unpublishable += await self._publish([r for r in rows if r.size <= self._max_bytes])
             unsent = {r.id for r, _ in unpublishable}
-            await conn.execute(
-                self._outbox.mark_published, [r.id for r in rows if r.id not in unsent]
-            )
+            sent = [r for r in rows if r.id not in unsent]
+            await conn.execute(self._outbox.mark_published, [r.id for r in sent])
             await self._quarantine(conn, unpublishable)
         self._quarantined.inc(len(unpublishable))  # counted once committed
-        self.relayed += len(rows) - len(unpublishable)
+        self._reported.inc(len(unpublishable))  # each reported on the dead-letter topic
+        self.relayed += len(sent)
+        if self._on_relayed is not None:
+            self._on_relayed([r.record for r in sent], [r.record for r, _ in unpublishable])
         return len(rows)
 
     def _oversized(self, rows: list[_Row]) -> list[tuple[_Row, str]]:

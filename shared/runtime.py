@@ -24,8 +24,9 @@ from shared.auth import Authenticator
 from shared.db import create_pool
 from shared.kafka import publish_all
 from shared.migrator import ServiceMigrations
-from shared.outbox import Outbox, OutboxRelay
+from shared.outbox import Outbox, OutboxRelay, Relayed
 from shared.retention import Pruner, run_pruner
+from shared.sampling import SAMPLE_SECONDS, OutboxBacklog, sample_every
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -83,9 +84,10 @@ async def service_runtime(
     broker: KafkaBroker,
     migrations: ServiceMigrations,
     wire: Callable[[Runtime], None],
+    on_relayed: Relayed | None = None,
 ) -> AsyncIterator[Runtime]:
-    """Pool → migrations → `wire` (subscribers, workers) → broker → relay and pruner; torn down
-    in reverse."""
+    """Pool → migrations → `wire` (subscribers, workers) → broker → relay, pruner and the
+    outbox's sampler; torn down in reverse. `on_relayed` hears of each batch the relay settles."""
     schema = migrations.schema
     pool = await create_pool(settings.database_url, max_size=settings.db_pool_size)
     outbox = Outbox(schema)
@@ -94,6 +96,7 @@ async def service_runtime(
         outbox,
         lambda records: publish_all(broker, records),
         poll_seconds=settings.outbox_poll_seconds,
+        on_relayed=on_relayed,
     )
     runtime = Runtime(settings, pool, broker, outbox, relay)
     try:
@@ -105,6 +108,10 @@ async def service_runtime(
         pruner = Pruner(schema, settings.retention)
         runtime.spawn(
             run_pruner(pool, pruner, settings.retention_poll_seconds), f"{service}-retention"
+        )
+        backlog = OutboxBacklog(pool, outbox, service)
+        runtime.spawn(
+            sample_every(SAMPLE_SECONDS, backlog.sample, "the outbox"), f"{service}-outbox-gauges"
         )
         yield runtime
     finally:

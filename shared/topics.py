@@ -52,6 +52,8 @@ def submitter_outcomes_topic(submitter: str) -> str:
 
 # Subscription patterns for the tenant topics (tenant ids never contain dots).
 PARTNER_RESPONSES_PATTERN: Final = r"ta\.partner\.([a-z0-9][a-z0-9-]*)\.responses\.v1"
+# The partners' mirror topics (partner_topic), which notifier writes and nobody here reads.
+PARTNER_MIRROR_PATTERN: Final = r"ta\.partner\.([a-z0-9][a-z0-9-]*)\.v1"
 SUBMITTER_REQUESTS_PATTERN: Final = r"ta\.submitter\.([a-z0-9][a-z0-9-]*)\.requests\.v1"
 
 

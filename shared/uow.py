@@ -19,7 +19,8 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-from collections.abc import AsyncIterator, Sequence
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -34,6 +35,11 @@ from shared.db import Conn
 from shared.envelope import OutgoingRecord
 from shared.inbox import Inbox
 from shared.outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+# Something to do once a unit has committed, such as counting what it did (a metric).
+AfterCommit = Callable[[], None]
 
 
 class UnitOfWork(Protocol):
@@ -61,6 +67,12 @@ class UnitOfWork(Protocol):
         """Outbox: queue records, published to Kafka once (and only if) this unit commits."""
         ...
 
+    def after_commit(self, action: AfterCommit) -> None:
+        """Run `action` once this unit has committed; never if it rolls back, nor if the
+        savepoint it was registered in is undone. A batch may be applied twice before it
+        commits (shared.consuming), so what counts a fact must count it here, not as it goes."""
+        ...
+
     async def redact_outbox(
         self, request_id: UUID, ce_types: Sequence[str], fields: Sequence[str]
     ) -> None:
@@ -79,6 +91,7 @@ class PgUnitOfWork:
         self._outbox = Outbox(schema)
         self._conn: PoolConnectionProxy | None = None
         self._tx: Transaction | None = None
+        self._after_commit = _AfterCommit()
 
     @property
     def conn(self) -> Conn:
@@ -118,11 +131,16 @@ class PgUnitOfWork:
                 await tx.rollback()
         finally:
             await self._pool.release(conn)
+        if exc_type is None:
+            self._after_commit.run()
 
     @asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:
-        async with self.conn.transaction():  # nested in the unit's transaction: a SAVEPOINT
+        async with self._after_commit.undone_with(), self.conn.transaction():  # a SAVEPOINT
             yield
+
+    def after_commit(self, action: AfterCommit) -> None:
+        self._after_commit.add(action)
 
     async def claim(self, consumer: str, ce_id: UUID) -> bool:
         return await self._inbox.claim(self.conn, consumer, ce_id)
@@ -158,6 +176,7 @@ class FakeUnitOfWork:
     def __init__(self, store: FakeStore) -> None:
         self.store = store
         self._before: FakeStore | None = None
+        self._after_commit = _AfterCommit()
 
     def _bind(self, store: FakeStore) -> None:
         """Build the fake repositories on `store`; the base unit has none."""
@@ -178,6 +197,7 @@ class FakeUnitOfWork:
             return
         if exc_type is None:
             self.store.commits += 1
+            self._after_commit.run()
             return
         _restore(self.store, before)
         self.store.rollbacks += 1
@@ -186,10 +206,14 @@ class FakeUnitOfWork:
     async def savepoint(self) -> AsyncIterator[None]:
         before = copy.deepcopy(self.store)
         try:
-            yield
+            async with self._after_commit.undone_with():
+                yield
         except BaseException:
             _restore(self.store, before)
             raise
+
+    def after_commit(self, action: AfterCommit) -> None:
+        self._after_commit.add(action)
 
     async def claim(self, consumer: str, ce_id: UUID) -> bool:
         if (consumer, ce_id) in self.store.inbox:
@@ -209,6 +233,34 @@ class FakeUnitOfWork:
             if record.key == key and record.headers.get("ce_type") in ce_types:
                 data = {k: v for k, v in json.loads(record.value).items() if k not in fields}
                 self.store.outbox[n] = dataclasses.replace(record, value=json.dumps(data).encode())
+
+
+class _AfterCommit:
+    """The actions a unit runs once it has committed, real or fake."""
+
+    def __init__(self) -> None:
+        self._actions: list[AfterCommit] = []
+
+    def add(self, action: AfterCommit) -> None:
+        self._actions.append(action)
+
+    @asynccontextmanager
+    async def undone_with(self) -> AsyncIterator[None]:
+        """A savepoint's block: the actions it added are dropped if it fails."""
+        mark = len(self._actions)
+        try:
+            yield
+        except BaseException:
+            del self._actions[mark:]
+            raise
+
+    def run(self) -> None:
+        actions, self._actions = self._actions, []
+        for action in actions:
+            try:
+                action()
+            except Exception:  # the unit is committed: a failed count must not undo that
+                log.exception("an action after the commit failed")
 
 
 def _restore(store: FakeStore, before: FakeStore) -> None:

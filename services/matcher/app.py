@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from functools import partial
 
 from fastapi import FastAPI
 from prometheus_client import REGISTRY
@@ -35,6 +36,7 @@ from shared.events import (
 from shared.kafka import DeadLetters, make_broker
 from shared.probes import probe_router
 from shared.runtime import Runtime, run_http, service_runtime
+from shared.sampling import SAMPLE_SECONDS, sample_every
 
 SERVICE = "matcher"
 
@@ -82,6 +84,10 @@ def create_app(settings: MatcherSettings) -> FastAPI:
                 units, matching=matching, poll_seconds=settings.matcher_expiry_poll_seconds
             ),
             f"{SERVICE}-timers",
+        )
+        waiting = partial(workers.sample_waiting, units)
+        runtime.spawn(
+            sample_every(SAMPLE_SECONDS, waiting, "waiting requests"), f"{SERVICE}-waiting-gauge"
         )
 
     @asynccontextmanager

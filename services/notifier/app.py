@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from prometheus_client import REGISTRY
 
 from services.notifier import api, consumers, domain
+from services.notifier.adapters import metrics
 from services.notifier.adapters.answer_links import link_maker
 from services.notifier.adapters.mailer import Mailer, SmtpConfig, Templates
 from services.notifier.adapters.ssrf import SsrfGuard
@@ -121,6 +122,7 @@ def create_app(settings: NotifierSettings) -> FastAPI:
                 broker=broker,
                 migrations=MIGRATIONS,
                 wire=wire,
+                on_relayed=metrics.mirrors_relayed,
             ) as runtime,
         ):
             units = pg_units(runtime.pool)

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 
 import asyncpg
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from deploy.local import stack
 from deploy.local.otlp_receiver import OtlpReceiver, ReceivedSpan, tree
 from deploy.local.receiver import Received, WebhookReceiver
 from shared.auth import create_key
+from tests.intake.events import eventually
 from tests.stack_helpers import Services
 
 pytestmark = pytest.mark.e2e
@@ -243,3 +245,93 @@ def _complete(spans: list[ReceivedSpan]) -> bool:
     orphans = [s for s in spans if s.parent_id and s.parent_id not in ids]
     posted = any(s.service == "stax-notifier" and s.kind == "client" for s in spans)
     return len(roots) == 1 and not orphans and posted
+
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+async def _scrape(client: httpx.AsyncClient, base: str) -> Samples:
+    text = (await client.get(f"{base}/metrics")).text
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def _value(samples: Samples, name: str, **labels: str) -> float:
+    return samples.get((name, frozenset(labels.items())), 0.0)
+
+
+def _with(samples: Samples, name: str, **labels: str) -> list[float]:
+    """The values of every series of `name` whose labels include `labels`."""
+    wanted = set(labels.items())
+    return [v for (n, have), v in samples.items() if n == name and wanted <= have]
+
+
+async def test_the_metrics_follow_a_request_from_submission_to_its_leads_acceptance(
+    services_up: stack.StackSettings,
+    receiver: WebhookReceiver,
+    keys: dict[str, str],
+    pool: asyncpg.Pool,
+    idle_partners: None,
+    unique: str,
+) -> None:
+    cfg = services_up
+    matcher, notifier = (f"http://127.0.0.1:{cfg.port_of(s)}" for s in ("matcher", "notifier"))
+    async with pool.acquire() as conn:
+        _, lead_key = await create_key(conn, role="partner", name=f"m-{unique}", partner_id=LEAD)
+    async with httpx.AsyncClient(timeout=10) as client:
+        before = {base: await _scrape(client, base) for base in (matcher, notifier)}
+        made = await client.post(
+            f"{notifier}/v1/partners/{LEAD}/endpoints",
+            json={"url": receiver.url, "event_types": ["ta.assignment.offered"]},
+            headers=_auth(keys["operator"]),
+        )
+        receiver.secrets.append(made.json()["secret"])
+        answer = await client.post(
+            f"http://127.0.0.1:{cfg.intake_port}/v1/requests",
+            json=_submission(f"metrics-{unique}"),
+            headers=_auth(keys["submitter"]),
+        )
+        request_id = answer.json()["request_id"]
+
+        def about_it(r: Received) -> bool:
+            return bool(r.body and r.body["data"]["request_id"] == request_id)
+
+        [offer] = await asyncio.to_thread(receiver.wait_for, about_it, 60)
+        assert offer.body is not None
+        accepted = await client.post(
+            f"http://127.0.0.1:{cfg.intake_port}/v1/assignments/"
+            f"{offer.body['data']['assignment_id']}/accept",
+            headers={"X-API-Key": lead_key},
+        )
+        assert accepted.status_code == 202, accepted.text
+
+        def moved(base: str, name: str, **labels: str) -> Callable[[Samples], bool]:
+            return lambda now: _value(now, name, **labels) > _value(before[base], name, **labels)
+
+        match = "stax_time_to_match_seconds_count"
+        after = await eventually(lambda: _scrape(client, matcher), moved(matcher, match), wait=30)
+        delivered = {"channel": "webhook", "status": "delivered"}
+        sent = moved(notifier, "stax_deliveries_total", **delivered)
+        out = await eventually(lambda: _scrape(client, notifier), sent, wait=30)
+        intake = await _scrape(client, f"http://127.0.0.1:{cfg.intake_port}")
+
+    def grew(name: str, **labels: str) -> float:
+        return _value(after, name, **labels) - _value(before[matcher], name, **labels)
+
+    assert grew("stax_time_to_first_offer_seconds_count") >= 1
+    assert grew("stax_time_to_match_seconds_count") >= 1
+    offered = grew("stax_offers_total", role="lead", outcome="offered")
+    assert offered + grew("stax_offers_total", role="support", outcome="offered") >= 2
+    assert grew("stax_offers_total", role="lead", outcome="accepted") >= 1
+    assert _value(out, "stax_deliveries_total", **delivered) > _value(
+        before[notifier], "stax_deliveries_total", **delivered
+    )
+    assert _with(after, "stax_waiting_requests")  # sampled
+    for samples, service in ((intake, "intake"), (after, "matcher"), (out, "notifier")):
+        assert _with(samples, "stax_outbox_backlog", service=service)  # sampled since the start
+        assert _with(samples, "stax_outbox_oldest_age_seconds", service=service)
+        lags = _with(samples, "stax_consumer_lag", group=f"stax-{service}")
+        assert lags and all(lag >= 0 for lag in lags), service

@@ -18,6 +18,7 @@ from shared.events import AssignmentResponse
 from shared.kafka import ensure_topics, make_broker, publish_all
 from shared.kafka_access import KafkaAccess
 from shared.outbox import KafkaRecord, Outbox, OutboxRelay
+from shared.sampling import OutboxBacklog
 from tests.kafka_helpers import Record, collect, header
 
 ONE_AND_A_HALF_MB = 1_500_000
@@ -73,6 +74,10 @@ async def _relay_until_idle(relay: OutboxRelay, pool: asyncpg.Pool) -> None:
 def _quarantined(outbox: Outbox) -> float:
     value = REGISTRY.get_sample_value("stax_outbox_quarantined_total", {"schema": outbox.schema})
     return value or 0.0
+
+
+def _sample(name: str, labels: dict[str, str]) -> float | None:
+    return REGISTRY.get_sample_value(name, labels)
 
 
 async def _dead_letters_about(kafka: KafkaAccess, ce_id: str) -> list[Record]:
@@ -137,6 +142,38 @@ async def test_a_record_too_large_for_kafka_is_quarantined_and_the_rows_behind_i
         pool, kafka, outbox, topic, sent, huge, "over the 1048576"
     )
     assert _quarantined(outbox) == 1
+
+
+async def test_the_backlog_is_sampled_and_each_settled_batch_is_told_once_committed(
+    pool: asyncpg.Pool, broker: KafkaBroker, outbox: Outbox, topic: str
+) -> None:
+    key = str(uuid4()).encode()
+    huge = _record(topic, key, size=ONE_AND_A_HALF_MB)
+    sent = [_record(topic, key), huge, _record(topic, key)]
+    await _queue(pool, outbox, sent)
+    await pool.execute(f"UPDATE {outbox.schema}.outbox SET created_at = now() - interval '90 s'")
+    backlog = OutboxBacklog(pool, outbox, service=outbox.schema)
+    told: list[tuple[list[str], list[str]]] = []
+
+    def heard(relayed: Sequence[KafkaRecord], set_aside: Sequence[KafkaRecord]) -> None:
+        told.append(
+            ([h["ce_id"] for _, _, h, _ in relayed], [h["ce_id"] for _, _, h, _ in set_aside])
+        )
+
+    await backlog.sample()
+    labels = {"service": outbox.schema}
+    assert _sample("stax_outbox_backlog", labels) == 3
+    assert 90 <= (_sample("stax_outbox_oldest_age_seconds", labels) or 0) < 300
+
+    relay = OutboxRelay(pool, outbox, lambda rs: publish_all(broker, rs), on_relayed=heard)
+    await _relay_until_idle(relay, pool)
+    await backlog.sample()
+
+    assert _sample("stax_outbox_backlog", labels) == 0  # published or set aside: none waits
+    assert _sample("stax_outbox_oldest_age_seconds", labels) == 0
+    assert told == [([str(sent[0].ce_id), str(sent[2].ce_id)], [str(huge.ce_id)])]
+    reported = {"service": outbox.schema, "reason": "outbox_quarantined"}
+    assert _sample("stax_dead_lettered_total", reported) == 1
 
 
 async def test_a_record_the_producer_refuses_is_found_by_publishing_one_at_a_time(

@@ -243,10 +243,16 @@ async def running(
     await broker.stop()
 
 
+def _dead_lettered(reason: str) -> float:
+    labels = {"service": "test-consumer", "reason": reason}
+    return REGISTRY.get_sample_value("stax_dead_lettered_total", labels) or 0.0
+
+
 async def test_garbage_records_are_dead_lettered_and_the_next_good_one_still_processed(
     pool: asyncpg.Pool, kafka: KafkaAccess, running: tuple[KafkaBroker, str, str]
 ) -> None:
-    _, topic, _ = running
+    _, topic, unique = running
+    counted_before = {r: _dead_lettered(r) for r in ("not_json", "bad_encoding")}
     request_id = uuid4()
     good = build_record(_accepted(request_id), source="/stax/intake", subject=str(request_id))
     good_headers = [(k, v.encode()) for k, v in good.headers.items()]
@@ -291,6 +297,18 @@ async def test_garbage_records_are_dead_lettered_and_the_next_good_one_still_pro
         await asyncio.sleep(0.1)
     else:
         pytest.fail("the good record after the garbage ones was never processed")
+    # Counted by the service that sent them and why; and the partition read to its end (the
+    # offset is committed after the record's transaction, so the lag may lag a little).
+    assert {r: _dead_lettered(r) - n for r, n in counted_before.items()} == {
+        "not_json": 1,
+        "bad_encoding": 1,
+    }
+    lag = {"group": f"test-{unique}", "topic": topic, "partition": "0"}
+    for _ in range(50):
+        if REGISTRY.get_sample_value("stax_consumer_lag", lag) == 0:
+            break
+        await asyncio.sleep(0.1)
+    assert REGISTRY.get_sample_value("stax_consumer_lag", lag) == 0
 
 
 async def test_records_wait_out_a_database_restart_and_are_not_dead_lettered(
@@ -303,10 +321,16 @@ async def test_records_wait_out_a_database_restart_and_are_not_dead_lettered(
     request_id = uuid4()
     good = build_record(_accepted(request_id), source="/stax/intake", subject=str(request_id))
 
+    lag = {"group": f"test-{unique}", "topic": topic, "partition": "0"}
     await asyncio.to_thread(outages.stop_postgres)
     try:
         await broker.publish(good.value, topic=topic, key=good.key, headers=good.headers)
         await asyncio.sleep(2.0)  # the consumer meets a dead database, backs off, retries
+        for _ in range(100):  # rewound to the record each time: one record behind the log end
+            if REGISTRY.get_sample_value("stax_consumer_lag", lag) == 1:
+                break
+            await asyncio.sleep(0.1)
+        assert REGISTRY.get_sample_value("stax_consumer_lag", lag) == 1
     finally:
         await asyncio.to_thread(outages.start_postgres)
 

@@ -58,7 +58,13 @@ class StoredOffer:
     def assignment(self) -> Assignment:
         o = self.offer
         return Assignment(
-            o.assignment_id, o.request_id, o.partner_id, self.slot, self.status, o.respond_by
+            o.assignment_id,
+            o.request_id,
+            o.partner_id,
+            self.slot,
+            self.status,
+            o.respond_by,
+            o.role.value,
         )
 
 
@@ -194,6 +200,9 @@ class FakeRequestRepository:
             if s.status == "waiting" and s.waiting_since and s.waiting_since <= waited_since
         ]
         return min(overdue)[1] if overdue else None
+
+    async def count_waiting(self) -> int:
+        return sum(s.status == "waiting" for s in self._store.requests.values())
 
     async def record_closure(
         self, request_id: UUID, closed_by: ClosedBy, rating: int | None, comment: str

@@ -164,6 +164,18 @@ async def test_waiting_requests_are_served_urgent_first_then_oldest_for_partners
     assert await uow.requests.claim_overdue_waiting(since) in (older.request_id, newer.request_id)
 
 
+async def test_requests_waiting_for_room_are_counted(uow: MatcherUnitOfWork) -> None:
+    before = await uow.requests.count_waiting()  # PostgreSQL's: what other tests left waiting
+    waits, matched = await new_request(uow), await new_request(uow)
+    assert await uow.requests.wait(waits.request_id, ["full"], LONG_AGO, replace=True)
+    assert await uow.requests.wait(matched.request_id, ["full"], LONG_AGO, replace=True)
+    assert await uow.requests.count_waiting() == before + 2
+
+    await uow.requests.set_status(matched.request_id, "matching")  # served
+
+    assert await uow.requests.count_waiting() == before + 1
+
+
 async def test_a_closed_request_keeps_who_closed_it_and_the_feedback(
     uow: MatcherUnitOfWork,
 ) -> None:
@@ -202,6 +214,7 @@ async def test_work_is_started_completed_and_counted_until_it_is_done(
 
 async def test_a_request_is_stored_once_and_read_back_whole(uow: MatcherUnitOfWork) -> None:
     request = await new_request(uow)
+    assert request.accepted_at is not None  # kept, for the time to first offer and to match
 
     assert not await uow.requests.add(request)  # a second copy changes nothing
     assert await uow.requests.lock(request.request_id) == request
@@ -268,11 +281,12 @@ async def test_an_offer_is_read_back_and_closed(uow: MatcherUnitOfWork) -> None:
 
     found = await uow.offers.get(made.assignment_id)
     assert found is not None
-    assert (found.request_id, found.partner_id, found.slot, found.status) == (
+    assert (found.request_id, found.partner_id, found.slot, found.status, found.role) == (
         request.request_id,
         "lab",
         3,
         "offered",
+        "lead",
     )
     assert found.respond_by == made.respond_by
     await uow.offers.close(made.assignment_id, "expired", "no answer")

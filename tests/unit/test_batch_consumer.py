@@ -13,11 +13,13 @@ import asyncpg
 from aiokafka import ConsumerRecord, TopicPartition
 
 from shared.consuming import (
+    Apply,
     Outcome,
     ReliableConsumer,
     RetryPolicy,
     Route,
     SharedSubscription,
+    committed_positions,
     rewind_points,
 )
 from shared.envelope import Envelope, PoisonRecord, build_record
@@ -99,13 +101,26 @@ async def _use_case(uow: FakeUnitOfWork, envelope: Envelope, event: AssignmentRe
         raise asyncpg.exceptions.ConnectionDoesNotExistError("database went away")
 
 
+def _counting(counted: list[str]) -> Apply[FakeUnitOfWork]:
+    """The use case above, which first asks to count its record once its unit commits."""
+
+    async def use_case(uow: FakeUnitOfWork, envelope: Envelope, event: AssignmentResponse) -> None:
+        uow.after_commit(lambda: counted.append(event.partner_id))
+        await _use_case(uow, envelope, event)
+
+    return use_case
+
+
 def _consumer(
-    units: Units, dead: DeadLetters, name: str = "test.batch"
+    units: Units,
+    dead: DeadLetters,
+    name: str = "test.batch",
+    use_case: Apply[FakeUnitOfWork] = _use_case,
 ) -> ReliableConsumer[FakeUnitOfWork]:
     return ReliableConsumer(
         name=name,
         unit_of_work=units,
-        routes={AssignmentResponse.ce_type: Route(AssignmentResponse, _use_case)},
+        routes={AssignmentResponse.ce_type: Route(AssignmentResponse, use_case)},
         dead_letters=dead,
         retry=FAST,
     )
@@ -155,6 +170,9 @@ async def test_a_record_to_retry_holds_its_partition_and_no_other() -> None:
     assert outcomes == [Outcome.APPLIED, Outcome.RETRY, Outcome.RETRY, Outcome.APPLIED]
     assert _queued(store) == [b"a", b"d"]  # "c" waits behind the buggy record, in order
     assert rewind_points(batch, outcomes) == {TopicPartition("t", 0): 6}
+    # What the lag is measured from: the rewind on partition 0, past the last record on 1.
+    positions = committed_positions(batch, rewind_points(batch, outcomes))
+    assert positions == {TopicPartition("t", 0): 6, TopicPartition("t", 1): 3}
 
     # Read again from the rewind point: retried until the limit, then dead-lettered, and the
     # record behind it is applied at last. The inbox makes re-reading "a" harmless anyway.
@@ -231,3 +249,29 @@ async def test_a_shared_subscription_hands_each_topic_to_its_consumer_in_order()
     assert units.opened == 3  # a unit per topic's share, and "a" again, isolated, after the bug
     assert {name for name, _ in store.inbox} == {"test.a", "test.b"}
     assert rewind_points(batch, outcomes) == {TopicPartition("a", 0): 2}
+
+
+async def test_what_a_batch_counts_is_counted_once_after_its_commit_however_often_applied() -> None:
+    store, dead, counted = FakeStore(), DeadLetters(), list[str]()
+    consumer = _consumer(Units(store), dead, use_case=_counting(counted))
+    batch = [_record(0, 1, "a"), _record(0, 2, "refused"), _record(1, 1, "b")]
+
+    # Applied optimistically (rolled back at the refusal), then a savepoint a record: the
+    # refused record's count went with its savepoint, the first pass's with its unit.
+    await consumer.process_batch(batch)
+    assert counted == ["a", "b"]
+
+    await consumer.process_batch(batch)  # read again: inbox duplicates count nothing
+    assert counted == ["a", "b"]
+
+
+async def test_a_batch_whose_commit_fails_counts_only_the_units_that_commit() -> None:
+    store, dead, counted = FakeStore(), DeadLetters(), list[str]()
+    units = Units(store)
+    units.failing_commits = 1
+    batch = [_record(0, 1, "a"), _record(1, 1, "b")]
+
+    outcomes = await _consumer(units, dead, use_case=_counting(counted)).process_batch(batch)
+
+    assert outcomes == [Outcome.APPLIED] * 2
+    assert sorted(counted) == ["a", "b"]  # once each, by the units of the record-by-record replay

@@ -33,6 +33,7 @@ class Assignment:
     slot: int | None  # offers made before the saga existed have none
     status: str
     respond_by: datetime
+    role: str  # lead or support
 
 
 class Verdict(StrEnum):

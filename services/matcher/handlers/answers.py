@@ -8,6 +8,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from services.matcher import domain
+from services.matcher.adapters import metrics
 from services.matcher.domain import Assignment, MatchRequest, Verdict
 from services.matcher.handlers import saga, waiting
 from services.matcher.handlers.saga import Matching
@@ -64,12 +65,14 @@ Step = Callable[
 
 async def _accept(
     uow: MatcherUnitOfWork,
-    _m: Matching,
+    m: Matching,
     request: MatchRequest,
     a: Assignment,
     r: AssignmentResponse,
 ) -> None:
     await saga.close(uow, a, "accepted", r.reason)
+    if a.role == "lead":  # the request has someone to lead the work: matched, for its submitter
+        saga.count_since_accepted(uow, request, m.clock(), metrics.matched_after)
     await uow.requests.set_slot_status(a.request_id, saga.slot_of(a), "filled")
     await saga.settle_if_done(uow, request)
 

@@ -7,9 +7,11 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from uuid import UUID, uuid4
 
 from services.matcher import domain
+from services.matcher.adapters import metrics
 from services.matcher.domain import (
     Assignment,
     Choice,
@@ -78,6 +80,7 @@ async def record_offer(
     # The request row is locked, so this cannot conflict; if it ever did (a bug), the unique
     # constraints refuse the second live offer and nothing is announced.
     if await uow.offers.add(offer, choice.slot):
+        uow.after_commit(partial(metrics.offer_made, choice.role))
         return offer
     log.error("refused a second live offer for %s slot %d", request_id, choice.slot)
     await uow.partners.release_capacity(choice.partner.partner_id)
@@ -109,6 +112,7 @@ async def close(uow: MatcherUnitOfWork, assignment: Assignment, status: str, rea
         reason=reason,
     )
     await emit(uow, assignment.request_id, outcome)
+    uow.after_commit(partial(metrics.offer_closed, assignment.role, status))
 
 
 async def refill(
@@ -206,14 +210,26 @@ async def offer_plan(uow: MatcherUnitOfWork, m: Matching, request: MatchRequest)
     await uow.requests.add_slots(request.request_id, slots)
     if waiting_for:
         await uow.requests.set_slot_status(request.request_id, len(choices), "waiting")
-    respond_by = m.clock() + m.respond_within
+    now = m.clock()
+    respond_by = now + m.respond_within
     offers = [
         offer
         for c in choices
         if (offer := await record_offer(uow, request.request_id, c, respond_by))
     ]
     await emit(uow, request.request_id, *offers)
+    if offers:  # its first: a request is planned once, when it has no slots yet
+        count_since_accepted(uow, request, now, metrics.first_offer_after)
     return Offering(offered=True, waiting_for=waiting_for)
+
+
+def count_since_accepted(
+    uow: MatcherUnitOfWork, request: MatchRequest, now: datetime, observe: Callable[[float], None]
+) -> None:
+    """Observe, once the unit commits, how long since the request was accepted (if known)."""
+    seconds = request.seconds_since_accepted(now)
+    if seconds is not None:
+        uow.after_commit(partial(observe, seconds))
 
 
 def _full_for_the_rest(

@@ -12,7 +12,7 @@ from services.matcher.domain import Assignment
 from shared.db import Conn
 from shared.events import AssignmentOffered, AssignmentResponse
 
-_ASSIGNMENT = "SELECT assignment_id, request_id, partner_id, slot, status, respond_by "
+_ASSIGNMENT = "SELECT assignment_id, request_id, partner_id, slot, status, respond_by, role "
 
 
 def _assignment(row: asyncpg.Record) -> Assignment:
@@ -23,6 +23,7 @@ def _assignment(row: asyncpg.Record) -> Assignment:
         row["slot"],
         row["status"],
         row["respond_by"],
+        row["role"],
     )
 
 

@@ -149,6 +149,13 @@ class PgRequestRepository:
         )
         return request_id
 
+    async def count_waiting(self) -> int:
+        """How many requests wait for a partner with room (the waiting queue's partial index)."""
+        count: int = await self._conn.fetchval(
+            "SELECT count(*) FROM matcher.requests WHERE status = 'waiting'"
+        )
+        return count
+
     async def record_closure(
         self, request_id: UUID, closed_by: ClosedBy, rating: int | None, comment: str
     ) -> None:

@@ -13,10 +13,11 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from uuid import uuid4
 
 from services.notifier import domain
-from services.notifier.adapters import EmailChannel, WebhookChannel
+from services.notifier.adapters import EmailChannel, WebhookChannel, metrics
 from services.notifier.domain import AttemptResult, Delivery, EmailTarget, WebhookTarget
 from services.notifier.handlers.fanout import queue_for_partner
 from services.notifier.unit_of_work import NotifierUnitOfWork, NotifierUnits
@@ -166,6 +167,7 @@ async def _record(
         delivery.delivery_id, lease=delivery.lease, outcome=outcome
     ):
         return  # our lease ran out and another worker owns the row now
+    uow.after_commit(partial(metrics.attempt_recorded, delivery.channel, status))
     target = delivery.target
     if isinstance(target, WebhookTarget) and target.enabled:
         await _track_endpoint(uow, rules, target, result, now)
