@@ -169,13 +169,10 @@ class DeadLetters:
         # Awaited to the broker's ack: only then may the caller commit the original offset.
         key = (record.key or b"")[:DLQ_MAX_HEADER_CHARS] or None
         await self._broker.publish(value, topic=topics.DEADLETTER, key=key, headers=headers)
+        # The reason code only: the error may quote the record (a value that is not JSON, a
+        # field's input), which can be a person's data. It is in the dead letter, for operators.
         log.warning(
-            "dead-lettered %s[%s]@%s: %s: %s",
-            record.topic,
-            record.partition,
-            record.offset,
-            reason,
-            error[:200],
+            "dead-lettered %s[%s]@%s: %s", record.topic, record.partition, record.offset, reason
         )
 
 

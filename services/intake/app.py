@@ -132,4 +132,4 @@ def _include_pages(
 
 def main() -> None:
     settings = IntakeSettings()
-    run_http(create_app(settings), settings, port=settings.intake_port)
+    run_http(lambda: create_app(settings), settings, service=SERVICE, port=settings.intake_port)

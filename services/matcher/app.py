@@ -120,4 +120,4 @@ def create_app(settings: MatcherSettings) -> FastAPI:
 
 def main() -> None:
     settings = MatcherSettings()
-    run_http(create_app(settings), settings, port=settings.matcher_port)
+    run_http(lambda: create_app(settings), settings, service=SERVICE, port=settings.matcher_port)
