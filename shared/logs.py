@@ -25,9 +25,8 @@ from pythonjsonlogger.json import JsonFormatter
 FORMATS = ("json", "text")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
-# Loggers that print what must not reach the logs. httpx logs every request's URL at INFO: a
-# partner's webhook URL may carry a token in its path or query, and intake's console calls
-# matcher's and notifier's APIs with ids of people's requests.
+# Loggers that print what must not reach the logs: httpx logs every request's URL at INFO, and a
+# partner's webhook URL may carry a token in its path or query.
 QUIETED = {"httpx": logging.WARNING}
 
 # Replaced, never mutated: a task that copied the context keeps the values it saw.
