@@ -37,6 +37,7 @@ from pydantic import BaseModel, ValidationError
 from shared import telemetry, topics
 from shared.db import is_transient_db_error
 from shared.envelope import Envelope, PoisonRecord, parse_record
+from shared.logs import log_context
 from shared.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -340,8 +341,11 @@ class ReliableConsumer(Generic[U]):
 
     async def _claim_and_apply(self, uow: U, item: _Parsed) -> Outcome:
         # The record's span, child of the context it carries: what the use case writes to the
-        # outbox carries this span's context on (shared.telemetry).
-        with self._span(item):
+        # outbox carries this span's context on (shared.telemetry). Its log lines name it.
+        with (
+            self._span(item),
+            log_context(ce_id=str(item.envelope.id), request_id=item.envelope.subject),
+        ):
             if not await uow.claim(self.name, item.envelope.id):
                 return Outcome.DUPLICATE
             await item.route.apply(uow, item.envelope, item.data)

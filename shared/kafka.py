@@ -178,13 +178,10 @@ class DeadLetters:
         key = (record.key or b"")[:DLQ_MAX_HEADER_CHARS] or None
         await self._broker.publish(value, topic=topics.DEADLETTER, key=key, headers=headers)
         DEAD_LETTERED.labels(self._service, reason).inc()
+        # The reason code only: the error may quote the record (a value that is not JSON, a
+        # field's input), which can be a person's data. It is in the dead letter, for operators.
         log.warning(
-            "dead-lettered %s[%s]@%s: %s: %s",
-            record.topic,
-            record.partition,
-            record.offset,
-            reason,
-            error[:200],
+            "dead-lettered %s[%s]@%s: %s", record.topic, record.partition, record.offset, reason
         )
 
 

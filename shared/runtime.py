@@ -23,6 +23,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 from shared.auth import Authenticator
 from shared.db import create_pool
 from shared.kafka import publish_all
+from shared.logs import configure_logging
 from shared.migrator import ServiceMigrations
 from shared.outbox import Outbox, OutboxRelay, Relayed
 from shared.retention import Pruner, run_pruner
@@ -128,18 +129,26 @@ async def _shutdown(runtime: Runtime) -> None:
     await runtime.pool.close()
 
 
-def run_http(app: Any, settings: ServiceSettings, *, port: int) -> None:
-    """Serve a service's ASGI app; logs go to stderr, collected by the launcher."""
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+def run_http(
+    build_app: Callable[[], Any], settings: ServiceSettings, *, service: str, port: int
+) -> None:
+    """Serve the ASGI app `build_app` makes; logs go to stderr, collected by the launcher. The
+    app is built once logging is configured, so whatever building it logs is in the same format."""
+    configure_logging(settings.log_level, service=service, fmt=settings.log_format)
+    app = build_app()
     sock = bind_first_free(settings.http_host, port, settings.http_port_tries)
     served = sock.getsockname()[1]
     if settings.http_port_file:
         Path(settings.http_port_file).write_text(f"{served}\n")
     logging.getLogger("stax.http").info("serving HTTP on %s:%d", settings.http_host, served)
+    # log_config=None: uvicorn's loggers go through the handler configured above. No access log:
+    # the paths of answer and sign-in links carry their signed tokens.
     config = uvicorn.Config(
-        app, log_level=settings.log_level.lower(), access_log=False, host=settings.http_host
+        app,
+        log_config=None,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        host=settings.http_host,
     )
     uvicorn.Server(config).run(sockets=[sock])
 

@@ -52,6 +52,9 @@ class ServiceSettings(BaseSettings):
         default=True, description="Apply this service's migrations at start"
     )
     log_level: str = Field(default="INFO", description="Python log level")
+    log_format: Literal["json", "text"] = Field(
+        default="json", description="json: one JSON object a line; text: for a terminal"
+    )
     outbox_retention_days: float = Field(
         default=30, gt=0, description="Published (or quarantined) outbox rows older than this go"
     )

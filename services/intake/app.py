@@ -134,4 +134,4 @@ def _include_pages(
 def main() -> None:
     settings = IntakeSettings()
     telemetry.setup(SERVICE)  # before the app and its broker are built: they are instrumented
-    run_http(create_app(settings), settings, port=settings.intake_port)
+    run_http(lambda: create_app(settings), settings, service=SERVICE, port=settings.intake_port)

@@ -128,4 +128,4 @@ def create_app(settings: MatcherSettings) -> FastAPI:
 def main() -> None:
     settings = MatcherSettings()
     telemetry.setup(SERVICE)  # before the app and its broker are built: they are instrumented
-    run_http(create_app(settings), settings, port=settings.matcher_port)
+    run_http(lambda: create_app(settings), settings, service=SERVICE, port=settings.matcher_port)

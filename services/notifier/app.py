@@ -164,4 +164,4 @@ def create_app(settings: NotifierSettings) -> FastAPI:
 def main() -> None:
     settings = NotifierSettings()
     telemetry.setup(SERVICE)  # before the app and its broker are built: they are instrumented
-    run_http(create_app(settings), settings, port=settings.notifier_port)
+    run_http(lambda: create_app(settings), settings, service=SERVICE, port=settings.notifier_port)

@@ -1,13 +1,17 @@
-"""End to end: a request's personal data, once erased, is left in no table of any schema.
+"""End to end: a request's personal data, once erased, is left in no table of any schema; and
+the services' logs never held it, nor any secret.
 
 The three services run as processes; the request goes in over HTTP, is offered, and its Party
 is mailed. Then an operator erases it (the `stax requests erase` code path) and every text,
 JSON and bytea column of every table is searched for the contact's name, address and body.
+The second test runs a flow with every kind of secret in it (keys, a webhook secret, a signed
+answer link) and reads each service's log (brief §7.5: JSON lines; issue 15: nothing secret).
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -19,9 +23,16 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from deploy.local import stack
+from deploy.local.receiver import WebhookReceiver
 from deploy.operations import requests
 from deploy.operations.settings import OperationsSettings
 from shared.auth import create_key
+from shared.kafka_acls import service_principal
+from tests.e2e.offer_mail import CONTACT, accepted, lead_contact, offer_mail, timeline
+from tests.e2e.service_logs import ServiceLog
+from tests.e2e.test_walking_skeleton import LEAD
+from tests.intake.events import eventually
 from tests.notifier.helpers import SmtpSink, smtp_server
 from tests.stack_helpers import Services
 
@@ -194,3 +205,112 @@ async def test_an_erased_request_leaves_no_copy_of_its_contact_in_any_schema(
         assert await copies(pool, needles) == {}
         events = await _timeline(client, request_url)
     assert events.count("ta.request.erased") == 1
+
+
+@pytest.fixture
+def partner_webhook() -> Iterator[WebhookReceiver]:
+    receiver = WebhookReceiver().start()
+    yield receiver
+    receiver.stop()
+
+
+async def test_the_services_log_json_lines_that_hold_no_secret_and_no_personal_data(
+    running: Services,
+    smtp: tuple[SmtpSink, int],
+    keys: dict[str, str],
+    partner_webhook: WebhookReceiver,
+    idle_partners: None,
+    unique: str,
+) -> None:
+    person = _person(unique)
+    body = {
+        **_submission(f"logs-{unique}", person),
+        "description": f"Private remark {unique}: the inventory lacks three sites.",
+    }
+    intake, notifier = running.url("intake"), running.url("notifier")
+    operator = {"Authorization": f"Bearer {keys['operator']}"}
+    submitter = {"Authorization": f"Bearer {keys['submitter']}"}
+    unknown_key = f"stax_{unique}_notarealsecret{unique}"
+    hook = f"{partner_webhook.url}?token=hook-{unique}"  # a partner's URL may hold a token
+    async with httpx.AsyncClient(timeout=10) as http, lead_contact(http, notifier, operator):
+        made = await http.post(
+            f"{notifier}/v1/partners/{LEAD}/endpoints",
+            json={"url": hook, "event_types": ["ta.assignment.offered"]},
+            headers=operator,
+        )
+        assert made.status_code == 201, made.text
+        webhook_secret = made.json()["secret"]
+        partner_webhook.secrets.append(webhook_secret)
+        try:
+            refused = await http.post(
+                f"{intake}/v1/requests", json=body, headers={"X-API-Key": unknown_key}
+            )
+            assert refused.status_code == 401
+            sent = await http.post(f"{intake}/v1/requests", json=body, headers=submitter)
+            assert sent.status_code == 202, sent.text
+            request_id = sent.json()["request_id"]
+            token = await _accept_by_mail(http, smtp[0], intake, request_id, submitter)
+            hooked = await asyncio.to_thread(
+                partner_webhook.wait_for, lambda r: request_id in str(r.body), 60
+            )
+            assert [r.verified for r in hooked] == [True]
+        finally:
+            endpoint = made.json()["endpoint_id"]
+            await http.delete(
+                f"{notifier}/v1/partners/{LEAD}/endpoints/{endpoint}", headers=operator
+            )
+
+    secrets = _service_secrets(running.cfg) | {
+        "the submitter's key": keys["submitter"],
+        "the operator's key": keys["operator"],
+        "a key's secret part": keys["submitter"].split("_", 2)[2],  # stax_<key_id>_<secret>
+        "an unknown key": unknown_key,
+        "the webhook secret": webhook_secret,
+        "the webhook URL's token": f"hook-{unique}",
+        "the answer link's token": token,
+    }
+    personal = {**person, "the request's free text": body["description"], "a contact": CONTACT}
+    logs = {service: ServiceLog.read(running.cfg, service) for service in stack.SERVICES}
+    assert {s: log.holding(secrets | personal) for s, log in logs.items()} == {s: [] for s in logs}
+    lines = {s: log.lines() for s, log in logs.items()}  # every line JSON, with the fields
+    assert all(lines.values())
+    assert [line for log in logs.values() for line in log.per_message_lines()] == []
+    mine = {
+        s: [x for x in found if x.get("request_id") == request_id] for s, found in lines.items()
+    }
+    assert mine["intake"] and mine["matcher"], "accepted, answered, offered: each said by id"
+    # A line logged while a record about the request was consumed (shared.consuming binds ce_id).
+    assert [line for found in mine.values() for line in found if "ce_id" in line]
+
+
+def _service_secrets(cfg: stack.StackSettings) -> dict[str, str]:
+    """The secrets the services were started with: their Kafka passwords, the links' secret."""
+    return {"the answer link secret": stack.answer_link_secret(cfg)} | {
+        f"{service}'s Kafka password": cfg.kafka_access(service_principal(service)).password
+        for service in stack.SERVICES
+    }
+
+
+async def _accept_by_mail(
+    http: httpx.AsyncClient, sink: SmtpSink, intake: str, request_id: str, reader: dict[str, str]
+) -> str:
+    """The lead's offer e-mail caught, its Accept link prefetched, then followed; its token."""
+
+    async def caught() -> str | None:
+        await asyncio.sleep(0.2)
+        mail = offer_mail(sink, request_id)
+        text = mail.get_body(("plain",)) if mail else None
+        link = re.search(r"Accept: (http://\S+/answer/\S+)", text.get_content()) if text else None
+        return link.group(1) if link else None
+
+    accept = await eventually(caught, lambda link: link is not None, wait=60)
+    assert accept is not None
+    async with httpx.AsyncClient(timeout=10) as person:  # keeps the CSRF cookie
+        assert (await person.get(accept)).status_code == 200  # a mail scanner's prefetch
+        page = await person.get(accept)
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert csrf is not None, page.text
+        done = await person.post(accept, data={"csrf": csrf.group(1)})
+        assert done.status_code == 200, done.text
+    await eventually(lambda: timeline(http, intake, request_id, reader), accepted, wait=60)
+    return accept.rsplit("/answer/", 1)[1]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from datetime import date, timedelta
 from typing import Annotated, Any
 from uuid import UUID
@@ -39,7 +40,10 @@ from services.intake.schemas import (
 )
 from services.intake.unit_of_work import IntakeUnits
 from shared.errors import ApiError
-from shared.events import RequestSubmission
+from shared.events import ClosedBy, RequestSubmission
+from shared.logs import log_context
+
+log = logging.getLogger(__name__)
 
 _EXAMPLE = {
     "external_ref": "SN-2026-0042",
@@ -171,8 +175,9 @@ def install_requests(api: APIRouter, reference: Reference, clock: Clock) -> None
     async def get_request(request_id: UUID, units: Units, who: Reader) -> RequestView:
         only_of = who.submitter_id if who.role == "submitter" else None
         try:
-            async with units() as uow:
-                found = await views.request_view(uow, request_id, only_of=only_of)
+            with log_context(request_id=str(request_id)):
+                async with units() as uow:
+                    found = await views.request_view(uow, request_id, only_of=only_of)
         except UnknownRequest as exc:
             raise ApiError.one(404, "not_found", "no such request") from exc
         return _request_view(found)
@@ -206,10 +211,12 @@ def install_erasure(api: APIRouter, clock: Clock) -> None:
         },
         summary="Erase a request's personal data everywhere (operator key; idempotent)",
     )
-    async def erase(request_id: UUID, units: Units, _who: Operator) -> ErasureAnswer:
+    async def erase(request_id: UUID, units: Units, who: Operator) -> ErasureAnswer:
         try:
-            async with units() as uow:
-                erased_at = await erasure.erase_request(uow, request_id, clock=clock)
+            with log_context(request_id=str(request_id)):
+                async with units() as uow:
+                    erased_at = await erasure.erase_request(uow, request_id, clock=clock)
+                log.info("request erased (by operator key %s)", who.key_id)
         except UnknownRequest as exc:
             raise ApiError.one(404, "not_found", "no such request") from exc
         return ErasureAnswer(request_id=request_id, erased_at=erased_at)
@@ -232,17 +239,20 @@ def install_closing(api: APIRouter, clock: Clock) -> None:
         rating: int | None,
         comment: str,
     ) -> ClosingView:
+        closed_by: ClosedBy = "submitter" if submitter else "operator"
         try:
-            async with units() as uow:
-                await closing.ask_closing(
-                    uow,
-                    request_id,
-                    closed_by="submitter" if submitter else "operator",
-                    submitter=submitter,
-                    rating=rating,
-                    comment=comment,
-                    clock=clock,
-                )
+            with log_context(request_id=str(request_id)):
+                async with units() as uow:
+                    await closing.ask_closing(
+                        uow,
+                        request_id,
+                        closed_by=closed_by,
+                        submitter=submitter,
+                        rating=rating,
+                        comment=comment,
+                        clock=clock,
+                    )
+                log.info("closing asked by the %s", closed_by)  # never the comment: free text
         except UnknownRequest as exc:
             raise ApiError.one(404, "not_found", "no such request") from exc
         except NotClosable as exc:

@@ -3,6 +3,7 @@ emitted as ta.assignment.response; contradictions refused before anything is emi
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from uuid import UUID
 
@@ -13,6 +14,9 @@ from shared import lifecycle
 from shared.envelope import build_record
 from shared.events import AssignmentResponse
 from shared.lifecycle import AssignmentStatus, Verdict
+from shared.logs import log_context
+
+log = logging.getLogger(__name__)
 
 
 async def answer_offer(
@@ -69,6 +73,8 @@ async def answer_offer(
     summary = f"{partner_id} answered {decision}" + (f": {reason}" if reason else "")
     entry = TimelineEntry(now, response.ce_type, partner_id, summary)
     await uow.timeline.add(Note(record.ce_id, offer.request_id, entry))
+    with log_context(request_id=str(offer.request_id)):  # not the reason: a person's free text
+        log.info("%s answered %s to assignment %s", partner_id, decision, assignment_id)
     return True
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from uuid import UUID, uuid4
 
@@ -20,7 +21,10 @@ from shared.envelope import (
     mirror_record,
 )
 from shared.events import FieldError, RequestSubmission
+from shared.logs import log_context
 from shared.topics import submitter_outcomes_topic
+
+log = logging.getLogger(__name__)
 
 
 class _KeyRace(Exception):  # noqa: N818 - internal: a twin took the Idempotency-Key; retry once
@@ -170,6 +174,8 @@ async def _insert_or_replay(
             raise RuntimeError("conflicting request vanished")  # requests are never deleted
         return _replay(existing, fingerprint)
     await uow.emit(_with_copy(record, origin.outcomes_topic))
+    with log_context(request_id=str(event.request_id)):  # ids only: the body is a person's
+        log.info("request accepted from %s for %s", submitter, event.party)
     return Submitted(event.request_id, created=True)
 
 

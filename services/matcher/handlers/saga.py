@@ -40,6 +40,7 @@ from shared.events import (
     Role,
 )
 from shared.lifecycle import HOLDS_CAPACITY
+from shared.logs import log_context
 
 SOURCE = "/stax/matcher"
 Clock = Callable[[], datetime]
@@ -81,6 +82,8 @@ async def record_offer(
     # constraints refuse the second live offer and nothing is announced.
     if await uow.offers.add(offer, choice.slot):
         uow.after_commit(partial(metrics.offer_made, choice.role))
+        with log_context(request_id=str(request_id)):
+            log.info("offered slot %d to %s as %s", choice.slot, offer.partner_id, offer.role)
         return offer
     log.error("refused a second live offer for %s slot %d", request_id, choice.slot)
     await uow.partners.release_capacity(choice.partner.partner_id)
