@@ -236,6 +236,14 @@ async def test_one_request_is_one_trace_from_intake_to_the_webhook(
     assert {s.service for s in mine if s.kind == "producer"} >= {"stax-intake", "stax-matcher"}
     # Probes and scrapes are not traced.
     assert not [s for s in spans if s.attributes.get("http.route") in ("/readyz", "/metrics")]
+    # Log lines written under the trace name it (brief §7.5): intake's acceptance, matcher's offer.
+    logged = {
+        service
+        for service in stack.SERVICES
+        for line in ServiceLog.read(cfg, service).lines()
+        if line.get("trace_id") == trace_id and line.get("request_id") == request_id
+    }
+    assert {"intake", "matcher"} <= logged, logged
 
 
 def _complete(spans: list[ReceivedSpan]) -> bool:
