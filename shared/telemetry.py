@@ -86,6 +86,8 @@ def setup(service: str, environ: Mapping[str, str] = os.environ) -> TracerProvid
         return None
     if _State.provider is not None:
         return _State.provider
+    if isinstance(environ, MutableMapping):
+        _forget_empty(environ)
     provider = TracerProvider(resource=_resource(service), sampler=_sampler())
     provider.add_span_processor(BatchSpanProcessor(_exporter(environ)))
     trace.set_tracer_provider(provider)
@@ -93,6 +95,13 @@ def setup(service: str, environ: Mapping[str, str] = os.environ) -> TracerProvid
     _State.provider = provider
     # The provider flushes the spans still queued when the process exits (shutdown_on_exit).
     return provider
+
+
+def _forget_empty(environ: MutableMapping[str, str]) -> None:
+    """An empty OTEL_* variable means unset (compose passes unset ones as empty); the SDK would
+    read an empty OTEL_TRACES_SAMPLER as an unknown sampler and warn."""
+    for name in [k for k, v in environ.items() if k.startswith("OTEL_") and not v.strip()]:
+        del environ[name]
 
 
 def active() -> bool:

@@ -57,6 +57,12 @@ def test_nothing_is_installed_without_an_exporter() -> None:
     assert telemetry.current_traceparent() is None
 
 
+def test_empty_otel_variables_count_as_unset() -> None:
+    environ = {"OTEL_TRACES_SAMPLER": " ", "OTEL_SERVICE_NAME": "x", "STAX_LOG_LEVEL": ""}
+    telemetry._forget_empty(environ)
+    assert environ == {"OTEL_SERVICE_NAME": "x", "STAX_LOG_LEVEL": ""}
+
+
 def test_a_grpc_exporter_is_refused_with_a_clear_reason() -> None:
     environ = {
         "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4317",
