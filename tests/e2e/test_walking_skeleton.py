@@ -89,31 +89,42 @@ def _submission(ref: str) -> dict[str, object]:
     }
 
 
+async def _offered_to_lead(
+    client: httpx.AsyncClient,
+    cfg: stack.StackSettings,
+    receiver: WebhookReceiver,
+    keys: dict[str, str],
+    ref: str,
+) -> tuple[str, list[Received]]:
+    """Point the lead's webhook at `receiver`, submit a request; its id and the webhooks about
+    it, once the first has arrived (60 s at most)."""
+    made = await client.post(
+        f"http://127.0.0.1:{cfg.notifier_port}/v1/partners/{LEAD}/endpoints",
+        json={"url": receiver.url, "event_types": ["ta.assignment.offered"]},
+        headers=_auth(keys["operator"]),
+    )
+    assert made.status_code == 201, made.text
+    receiver.secrets.append(made.json()["secret"])
+    answer = await client.post(
+        f"http://127.0.0.1:{cfg.intake_port}/v1/requests",
+        json=_submission(ref),
+        headers=_auth(keys["submitter"]),
+    )
+    assert answer.status_code == 202, answer.text
+    request_id: str = answer.json()["request_id"]
+
+    def about_this_request(r: Received) -> bool:
+        return bool(r.body and r.body["data"]["request_id"] == request_id)
+
+    return request_id, await asyncio.to_thread(receiver.wait_for, about_this_request, 60)
+
+
 async def test_a_request_reaches_the_partner_as_a_verified_signed_webhook(
     services_up: stack.StackSettings, receiver: WebhookReceiver, keys: dict[str, str], unique: str
 ) -> None:
     cfg = services_up
     async with httpx.AsyncClient(timeout=10) as client:
-        made = await client.post(
-            f"http://127.0.0.1:{cfg.notifier_port}/v1/partners/{LEAD}/endpoints",
-            json={"url": receiver.url, "event_types": ["ta.assignment.offered"]},
-            headers=_auth(keys["operator"]),
-        )
-        assert made.status_code == 201, made.text
-        receiver.secrets.append(made.json()["secret"])
-
-        answer = await client.post(
-            f"http://127.0.0.1:{cfg.intake_port}/v1/requests",
-            json=_submission(f"e2e-{unique}"),
-            headers=_auth(keys["submitter"]),
-        )
-        assert answer.status_code == 202, answer.text
-        request_id = answer.json()["request_id"]
-
-    def about_this_request(r: Received) -> bool:
-        return bool(r.body and r.body["data"]["request_id"] == request_id)
-
-    mine = await asyncio.to_thread(receiver.wait_for, about_this_request, 60)
+        _, mine = await _offered_to_lead(client, cfg, receiver, keys, f"e2e-{unique}")
     assert len(mine) == 1, receiver.received
     assert mine[0].verified  # checked by the standardwebhooks library against the secret
     assert mine[0].body is not None
@@ -195,25 +206,9 @@ async def test_one_request_is_one_trace_from_intake_to_the_webhook(
     POST: one trace id, spans of the three services, and the POST carries the trace on."""
     cfg = services_up
     async with httpx.AsyncClient(timeout=10) as client:
-        made = await client.post(
-            f"http://127.0.0.1:{cfg.notifier_port}/v1/partners/{LEAD}/endpoints",
-            json={"url": receiver.url, "event_types": ["ta.assignment.offered"]},
-            headers=_auth(keys["operator"]),
+        request_id, (webhook, *_) = await _offered_to_lead(
+            client, cfg, receiver, keys, f"e2e-trace-{unique}"
         )
-        assert made.status_code == 201, made.text
-        receiver.secrets.append(made.json()["secret"])
-        answer = await client.post(
-            f"http://127.0.0.1:{cfg.intake_port}/v1/requests",
-            json=_submission(f"e2e-trace-{unique}"),
-            headers=_auth(keys["submitter"]),
-        )
-        assert answer.status_code == 202, answer.text
-        request_id = answer.json()["request_id"]
-
-    def about_this_request(r: Received) -> bool:
-        return bool(r.body and r.body["data"]["request_id"] == request_id)
-
-    webhook = (await asyncio.to_thread(receiver.wait_for, about_this_request, 60))[0]
     assert webhook.verified
     version, trace_id, parent_id, _flags = webhook.headers["traceparent"].split("-")
     assert version == "00" and len(trace_id) == 32
@@ -291,23 +286,7 @@ async def test_the_metrics_follow_a_request_from_submission_to_its_leads_accepta
         _, lead_key = await create_key(conn, role="partner", name=f"m-{unique}", partner_id=LEAD)
     async with httpx.AsyncClient(timeout=10) as client:
         before = {base: await _scrape(client, base) for base in (matcher, notifier)}
-        made = await client.post(
-            f"{notifier}/v1/partners/{LEAD}/endpoints",
-            json={"url": receiver.url, "event_types": ["ta.assignment.offered"]},
-            headers=_auth(keys["operator"]),
-        )
-        receiver.secrets.append(made.json()["secret"])
-        answer = await client.post(
-            f"http://127.0.0.1:{cfg.intake_port}/v1/requests",
-            json=_submission(f"metrics-{unique}"),
-            headers=_auth(keys["submitter"]),
-        )
-        request_id = answer.json()["request_id"]
-
-        def about_it(r: Received) -> bool:
-            return bool(r.body and r.body["data"]["request_id"] == request_id)
-
-        [offer] = await asyncio.to_thread(receiver.wait_for, about_it, 60)
+        _, [offer] = await _offered_to_lead(client, cfg, receiver, keys, f"metrics-{unique}")
         assert offer.body is not None
         accepted = await client.post(
             f"http://127.0.0.1:{cfg.intake_port}/v1/assignments/"
