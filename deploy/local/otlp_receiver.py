@@ -22,6 +22,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
+from deploy.local.receiver import ServedInThread
+
 # OTLP's span kinds, by their protobuf numbers.
 KINDS = {0: "unspecified", 1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consumer"}
 # A body larger than this is refused (413): the receiver runs beside tests, not as a service.
@@ -47,7 +49,7 @@ class ReceivedSpan:
 
 
 @dataclass
-class OtlpReceiver:
+class OtlpReceiver(ServedInThread):
     """Serves on 127.0.0.1:`port` (0 = any free port) in a background thread."""
 
     port: int = 0
@@ -95,14 +97,8 @@ class OtlpReceiver:
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._serve(ThreadingHTTPServer(("127.0.0.1", self.port), Handler))
         return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
 
     def _record(self, request: ExportTraceServiceRequest) -> None:
         spans = [

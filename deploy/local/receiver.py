@@ -25,8 +25,23 @@ class Received:
     error: str | None = None
 
 
+class ServedInThread:
+    """An HTTP server of the receivers' kind, run in a daemon thread until `stop()`."""
+
+    _server: ThreadingHTTPServer | None
+
+    def _serve(self, server: ThreadingHTTPServer) -> None:
+        self._server = server
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+
 @dataclass
-class WebhookReceiver:
+class WebhookReceiver(ServedInThread):
     """Serves on 127.0.0.1:`port` (0 = any free port) in a background thread."""
 
     port: int = 0
@@ -55,14 +70,8 @@ class WebhookReceiver:
             def log_message(self, format: str, *args: Any) -> None:
                 return  # quiet: the demo prints its own lines
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._serve(ThreadingHTTPServer(("127.0.0.1", self.port), Handler))
         return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
 
     def _record(self, body: str, headers: dict[str, str]) -> None:
         lowered = {k.lower(): v for k, v in headers.items()}

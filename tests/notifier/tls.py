@@ -19,6 +19,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from deploy.local.receiver import ServedInThread
+
 
 @dataclass(frozen=True)
 class Tls:
@@ -74,7 +76,7 @@ class Connection:
 
 
 @dataclass
-class HttpsReceiver:
+class HttpsReceiver(ServedInThread):
     """HTTP/1.1 with keep-alive (so a client may reuse a connection), answering 204."""
 
     tls: Tls
@@ -116,15 +118,10 @@ class HttpsReceiver:
                 receiver.connections[address] = Connection(getattr(names, "sni", None))
                 return sock, address
 
-        self._server = Server(("127.0.0.1", 0), Handler)
-        self._server.socket = self.tls.server.wrap_socket(self._server.socket, server_side=True)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        server = Server(("127.0.0.1", 0), Handler)
+        server.socket = self.tls.server.wrap_socket(server.socket, server_side=True)
+        self._serve(server)
         return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
 
 
 @contextmanager
