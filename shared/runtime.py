@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 import uvicorn
@@ -31,6 +31,15 @@ from shared.sampling import SAMPLE_SECONDS, OutboxBacklog, sample_every
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
+
+# How long closing the Kafka clients may take when the service stops. A clean close (leave the
+# groups, close the connections) takes a fraction of a second. aiokafka then waits for the broker
+# to answer each connection's TLS close, and a broker that reads that close in one go with a
+# request still queued on the connection (a second fetch, an offset or metadata look-up behind a
+# long-polling fetch: usual just after a rebalance, or every metadata refresh) serves the request
+# and never the close: the wait lasted until asyncio's TLS shutdown timeout, 30 s, past the
+# launcher's 20 s and Kubernetes' 30 s grace. Waiting longer than this is waiting for that.
+KAFKA_CLOSE_SECONDS = 2.0
 
 
 @dataclass
@@ -125,8 +134,30 @@ async def _shutdown(runtime: Runtime) -> None:
     for task in runtime.tasks:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
-    await runtime.broker.stop()
+    await stop_broker(runtime.broker)
     await runtime.pool.close()
+
+
+class Stoppable(Protocol):
+    async def stop(self) -> None: ...
+
+
+async def stop_broker(broker: Stoppable, within: float = KAFKA_CLOSE_SECONDS) -> None:
+    """Stop consuming and close the Kafka clients, or give up on them after `within` seconds.
+
+    Called once the relay and the workers have ended: every record they published was acked or
+    is still unmarked in the outbox, and a consumer commits its offsets only after its database
+    transaction, so leaving early loses nothing; the group drops a member that did not get to
+    leave when its session times out."""
+    try:
+        async with asyncio.timeout(within):
+            await broker.stop()
+    except TimeoutError:
+        log.warning(
+            "Kafka clients not closed after %.1fs (a broker not answering a TLS close, or a "
+            "group rebalancing): exiting without waiting for them",
+            within,
+        )
 
 
 def run_http(

@@ -8,6 +8,7 @@ import asyncio
 import dataclasses
 import json
 import time
+from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -19,7 +20,7 @@ from confluent_kafka import Consumer
 from deploy.local import stack
 from shared import auth, topics
 from shared.envelope import OutgoingRecord, build_record
-from shared.events import AssignmentResponse, RequestSubmitted
+from shared.events import AssignmentResponse, RequestRejected, RequestSubmitted
 from shared.kafka_access import KafkaAccess
 from tests.intake.samples import submission
 from tests.kafka_helpers import Record, collect, data_of, header
@@ -209,3 +210,52 @@ async def test_an_upstream_system_submits_on_its_topic_and_hears_back_on_its_own
             _, stranger = await auth.create_key(conn, role="submitter", name="portal")
         hidden = await http.get(f"/v1/requests/{request_id}", headers={"X-API-Key": stranger})
         assert hidden.status_code == 404
+
+
+async def test_matcher_stops_within_seconds_while_its_group_rebalances(
+    services: Services, kafka: KafkaAccess, infra: stack.StackSettings, unique: str
+) -> None:
+    """SIGTERM just as matcher's consumers take a new tenant topic (its pattern subscription
+    found it, the group rebalanced) still ends the process in seconds, by its own shutdown.
+    A consumer stopped then closes a connection with requests in flight (a fetch from where it
+    committed, offset look-ups for the partitions it never committed on), whose TLS close the
+    broker leaves unanswered: the Kafka clients used to wait 30 s for the answer, and the
+    launcher killed the process at 20."""
+    services.ensure("matcher")
+    # A record every service skips, so that matcher has committed on one partition.
+    skipped = RequestRejected(external_ref=f"stop-{unique}", submitter="tests", errors=[])
+    await publish(kafka, [record(skipped, unique)])
+    await _consumed(services.url("matcher"), 'consumer="matcher.requests",outcome="ignored"')
+    log = infra.log_file("matcher")
+    mark = log.stat().st_size
+    await asyncio.to_thread(grant, infra, "partner", f"stop-{unique}")
+    # aiokafka's line when a consumer takes its partitions: it looks their positions up next.
+    await _logged_since(log, mark, "Setting newly assigned partitions", wait=30)
+    pid = services.pid("matcher")
+    started = time.monotonic()
+    services.stop("matcher")
+    took = time.monotonic() - started
+    assert took < 6, f"matcher took {took:.1f}s to stop"
+    assert f"Finished server process [{pid}]" in log.read_text(errors="replace")
+
+
+async def _consumed(url: str, labels: str, wait: float = 30) -> None:
+    deadline = time.monotonic() + wait
+    async with httpx.AsyncClient(base_url=url, timeout=5) as http:
+        while time.monotonic() < deadline:
+            metrics = (await http.get("/metrics")).text
+            if f"stax_consumed_records_total{{{labels}}}" in metrics:
+                return
+            await asyncio.sleep(0.2)
+    raise AssertionError(f"no record consumed with {labels} after {wait:.0f}s")
+
+
+async def _logged_since(log: Path, mark: int, text: str, *, wait: float) -> None:
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        with log.open("rb") as lines:
+            lines.seek(mark)
+            if text.encode() in lines.read():
+                return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"{text!r} not in {log} after {wait:.0f}s")
