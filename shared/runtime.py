@@ -40,6 +40,10 @@ log = logging.getLogger(__name__)
 # and never the close: the wait lasted until asyncio's TLS shutdown timeout, 30 s, past the
 # launcher's 20 s and Kubernetes' 30 s grace. Waiting longer than this is waiting for that.
 KAFKA_CLOSE_SECONDS = 2.0
+# On SIGTERM, HTTP requests in progress get this long to finish before their connections are
+# closed; with the Kafka limit above, a stop stays well inside the launcher's 20 s and
+# Kubernetes' 30 s grace period (uvicorn would otherwise wait for the slowest client for ever).
+HTTP_DRAIN_SECONDS = 10
 
 
 @dataclass
@@ -180,6 +184,7 @@ def run_http(
         log_level=settings.log_level.lower(),
         access_log=False,
         host=settings.http_host,
+        timeout_graceful_shutdown=HTTP_DRAIN_SECONDS,
     )
     uvicorn.Server(config).run(sockets=[sock])
 
