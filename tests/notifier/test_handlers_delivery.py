@@ -61,6 +61,20 @@ class FakeWebhooks(FakeSender):
         return self._answer(Sent(url, list(secrets), webhook_id))
 
 
+class LeaseTakenMeanwhile(FakeWebhooks):
+    """A send during which the lease ended and another worker leased the row again."""
+
+    def __init__(self, store: NotifierStore, delivery_id: UUID) -> None:
+        super().__init__()
+        self._store, self._delivery_id = store, delivery_id
+
+    async def send(
+        self, *, url: str, secrets: Sequence[str], webhook_id: str, body: str, now: datetime
+    ) -> AttemptResult:
+        self._store.deliveries[self._delivery_id].claimed_until = now + timedelta(hours=1)
+        return OK
+
+
 class FakeMail(FakeSender):
     async def send(
         self, *, to: str, language: str, event_type: str, body: str, delivery_id: str
@@ -298,17 +312,7 @@ async def test_an_email_goes_to_the_contact_and_a_removed_contact_gets_none() ->
 async def test_an_outcome_is_dropped_when_the_lease_ran_out_and_another_worker_owns_it() -> None:
     w = world()
     delivery_id = await _queue(w, endpoint_id=await _endpoint(w))
-    store = w.store
-
-    class SlowSender(FakeWebhooks):
-        async def send(
-            self, *, url: str, secrets: Sequence[str], webhook_id: str, body: str, now: datetime
-        ) -> AttemptResult:
-            # Meanwhile the lease ended and another worker leased the row again.
-            store.deliveries[delivery_id].claimed_until = START + timedelta(hours=1)
-            return OK
-
-    w.webhooks = SlowSender()
+    w.webhooks = LeaseTakenMeanwhile(w.store, delivery_id)
     await w.deliver()
     row = w.store.deliveries[delivery_id]
     assert (row.status, row.attempts) == ("pending", 0)

@@ -3,9 +3,6 @@ and what it came to, once recorded, and the partners' Kafka mirrors the outbox r
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime, timedelta
-
 from prometheus_client import REGISTRY
 
 from services.notifier.adapters.metrics import CHANNELS, STATUSES, mirrors_relayed
@@ -14,8 +11,7 @@ from shared.outbox import KafkaRecord
 from shared.topics import partner_responses_topic, partner_topic
 from tests.notifier.test_handlers_delivery import (
     DOWN,
-    OK,
-    FakeWebhooks,
+    LeaseTakenMeanwhile,
     _contact,
     _endpoint,
     _queue,
@@ -72,17 +68,7 @@ async def test_a_permanent_refusal_is_given_up_at_once_and_a_lost_lease_counts_n
     assert counts.moved() == {"email gave_up": 1}
 
     delivery_id = await _queue(w, endpoint_id=await _endpoint(w))
-    store = w.store
-
-    class SlowSender(FakeWebhooks):
-        async def send(
-            self, *, url: str, secrets: Sequence[str], webhook_id: str, body: str, now: datetime
-        ) -> AttemptResult:
-            # Meanwhile the lease ended and another worker leased the row again: its attempt.
-            store.deliveries[delivery_id].claimed_until = now + timedelta(hours=1)
-            return OK
-
-    w.webhooks = SlowSender()
+    w.webhooks = LeaseTakenMeanwhile(w.store, delivery_id)
     await w.deliver()
     assert counts.moved() == {}
 
