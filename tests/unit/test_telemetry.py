@@ -99,7 +99,14 @@ def test_a_consumed_record_continues_the_trace_it_carries(
 
 
 @pytest.mark.parametrize(
-    "value", [b"garbage", b"\xff\xfe", None, b"00-" + b"0" * 32 + b"-" + b"0" * 16 + b"-01"]
+    "value",
+    [
+        b"garbage",
+        b"\xff\xfe",
+        None,
+        b"00-" + b"0" * 32 + b"-" + b"0" * 16 + b"-01",
+        PARENT.encode() + b"x" * 100_000,  # oversized: read no further than its first 512 bytes
+    ],
 )
 def test_a_malformed_traceparent_starts_a_new_trace(
     spans: InMemorySpanExporter, value: bytes | None
