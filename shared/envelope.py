@@ -161,6 +161,8 @@ def _to_envelope(event: Any) -> Envelope:
     if not isinstance(data, dict):
         raise PoisonRecord("not_json_object", f"data is {type(data).__name__}, not an object")
     _check_storable(data)
+    for attribute in (event.get_type(), event.get_source(), event.get_subject()):
+        _check_text(str(attribute or ""))  # stored in text columns too: the same refusal
     try:
         ce_id = UUID(str(event.get_id()))
     except ValueError as exc:

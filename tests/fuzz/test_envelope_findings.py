@@ -32,6 +32,17 @@ def test_data_postgresql_cannot_store_is_poison(value: bytes, reason: str) -> No
     assert caught.value.reason == reason
 
 
+@pytest.mark.parametrize("attribute", ["ce_source", "ce_subject"])
+def test_an_attribute_postgresql_cannot_store_is_poison(attribute: str) -> None:
+    """Found by CI's fuzzing: a U+0000 in a header reached intake's text columns."""
+    headers = [(k, b"a\x00b" if k == attribute else v) for k, v in strategies.ce_headers(TYPE)]
+    if attribute not in dict(headers):
+        headers.append((attribute, b"a\x00b"))
+    with pytest.raises(PoisonRecord) as caught:
+        parse_record(headers, b"k", b"{}")
+    assert caught.value.reason == "unstorable_text"
+
+
 def test_nesting_the_decoder_allows_is_still_read() -> None:
     deep = b'{"a":' + b"[" * 900 + b"]" * 900 + b"}"
     assert isinstance(parse_record(strategies.ce_headers(TYPE), b"k", deep).data["a"], list)
