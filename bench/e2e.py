@@ -213,6 +213,7 @@ async def _bench(cfg: stack.StackSettings, args: argparse.Namespace) -> dict[str
 
             print(f"  closed loop, {args.in_flight} in flight, {args.duration:.0f}s")
             spies = infra.profile(instances, args.duration, FLAMES) if args.profile else []
+            counting = await infra.reset_statements(cfg)
             before = infra.cpu_seconds(cfg, instances)
             done, elapsed, closed_lat = await load.closed(args.duration, args.in_flight)
             after = infra.cpu_seconds(cfg, instances)
@@ -229,6 +230,8 @@ async def _bench(cfg: stack.StackSettings, args: argparse.Namespace) -> dict[str
             }
             results["cpu_ms_per_request"] = {k: round(v, 2) for k, v in cpu.items()}
             results["work_per_request"] = await infra.work_per_request(cfg)
+            if counting:
+                results["statements_per_request"] = await infra.statements_per_request(cfg, done)
 
             rate = args.open_rate or throughput / 2
             print(f"  open loop at {rate:.1f} requests/s, {args.duration:.0f}s")

@@ -219,6 +219,45 @@ async def _database_work(conn: asyncpg.Connection, requests: int) -> dict[str, f
     return out
 
 
+async def reset_statements(cfg: stack.StackSettings) -> bool:
+    """Starts counting statements afresh; False where pg_stat_statements is not preloaded
+    (a server given by STAX_DATABASE_URL, say)."""
+    conn = await asyncpg.connect(cfg.db_url)
+    try:
+        await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        await conn.execute("SELECT pg_stat_statements_reset()")
+    except asyncpg.PostgresError:
+        return False
+    finally:
+        await conn.close()
+    return True
+
+
+async def statements_per_request(cfg: stack.StackSettings, requests: int) -> list[dict[str, Any]]:
+    """The statements run since `reset_statements`, most frequent first: calls and rows per
+    request, and mean time. Each call is a round trip the services wait for, and PostgreSQL's
+    CPU per request is mostly parsing, planning and running these."""
+    conn = await asyncpg.connect(cfg.db_url)
+    try:
+        rows = await conn.fetch(
+            "SELECT query, calls, rows, mean_exec_time FROM pg_stat_statements "
+            "WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+            "ORDER BY calls DESC LIMIT 30"
+        )
+    finally:
+        await conn.close()
+    n = max(1, requests)
+    return [
+        {
+            "calls": round(r["calls"] / n, 2),
+            "rows": round(r["rows"] / n, 2),
+            "mean_ms": round(r["mean_exec_time"], 3),
+            "query": " ".join(r["query"].split())[:160],
+        }
+        for r in rows
+    ]
+
+
 # ----------------------------------------------------------------------------- receivers
 
 

@@ -67,6 +67,16 @@ def report(results: dict[str, Any]) -> None:
         ["what", "per request"],
         [[k, f"{v:.2f}"] for k, v in results.get("work_per_request", {}).items()],
     )
+    statements = results.get("statements_per_request")
+    if statements:
+        table(
+            "PostgreSQL statements per request, closed loop (pg_stat_statements), most frequent",
+            ["calls", "rows", "mean ms", "statement"],
+            [
+                [f"{q['calls']:.2f}", f"{q['rows']:.2f}", f"{q['mean_ms']:.3f}", q["query"][:90]]
+                for q in statements[:20]
+            ],
+        )
     table(
         "scaling: closed-loop throughput by instances of each service",
         ["instances", "requests/s"],
