@@ -181,6 +181,35 @@ async def _scaling(
     return [s for s in scaling if s["instances"] in counts]
 
 
+async def _closed_loop(
+    cfg: stack.StackSettings, args: argparse.Namespace, load: Load, instances: infra.Instances
+) -> dict[str, Any]:
+    """Phase 1: throughput, CPU, work and statements per request (and flame graphs)."""
+    print(f"  closed loop, {args.in_flight} in flight, {args.duration:.0f}s")
+    spies = infra.profile(instances, args.duration, FLAMES) if args.profile else []
+    counting = await infra.reset_statements(cfg)
+    before = infra.cpu_seconds(cfg, instances)
+    done, elapsed, closed_lat = await load.closed(args.duration, args.in_flight)
+    after = infra.cpu_seconds(cfg, instances)
+    for spy in spies:
+        await asyncio.to_thread(spy.wait)
+    cpu = cpu_per_request(before, after, done)
+    results: dict[str, Any] = {
+        "closed_loop": {
+            "in_flight": args.in_flight,
+            "seconds": round(elapsed, 2),
+            "completed": done,
+            "requests_per_s": round(done / elapsed, 2),
+            "latency": latency_summary(closed_lat),
+        },
+        "cpu_ms_per_request": {k: round(v, 2) for k, v in cpu.items()},
+        "work_per_request": await infra.work_per_request(cfg),
+    }
+    if counting:
+        results["statements_per_request"] = await infra.statements_per_request(cfg, done)
+    return results
+
+
 async def _bench(cfg: stack.StackSettings, args: argparse.Namespace) -> dict[str, Any]:
     port_base = cfg.intake_port - 1
     counts = parse_instances(args.instances)
@@ -211,27 +240,9 @@ async def _bench(cfg: stack.StackSettings, args: argparse.Namespace) -> dict[str
             print(f"  warm-up, {args.warm_up:.0f}s")
             await load.closed(args.warm_up, args.in_flight)
 
-            print(f"  closed loop, {args.in_flight} in flight, {args.duration:.0f}s")
-            spies = infra.profile(instances, args.duration, FLAMES) if args.profile else []
-            counting = await infra.reset_statements(cfg)
-            before = infra.cpu_seconds(cfg, instances)
-            done, elapsed, closed_lat = await load.closed(args.duration, args.in_flight)
-            after = infra.cpu_seconds(cfg, instances)
-            for spy in spies:
-                await asyncio.to_thread(spy.wait)
-            throughput = done / elapsed
-            cpu = cpu_per_request(before, after, done)
-            results["closed_loop"] = {
-                "in_flight": args.in_flight,
-                "seconds": round(elapsed, 2),
-                "completed": done,
-                "requests_per_s": round(throughput, 2),
-                "latency": latency_summary(closed_lat),
-            }
-            results["cpu_ms_per_request"] = {k: round(v, 2) for k, v in cpu.items()}
-            results["work_per_request"] = await infra.work_per_request(cfg)
-            if counting:
-                results["statements_per_request"] = await infra.statements_per_request(cfg, done)
+            results |= await _closed_loop(cfg, args, load, instances)
+            done = results["closed_loop"]["completed"]
+            throughput = results["closed_loop"]["requests_per_s"]
 
             rate = args.open_rate or throughput / 2
             print(f"  open loop at {rate:.1f} requests/s, {args.duration:.0f}s")

@@ -11,7 +11,8 @@ hold in one place:
 
 Records arrive in batches (up to `BATCH_RECORDS` from one fetch): one transaction per batch, a
 savepoint per record (one record's failure undoes only that record), the dead letters sent after
-the commit, and one offset commit per batch. A partition whose record must be retried is rewound
+the commit, and one offset commit per batch. While no record fails, the batch's inbox rows are
+claimed in one statement and its outbox rows written in one (shared.uow). A partition whose record must be retried is rewound
 to that record; the records behind it on that partition wait for it, in order, while other
 partitions' records go on. A batch whose transaction fails as a whole for a reason that is not
 transient is replayed one record at a time, which finds its poison and applies its neighbours.
@@ -27,6 +28,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeAlias, TypeVar
+from uuid import UUID
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
@@ -223,15 +225,18 @@ class ReliableConsumer(Generic[U]):
         rejects: dict[int, _Reject] = {}
         held: set[tuple[str, int]] = set()  # partitions waiting on a record to retry
         async with self._unit_of_work() as uow:
+            # Optimistically every record is applied or none is (see _apply_plain), so the
+            # whole batch's inbox rows can be claimed in one round trip.
+            fresh = None if isolated else await self._claim_batch(uow, parsed)
             for i, (record, item) in enumerate(zip(records, parsed, strict=True)):
                 if (record.topic, record.partition) in held:
                     continue
                 if not isinstance(item, _Parsed):
                     result = item
-                elif isolated:
+                elif fresh is None:
                     result = await self._apply_isolated(uow, record, item)
                 else:
-                    result = await self._apply_plain(uow, item)
+                    result = await self._apply_plain(uow, item, fresh)
                 if isinstance(result, _Reject):
                     rejects[i], result = result, Outcome.DEAD_LETTERED
                 elif result is Outcome.RETRY:
@@ -239,11 +244,20 @@ class ReliableConsumer(Generic[U]):
                 outcomes[i] = result
         return outcomes, rejects
 
-    async def _apply_plain(self, uow: U, item: _Parsed) -> Outcome:
-        """One record, no savepoint: any failure but a transient one (which fails the batch
-        anyway) sends the whole batch to be applied again, isolated."""
+    async def _claim_batch(
+        self, uow: U, parsed: Sequence[_Parsed | _Reject | Outcome]
+    ) -> set[UUID]:
+        """The inbox claims of every record to apply: the ids seen for the first time."""
+        return await uow.claim_all(
+            self.name, [item.envelope.id for item in parsed if isinstance(item, _Parsed)]
+        )
+
+    async def _apply_plain(self, uow: U, item: _Parsed, fresh: set[UUID]) -> Outcome:
+        """One record, no savepoint, its inbox row claimed with the batch's (`fresh`): any
+        failure but a transient one (which fails the batch anyway) sends the whole batch to be
+        applied again, isolated."""
         try:
-            return await self._claim_and_apply(uow, item)
+            return await self._claim_and_apply(uow, item, fresh)
         except Exception as exc:
             if is_transient(exc):
                 raise
@@ -339,14 +353,24 @@ class ReliableConsumer(Generic[U]):
             raise PoisonRecord("unknown_tenant", f"{topic!r} is not a tenant topic")
         return dataclasses.replace(envelope, tenant=tenant)
 
-    async def _claim_and_apply(self, uow: U, item: _Parsed) -> Outcome:
+    async def _claim_and_apply(
+        self, uow: U, item: _Parsed, fresh: set[UUID] | None = None
+    ) -> Outcome:
+        """Apply the record unless the inbox has it: claimed here, or, given `fresh` (the
+        batch's claims), found there; taken out of it, so an id twice in a batch is applied
+        once."""
         # The record's span, child of the context it carries: what the use case writes to the
         # outbox carries this span's context on (shared.telemetry). Its log lines name it.
         with (
             self._span(item),
             log_context(ce_id=str(item.envelope.id), request_id=item.envelope.subject),
         ):
-            if not await uow.claim(self.name, item.envelope.id):
+            if fresh is None:
+                claimed = await uow.claim(self.name, item.envelope.id)
+            else:
+                claimed = item.envelope.id in fresh
+                fresh.discard(item.envelope.id)
+            if not claimed:
                 return Outcome.DUPLICATE
             await item.route.apply(uow, item.envelope, item.data)
             return Outcome.APPLIED

@@ -68,9 +68,14 @@ class Outbox:
     def __init__(self, schema: str) -> None:
         self.schema = schema
         self.channel = f"stax_outbox_{schema}"
+        # Every row of a unit in one statement, its NOTIFY in the same round trip: a
+        # data-modifying WITH runs once whether or not the query reads it. unnest keeps the
+        # arrays' order, so ids (the relay's order) follow the order the rows were emitted in.
         self._insert = (
-            f"INSERT INTO {schema}.outbox (ce_id, topic, key, headers, value) "
-            "VALUES ($1, $2, $3, $4::jsonb, $5)"
+            f"WITH added AS (INSERT INTO {schema}.outbox (ce_id, topic, key, headers, value) "
+            "SELECT c, t, k, h::jsonb, v FROM unnest($1::uuid[], $2::text[], $3::bytea[], "
+            "$4::text[], $5::bytea[]) AS r(c, t, k, h, v)) "
+            "SELECT pg_notify($6, '')"
         )
         self.select_batch = (
             f"SELECT id, ce_id, topic, key, headers, value FROM {schema}.outbox "
@@ -113,12 +118,16 @@ class Outbox:
         """Queue records in the caller's transaction; the relay is woken when it commits."""
         if not records:
             return
-        await conn.executemany(
-            self._insert,
-            [(r.ce_id, r.topic, r.key, json.dumps(_traced(r.headers)), r.value) for r in records],
-        )
         # NOTIFY is transactional: delivered on commit, dropped on rollback.
-        await conn.execute("SELECT pg_notify($1, '')", self.channel)
+        await conn.execute(
+            self._insert,
+            [r.ce_id for r in records],
+            [r.topic for r in records],
+            [r.key for r in records],
+            [json.dumps(_traced(r.headers)) for r in records],
+            [r.value for r in records],
+            self.channel,
+        )
 
 
 def _traced(headers: dict[str, str]) -> dict[str, str]:

@@ -16,6 +16,7 @@ against both to keep the fake honest.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import json
@@ -63,8 +64,15 @@ class UnitOfWork(Protocol):
         """Inbox: True the first time `consumer` applies `ce_id`, False for a duplicate."""
         ...
 
+    async def claim_all(self, consumer: str, ce_ids: Sequence[UUID]) -> set[UUID]:
+        """Inbox, for a batch in one go: the ids of `ce_ids` claimed now, the rest being
+        duplicates. Only for events that will all be applied in this unit, or none."""
+        ...
+
     async def emit(self, records: Sequence[OutgoingRecord]) -> None:
-        """Outbox: queue records, published to Kafka once (and only if) this unit commits."""
+        """Outbox: queue records, published to Kafka once (and only if) this unit commits.
+        Written when the unit (or the savepoint it was emitted in) ends: a unit's rows in
+        one statement."""
         ...
 
     def after_commit(self, action: AfterCommit) -> None:
@@ -92,6 +100,8 @@ class PgUnitOfWork:
         self._conn: PoolConnectionProxy | None = None
         self._tx: Transaction | None = None
         self._after_commit = _AfterCommit()
+        # Emitted, not yet written: a batch's events go to the outbox in one statement.
+        self._emitted: list[OutgoingRecord] = []
 
     @property
     def conn(self) -> Conn:
@@ -126,18 +136,42 @@ class PgUnitOfWork:
             return
         try:
             if exc_type is None:
-                await tx.commit()
+                await self._commit(conn, tx)
             else:
                 await tx.rollback()
         finally:
+            self._emitted.clear()
             await self._pool.release(conn)
         if exc_type is None:
             self._after_commit.run()
 
+    async def _commit(self, conn: Conn, tx: Transaction) -> None:
+        try:
+            await self._write_emitted(conn)
+        except BaseException:
+            # The unit's work is lost with its outbox rows: the caller hears why, and the
+            # connection goes back to the pool out of its failed transaction.
+            with contextlib.suppress(Exception):
+                await tx.rollback()
+            raise
+        await tx.commit()
+
     @asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:
-        async with self._after_commit.undone_with(), self.conn.transaction():  # a SAVEPOINT
-            yield
+        mark = len(self._emitted)
+        try:
+            async with self._after_commit.undone_with(), self.conn.transaction():  # a SAVEPOINT
+                yield
+                # Inside the savepoint: a row the outbox refuses fails this block only.
+                await self._write_emitted(self.conn, since=mark)
+        except BaseException:
+            del self._emitted[mark:]
+            raise
+
+    async def _write_emitted(self, conn: Conn, since: int = 0) -> None:
+        records = self._emitted[since:]
+        del self._emitted[since:]
+        await self._outbox.add(conn, records)
 
     def after_commit(self, action: AfterCommit) -> None:
         self._after_commit.add(action)
@@ -145,12 +179,18 @@ class PgUnitOfWork:
     async def claim(self, consumer: str, ce_id: UUID) -> bool:
         return await self._inbox.claim(self.conn, consumer, ce_id)
 
+    async def claim_all(self, consumer: str, ce_ids: Sequence[UUID]) -> set[UUID]:
+        return await self._inbox.claim_all(self.conn, consumer, ce_ids)
+
     async def emit(self, records: Sequence[OutgoingRecord]) -> None:
-        await self._outbox.add(self.conn, records)
+        self.conn  # noqa: B018 - raises outside the block, as writing at once did
+        self._emitted.extend(records)
 
     async def redact_outbox(
         self, request_id: UUID, ce_types: Sequence[str], fields: Sequence[str]
     ) -> None:
+        # Rows emitted earlier in this unit are redacted too: written first.
+        await self._write_emitted(self.conn)
         await self._outbox.redact(self.conn, request_id, ce_types, fields)
 
 
@@ -220,6 +260,9 @@ class FakeUnitOfWork:
             return False
         self.store.inbox.add((consumer, ce_id))
         return True
+
+    async def claim_all(self, consumer: str, ce_ids: Sequence[UUID]) -> set[UUID]:
+        return {ce_id for ce_id in ce_ids if await self.claim(consumer, ce_id)}
 
     async def emit(self, records: Sequence[OutgoingRecord]) -> None:
         self.store.outbox.extend(records)
