@@ -15,8 +15,9 @@ the commit, and one offset commit per batch. While no record fails, the batch's 
 are claimed in one statement and its outbox rows written in one (shared.uow).
 
 A partition whose record must be retried is rewound to that record; the records behind it on
-that partition wait for it, in order, while other partitions' records go on. A batch whose transaction fails as a whole for a reason that is not
-transient is replayed one record at a time, which finds its poison and applies its neighbours.
+that partition wait for it, in order, while other partitions' records go on. A batch whose
+transaction fails as a whole for a reason that is not transient is replayed one record at a
+time, which finds its poison and applies its neighbours.
 """
 
 from __future__ import annotations
