@@ -35,8 +35,7 @@ def _units(pool: asyncpg.Pool) -> PgUnitOfWork:
 
 async def _queued(pool: asyncpg.Pool, unique: str) -> list[str]:
     rows = await pool.fetch(
-        f"SELECT convert_from(key, 'UTF8') AS k FROM {SCHEMA}.outbox WHERE key LIKE $1 "
-        "ORDER BY id",
+        f"SELECT convert_from(key, 'UTF8') AS k FROM {SCHEMA}.outbox WHERE key LIKE $1 ORDER BY id",
         f"{unique}-%".encode(),
     )
     return [r["k"] for r in rows]
