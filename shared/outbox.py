@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -115,7 +116,8 @@ class Outbox:
         return int(status.rsplit(maxsplit=1)[-1])
 
     async def add(self, conn: Conn, records: Sequence[OutgoingRecord]) -> None:
-        """Queue records in the caller's transaction; the relay is woken when it commits."""
+        """Queue records in the caller's transaction; the relay is woken when it commits.
+        Their headers are written as they are: see `traced`."""
         if not records:
             return
         # NOTIFY is transactional: delivered on commit, dropped on rollback.
@@ -124,20 +126,21 @@ class Outbox:
             [r.ce_id for r in records],
             [r.topic for r in records],
             [r.key for r in records],
-            [json.dumps(_traced(r.headers)) for r in records],
+            [json.dumps(r.headers) for r in records],
             [r.value for r in records],
             self.channel,
         )
 
 
-def _traced(headers: dict[str, str]) -> dict[str, str]:
-    """The headers, with the context the row is written in (shared.telemetry): the relay
-    publishes the row under it, so the request's trace goes on across Kafka."""
+def traced(record: OutgoingRecord) -> OutgoingRecord:
+    """The record, its headers carrying the current context (shared.telemetry): the relay
+    publishes the row under it, so the request's trace goes on across Kafka. Taken when the
+    record is emitted, in its use case's span, not when the unit writes its rows."""
     if not telemetry.active():
-        return headers
-    traced = dict(headers)
-    telemetry.inject(traced)
-    return traced
+        return record
+    headers = dict(record.headers)
+    telemetry.inject(headers)
+    return dataclasses.replace(record, headers=headers)
 
 
 class OutboxRelay:

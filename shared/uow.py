@@ -35,7 +35,7 @@ from asyncpg.transaction import Transaction
 from shared.db import Conn
 from shared.envelope import OutgoingRecord
 from shared.inbox import Inbox
-from shared.outbox import Outbox
+from shared.outbox import Outbox, traced
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +184,7 @@ class PgUnitOfWork:
 
     async def emit(self, records: Sequence[OutgoingRecord]) -> None:
         self.conn  # noqa: B018 - raises outside the block, as writing at once did
-        self._emitted.extend(records)
+        self._emitted.extend(traced(record) for record in records)
 
     async def redact_outbox(
         self, request_id: UUID, ce_types: Sequence[str], fields: Sequence[str]

@@ -10,7 +10,9 @@ from uuid import UUID, uuid4
 import asyncpg
 import pytest
 from aiokafka import ConsumerRecord
+from opentelemetry.sdk.trace import TracerProvider
 
+from shared import telemetry
 from shared.consuming import Outcome, ReliableConsumer, Route
 from shared.envelope import Envelope, OutgoingRecord, build_record
 from shared.events import AssignmentResponse
@@ -142,3 +144,28 @@ async def test_an_erasure_in_the_unit_that_emitted_the_row_redacts_it(
     value = await pool.fetchval(f"SELECT value FROM {SCHEMA}.outbox WHERE ce_id = $1", out.ce_id)
     assert "reason" not in json.loads(value)
     assert json.loads(value)["partner_id"] == "p"
+
+
+async def test_a_row_carries_the_trace_it_was_emitted_in_not_the_one_it_is_written_in(
+    pool: asyncpg.Pool, unique: str
+) -> None:
+    """Rows are written when the unit ends, a batch's after its records' spans have ended:
+    each must still carry the span its use case emitted it in (the relay publishes under it)."""
+    provider = TracerProvider()
+    saved, telemetry._State.provider = telemetry._State.provider, provider
+    tracer = provider.get_tracer("test")
+    try:
+        async with _units(pool) as uow:
+            with tracer.start_as_current_span("record 1") as first:
+                await uow.emit([_response(unique, "1")])
+            with tracer.start_as_current_span("record 2") as second:
+                await uow.emit([_response(unique, "2")])
+    finally:
+        telemetry._State.provider = saved
+    rows = await pool.fetch(
+        f"SELECT headers->>'traceparent' AS tp FROM {SCHEMA}.outbox WHERE key LIKE $1 ORDER BY id",
+        f"{unique}-%".encode(),
+    )
+    assert [r["tp"].split("-")[2] for r in rows] == [
+        format(span.get_span_context().span_id, "016x") for span in (first, second)
+    ]
