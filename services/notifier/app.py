@@ -18,12 +18,12 @@ from services.notifier.adapters.mailer import Mailer, SmtpConfig, Templates
 from services.notifier.adapters.ssrf import SsrfGuard
 from services.notifier.adapters.webhook import WebhookSender, webhook_client
 from services.notifier.handlers.contacts import configure_secretariat
-from services.notifier.handlers.delivery import Channels, DeliveryRules
+from services.notifier.handlers.delivery import Channels, DeliveryRules, OutcomeRecorder
 from services.notifier.migrations import MIGRATIONS
 from services.notifier.repositories.deliveries import DUE_CHANNEL
 from services.notifier.settings import NotifierSettings
 from services.notifier.unit_of_work import NotifierUnits, pg_units
-from services.notifier.workers import run_worker
+from services.notifier.workers import finish_recording, run_worker
 from shared import api_gate, http_errors, telemetry
 from shared.asyncapi import asyncapi_router, declare_emitted
 from shared.doorbell import Doorbell
@@ -87,9 +87,18 @@ def start_workers(
     due = Doorbell(DUE_CHANNEL)
     # Its own connection, not one of the pool's: it is held for as long as the process runs.
     runtime.spawn(due.listen(lambda: asyncpg.connect(settings.database_url)), "deliveries-due")
+    # One for the process: outcomes of every worker's sends share its transactions.
+    recorder = OutcomeRecorder(units, rules, now)
+    runtime.spawn(finish_recording(recorder), "delivery-outcomes")
     for n in range(settings.notifier_workers):
         worker = run_worker(
-            units, sending, rules, now, due=due, poll_seconds=settings.notifier_poll_seconds
+            units,
+            sending,
+            rules,
+            now,
+            due=due,
+            poll_seconds=settings.notifier_poll_seconds,
+            recorder=recorder,
         )
         runtime.spawn(worker, f"delivery-{n}")
 

@@ -8,7 +8,12 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from services.notifier.handlers.delivery import Channels, DeliveryRules, deliver_due
+from services.notifier.handlers.delivery import (
+    Channels,
+    DeliveryRules,
+    OutcomeRecorder,
+    deliver_due,
+)
 from services.notifier.unit_of_work import NotifierUnits
 from shared.consuming import is_transient
 from shared.doorbell import Doorbell
@@ -24,6 +29,7 @@ async def run_worker(
     *,
     due: Doorbell,
     poll_seconds: float,
+    recorder: OutcomeRecorder,
 ) -> None:
     """Deliver while work is due; idle, wait for the doorbell (a delivery queued, resent or
     recovered) or `poll_seconds` (retries fall due by the clock alone); back off on failures.
@@ -31,7 +37,9 @@ async def run_worker(
     delay = poll_seconds
     while True:
         try:
-            if await deliver_due(units, channels, rules, clock, more_due=due.ring):
+            if await deliver_due(
+                units, channels, rules, clock, more_due=due.ring, recorder=recorder
+            ):
                 delay = poll_seconds
                 continue
         except asyncio.CancelledError:
@@ -46,3 +54,12 @@ async def run_worker(
             await asyncio.sleep(delay)
             continue
         await due.wait(poll_seconds)
+
+
+async def finish_recording(recorder: OutcomeRecorder) -> None:
+    """Waits for the process to stop, then for the outcomes the recorder still holds to be
+    committed: a send that ended must not be sent again for want of its record."""
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await recorder.close()

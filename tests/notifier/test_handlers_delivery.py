@@ -4,17 +4,20 @@ ones are tested in test_webhooks.py, test_email.py and test_ssrf.py."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
+import pytest
+
 from services.notifier import domain
-from services.notifier.domain import AttemptResult
+from services.notifier.domain import AttemptRecord, AttemptResult
 from services.notifier.handlers.delivery import Channels, DeliveryRules, deliver_due
 from services.notifier.unit_of_work import NotifierUnits
-from tests.notifier.fakes import NotifierStore, fake_units
+from tests.notifier.fakes import FakeDeliveries, NotifierStore, fake_units
 
 START = datetime(2026, 3, 1, 12, tzinfo=UTC)
 OK = AttemptResult(ok=True)
@@ -334,3 +337,50 @@ async def test_a_leased_delivery_is_not_claimed_again_until_its_lease_ends() -> 
     w.clock.advance(61)
     assert await w.deliver()  # the lease ran out: sent again, with the same id
     assert w.webhooks.sent[0].message_id == str(delivery_id)
+
+
+# ------------------------------------------------------------------ outcomes, group-committed
+
+
+async def _five_due(w: World) -> list[UUID]:
+    endpoint_id = await _endpoint(w)
+    w.rules = dataclasses.replace(w.rules, batch=5, max_in_flight_per_endpoint=5)
+    return [await _queue(w, endpoint_id=endpoint_id) for _ in range(5)]
+
+
+async def test_outcomes_that_end_together_share_one_transaction() -> None:
+    w = world()
+    ids = await _five_due(w)
+    commits = w.store.commits
+
+    assert await w.deliver()
+
+    assert w.store.commits - commits == 2  # the leases, then the five outcomes together
+    assert [w.store.deliveries[i].status for i in ids] == ["delivered"] * 5
+    assert w.outbox_types().count("ta.notification.delivered") == 5
+
+
+async def test_an_outcome_that_cannot_be_recorded_does_not_lose_the_others(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The shared transaction fails with it; the others are recorded one by one, and only the
+    failing outcome's sender hears of it (its worker backs off; its lease runs out)."""
+    w = world()
+    ids = await _five_due(w)
+    record_attempt = FakeDeliveries.record_attempt
+
+    async def refusing(
+        self: FakeDeliveries, delivery_id: UUID, *, lease: datetime, outcome: AttemptRecord
+    ) -> bool:
+        if delivery_id == ids[2]:
+            raise RuntimeError("this row cannot be written")
+        return await record_attempt(self, delivery_id, lease=lease, outcome=outcome)
+
+    monkeypatch.setattr(FakeDeliveries, "record_attempt", refusing)
+
+    with pytest.raises(RuntimeError, match="cannot be written"):
+        await w.deliver()
+
+    statuses = [(w.store.deliveries[i].status, w.store.deliveries[i].attempts) for i in ids]
+    assert statuses == [("delivered", 1)] * 2 + [("pending", 0)] + [("delivered", 1)] * 2
+    assert w.outbox_types().count("ta.notification.delivered") == 4

@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 
+from services.notifier.handlers.delivery import OutcomeRecorder
 from services.notifier.repositories.deliveries import DUE_CHANNEL
 from services.notifier.workers import run_worker
 from shared.doorbell import Doorbell
@@ -38,7 +39,13 @@ async def idle_worker(deps: Delivering, database_url: str) -> AsyncIterator[Door
         asyncio.create_task(due.listen(lambda: asyncpg.connect(database_url))),
         asyncio.create_task(
             run_worker(
-                deps.units, deps.channels, deps.rules, deps.clock, due=due, poll_seconds=NEVER
+                deps.units,
+                deps.channels,
+                deps.rules,
+                deps.clock,
+                due=due,
+                poll_seconds=NEVER,
+                recorder=OutcomeRecorder(deps.units, deps.rules, deps.clock),
             )
         ),
     ]

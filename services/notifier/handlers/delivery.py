@@ -2,13 +2,16 @@
 
 No connection or transaction is held while sending: one unit of work leases the batch's rows
 (see DeliveryRepository.claim_batch), then each delivery is sent and its attempt recorded under
-its lease in a unit of its own, as soon as that send ends. Recording the batch's outcomes
-together would save transactions but hold every lease until the slowest send (an SMTP
-conversation, a timeout) ended, and an endpoint at its cap of leases gets nothing meanwhile."""
+its lease as soon as that send ends. Waiting to record a batch's outcomes together would hold
+every lease until the slowest send (an SMTP conversation, a timeout) ended, and an endpoint at
+its cap of leases gets nothing meanwhile. Instead outcomes are group-committed
+(`OutcomeRecorder`): an outcome waits at most for the transaction already under way, and every
+outcome that ended meanwhile, from any worker of the process, goes in the next one."""
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -50,6 +53,103 @@ class DeliveryRules:
     partners: Sequence[str] | None = None  # None: every partner (tests scope workers to theirs)
 
 
+@dataclass(frozen=True)
+class _Ended:
+    """A send that ended, waiting to be recorded; `context` is its caller's (trace, logs)."""
+
+    delivery: Delivery
+    result: AttemptResult
+    context: contextvars.Context
+    recorded: asyncio.Future[None]
+
+
+class OutcomeRecorder:
+    """Records attempts' outcomes, several in one transaction when they end together (a group
+    commit). A transaction per outcome was three a request, each four round trips.
+
+    The first outcome starts a writer task; outcomes that end while it writes wait for the next
+    transaction, which takes them all (up to `most`). One failing outcome must not lose the
+    others: when a shared transaction fails, each outcome is recorded again in a unit of its
+    own, as before group commits, and only its own failure reaches its sender."""
+
+    def __init__(
+        self,
+        units: NotifierUnits,
+        rules: DeliveryRules,
+        clock: Callable[[], datetime],
+        *,
+        most: int = 64,
+    ) -> None:
+        self._units = units
+        self._rules = rules
+        self._clock = clock
+        self._most = most
+        self._waiting: list[_Ended] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def record(self, delivery: Delivery, result: AttemptResult) -> None:
+        """Return once the outcome is committed (or raise why it could not be)."""
+        recorded = asyncio.get_running_loop().create_future()
+        self._waiting.append(_Ended(delivery, result, contextvars.copy_context(), recorded))
+        if self._writer is None:
+            # A context of its own: the first sender's span and log fields are not the others'.
+            self._writer = asyncio.create_task(self._write_all(), context=contextvars.Context())
+        # Shielded: a sender stopped now still has its outcome recorded by the writer.
+        await asyncio.shield(recorded)
+
+    async def close(self) -> None:
+        """Wait for the outcomes already handed over (at shutdown, after the workers)."""
+        if self._writer is not None:
+            await asyncio.shield(self._writer)
+
+    async def _write_all(self) -> None:
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting[: self._most], self._waiting[self._most :]
+                await self._write(batch)
+        finally:
+            self._writer = None
+
+    async def _write(self, batch: Sequence[_Ended]) -> None:
+        try:
+            async with self._units() as uow:
+                for ended in batch:
+                    await self._record_in(uow, ended)
+        except Exception as exc:  # noqa: BLE001 - each outcome is tried again on its own
+            if len(batch) == 1:
+                _settle(batch[0], exc)
+                return
+            log.warning("recording %d outcomes together failed (%r): one by one", len(batch), exc)
+            for ended in batch:
+                await self._write_one(ended)
+            return
+        for ended in batch:
+            _settle(ended, None)
+
+    async def _write_one(self, ended: _Ended) -> None:
+        try:
+            async with self._units() as uow:
+                await self._record_in(uow, ended)
+        except Exception as exc:  # noqa: BLE001 - its sender hears of it and backs off
+            _settle(ended, exc)
+            return
+        _settle(ended, None)
+
+    async def _record_in(self, uow: NotifierUnitOfWork, ended: _Ended) -> None:
+        """`_record`, run in the sender's context: what it emits carries the sender's trace."""
+        work = _record(uow, self._rules, ended.delivery, ended.result, self._clock)
+        await asyncio.create_task(work, context=ended.context.copy())
+
+
+def _settle(ended: _Ended, failure: Exception | None) -> None:
+    if ended.recorded.done():
+        return
+    if failure is None:
+        ended.recorded.set_result(None)
+    else:
+        ended.recorded.set_exception(failure)
+
+
 async def deliver_due(
     units: NotifierUnits,
     channels: Channels,
@@ -57,9 +157,11 @@ async def deliver_due(
     clock: Callable[[], datetime],
     *,
     more_due: Callable[[], None] = lambda: None,
+    recorder: OutcomeRecorder | None = None,
 ) -> int:
     """Attempt the most urgent due deliveries, up to `rules.batch`; how many (0: none due).
-    A full batch calls `more_due` before sending: more may be due, for another worker."""
+    A full batch calls `more_due` before sending: more may be due, for another worker.
+    Outcomes go through `recorder`, the process's (or one of this call's own)."""
     now = clock()
     async with units() as uow:
         deliveries = await uow.deliveries.claim_batch(
@@ -73,8 +175,9 @@ async def deliver_due(
         return 0
     if len(deliveries) == rules.batch:
         more_due()
+    recorder = recorder or OutcomeRecorder(units, rules, clock)
     done = await asyncio.gather(
-        *(_send_and_record(units, channels, rules, d, now=now, clock=clock) for d in deliveries),
+        *(_send_and_record(channels, recorder, d, now=now) for d in deliveries),
         return_exceptions=True,
     )
     for failure in (x for x in done if isinstance(x, BaseException)):
@@ -83,13 +186,7 @@ async def deliver_due(
 
 
 async def _send_and_record(
-    units: NotifierUnits,
-    channels: Channels,
-    rules: DeliveryRules,
-    delivery: Delivery,
-    *,
-    now: datetime,
-    clock: Callable[[], datetime],
+    channels: Channels, recorder: OutcomeRecorder, delivery: Delivery, *, now: datetime
 ) -> None:
     # Under the trace the delivery was queued in: the request's trace ends with this send.
     with telemetry.continued(
@@ -101,8 +198,7 @@ async def _send_and_record(
         },
     ):
         result = await _attempt_recorded(channels, delivery, now)
-        async with units() as uow:
-            await _record(uow, rules, delivery, result, clock)
+        await recorder.record(delivery, result)
 
 
 async def _attempt_recorded(channels: Channels, delivery: Delivery, now: datetime) -> AttemptResult:
