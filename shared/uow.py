@@ -21,11 +21,11 @@ import copy
 import dataclasses
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Any, Generic, Protocol, Self, TypeVar
 from uuid import UUID
 
 import asyncpg
@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 
 # Something to do once a unit has committed, such as counting what it did (a metric).
 AfterCommit = Callable[[], None]
+
+T = TypeVar("T")
 
 
 class UnitOfWork(Protocol):
@@ -98,10 +100,11 @@ class PgUnitOfWork:
         self._inbox = Inbox(schema)
         self._outbox = Outbox(schema)
         self._conn: PoolConnectionProxy | None = None
+        self._gathered: list[Gathered[Any]] = []
         self._tx: Transaction | None = None
         self._after_commit = _AfterCommit()
         # Emitted, not yet written: a batch's events go to the outbox in one statement.
-        self._emitted: list[OutgoingRecord] = []
+        self._emitted = self.gathered(self._outbox.add)
 
     @property
     def conn(self) -> Conn:
@@ -140,14 +143,16 @@ class PgUnitOfWork:
             else:
                 await tx.rollback()
         finally:
-            self._emitted.clear()
+            for rows in self._gathered:
+                rows.drop()
             await self._pool.release(conn)
         if exc_type is None:
             self._after_commit.run()
 
     async def _commit(self, conn: Conn, tx: Transaction) -> None:
         try:
-            await self._write_emitted(conn)
+            for rows in self._gathered:
+                await rows.write(conn)
         except BaseException:
             # The unit's work is lost with its outbox rows: the caller hears why, and the
             # connection goes back to the pool out of its failed transaction.
@@ -156,22 +161,26 @@ class PgUnitOfWork:
             raise
         await tx.commit()
 
+    def gathered(self, write: Callable[[Conn, Sequence[T]], Awaitable[None]]) -> Gathered[T]:
+        """Rows for a repository to gather and `write` in one statement when the unit (or the
+        savepoint they were gathered in) ends: one round trip for a batch's records."""
+        rows = Gathered(write)
+        self._gathered.append(rows)
+        return rows
+
     @asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:
-        mark = len(self._emitted)
+        marks = [rows.mark() for rows in self._gathered]
         try:
             async with self._after_commit.undone_with(), self.conn.transaction():  # a SAVEPOINT
                 yield
-                # Inside the savepoint: a row the outbox refuses fails this block only.
-                await self._write_emitted(self.conn, since=mark)
+                # Inside the savepoint: a row a table refuses fails this block only.
+                for rows, mark in zip(self._gathered, marks, strict=True):
+                    await rows.write(self.conn, since=mark)
         except BaseException:
-            del self._emitted[mark:]
+            for rows, mark in zip(self._gathered, marks, strict=True):
+                rows.drop(since=mark)
             raise
-
-    async def _write_emitted(self, conn: Conn, since: int = 0) -> None:
-        records = self._emitted[since:]
-        del self._emitted[since:]
-        await self._outbox.add(conn, records)
 
     def after_commit(self, action: AfterCommit) -> None:
         self._after_commit.add(action)
@@ -184,13 +193,13 @@ class PgUnitOfWork:
 
     async def emit(self, records: Sequence[OutgoingRecord]) -> None:
         self.conn  # noqa: B018 - raises outside the block, as writing at once did
-        self._emitted.extend(traced(record) for record in records)
+        self._emitted.add(traced(record) for record in records)
 
     async def redact_outbox(
         self, request_id: UUID, ce_types: Sequence[str], fields: Sequence[str]
     ) -> None:
         # Rows emitted earlier in this unit are redacted too: written first.
-        await self._write_emitted(self.conn)
+        await self._emitted.write(self.conn)
         await self._outbox.redact(self.conn, request_id, ce_types, fields)
 
 
@@ -276,6 +285,30 @@ class FakeUnitOfWork:
             if record.key == key and record.headers.get("ce_type") in ce_types:
                 data = {k: v for k, v in json.loads(record.value).items() if k not in fields}
                 self.store.outbox[n] = dataclasses.replace(record, value=json.dumps(data).encode())
+
+
+class Gathered(Generic[T]):
+    """Rows gathered during a unit of work, written together (see PgUnitOfWork.gathered)."""
+
+    def __init__(self, write: Callable[[Conn, Sequence[T]], Awaitable[None]]) -> None:
+        self._write = write
+        self._rows: list[T] = []
+
+    def add(self, rows: Iterable[T]) -> None:
+        self._rows.extend(rows)
+
+    def mark(self) -> int:
+        return len(self._rows)
+
+    def drop(self, since: int = 0) -> None:
+        del self._rows[since:]
+
+    async def write(self, conn: Conn, since: int = 0) -> None:
+        """Write the rows gathered since `mark` (all by default), now."""
+        rows = self._rows[since:]
+        del self._rows[since:]
+        if rows:
+            await self._write(conn, rows)
 
 
 class _AfterCommit:

@@ -31,6 +31,7 @@ from services.intake.domain.model import (
 from services.intake.domain.reporting import WAS_ACCEPTED, RequestFacts, Window, WorkFacts
 from shared.db import Conn
 from shared.events import AssignmentOffered, NotificationFailed, RequestAccepted
+from shared.uow import Gathered
 
 
 class PgRequests:
@@ -215,29 +216,38 @@ class PgRequests:
 
 
 class PgTimeline:
-    """intake.timeline: what happened to each request, one entry per event (ce_id)."""
+    """intake.timeline: what happened to each request, one entry per event (ce_id).
 
-    def __init__(self, conn: Conn) -> None:
+    Entries are gathered and written when the unit ends (`shared.uow.Gathered`): a batch of
+    events notes its entries in one statement."""
+
+    def __init__(self, conn: Conn, notes: Gathered[Note]) -> None:
         self._conn = conn
+        self._notes = notes
 
     async def add(self, note: Note) -> None:
+        self._notes.add([note])
+
+    @staticmethod
+    async def write(conn: Conn, notes: Sequence[Note]) -> None:
         # ON CONFLICT: intake writes its own events here when it emits them and sees them again
-        # when it consumes them; one entry per ce_id either way.
-        entry = note.entry
-        await self._conn.execute(
+        # when it consumes them; one entry per ce_id either way (twice in `notes` included).
+        await conn.execute(
             "INSERT INTO intake.timeline (ce_id, request_id, at, event_type, partner_id, summary) "
-            "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (ce_id) DO NOTHING",
-            note.ce_id,
-            note.request_id,
-            entry.at,
-            entry.event_type,
-            entry.partner_id,
-            entry.summary,
+            "SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::text[], "
+            "$5::text[], $6::text[]) ON CONFLICT (ce_id) DO NOTHING",
+            [n.ce_id for n in notes],
+            [n.request_id for n in notes],
+            [n.entry.at for n in notes],
+            [n.entry.event_type for n in notes],
+            [n.entry.partner_id for n in notes],
+            [n.entry.summary for n in notes],
         )
 
     async def redact_notification_errors(self, request_id: UUID) -> None:
         """Entries of failed notifications quote the error, which may name the Party contact's
         address: keep that it failed, drop why."""
+        await self._notes.write(self._conn)  # entries noted earlier in this unit too
         await self._conn.execute(
             "UPDATE intake.timeline SET summary = split_part(summary, ': ', 1) || ': (erased)' "
             "WHERE request_id = $1 AND event_type = $2",

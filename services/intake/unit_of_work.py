@@ -184,7 +184,7 @@ class PgIntakeUnitOfWork(PgUnitOfWork):
 
     def _bind(self, conn: Conn) -> None:
         self.requests = PgRequests(conn)
-        self.timeline = PgTimeline(conn)
+        self.timeline = PgTimeline(conn, self.gathered(PgTimeline.write))
         self.assignments = PgAssignments(conn)
         self.reports = PgReports(conn)
         self.links = PgAnswerLinks(conn)

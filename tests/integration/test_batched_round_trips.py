@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
 import asyncpg
@@ -12,10 +13,12 @@ import pytest
 from aiokafka import ConsumerRecord
 from opentelemetry.sdk.trace import TracerProvider
 
+from services.intake.domain.model import Note, TimelineEntry
+from services.intake.unit_of_work import PgIntakeUnitOfWork
 from shared import telemetry
 from shared.consuming import Outcome, ReliableConsumer, Route
 from shared.envelope import Envelope, OutgoingRecord, build_record
-from shared.events import AssignmentResponse
+from shared.events import AssignmentResponse, NotificationFailed
 from shared.uow import PgUnitOfWork
 from tests.integration.test_reliable_consumer import FAST, NoDeadLetters, _consumer_record
 
@@ -169,3 +172,19 @@ async def test_a_row_carries_the_trace_it_was_emitted_in_not_the_one_it_is_writt
     assert [r["tp"].split("-")[2] for r in rows] == [
         format(span.get_span_context().span_id, "016x") for span in (first, second)
     ]
+
+
+async def test_timeline_entries_noted_in_the_unit_are_redacted_by_an_erasure_in_it(
+    pool: asyncpg.Pool,
+) -> None:
+    """Entries are gathered until the unit ends: an erasure later in the same unit (a batch
+    with the failure and the erasure) must still find the failure's entry and blank its why."""
+    request_id, ce_id = uuid4(), uuid4()
+    entry = TimelineEntry(
+        datetime.now(UTC), NotificationFailed.ce_type, "p1", "notifying p1 failed: a@b.example"
+    )
+    async with PgIntakeUnitOfWork(pool) as uow:
+        await uow.timeline.add(Note(ce_id, request_id, entry))
+        await uow.timeline.redact_notification_errors(request_id)
+    summary = await pool.fetchval("SELECT summary FROM intake.timeline WHERE ce_id = $1", ce_id)
+    assert summary == "notifying p1 failed: (erased)"
