@@ -9,7 +9,7 @@ import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import aclosing, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from email import message_from_bytes, policy
@@ -240,15 +240,14 @@ async def delivery_deps(
 ) -> AsyncIterator[Delivering]:
     """The real senders and the real Postgres; workers see only these partners' deliveries."""
     guard = SsrfGuard(allow)
-    async with webhook_client(guard, timeout=http_timeout, max_connections=16) as client:
+    mailer = Mailer(SmtpConfig("127.0.0.1", smtp_port, "stax@test.invalid", 5.0), Templates())
+    async with (
+        webhook_client(guard, timeout=http_timeout, max_connections=16) as client,
+        aclosing(mailer),  # its SMTP connections do not outlive the test's server
+    ):
         yield Delivering(
             units=pg_units(pool),
-            channels=Channels(
-                webhooks=WebhookSender(client, guard, http_timeout),
-                email=Mailer(
-                    SmtpConfig("127.0.0.1", smtp_port, "stax@test.invalid", 5.0), Templates()
-                ),
-            ),
+            channels=Channels(webhooks=WebhookSender(client, guard, http_timeout), email=mailer),
             rules=DeliveryRules(
                 policy=domain.RetryPolicy(schedule, overload_penalty=overload_penalty),
                 lease_seconds=lease,
