@@ -6,118 +6,26 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import aclosing, asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import aclosing, asynccontextmanager
 from datetime import UTC, datetime
 from email.message import EmailMessage
-from typing import Any, Literal
 from uuid import uuid4
 
 import aiosmtplib
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from services.notifier import domain
 from services.notifier.adapters.mailer import Mailer, SmtpConfig, Templates
 from services.notifier.adapters.smtp_pool import SmtpPool
 from services.notifier.domain import AttemptResult
 from shared.events import AssignmentOffered
-from tests.notifier.helpers import SmtpSink, free_port, offer_event
-
-Misbehaviour = Literal["close", "421"]
-Peer = object  # a connection's (host, port), as aiosmtpd's Session has it
-
-
-class CountingSink(SmtpSink):
-    """SmtpSink that knows its clients' connections (those that greeted: aiosmtpd's Controller
-    opens one of its own at start), and drops the next `drop_mail` MAIL commands, or the next
-    `drop_after_data` connections once it has the message, as told by `how`."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.greeted: list[Peer] = []
-        self.lost: set[Peer] = set()
-        self.most_open = 0
-        self.quits = 0
-        self.drop_mail = 0
-        self.drop_after_data = 0
-        self.how: Misbehaviour = "close"
-        self.delay = 0.0  # before answering MAIL and DATA
-        self.envelopes: list[tuple[str | None, list[str]]] = []
-
-    @property
-    def open(self) -> list[Peer]:
-        return [peer for peer in self.greeted if peer not in self.lost]
-
-    async def handle_EHLO(  # noqa: N802 - aiosmtpd's hook name
-        self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: Any
-    ) -> Any:
-        session.host_name = hostname  # what aiosmtpd leaves to this hook
-        self.greeted.append(session.peer)
-        self.most_open = max(self.most_open, len(self.open))
-        return responses
-
-    async def handle_MAIL(  # noqa: N802 - aiosmtpd's hook name
-        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
-    ) -> str:
-        await asyncio.sleep(self.delay)
-        if self.drop_mail > 0:
-            self.drop_mail -= 1
-            return self._drop(server)
-        envelope.mail_from = address
-        envelope.mail_options.extend(options)
-        return "250 OK"
-
-    async def handle_DATA(  # noqa: N802 - aiosmtpd's hook name
-        self, server: SMTP, session: Session, envelope: Envelope
-    ) -> str:
-        await asyncio.sleep(self.delay)
-        self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
-        accepted = await super().handle_DATA(server, session, envelope)
-        if self.drop_after_data > 0:
-            self.drop_after_data -= 1
-            return self._drop(server)
-        return accepted
-
-    async def handle_QUIT(  # noqa: N802 - aiosmtpd's hook name
-        self, server: SMTP, session: Session, envelope: Envelope
-    ) -> str:
-        self.quits += 1
-        return "221 Bye"
-
-    def _drop(self, server: SMTP) -> str:
-        transport = server.transport
-        assert transport is not None
-        if self.how == "close":  # gone without a word: the answer below is never written
-            transport.close()
-            return "250 never seen"
-        server.loop.call_soon(transport.close)  # after the answer
-        return "421 4.4.2 closing this connection"
-
-
-class CountingSMTP(SMTP):
-    def connection_lost(self, error: Exception | None) -> None:
-        assert self.session is not None
-        self.event_handler.lost.add(self.session.peer)
-        super().connection_lost(error)
-
-
-class CountingController(Controller):
-    def factory(self) -> SMTP:
-        return CountingSMTP(self.handler, **self.SMTP_kwargs)
-
-
-@contextmanager
-def counting_server(**smtp: Any) -> Iterator[tuple[CountingSink, int]]:
-    """aiosmtpd on a free port; `smtp` are its SMTP server's parameters (`timeout`: idle)."""
-    sink, port = CountingSink(), free_port()
-    controller = CountingController(sink, hostname="127.0.0.1", port=port, **smtp)
-    controller.start()
-    try:
-        yield sink, port
-    finally:
-        controller.stop()
+from tests.notifier.helpers import (
+    Misbehaviour,
+    SmtpSink,
+    counting_server,
+    offer_event,
+)
 
 
 @asynccontextmanager
