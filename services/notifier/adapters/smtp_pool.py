@@ -51,7 +51,7 @@ class SmtpPool:
 
     async def send(self, msg: EmailMessage, *, sender: str, recipient: str) -> None:
         """Sends `msg` to `recipient` only, whatever its headers say. Raises what aiosmtplib
-        raises; a refused recipient is an SMTPRecipientRefused."""
+        raises (a refused recipient is an SMTPRecipientRefused), or NoConnectionFreeError."""
         async with self._slot():
             conn, flat = await self._started(msg, sender, recipient)
             # From here on the server may have the message, whatever happens next: a failure
