@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import aclosing, asynccontextmanager
 from datetime import UTC, datetime
 
 import asyncpg
@@ -48,15 +48,18 @@ def mailer(settings: NotifierSettings) -> Mailer:
         username=settings.notifier_smtp_username,
         password=settings.notifier_smtp_password,
         start_tls=settings.notifier_smtp_starttls,
+        connections=settings.notifier_smtp_connections,
     )
     links = link_maker(settings.public_url, settings.answer_link_secret.get_secret_value())
     return Mailer(config, Templates(links=links))
 
 
-def channels(settings: NotifierSettings, client: httpx.AsyncClient, guard: SsrfGuard) -> Channels:
+def channels(
+    settings: NotifierSettings, client: httpx.AsyncClient, guard: SsrfGuard, email: Mailer
+) -> Channels:
     return Channels(
         webhooks=WebhookSender(client, guard, settings.notifier_timeout_seconds),
-        email=mailer(settings),
+        email=email,
     )
 
 
@@ -123,8 +126,11 @@ def create_app(settings: NotifierSettings) -> FastAPI:
             timeout=settings.notifier_timeout_seconds,
             max_connections=settings.notifier_workers * settings.notifier_delivery_batch,
         )
+        # Left in reverse: the runtime stops the delivery workers first, then the mailer QUITs the
+        # SMTP connections they leave open.
         async with (
             client,
+            aclosing(mailer(settings)) as email,
             service_runtime(
                 service=SERVICE,
                 settings=settings,
@@ -136,7 +142,7 @@ def create_app(settings: NotifierSettings) -> FastAPI:
         ):
             units = pg_units(runtime.pool)
             await configured_secretariat(units, settings.notifier_secretariat_email)
-            start_workers(runtime, units, settings, channels(settings, client, guard))
+            start_workers(runtime, units, settings, channels(settings, client, guard, email))
             app.state.notifier = api.ApiDeps(
                 units=units,
                 guard=guard,

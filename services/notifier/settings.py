@@ -85,6 +85,12 @@ class NotifierSettings(ServiceSettings):
         default=None, description="true: require STARTTLS; false: never; unset: if offered"
     )
     notifier_smtp_timeout_seconds: float = Field(default=30.0, gt=0, description="SMTP timeout")
+    notifier_smtp_connections: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="SMTP connections kept open per process, each sending one message at a time",
+    )
     notifier_secretariat_email: str | None = Field(
         default=None,
         description="Also a contact of partner 'secretariat' (unmatched requests, failures)",

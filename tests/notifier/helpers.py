@@ -1,5 +1,6 @@
 """Real test peers for notifier: a scripted webhook receiver (verifying with standardwebhooks),
-an aiosmtpd SMTP server, a canary TCP listener, and in-process delivery workers."""
+aiosmtpd SMTP servers (one that counts connections and can misbehave), a canary TCP listener,
+and in-process delivery workers."""
 
 from __future__ import annotations
 
@@ -9,13 +10,13 @@ import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import aclosing, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID, uuid4
 
 import asyncpg
@@ -165,6 +166,101 @@ def smtp_server() -> Iterator[tuple[SmtpSink, int]]:
         controller.stop()
 
 
+Misbehaviour = Literal["close", "421"]
+Peer = object  # a connection's (host, port), as aiosmtpd's Session has it
+
+
+class CountingSink(SmtpSink):
+    """SmtpSink that knows its clients' connections (those that greeted: aiosmtpd's Controller
+    opens one of its own at start), and drops the next `drop_mail` MAIL commands, or the next
+    `drop_after_data` connections once it has the message, as told by `how`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.greeted: list[Peer] = []
+        self.lost: set[Peer] = set()
+        self.most_open = 0
+        self.quits = 0
+        self.drop_mail = 0
+        self.drop_after_data = 0
+        self.how: Misbehaviour = "close"
+        self.delay = 0.0  # before answering MAIL and DATA
+        self.envelopes: list[tuple[str | None, list[str]]] = []
+
+    @property
+    def open(self) -> list[Peer]:
+        return [peer for peer in self.greeted if peer not in self.lost]
+
+    async def handle_EHLO(  # noqa: N802 - aiosmtpd's hook name
+        self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: Any
+    ) -> Any:
+        session.host_name = hostname  # what aiosmtpd leaves to this hook
+        self.greeted.append(session.peer)
+        self.most_open = max(self.most_open, len(self.open))
+        return responses
+
+    async def handle_MAIL(  # noqa: N802 - aiosmtpd's hook name
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        await asyncio.sleep(self.delay)
+        if self.drop_mail > 0:
+            self.drop_mail -= 1
+            return self._drop(server)
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
+
+    async def handle_DATA(  # noqa: N802 - aiosmtpd's hook name
+        self, server: SMTP, session: Session, envelope: Envelope
+    ) -> str:
+        await asyncio.sleep(self.delay)
+        self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+        accepted = await super().handle_DATA(server, session, envelope)
+        if self.drop_after_data > 0:
+            self.drop_after_data -= 1
+            return self._drop(server)
+        return accepted
+
+    async def handle_QUIT(  # noqa: N802 - aiosmtpd's hook name
+        self, server: SMTP, session: Session, envelope: Envelope
+    ) -> str:
+        self.quits += 1
+        return "221 Bye"
+
+    def _drop(self, server: SMTP) -> str:
+        transport = server.transport
+        assert transport is not None
+        if self.how == "close":  # gone without a word: the answer below is never written
+            transport.close()
+            return "250 never seen"
+        server.loop.call_soon(transport.close)  # after the answer
+        return "421 4.4.2 closing this connection"
+
+
+class CountingSMTP(SMTP):
+    def connection_lost(self, error: Exception | None) -> None:
+        assert self.session is not None
+        self.event_handler.lost.add(self.session.peer)
+        super().connection_lost(error)
+
+
+class CountingController(Controller):
+    def factory(self) -> SMTP:
+        return CountingSMTP(self.handler, **self.SMTP_kwargs)
+
+
+@contextmanager
+def counting_server(**smtp: Any) -> Iterator[tuple[CountingSink, int]]:
+    """aiosmtpd on a free port; `smtp` are its SMTP server's parameters (`timeout`: idle)."""
+    sink, port = CountingSink(), free_port()
+    controller = CountingController(sink, hostname="127.0.0.1", port=port, **smtp)
+    controller.start()
+    try:
+        yield sink, port
+    finally:
+        controller.stop()
+
+
 # ------------------------------------------------------------------------------ canary
 
 
@@ -240,15 +336,14 @@ async def delivery_deps(
 ) -> AsyncIterator[Delivering]:
     """The real senders and the real Postgres; workers see only these partners' deliveries."""
     guard = SsrfGuard(allow)
-    async with webhook_client(guard, timeout=http_timeout, max_connections=16) as client:
+    mailer = Mailer(SmtpConfig("127.0.0.1", smtp_port, "stax@test.invalid", 5.0), Templates())
+    async with (
+        webhook_client(guard, timeout=http_timeout, max_connections=16) as client,
+        aclosing(mailer),  # its SMTP connections do not outlive the test's server
+    ):
         yield Delivering(
             units=pg_units(pool),
-            channels=Channels(
-                webhooks=WebhookSender(client, guard, http_timeout),
-                email=Mailer(
-                    SmtpConfig("127.0.0.1", smtp_port, "stax@test.invalid", 5.0), Templates()
-                ),
-            ),
+            channels=Channels(webhooks=WebhookSender(client, guard, http_timeout), email=mailer),
             rules=DeliveryRules(
                 policy=domain.RetryPolicy(schedule, overload_penalty=overload_penalty),
                 lease_seconds=lease,

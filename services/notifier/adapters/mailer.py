@@ -1,4 +1,5 @@
-"""E-mail channel: Jinja2 templates (text + HTML) per event type and language, via aiosmtplib."""
+"""E-mail channel: Jinja2 templates (text + HTML) per event type and language, via aiosmtplib
+on a few connections kept open (smtp_pool)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from jinja2 import (
 
 from services.notifier import domain
 from services.notifier.adapters.answer_links import ANSWERABLE, SIGN_IN, LinkMaker
+from services.notifier.adapters.smtp_pool import IDLE_SECONDS, SmtpPool
 from services.notifier.domain import AttemptResult
 
 # The templates are the service's data, beside its migrations.
@@ -41,8 +43,9 @@ class SmtpConfig:
     password: str | None = None
     start_tls: bool | None = None  # None: STARTTLS when the server offers it
     # The name given in EHLO. None: this machine's, looked up once when the Mailer is made
-    # (aiosmtplib would look it up for every message, in a thread, possibly over DNS).
+    # (aiosmtplib would look it up for every connection, in a thread, possibly over DNS).
     local_hostname: str | None = None
+    connections: int = 4  # open at most, each carrying one message at a time
 
 
 @dataclass(frozen=True)
@@ -125,10 +128,22 @@ def check_headers(msg: EmailMessage) -> None:
 
 
 class Mailer:
-    def __init__(self, config: SmtpConfig, templates: Templates) -> None:
+    def __init__(
+        self, config: SmtpConfig, templates: Templates, *, idle_seconds: float = IDLE_SECONDS
+    ) -> None:
         self._config = config
         self._templates = templates
         self._hostname = config.local_hostname or socket.getfqdn()
+        self._pool = SmtpPool(
+            self._connect,
+            size=config.connections,
+            timeout=config.timeout,
+            idle_seconds=idle_seconds,
+        )
+
+    async def aclose(self) -> None:
+        """QUIT on the connections kept open; for when the service stops."""
+        await self._pool.aclose()
 
     def compose(
         self, *, to: str, language: str, event_type: str, body: str, delivery_id: str
@@ -181,31 +196,30 @@ class Mailer:
             return AttemptResult(ok=False, error=f"template: {exc}"[:500], permanent=True)
 
     async def _transmit(self, msg: EmailMessage, to: str) -> AttemptResult:
-        cfg = self._config
         try:
-            # Sender and recipients given explicitly: the envelope never comes from headers.
-            await aiosmtplib.send(
-                msg,
-                sender=cfg.sender,
-                recipients=[to],
-                hostname=cfg.host,
-                port=cfg.port,
-                username=cfg.username,
-                password=cfg.password,
-                start_tls=cfg.start_tls,
-                timeout=cfg.timeout,
-                local_hostname=self._hostname,
-            )
+            # Sender and recipient given explicitly: the envelope never comes from headers.
+            await self._pool.send(msg, sender=self._config.sender, recipient=to)
         except MessageError as exc:  # HeaderWriteError, raised while aiosmtplib writes it
             return _unwritable(exc)
-        except aiosmtplib.SMTPRecipientsRefused as exc:
-            worst = max(exc.recipients, key=lambda r: r.code)
-            return domain.classify_smtp(worst.code, worst.message)
-        except aiosmtplib.SMTPResponseException as exc:
+        except aiosmtplib.SMTPResponseException as exc:  # the recipient, sender or message refused
             return domain.classify_smtp(exc.code, exc.message)
         except (aiosmtplib.SMTPException, OSError) as exc:  # connection refused, timeouts
             return AttemptResult(ok=False, error=f"{type(exc).__name__}: {exc}"[:500])
         return AttemptResult(ok=True)
+
+    async def _connect(self) -> aiosmtplib.SMTP:
+        cfg = self._config
+        conn = aiosmtplib.SMTP(
+            hostname=cfg.host,
+            port=cfg.port,
+            username=cfg.username,
+            password=cfg.password,
+            start_tls=cfg.start_tls,
+            timeout=cfg.timeout,
+            local_hostname=self._hostname,
+        )
+        await conn.connect()
+        return conn
 
 
 def _unwritable(exc: MessageError) -> AttemptResult:

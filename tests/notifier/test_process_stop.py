@@ -1,0 +1,59 @@
+"""A notifier process that stops QUITs the SMTP connections its mailer kept open (app.py closes
+the mailer once the delivery workers have stopped)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from uuid import uuid4
+
+import pytest
+from faststream.kafka import KafkaBroker
+
+from deploy.local import stack
+from shared.envelope import build_record
+from shared.kafka import make_broker, publish_all
+from shared.kafka_access import KafkaAccess
+from tests.notifier.helpers import counting_server, request_accepted
+from tests.stack_helpers import Services
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+async def broker(kafka: KafkaAccess) -> AsyncIterator[KafkaBroker]:
+    made = make_broker(kafka, service="test-notifier-stop")
+    await made.connect()
+    yield made
+    await made.stop()
+
+
+async def _until(check: Callable[[], bool], within: float) -> None:
+    deadline = time.monotonic() + within
+    while not check():
+        assert time.monotonic() < deadline, "not in time"
+        await asyncio.sleep(0.1)
+
+
+async def test_a_stopping_notifier_quits_the_smtp_connections_it_kept(
+    services: Services, broker: KafkaBroker, infra: stack.StackSettings, unique: str
+) -> None:
+    address, request_id = f"party-{unique}@example.sn", uuid4()
+    log = infra.log_file("notifier")
+    with counting_server() as (sink, port):
+        env = {"STAX_NOTIFIER_SMTP_PORT": str(port), "STAX_NOTIFIER_POLL_SECONDS": "0.1"}
+        services.restart("notifier", env)
+        logged = log.stat().st_size
+        record = build_record(
+            request_accepted(request_id, address), source="/test", subject=str(request_id)
+        )
+        await publish_all(broker, [(record.topic, record.key, record.headers, record.value)])
+        await _until(lambda: bool(sink.to(address)), 30)
+        assert sink.open and sink.quits == 0  # kept open after the message
+        await asyncio.to_thread(services.stop, "notifier")
+        await _until(lambda: not sink.open, 5)
+    assert sink.quits >= 1
+    with log.open("rb") as written:
+        written.seek(logged)  # only what this run of notifier wrote
+        assert b"Traceback" not in written.read()
