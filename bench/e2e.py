@@ -163,21 +163,38 @@ async def _subscribe(http: ClientSession, cfg: stack.StackSettings, operator: st
 
 
 async def _scaling(
+    cfg: stack.StackSettings,
     load: Load,
     instances: infra.Instances,
     counts: list[int],
+    *,
     args: argparse.Namespace,
-    throughput: float,
-) -> list[dict[str, float]]:
-    """Closed-loop throughput with each count of instances (1 is the run's first phase)."""
-    scaling = [{"instances": 1, "requests_per_s": round(throughput, 2)}]
+    first: dict[str, Any],
+) -> list[dict[str, Any]]:
+    """Closed-loop throughput and CPU per request (every instance of a service summed) with
+    each count of instances; 1 is the run's first phase (`first`, its results)."""
+    scaling: list[dict[str, Any]] = [
+        {
+            "instances": 1,
+            "requests_per_s": first["closed_loop"]["requests_per_s"],
+            "cpu_ms_per_request": first["cpu_ms_per_request"],
+        }
+    ]
     for count in (c for c in counts if c > 1):
         print(f"  scaling: {count} instances of each service")
         await asyncio.to_thread(instances.scale, count)
         load.target(instances.intake_urls())
         await load.closed(3.0, args.in_flight)  # warm-up: partitions rebalance
+        before = infra.cpu_seconds(cfg, instances)
         n, secs, _ = await load.closed(args.scale_duration, args.in_flight)
-        scaling.append({"instances": count, "requests_per_s": round(n / secs, 2)})
+        cpu = cpu_per_request(before, infra.cpu_seconds(cfg, instances), n)
+        scaling.append(
+            {
+                "instances": count,
+                "requests_per_s": round(n / secs, 2),
+                "cpu_ms_per_request": {k: round(v, 2) for k, v in cpu.items()},
+            }
+        )
     return [s for s in scaling if s["instances"] in counts]
 
 
@@ -256,7 +273,9 @@ async def _bench(cfg: stack.StackSettings, args: argparse.Namespace) -> dict[str
                 "http_echo_per_s": round(await raw.raw_http(3.0, args.in_flight), 1),
             }
 
-            results["scaling"] = await _scaling(load, instances, counts, args, throughput)
+            results["scaling"] = await _scaling(
+                cfg, load, instances, counts, args=args, first=results
+            )
             if args.tracing == "compare":
                 results["tracing_on"] = await tracing_cost(
                     cfg,

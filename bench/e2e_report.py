@@ -78,9 +78,17 @@ def report(results: dict[str, Any]) -> None:
             ],
         )
     table(
-        "scaling: closed-loop throughput by instances of each service",
-        ["instances", "requests/s"],
-        [[s["instances"], f"{s['requests_per_s']:.1f}"] for s in results["scaling"]],
+        "scaling: closed-loop throughput, and CPU per request, by instances of each service",
+        ["instances", "requests/s", "CPU ms/request (all but the generator)", "by process"],
+        [
+            [
+                s["instances"],
+                f"{s['requests_per_s']:.1f}",
+                f"{_service_cpu(s.get('cpu_ms_per_request', {})):.1f}",
+                _by_process(s.get("cpu_ms_per_request", {})),
+            ]
+            for s in results["scaling"]
+        ],
     )
     traced = results.get("tracing_on")
     if traced:
@@ -143,3 +151,11 @@ def write(results: dict[str, Any], args: dict[str, Any], started: float) -> Path
     }
     path.write_text(json.dumps(body, indent=2) + "\n")
     return path
+
+
+def _service_cpu(cpu: dict[str, float]) -> float:
+    return sum(v for k, v in cpu.items() if k != "load generator")
+
+
+def _by_process(cpu: dict[str, float]) -> str:
+    return " ".join(f"{k} {v:.1f}" for k, v in cpu.items() if k != "load generator")

@@ -39,6 +39,9 @@ class PgRequests:
 
     def __init__(self, conn: Conn) -> None:
         self._conn = conn
+        # A request's outcomes topic is set when it is recorded and never changes: read once per
+        # unit (a batch copies several of a request's events), or with the status lock.
+        self._outcomes_topics: dict[UUID, str | None] = {}
 
     async def by_ref(self, submitter: str, external_ref: str) -> Fingerprinted | None:
         row = await self._conn.fetchrow(
@@ -134,10 +137,14 @@ class PgRequests:
         ta.requests.v1 and ta.assignments.v1 apply one request's events at the same time, and
         each decides from the status the other left (domain.progress)."""
         row = await self._conn.fetchrow(
-            "SELECT status, status_at FROM intake.requests WHERE request_id = $1 FOR UPDATE",
+            "SELECT status, status_at, outcomes_topic FROM intake.requests "
+            "WHERE request_id = $1 FOR UPDATE",
             request_id,
         )
-        return None if row is None else StatusMark(_request_status(row["status"]), row["status_at"])
+        if row is None:
+            return None
+        self._outcomes_topics[request_id] = row["outcomes_topic"]
+        return StatusMark(_request_status(row["status"]), row["status_at"])
 
     async def set_status(self, request_id: UUID, mark: StatusMark) -> None:
         await self._conn.execute(
@@ -175,9 +182,12 @@ class PgRequests:
 
     async def outcomes_topic_of(self, request_id: UUID) -> str | None:
         """Where a request's events are copied for its submitter (tenant submissions only)."""
+        if request_id in self._outcomes_topics:
+            return self._outcomes_topics[request_id]
         topic: str | None = await self._conn.fetchval(
             "SELECT outcomes_topic FROM intake.requests WHERE request_id = $1", request_id
         )
+        self._outcomes_topics[request_id] = topic
         return topic
 
     async def lock_for_erasure(self, request_id: UUID) -> tuple[bool, datetime | None]:
