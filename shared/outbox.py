@@ -78,11 +78,13 @@ class Outbox:
             "$4::text[], $5::bytea[]) AS r(c, t, k, h, v)) "
             "SELECT pg_notify($6, '')"
         )
+        # No FOR UPDATE, and no transaction around a batch: only the holder of the schema's
+        # advisory lock relays (OutboxRelay._lead). A relay that skipped the lock (a manual run)
+        # could send rows again, as a crash between publish and mark does: the same ce_id, which
+        # consumers' inboxes absorb. The transaction cost two round trips a batch, for nothing.
         self.select_batch = (
             f"SELECT id, ce_id, topic, key, headers, value FROM {schema}.outbox "
-            # FOR UPDATE: even a relay that skipped the leader lock (or a manual run) waits
-            # for the leader's batch and then finds those rows published, never re-sends them.
-            "WHERE published_at IS NULL AND quarantined_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE"
+            "WHERE published_at IS NULL AND quarantined_at IS NULL ORDER BY id LIMIT $1"
         )
         self.mark_published = (
             f"UPDATE {schema}.outbox SET published_at = now() WHERE id = ANY($1::bigint[])"
@@ -222,16 +224,19 @@ class OutboxRelay:
     async def relay_batch(self, conn: Conn) -> int:
         """Publish one batch; rows are marked only after Kafka acknowledged all of them, or
         quarantined when they can never be published. Returns the number of rows handled."""
-        async with conn.transaction():
-            rows = [_Row.of(r) for r in await conn.fetch(self._outbox.select_batch, self._batch)]
-            if not rows:
-                return 0
-            unpublishable = self._oversized(rows)
-            unpublishable += await self._publish([r for r in rows if r.size <= self._max_bytes])
-            unsent = {r.id for r, _ in unpublishable}
-            sent = [r for r in rows if r.id not in unsent]
+        rows = [_Row.of(r) for r in await conn.fetch(self._outbox.select_batch, self._batch)]
+        if not rows:
+            return 0
+        unpublishable = self._oversized(rows)
+        unpublishable += await self._publish([r for r in rows if r.size <= self._max_bytes])
+        unsent = {r.id for r, _ in unpublishable}
+        sent = [r for r in rows if r.id not in unsent]
+        if unpublishable:  # rare: both marks or neither, so each is reported once
+            async with conn.transaction():
+                await conn.execute(self._outbox.mark_published, [r.id for r in sent])
+                await self._quarantine(conn, unpublishable)
+        else:
             await conn.execute(self._outbox.mark_published, [r.id for r in sent])
-            await self._quarantine(conn, unpublishable)
         self._quarantined.inc(len(unpublishable))  # counted once committed
         self._reported.inc(len(unpublishable))  # each reported on the dead-letter topic
         self.relayed += len(sent)
