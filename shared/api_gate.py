@@ -11,6 +11,8 @@ before any of that. `install` wires, outermost first:
              for anyone, before authentication, so no caller makes a service hold more
   ApiGate    `/v1/*`: no valid key is 401, over budget is 429; the principal goes to the
              request's state, where `shared.auth.require_role` finds it
+  StorableBody  a JSON body with text PostgreSQL cannot store is 422 (shared.storable); an
+             authenticated caller may hear this before a role check's 403
   routes     role checks (403), then the body is parsed (422) and the use case runs
 """
 
@@ -26,7 +28,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shared import errors, http_errors
 from shared.auth import PRINCIPAL, Authenticator, Principal, presented_key
-from shared.http_limits import BodyLimit, RateLimit, too_many_requests
+from shared.http_limits import BodyLimit, RateLimit, StorableBody, too_many_requests
 
 PREFIX = "/v1/"
 
@@ -34,8 +36,11 @@ PREFIX = "/v1/"
 def install(app: FastAPI, *, max_body_bytes: int, rate_limit: str) -> None:
     """The body limit and the gate in front of `app`, and their answers in its OpenAPI
     document; call once its routes are included."""
+    # Added in reverse: the body limit runs first, then the gate, then the storable-text check
+    # (an unauthenticated caller hears 401 whatever its body holds).
+    app.add_middleware(StorableBody)
     app.add_middleware(ApiGate, rate_limit=RateLimit(rate_limit))
-    app.add_middleware(BodyLimit, limit=max_body_bytes)  # added last, so it runs first
+    app.add_middleware(BodyLimit, limit=max_body_bytes)
     _document(app, max_body_bytes)
 
 

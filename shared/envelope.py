@@ -7,7 +7,6 @@ CloudEvents consumer expects, and what we accept is checked against the spec.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,6 +16,7 @@ from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 from cloudevents.core.bindings import kafka as ce_kafka
 from cloudevents.core.v1.event import CloudEvent
 
+from shared import storable
 from shared.events import Event
 
 JSON = "application/json"
@@ -179,32 +179,14 @@ def _to_envelope(event: Any) -> Envelope:
 
 
 def _check_storable(data: dict[str, Any]) -> None:
-    """Refuse data PostgreSQL can never store (handlers keep event data in jsonb and text).
-
-    Python's JSON decoder accepts NaN and ±Infinity (not JSON at all), U+0000 and lone
-    surrogates (valid JSON escapes); PostgreSQL refuses each of them, and every retry would meet
-    the same error. Found by tests/fuzz: such a record was retried, then dead-lettered as
-    `processing_failed` as if a handler had a bug. Walked with a stack, not recursion: the
-    decoder already allows data nested almost as deep as the recursion limit."""
-    stack: list[Any] = [data]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            for key, value in item.items():
-                _check_text(key)
-                stack.append(value)
-        elif isinstance(item, list):
-            stack.extend(item)
-        elif isinstance(item, str):
-            _check_text(item)
-        elif isinstance(item, float) and not math.isfinite(item):
-            raise PoisonRecord("not_json", f"{item!r} is not a JSON number")
+    """Refuse data PostgreSQL can never store (handlers keep event data in jsonb and text):
+    every retry would meet the same error (shared.storable)."""
+    found = storable.first_unstorable(data)
+    if found is not None:
+        raise PoisonRecord(found.code, found.message)
 
 
 def _check_text(text: str) -> None:
-    if "\x00" in text:
-        raise PoisonRecord("unstorable_text", "a string holds U+0000 (\\u0000)")
-    try:
-        text.encode()
-    except UnicodeEncodeError as exc:
-        raise PoisonRecord("unstorable_text", f"a string holds a lone surrogate: {exc}") from exc
+    problem = storable.text_problem(text)
+    if problem is not None:
+        raise PoisonRecord(storable.UNSTORABLE_TEXT, problem)

@@ -1,11 +1,13 @@
-"""What one HTTP caller may cost a service: a body limit (413) and a rate limit (429).
+"""What one HTTP caller may cost a service, or send it: a body limit (413), a rate limit (429),
+and no text PostgreSQL cannot store (422).
 
-Both are plain ASGI pieces, the same in every service; `shared.api_gate` puts them in front of
+All are plain ASGI pieces, the same in every service; `shared.api_gate` puts them in front of
 the routes (see there for the order and why).
 """
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from typing import Annotated
@@ -17,7 +19,8 @@ from pydantic import AfterValidator
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared import errors
+from shared import errors, storable
+from shared.events import FieldError
 
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
 DEFAULT_RATE_LIMIT = "100/second"
@@ -79,6 +82,52 @@ class BodyLimit:
             status_code=413,
         )
         await answer(scope, receive, send)
+
+
+class StorableBody:
+    """ASGI middleware: a JSON body holding a string or number PostgreSQL cannot store (U+0000,
+    a lone surrogate, NaN: shared.storable) is answered 422, naming the field, before any route
+    sees it. Each route's model would accept such a string, and the database then refused it
+    inside the route's transaction: a 500, or an event no consumer could apply. Runs behind
+    BodyLimit, so the body it buffers is bounded; a body that is not JSON is the route's to
+    refuse."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        body = await _read_all(receive)
+        found = _unstorable(body)
+        if found is None:
+            await self.app(scope, _replay(body, receive), send)
+            return
+        reason = FieldError(field=found.field, code=found.code, message=found.message)
+        await JSONResponse(errors.body([reason]), status_code=422)(scope, receive, send)
+
+
+async def _read_all(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _unstorable(body: bytes) -> storable.Unstorable | None:
+    if not body:
+        return None
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):  # not JSON (a form, garbage): the route decides
+        return None
+    return storable.first_unstorable(data)
 
 
 def _replay(body: bytes, original: Receive) -> Receive:

@@ -167,6 +167,32 @@ async def test_with_a_valid_key_a_malformed_body_is_422(caller: Caller) -> None:
     assert answer.status_code == 422, answer.text
 
 
+# Each is valid JSON, and PostgreSQL refuses it: a 500 inside the route before (found by
+# tests/fuzz/test_openapi_services.py, a NUL in a contact's name).
+UNSTORABLE = [
+    (b'{"name": "a\\u0000b", "url": "https://x.example"}', "name", "unstorable_text"),
+    (b'{"list": [{"deep": "\\ud800"}]}', "list.0.deep", "unstorable_text"),
+    (b'{"a\\u0000": 1}', "a\\u0000", "unstorable_text"),
+    (b'{"score": NaN}', "score", "not_json"),
+]
+
+
+@pytest.mark.parametrize(("body", "where", "code"), UNSTORABLE)
+async def test_a_body_postgresql_cannot_store_is_422_naming_the_field(
+    caller: Caller, body: bytes, where: str, code: str
+) -> None:
+    sent = {**await caller.key(), "Content-Type": "application/json"}
+    async with caller.client() as http:
+        answer = await http.post(caller.service.post, content=body, headers=sent)
+        [error] = answer.json()["errors"]
+        assert (answer.status_code, error["field"], error["code"]) == (422, where, code)
+        # Without a key the gate answers first, whatever the body holds.
+        unknown = await http.post(
+            caller.service.post, content=body, headers={"Content-Type": "application/json"}
+        )
+        assert unknown.status_code == 401
+
+
 def _assert_rate_limited(answer: httpx.Response) -> None:
     assert answer.status_code == 429, answer.text[:200]
     assert 1 <= int(answer.headers["Retry-After"]) <= 24 * 3600
