@@ -3,12 +3,15 @@ on a few connections kept open (smtp_pool)."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass
 from email import policy
 from email.errors import MessageError
+from email.generator import BytesGenerator
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
@@ -26,11 +29,17 @@ from jinja2 import (
 
 from services.notifier import domain
 from services.notifier.adapters.answer_links import ANSWERABLE, SIGN_IN, LinkMaker
-from services.notifier.adapters.smtp_pool import IDLE_SECONDS, SmtpPool
+from services.notifier.adapters.smtp_pool import IDLE_SECONDS, SmtpPool, needs_smtputf8
 from services.notifier.domain import AttemptResult
 
 # The templates are the service's data, beside its migrations.
 TEMPLATES = Path(__file__).parent.parent / "templates"
+
+# The default policy, except that no text part is written as raw 8-bit: a non-ASCII one is
+# quoted-printable or base64. A message is flattened once, before a connection is chosen, so
+# its bytes must suit a server without 8BITMIME too (aiosmtplib's send_message flattened it
+# for each server, and re-encoded 8-bit parts for such a one).
+_COMPOSING = policy.default.clone(cte_type="7bit")
 
 
 @dataclass(frozen=True)
@@ -110,21 +119,67 @@ class Templates:
 
 
 class UnsafeHeaderError(MessageError):
-    """A header would be written over more than one line, so it would start another header."""
+    """A header would not be written as one header: a line of it would start another header,
+    or end the header section."""
 
 
-# A line break inside a folded header must be followed by a space or a tab (a continuation);
-# anything else begins a new header. The same check as CPython's own since 3.11.10
-# (HeaderWriteError), which the 3.11.7 we run lacks.
-_NEW_LINE_IN_HEADER = re.compile(r"\r\n[^ \t]|\r[^ \n\t]|\n[^ \t]")
+# A header's first line: its field name (printable ASCII but the colon, RFC 5322 §2.2) and a
+# colon. Any other line of the header section must be a continuation: a space or a tab first.
+_FIELD_NAME = re.compile(rb"([!-9;-~]+):")
 
 
-def check_headers(msg: EmailMessage) -> None:
-    """Raises UnsafeHeaderError if a header of `msg` would not be written as one header."""
-    for name, value in msg.items():
-        folded = policy.SMTP.fold(name, value).removesuffix("\r\n")
-        if _NEW_LINE_IN_HEADER.search(folded):
-            raise UnsafeHeaderError(f"the {name} header would start a new line: {folded[:100]!r}")
+def flatten(msg: EmailMessage, *, utf8: bool = False) -> bytes:
+    """`msg` as DATA carries it: flattened as aiosmtplib's flatten_message does for a server
+    with 8BITMIME (SMTPUTF8 when `utf8`), then checked (check_headers)."""
+    with io.BytesIO() as out:
+        BytesGenerator(out, policy=policy.SMTPUTF8 if utf8 else policy.SMTP).flatten(msg)
+        data = out.getvalue()
+    check_headers(data, msg)
+    return data
+
+
+def check_headers(data: bytes, msg: EmailMessage) -> None:
+    """Raises UnsafeHeaderError unless the header section of `data`, `msg` flattened (up to its
+    first empty line), is `msg`'s headers, in order, each one line and its continuations, and
+    what follows it is the start of `msg`'s body.
+
+    The check is on the bytes sent: a header value that folds into a line of its own would add
+    a header (header injection: CPython before 3.11.10 can write one, CVE-2024-6923, and 3.11.7
+    lacks its HeaderWriteError), and one with an empty line would end the headers early."""
+    section, _, rest = data.partition(b"\r\n\r\n")
+    last = _one_line_each(section, msg.keys())
+    if not rest.startswith(_body_start(msg)):
+        raise UnsafeHeaderError(f"the {last} header would end the headers: {rest[:100]!r}")
+
+
+def _one_line_each(section: bytes, names: Sequence[str]) -> str | None:
+    """The last of `names`, once each line of `section` is one of them, in order, or one of
+    its continuations; else raises UnsafeHeaderError."""
+    expected = iter(names)
+    header: str | None = None
+    for line in section.split(b"\r\n"):
+        if header is None or not line.startswith((b" ", b"\t")):
+            name, want = _FIELD_NAME.match(line), next(expected, None)
+            if name is None or want is None or name[1].decode().lower() != want.lower():
+                raise _new_line(header, line)
+            header = want
+        if b"\r" in line or b"\n" in line:  # a lone CR or LF: some software ends the line there
+            raise _new_line(header, line)
+    if next(expected, None) is not None:
+        raise UnsafeHeaderError(f"the {header} header would end the headers early")
+    return header
+
+
+def _body_start(msg: EmailMessage) -> bytes:
+    # Without a preamble, a multipart body starts with its first boundary line (the generator
+    # has set the boundary, if it was not). A single part's body could start with anything.
+    boundary = msg.get_boundary()
+    return b"" if boundary is None or msg.preamble is not None else f"--{boundary}\r\n".encode()
+
+
+def _new_line(header: str | None, line: bytes) -> UnsafeHeaderError:
+    where = "the header section" if header is None else f"the {header} header"
+    return UnsafeHeaderError(f"{where} would start a new line: {line[:100]!r}")
 
 
 class Mailer:
@@ -148,10 +203,10 @@ class Mailer:
     def compose(
         self, *, to: str, language: str, event_type: str, body: str, delivery_id: str
     ) -> EmailMessage:
-        """The message; raises on a template or payload that does not fit, or on a header the
-        email package cannot write as one line (a MessageError)."""
+        """The message; raises on a template or payload that does not fit. Its headers are
+        checked when it is flattened (`flatten`)."""
         rendered = self._templates.render(event_type, language, json.loads(body))
-        msg = EmailMessage()
+        msg = EmailMessage(policy=_COMPOSING)
         msg["From"] = self._config.sender
         msg["To"] = to  # refused by _build first if domain.unsafe_address objects
         # Every other header is sanitised text, whatever produced it (see domain.header_text).
@@ -165,7 +220,6 @@ class Mailer:
         msg.add_alternative(rendered.html, subtype="html")
         # After set_content, which drops Content-* headers.
         msg["Content-Language"] = domain.header_text(rendered.language)
-        check_headers(msg)
         return msg
 
     async def send(
@@ -180,27 +234,26 @@ class Mailer:
 
     def _build(
         self, *, to: str, language: str, event_type: str, body: str, delivery_id: str
-    ) -> EmailMessage | AttemptResult:
-        """The message, or why it can never be sent: retrying cannot fix any of these, so
-        they are permanent failures, kept for operators."""
+    ) -> bytes | AttemptResult:
+        """The message's bytes, made once, or why it can never be sent: retrying cannot fix
+        any of these, so they are permanent failures, kept for operators."""
         why = domain.unsafe_address(to)
         if why is not None:
             return AttemptResult(ok=False, error=f"recipient refused: {why}", permanent=True)
         try:
-            return self.compose(
+            msg = self.compose(
                 to=to, language=language, event_type=event_type, body=body, delivery_id=delivery_id
             )
-        except MessageError as exc:
+            return flatten(msg, utf8=needs_smtputf8(self._config.sender, to))
+        except MessageError as exc:  # UnsafeHeaderError, or HeaderWriteError (CPython 3.11.10+)
             return _unwritable(exc)
         except (TemplateError, LookupError, ValueError) as exc:
             return AttemptResult(ok=False, error=f"template: {exc}"[:500], permanent=True)
 
-    async def _transmit(self, msg: EmailMessage, to: str) -> AttemptResult:
+    async def _transmit(self, data: bytes, to: str) -> AttemptResult:
         try:
             # Sender and recipient given explicitly: the envelope never comes from headers.
-            await self._pool.send(msg, sender=self._config.sender, recipient=to)
-        except MessageError as exc:  # HeaderWriteError, raised while aiosmtplib writes it
-            return _unwritable(exc)
+            await self._pool.send(data, sender=self._config.sender, recipient=to)
         except aiosmtplib.SMTPResponseException as exc:  # the recipient, sender or message refused
             return domain.classify_smtp(exc.code, exc.message)
         except (aiosmtplib.SMTPException, OSError) as exc:  # connection refused, timeouts
