@@ -196,3 +196,13 @@ async def test_a_non_ascii_recipient_gets_utf8_headers_over_smtputf8(unique: str
     [sent] = sink.raw
     assert f"\r\nTo: {address}\r\n".encode() in sent  # as it is, not an encoded word
     assert sink.envelopes == [(SENDER, [address])]
+
+
+def test_each_header_composed_is_of_the_class_the_email_package_would_make_for_it() -> None:
+    # The mailer makes each header class once (HeaderRegistry makes one per header set).
+    msg = _compose(_mailer(), "desk@example.org", _offer())
+    for part in [msg, *msg.iter_parts()]:
+        for name, value in part.items():
+            made = policy.default.header_factory(name, str(value))
+            assert type(value).__bases__ == type(made).__bases__, name
+            assert value == made and value.defects == made.defects == ()

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from email import policy
 from email.errors import MessageError
 from email.generator import BytesGenerator
+from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
@@ -35,11 +36,28 @@ from services.notifier.domain import AttemptResult
 # The templates are the service's data, beside its migrations.
 TEMPLATES = Path(__file__).parent.parent / "templates"
 
+
+class _HeaderClasses(HeaderRegistry):
+    """The email package's header classes, each made once: HeaderRegistry makes a new class
+    (`type(…)`) for every header set, some 30 a message, a fifth of the time it takes to
+    compose and flatten one. The classes, and so the headers, are the same."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._made: dict[str, type[BaseHeader]] = {}
+
+    def __getitem__(self, name: str) -> type[BaseHeader]:
+        made = self._made.get(name.lower())
+        if made is None:
+            made = self._made[name.lower()] = super().__getitem__(name)
+        return made
+
+
 # The default policy, except that no text part is written as raw 8-bit: a non-ASCII one is
 # quoted-printable or base64. A message is flattened once, before a connection is chosen, so
 # its bytes must suit a server without 8BITMIME too (aiosmtplib's send_message flattened it
 # for each server, and re-encoded 8-bit parts for such a one).
-_COMPOSING = policy.default.clone(cte_type="7bit")
+_COMPOSING = policy.default.clone(cte_type="7bit", header_factory=_HeaderClasses())
 
 
 @dataclass(frozen=True)
