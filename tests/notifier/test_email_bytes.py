@@ -22,6 +22,7 @@ from services.notifier.adapters.mailer import (
     UnsafeHeaderError,
     check_headers,
     flatten,
+    mime_boundary,
 )
 from services.notifier.adapters.smtp_pool import SmtpPool
 from services.notifier.domain import AttemptResult
@@ -206,3 +207,10 @@ def test_each_header_composed_is_of_the_class_the_email_package_would_make_for_i
             made = policy.default.header_factory(name, str(value))
             assert type(value).__bases__ == type(made).__bases__, name
             assert value == made and value.defects == made.defects == ()
+
+
+def test_a_boundary_that_a_text_holds_is_never_used() -> None:
+    picks = iter([7, 7, 8])
+    text = f"a line with ==============={7:019d}== in it"
+    boundary = mime_boundary("<p>html</p>", text, pick=lambda _: next(picks))
+    assert boundary == f"==============={8:019d}=="

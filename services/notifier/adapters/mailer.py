@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import io
 import json
+import random
 import re
 import socket
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email import policy
 from email.errors import MessageError
@@ -146,6 +148,17 @@ class UnsafeHeaderError(MessageError):
 _FIELD_NAME = re.compile(rb"([!-9;-~]+):")
 
 
+def mime_boundary(*texts: str, pick: Callable[[int], int] = random.randrange) -> str:
+    """A multipart boundary found in none of `texts`, as the email package's generator makes
+    one, which compiles a regular expression for each to look for it in the message written (a
+    tenth of the time it takes to compose and flatten one). Looking in the texts is enough:
+    encoded (quoted-printable, base64), they can hold its run of 15 "=" only if they hold it."""
+    while True:
+        boundary = f"{'=' * 15}{pick(sys.maxsize):019d}=="
+        if not any(boundary in text for text in texts):
+            return boundary
+
+
 def flatten(msg: EmailMessage, *, utf8: bool = False) -> bytes:
     """`msg` as DATA carries it: flattened as aiosmtplib's flatten_message does for a server
     with 8BITMIME (SMTPUTF8 when `utf8`), then checked (check_headers)."""
@@ -236,6 +249,7 @@ class Mailer:
         msg["X-STAX-Delivery-Id"] = domain.header_text(delivery_id)
         msg.set_content(rendered.text)
         msg.add_alternative(rendered.html, subtype="html")
+        msg.set_boundary(mime_boundary(rendered.text, rendered.html))
         # After set_content, which drops Content-* headers.
         msg["Content-Language"] = domain.header_text(rendered.language)
         return msg
