@@ -14,7 +14,7 @@ import asyncpg
 import pytest
 
 from services.notifier import domain
-from services.notifier.adapters.mailer import flatten
+from services.notifier.adapters.mail_bytes import flatten
 from services.notifier.unit_of_work import pg_units
 from shared.events import (
     AssignmentAccepted,

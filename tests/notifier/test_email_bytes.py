@@ -15,15 +15,13 @@ import pytest
 from aiosmtplib.email import flatten_message
 
 from services.notifier import domain
-from services.notifier.adapters.mailer import (
-    Mailer,
-    SmtpConfig,
-    Templates,
+from services.notifier.adapters.mail_bytes import (
     UnsafeHeaderError,
     check_headers,
     flatten,
     mime_boundary,
 )
+from services.notifier.adapters.mailer import Mailer, SmtpConfig, Templates
 from services.notifier.adapters.smtp_pool import SmtpPool
 from services.notifier.domain import AttemptResult
 from shared.events import AssignmentOffered
