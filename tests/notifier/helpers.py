@@ -125,6 +125,7 @@ class SmtpSink:
 
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
+        self.raw: list[bytes] = []  # each message as DATA carried it
         self.soft_failures = 0
         self.refused: list[str] = []
 
@@ -145,6 +146,7 @@ class SmtpSink:
         self, server: SMTP, session: Session, envelope: Envelope
     ) -> str:
         raw = envelope.original_content or b""
+        self.raw.append(raw)
         parsed = message_from_bytes(raw, policy=policy.default)
         assert isinstance(parsed, EmailMessage)
         self.messages.append(parsed)

@@ -14,7 +14,7 @@ import asyncpg
 import pytest
 
 from services.notifier import domain
-from services.notifier.adapters.mailer import check_headers
+from services.notifier.adapters.mail_bytes import flatten
 from services.notifier.unit_of_work import pg_units
 from shared.events import (
     AssignmentAccepted,
@@ -335,12 +335,12 @@ def _has_cve_fix() -> bool:
 
 
 def test_a_header_that_would_start_a_new_line_is_a_message_error() -> None:
-    # What Python 3.11.7 does with an encoded word (CVE-2024-6923); check_headers refuses it as
+    # What Python 3.11.7 does with an encoded word (CVE-2024-6923); flatten refuses it as
     # Pythons with the fix do (HeaderWriteError), so the mailer fails it for good, with a reason.
     msg = EmailMessage()
     msg["Subject"] = "=?utf-8?q?Hi=0D=0AReply-To:_attacker@evil.example?="
     try:
-        check_headers(msg)
+        flatten(msg)
     except MessageError as exc:  # an unfixed Python folds the decoded CR LF into a new header
         assert "Subject header would start a new line" in str(exc)
     else:  # a fixed one (3.11.10+, Debian's deb12u5+) encodes it: no header can be smuggled
@@ -349,4 +349,4 @@ def test_a_header_that_would_start_a_new_line_is_a_message_error() -> None:
     fine = EmailMessage()
     fine["Subject"] = domain.header_text("=?utf-8?q?Hi=0D=0AReply-To:_attacker@evil.example?=")
     fine["X-Long"] = "word " * 60  # folded over lines, each a continuation
-    check_headers(fine)
+    flatten(fine)

@@ -4,10 +4,8 @@ on a few connections kept open (smtp_pool)."""
 from __future__ import annotations
 
 import json
-import re
 import socket
 from dataclasses import dataclass
-from email import policy
 from email.errors import MessageError
 from email.message import EmailMessage
 from email.utils import make_msgid
@@ -26,7 +24,8 @@ from jinja2 import (
 
 from services.notifier import domain
 from services.notifier.adapters.answer_links import ANSWERABLE, SIGN_IN, LinkMaker
-from services.notifier.adapters.smtp_pool import IDLE_SECONDS, SmtpPool
+from services.notifier.adapters.mail_bytes import COMPOSING, flatten, mime_boundary
+from services.notifier.adapters.smtp_pool import IDLE_SECONDS, SmtpPool, needs_smtputf8
 from services.notifier.domain import AttemptResult
 
 # The templates are the service's data, beside its migrations.
@@ -109,24 +108,6 @@ class Templates:
         return self._links.links(data)
 
 
-class UnsafeHeaderError(MessageError):
-    """A header would be written over more than one line, so it would start another header."""
-
-
-# A line break inside a folded header must be followed by a space or a tab (a continuation);
-# anything else begins a new header. The same check as CPython's own since 3.11.10
-# (HeaderWriteError), which the 3.11.7 we run lacks.
-_NEW_LINE_IN_HEADER = re.compile(r"\r\n[^ \t]|\r[^ \n\t]|\n[^ \t]")
-
-
-def check_headers(msg: EmailMessage) -> None:
-    """Raises UnsafeHeaderError if a header of `msg` would not be written as one header."""
-    for name, value in msg.items():
-        folded = policy.SMTP.fold(name, value).removesuffix("\r\n")
-        if _NEW_LINE_IN_HEADER.search(folded):
-            raise UnsafeHeaderError(f"the {name} header would start a new line: {folded[:100]!r}")
-
-
 class Mailer:
     def __init__(
         self, config: SmtpConfig, templates: Templates, *, idle_seconds: float = IDLE_SECONDS
@@ -148,10 +129,10 @@ class Mailer:
     def compose(
         self, *, to: str, language: str, event_type: str, body: str, delivery_id: str
     ) -> EmailMessage:
-        """The message; raises on a template or payload that does not fit, or on a header the
-        email package cannot write as one line (a MessageError)."""
+        """The message; raises on a template or payload that does not fit. Its headers are
+        checked when it is flattened (`flatten`)."""
         rendered = self._templates.render(event_type, language, json.loads(body))
-        msg = EmailMessage()
+        msg = EmailMessage(policy=COMPOSING)
         msg["From"] = self._config.sender
         msg["To"] = to  # refused by _build first if domain.unsafe_address objects
         # Every other header is sanitised text, whatever produced it (see domain.header_text).
@@ -163,9 +144,9 @@ class Mailer:
         msg["X-STAX-Delivery-Id"] = domain.header_text(delivery_id)
         msg.set_content(rendered.text)
         msg.add_alternative(rendered.html, subtype="html")
+        msg.set_boundary(mime_boundary(rendered.text, rendered.html))
         # After set_content, which drops Content-* headers.
         msg["Content-Language"] = domain.header_text(rendered.language)
-        check_headers(msg)
         return msg
 
     async def send(
@@ -180,27 +161,26 @@ class Mailer:
 
     def _build(
         self, *, to: str, language: str, event_type: str, body: str, delivery_id: str
-    ) -> EmailMessage | AttemptResult:
-        """The message, or why it can never be sent: retrying cannot fix any of these, so
-        they are permanent failures, kept for operators."""
+    ) -> bytes | AttemptResult:
+        """The message's bytes, made once, or why it can never be sent: retrying cannot fix
+        any of these, so they are permanent failures, kept for operators."""
         why = domain.unsafe_address(to)
         if why is not None:
             return AttemptResult(ok=False, error=f"recipient refused: {why}", permanent=True)
         try:
-            return self.compose(
+            msg = self.compose(
                 to=to, language=language, event_type=event_type, body=body, delivery_id=delivery_id
             )
-        except MessageError as exc:
+            return flatten(msg, utf8=needs_smtputf8(self._config.sender, to))
+        except MessageError as exc:  # UnsafeHeaderError, or HeaderWriteError (CPython 3.11.10+)
             return _unwritable(exc)
         except (TemplateError, LookupError, ValueError) as exc:
             return AttemptResult(ok=False, error=f"template: {exc}"[:500], permanent=True)
 
-    async def _transmit(self, msg: EmailMessage, to: str) -> AttemptResult:
+    async def _transmit(self, data: bytes, to: str) -> AttemptResult:
         try:
             # Sender and recipient given explicitly: the envelope never comes from headers.
-            await self._pool.send(msg, sender=self._config.sender, recipient=to)
-        except MessageError as exc:  # HeaderWriteError, raised while aiosmtplib writes it
-            return _unwritable(exc)
+            await self._pool.send(data, sender=self._config.sender, recipient=to)
         except aiosmtplib.SMTPResponseException as exc:  # the recipient, sender or message refused
             return domain.classify_smtp(exc.code, exc.message)
         except (aiosmtplib.SMTPException, OSError) as exc:  # connection refused, timeouts

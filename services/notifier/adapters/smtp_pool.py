@@ -7,10 +7,8 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from email.message import EmailMessage
 
 import aiosmtplib
-from aiosmtplib.email import flatten_message
 
 # How long a connection may wait unused before it is closed rather than used. Servers drop idle
 # clients: RFC 5321 §4.5.3.2 lets them do it after 5 minutes, and many do it much sooner
@@ -49,15 +47,17 @@ class SmtpPool:
         self._idle: list[_Idle] = []
         self._closed = False
 
-    async def send(self, msg: EmailMessage, *, sender: str, recipient: str) -> None:
-        """Sends `msg` to `recipient` only, whatever its headers say. Raises what aiosmtplib
-        raises (a refused recipient is an SMTPRecipientRefused), or NoConnectionFreeError."""
+    async def send(self, data: bytes, *, sender: str, recipient: str) -> None:
+        """Sends `data`, a message already flattened for SMTP (CR LF line ends; 7-bit, or with
+        UTF-8 headers when `needs_smtputf8`), to `recipient` only, whatever its headers say, as
+        it is: DATA carries these bytes. Raises what aiosmtplib raises (a refused recipient is
+        an SMTPRecipientRefused), or NoConnectionFreeError."""
         async with self._slot():
-            conn, flat = await self._started(msg, sender, recipient)
+            conn = await self._started(len(data), sender, recipient)
             # From here on the server may have the message, whatever happens next: a failure
             # is never retried here (it would be sent twice); the delivery schedule retries it.
             with _closed_on_failure(conn):
-                await conn.data(flat)
+                await conn.data(data)
             self._keep(conn)
 
     async def aclose(self) -> None:
@@ -85,22 +85,22 @@ class SmtpPool:
         finally:
             self._slots.release()
 
-    async def _started(
-        self, msg: EmailMessage, sender: str, recipient: str
-    ) -> tuple[aiosmtplib.SMTP, bytes]:
-        """A connection on which the server accepted MAIL and RCPT for this message, and the
-        message as it is to be sent on it."""
+    async def _started(self, size: int, sender: str, recipient: str) -> aiosmtplib.SMTP:
+        """A connection on which the server accepted MAIL and RCPT for a message of `size`
+        bytes."""
         idle = self._take_idle()
         if idle is not None:
             try:
-                return idle, await _envelope_on(idle, msg, sender, recipient)
+                await _envelope_on(idle, size, sender, recipient)
+                return idle
             except (ConnectionError, aiosmtplib.SMTPResponseException) as exc:
                 if not _closed_by_server(exc):
                     raise
                 # The server dropped it while it waited here, and DATA was not even asked
                 # for: nothing was sent, so the message may go once more, on a fresh connection.
         conn = await self._connect()
-        return conn, await _envelope_on(conn, msg, sender, recipient)
+        await _envelope_on(conn, size, sender, recipient)
+        return conn
 
     def _take_idle(self) -> aiosmtplib.SMTP | None:
         while self._idle:
@@ -147,23 +147,24 @@ def _closed_on_failure(conn: aiosmtplib.SMTP) -> Iterator[None]:
         raise
 
 
-async def _envelope_on(
-    conn: aiosmtplib.SMTP, msg: EmailMessage, sender: str, recipient: str
-) -> bytes:
-    """MAIL and RCPT for `recipient`, and the message flattened for this server, as aiosmtplib's
-    send_message does them (driven here so that the pool knows DATA was not reached)."""
+def needs_smtputf8(sender: str, recipient: str) -> bool:
+    """Whether the envelope needs SMTPUTF8, and so the message may have UTF-8 headers: as
+    aiosmtplib's send_message decides it."""
+    return not (sender + recipient).isascii()
+
+
+async def _envelope_on(conn: aiosmtplib.SMTP, size: int, sender: str, recipient: str) -> None:
+    """MAIL and RCPT for `recipient`, as aiosmtplib's sendmail does them (driven here so that
+    the pool knows DATA was not reached)."""
     with _closed_on_failure(conn):
         await _greeted(conn)
-        utf8 = not (sender + recipient).isascii()
+        utf8 = needs_smtputf8(sender, recipient)
         options = _mail_options(conn, utf8=utf8)
-        eight_bit = conn.supports_extension("8bitmime")
-        flat = flatten_message(msg, utf8=utf8, cte_type="8bit" if eight_bit else "7bit")
         if conn.supports_extension("size"):
-            options.insert(0, f"size={len(flat)}")
+            options.insert(0, f"size={size}")
         encoding = "utf-8" if utf8 else "ascii"
         await conn.mail(sender, options=options, encoding=encoding)
         await conn.rcpt(recipient, encoding=encoding)
-        return flat
 
 
 async def _greeted(conn: aiosmtplib.SMTP) -> None:
