@@ -171,13 +171,14 @@ async def _scaling(
     args: argparse.Namespace,
     first: dict[str, Any],
 ) -> list[dict[str, Any]]:
-    """Closed-loop throughput and CPU per request (every instance of a service summed) with
-    each count of instances; 1 is the run's first phase (`first`, its results)."""
+    """Closed-loop throughput, CPU and statements per request (every instance of a service
+    summed) with each count of instances; 1 is the run's first phase (`first`, its results)."""
     scaling: list[dict[str, Any]] = [
         {
             "instances": 1,
             "requests_per_s": first["closed_loop"]["requests_per_s"],
             "cpu_ms_per_request": first["cpu_ms_per_request"],
+            "statements_per_request": first.get("statements_per_request", []),
         }
     ]
     for count in (c for c in counts if c > 1):
@@ -185,6 +186,7 @@ async def _scaling(
         await asyncio.to_thread(instances.scale, count)
         load.target(instances.intake_urls())
         await load.closed(3.0, args.in_flight)  # warm-up: partitions rebalance
+        counting = await infra.reset_statements(cfg)
         before = infra.cpu_seconds(cfg, instances)
         n, secs, _ = await load.closed(args.scale_duration, args.in_flight)
         cpu = cpu_per_request(before, infra.cpu_seconds(cfg, instances), n)
@@ -193,6 +195,10 @@ async def _scaling(
                 "instances": count,
                 "requests_per_s": round(n / secs, 2),
                 "cpu_ms_per_request": {k: round(v, 2) for k, v in cpu.items()},
+                # Which statements more instances multiply (a query run for nothing, say).
+                "statements_per_request": (
+                    await infra.statements_per_request(cfg, n) if counting else []
+                ),
             }
         )
     return [s for s in scaling if s["instances"] in counts]

@@ -78,14 +78,16 @@ def report(results: dict[str, Any]) -> None:
             ],
         )
     table(
-        "scaling: closed-loop throughput, and CPU per request, by instances of each service",
-        ["instances", "requests/s", "CPU ms/request (all but the generator)", "by process"],
+        "scaling: closed-loop throughput, CPU and statements per request, by instances of each"
+        " service",
+        ["instances", "requests/s", "CPU ms/request", "by process", "statements/request"],
         [
             [
                 s["instances"],
                 f"{s['requests_per_s']:.1f}",
                 f"{_service_cpu(s.get('cpu_ms_per_request', {})):.1f}",
                 _by_process(s.get("cpu_ms_per_request", {})),
+                _statements(s.get("statements_per_request", [])),
             ]
             for s in results["scaling"]
         ],
@@ -159,3 +161,15 @@ def _service_cpu(cpu: dict[str, float]) -> float:
 
 def _by_process(cpu: dict[str, float]) -> str:
     return " ".join(f"{k} {v:.1f}" for k, v in cpu.items() if k != "load generator")
+
+
+def _statements(statements: list[dict[str, Any]]) -> str:
+    """The 30 most frequent statements' calls per request, and the most frequent but BEGIN and
+    COMMIT (what grows with instances shows there)."""
+    if not statements:
+        return "-"
+    busiest = next((q for q in statements if q["query"] not in ("BEGIN", "COMMIT")), None)
+    total = f"{sum(q['calls'] for q in statements):.1f}"
+    if busiest is None:
+        return total
+    return f"{total} (top: {busiest['calls']:.1f}x {busiest['query'][:40]})"
