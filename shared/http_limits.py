@@ -49,7 +49,7 @@ class BodyLimit:
         if self._announced(scope) > self.limit:
             await self._too_large(scope, receive, send)
             return
-        body = await self._read(receive)
+        body = await _read(receive, self.limit)
         if body is None:
             await self._too_large(scope, receive, send)
             return
@@ -60,21 +60,6 @@ class BodyLimit:
             if name == b"content-length":
                 return int(value) if value.isdigit() else self.limit + 1
         return 0
-
-    async def _read(self, receive: Receive) -> bytes | None:
-        # Buffering is safe: at most `limit` bytes are kept; the rest is refused unread.
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return b"".join(chunks)  # disconnect: the app sees a short body and gives up
-            size += len(message.get("body", b""))
-            if size > self.limit:
-                return None
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body", False):
-                return b"".join(chunks)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
         answer = JSONResponse(
@@ -99,7 +84,7 @@ class StorableBody:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
-        body = await _read_all(receive)
+        body = await _read(receive) or b""
         found = _unstorable(body)
         if found is None:
             await self.app(scope, _replay(body, receive), send)
@@ -108,16 +93,22 @@ class StorableBody:
         await JSONResponse(errors.body([reason]), status_code=422)(scope, receive, send)
 
 
-async def _read_all(receive: Receive) -> bytes:
+async def _read(receive: Receive, limit: float = math.inf) -> bytes | None:
+    """The whole body, or None past `limit` bytes (the rest refused unread). Buffering is safe:
+    at most `limit` bytes are kept; StorableBody reads unbounded behind BodyLimit, which has
+    bounded the body already."""
     chunks: list[bytes] = []
+    size = 0
     while True:
         message = await receive()
         if message["type"] != "http.request":
-            break
+            return b"".join(chunks)  # disconnect: the app sees a short body and gives up
+        size += len(message.get("body", b""))
+        if size > limit:
+            return None
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
+            return b"".join(chunks)
 
 
 def _unstorable(body: bytes) -> storable.Unstorable | None:

@@ -15,11 +15,13 @@ from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
 import pytest
+from faststream.kafka import KafkaBroker
 
 from deploy.containers.fixtures import container_stack
 from deploy.local import stack
 from deploy.local.harness import Outages, ProcessOutages, private_stack
 from shared.db import create_pool
+from shared.kafka import make_broker
 from shared.kafka_access import KafkaAccess
 from tests.stack_helpers import Services
 
@@ -68,6 +70,15 @@ def outages(_infrastructure: tuple[stack.StackSettings, Outages]) -> Outages:
 def kafka(infra: stack.StackSettings) -> KafkaAccess:
     """The admin principal (a super user): tests play trusted producers and read any topic."""
     return infra.kafka_access()
+
+
+@pytest.fixture
+async def broker(kafka: KafkaAccess) -> AsyncIterator[KafkaBroker]:
+    """A connected broker as the admin principal, for a test to publish with."""
+    made = make_broker(kafka, service="test")
+    await made.connect()
+    yield made
+    await made.stop()
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from uuid import uuid4
 
 import asyncpg
@@ -12,7 +11,7 @@ from faststream.kafka import KafkaBroker
 
 from shared.envelope import OutgoingRecord, build_record
 from shared.events import AssignmentResponse
-from shared.kafka import ensure_topics, make_broker, publish_all
+from shared.kafka import ensure_topics, publish_all
 from shared.kafka_access import KafkaAccess
 from shared.outbox import Outbox, OutboxRelay
 from tests.kafka_helpers import collect, header, settle
@@ -35,14 +34,6 @@ async def topic(kafka: KafkaAccess, unique: str) -> str:
     name = f"test.outbox.{unique}"
     await ensure_topics(kafka, {name: 3})
     return name
-
-
-@pytest.fixture
-async def broker(kafka: KafkaAccess) -> AsyncIterator[KafkaBroker]:
-    made = make_broker(kafka, service="test-outbox")
-    await made.connect()
-    yield made
-    await made.stop()
 
 
 def _record(topic: str) -> OutgoingRecord:

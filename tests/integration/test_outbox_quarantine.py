@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from uuid import uuid4
 
 import asyncpg
@@ -15,7 +15,7 @@ from prometheus_client import REGISTRY
 from shared import topics
 from shared.envelope import OutgoingRecord, build_record
 from shared.events import AssignmentResponse
-from shared.kafka import ensure_topics, make_broker, publish_all
+from shared.kafka import ensure_topics, publish_all
 from shared.kafka_access import KafkaAccess
 from shared.outbox import KafkaRecord, Outbox, OutboxRelay
 from shared.sampling import OutboxBacklog
@@ -39,14 +39,6 @@ async def topic(kafka: KafkaAccess, unique: str) -> str:
     name = f"test.quarantine.{unique}"
     await ensure_topics(kafka, {name: 1})
     return name
-
-
-@pytest.fixture
-async def broker(kafka: KafkaAccess) -> AsyncIterator[KafkaBroker]:
-    made = make_broker(kafka, service="test-quarantine")
-    await made.connect()
-    yield made
-    await made.stop()
 
 
 def _record(topic: str, key: bytes, size: int = 0) -> OutgoingRecord:

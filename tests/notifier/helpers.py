@@ -19,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 from uuid import UUID, uuid4
 
+import aiosmtplib
 import asyncpg
 import httpx
 from aiosmtpd.controller import Controller
@@ -28,6 +29,7 @@ from fastapi import FastAPI
 from deploy.local.receiver import WebhookReceiver
 from services.notifier import api, domain
 from services.notifier.adapters.mailer import Mailer, SmtpConfig, Templates
+from services.notifier.adapters.smtp_pool import SmtpPool
 from services.notifier.adapters.ssrf import SsrfGuard
 from services.notifier.adapters.webhook import WebhookSender, webhook_client
 from services.notifier.handlers.delivery import Channels, DeliveryRules, deliver_due
@@ -249,6 +251,32 @@ class CountingSMTP(SMTP):
 class CountingController(Controller):
     def factory(self) -> SMTP:
         return CountingSMTP(self.handler, **self.SMTP_kwargs)
+
+
+# Every header the mailer writes, in the order it writes them; templates and data reach each
+# of them: the subject, the contact's address, the delivery id, the template's language.
+WRITTEN_HEADERS = [
+    "From",
+    "To",
+    "Subject",
+    "Message-ID",
+    "X-STAX-Delivery-Id",
+    "MIME-Version",
+    "Content-Type",
+    "Content-Language",
+]
+
+
+def plain_pool(port: int) -> SmtpPool:
+    """A pool of one plain connection to the test server on `port`, for tests of what the pool
+    itself sends."""
+
+    async def connect() -> aiosmtplib.SMTP:
+        conn = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, timeout=5, local_hostname="t")
+        await conn.connect()
+        return conn
+
+    return SmtpPool(connect, size=1, timeout=5)
 
 
 @contextmanager

@@ -23,6 +23,7 @@ from shared.events import (
     RequestUnmatched,
 )
 from tests.notifier.helpers import (
+    WRITTEN_HEADERS,
     add_contact,
     apply,
     deliveries_of,
@@ -243,18 +244,7 @@ async def test_a_notice_that_arrives_before_its_request_waits_for_the_requester_
 
 
 # The headers notifier writes, and nothing else: a title must never add one.
-OUR_HEADERS = sorted(
-    [
-        "From",
-        "To",
-        "Subject",
-        "Message-ID",
-        "X-STAX-Delivery-Id",
-        "MIME-Version",
-        "Content-Type",
-        "Content-Language",
-    ]
-)
+OUR_HEADERS = sorted(WRITTEN_HEADERS)
 INJECTION = "Hi=0D=0AReply-To:_attacker@evil.example=0D=0AContent-Type:_text/html=0D=0A=0D=0A"
 
 

@@ -10,7 +10,6 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 from uuid import uuid4
 
-import aiosmtplib
 import pytest
 from aiosmtplib.email import flatten_message
 
@@ -22,24 +21,12 @@ from services.notifier.adapters.mail_bytes import (
     mime_boundary,
 )
 from services.notifier.adapters.mailer import Mailer, SmtpConfig, Templates
-from services.notifier.adapters.smtp_pool import SmtpPool
 from services.notifier.domain import AttemptResult
 from shared.events import AssignmentOffered
-from tests.notifier.helpers import counting_server, offer_event
+from tests.notifier.helpers import WRITTEN_HEADERS, counting_server, offer_event, plain_pool
 
 SENDER = "stax@test.invalid"
-# Every header the mailer writes, in the order it writes them; templates and data reach each
-# of them: the subject, the contact's address, the delivery id, the template's language.
-HEADERS = [
-    "From",
-    "To",
-    "Subject",
-    "Message-ID",
-    "X-STAX-Delivery-Id",
-    "MIME-Version",
-    "Content-Type",
-    "Content-Language",
-]
+HEADERS = WRITTEN_HEADERS
 
 
 def _mailer(port: int = 9) -> Mailer:
@@ -141,13 +128,7 @@ async def test_data_carries_the_bytes_given_to_the_pool_unchanged(unique: str) -
     # With a line that starts with a dot, which SMTP escapes and the server unescapes.
     data = flatten(msg) + b".an epilogue line\r\n"
     with counting_server() as (sink, port):
-
-        async def connect() -> aiosmtplib.SMTP:
-            conn = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, timeout=5, local_hostname="t")
-            await conn.connect()
-            return conn
-
-        pool = SmtpPool(connect, size=1, timeout=5)
+        pool = plain_pool(port)
         await pool.send(data, sender=SENDER, recipient=f"desk-{unique}@example.org")
         await pool.aclose()
     assert sink.raw == [data]

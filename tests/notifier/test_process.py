@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import uuid4
@@ -20,7 +20,7 @@ from deploy.local.receiver import Received
 from shared.auth import create_key
 from shared.envelope import build_record, parse_record
 from shared.events import AssignmentAccepted, Event, RequestUnmatched
-from shared.kafka import make_broker, publish_all
+from shared.kafka import publish_all
 from shared.kafka_access import KafkaAccess
 from shared.topics import partner_topic
 from tests.kafka_helpers import collect, header
@@ -80,14 +80,6 @@ async def keys(pool: asyncpg.Pool) -> dict[str, str]:
         _, operator = await create_key(conn, role="operator", name="ops")
         _, unido = await create_key(conn, role="partner", name="unido", partner_id="unido")
     return {"operator": operator, "unido": unido}
-
-
-@pytest.fixture
-async def broker(kafka: KafkaAccess) -> AsyncIterator[KafkaBroker]:
-    made = make_broker(kafka, service="test-notifier")
-    await made.connect()
-    yield made
-    await made.stop()
 
 
 def _auth(key: str) -> dict[str, str]:

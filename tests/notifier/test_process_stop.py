@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from uuid import uuid4
 
 import pytest
@@ -13,20 +13,11 @@ from faststream.kafka import KafkaBroker
 
 from deploy.local import stack
 from shared.envelope import build_record
-from shared.kafka import make_broker, publish_all
-from shared.kafka_access import KafkaAccess
+from shared.kafka import publish_all
 from tests.notifier.helpers import counting_server, request_accepted
 from tests.stack_helpers import Services
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-async def broker(kafka: KafkaAccess) -> AsyncIterator[KafkaBroker]:
-    made = make_broker(kafka, service="test-notifier-stop")
-    await made.connect()
-    yield made
-    await made.stop()
 
 
 async def _until(check: Callable[[], bool], within: float) -> None:

@@ -12,13 +12,11 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from uuid import uuid4
 
-import aiosmtplib
 import pytest
 from aiosmtplib.email import flatten_message
 
 from services.notifier import domain
 from services.notifier.adapters.mailer import Mailer, SmtpConfig, Templates
-from services.notifier.adapters.smtp_pool import SmtpPool
 from services.notifier.domain import AttemptResult
 from shared.events import AssignmentOffered
 from tests.notifier.helpers import (
@@ -26,6 +24,7 @@ from tests.notifier.helpers import (
     SmtpSink,
     counting_server,
     offer_event,
+    plain_pool,
 )
 
 
@@ -247,13 +246,7 @@ async def test_the_envelope_is_the_sender_and_recipient_given_never_the_headers(
     msg["Bcc"] = f"hidden-{unique}@evil.example"
     msg.set_content("Hello")
     with counting_server() as (sink, port):
-
-        async def connect() -> aiosmtplib.SMTP:
-            conn = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, timeout=5, local_hostname="t")
-            await conn.connect()
-            return conn
-
-        pool = SmtpPool(connect, size=1, timeout=5)
+        pool = plain_pool(port)
         data = flatten_message(msg)  # as aiosmtplib's send_message would write it: no Bcc
         await pool.send(data, sender="stax@test.invalid", recipient=f"to-{unique}@example.org")
         await pool.aclose()
