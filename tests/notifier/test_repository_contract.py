@@ -16,6 +16,7 @@ import pytest
 
 from services.notifier.domain import (
     AttemptRecord,
+    Delivery,
     EmailTarget,
     EndpointChanges,
     NewDelivery,
@@ -474,6 +475,37 @@ async def test_a_batch_claim_takes_the_most_urgent_first_and_keeps_each_endpoint
         )
     taken = {d.delivery_id for d in [*first, *third]}
     assert taken == {n.delivery_id for n in [*hooks, *mails]}
+
+
+async def test_a_backlog_at_an_endpoints_cap_never_holds_up_the_deliveries_behind_it(
+    units: NotifierUnits, partner: str
+) -> None:
+    """A claim looks at a bounded window of the due rows; an endpoint at its cap is passed
+    over, so its backlog (older, so first in line) never fills that window."""
+    endpoint_id = await _endpoint(units, partner, [])
+    contact_id = await _contact(units, partner)
+    async with units() as uow:
+        for _ in range(30):
+            await uow.deliveries.add(_new(partner, endpoint_id=endpoint_id))
+        mail = _new(partner, contact_id=contact_id)
+        await uow.deliveries.add(mail)
+
+    async def claim() -> list[Delivery]:
+        async with units() as uow:
+            return await uow.deliveries.claim_batch(
+                now=NOW,
+                lease_until=LEASE,
+                max_in_flight_per_endpoint=2,
+                partners=[partner],
+                limit=2,
+            )
+
+    first = await claim()
+    assert [d.target.endpoint_id for d in first if isinstance(d.target, WebhookTarget)] == [
+        endpoint_id,
+        endpoint_id,
+    ]
+    assert [d.delivery_id for d in await claim()] == [mail.delivery_id]
 
 
 async def test_workers_claiming_at_once_never_lease_a_delivery_twice(
