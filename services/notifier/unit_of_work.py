@@ -25,7 +25,7 @@ from services.notifier.domain import (
     NewDelivery,
     PendingNotice,
     RequesterContact,
-    Subscriber,
+    Subscribers,
 )
 from services.notifier.repositories import (
     ContactRepository,
@@ -33,6 +33,7 @@ from services.notifier.repositories import (
     EndpointRepository,
     KafkaChannelRepository,
     RequesterRepository,
+    SubscriberRepository,
 )
 from shared.db import Conn
 from shared.uow import PgUnitOfWork, UnitOfWork
@@ -43,7 +44,6 @@ SCHEMA = "notifier"
 class Endpoints(Protocol):
     async def lock_partner(self, partner_id: str) -> None: ...
     async def count(self, partner_id: str) -> int: ...
-    async def subscribed(self, partner_id: str) -> list[Subscriber]: ...
     async def create(
         self, *, endpoint_id: UUID, partner_id: str, url: str, secret: str, event_types: list[str]
     ) -> None: ...
@@ -69,7 +69,6 @@ class Endpoints(Protocol):
 class Contacts(Protocol):
     async def lock_partner(self, partner_id: str) -> None: ...
     async def count(self, partner_id: str) -> int: ...
-    async def subscribed(self, partner_id: str) -> list[Subscriber]: ...
     async def create(
         self,
         *,
@@ -108,10 +107,13 @@ class Requesters(Protocol):
 
 
 class KafkaChannels(Protocol):
-    async def active(self, partner_id: str) -> KafkaChannel | None: ...
     async def put(self, partner_id: str, topic: str, event_types: list[str]) -> KafkaChannel: ...
     async def get(self, partner_id: str) -> KafkaChannel | None: ...
     async def disable(self, partner_id: str) -> bool: ...
+
+
+class SubscribersOf(Protocol):
+    async def of_partner(self, partner_id: str) -> Subscribers: ...
 
 
 class Deliveries(Protocol):
@@ -160,6 +162,8 @@ class NotifierUnitOfWork(UnitOfWork, Protocol):
     @property
     def kafka_channels(self) -> KafkaChannels: ...
     @property
+    def subscribers(self) -> SubscribersOf: ...
+    @property
     def deliveries(self) -> Deliveries: ...
 
 
@@ -171,6 +175,7 @@ class PgNotifierUnitOfWork(PgUnitOfWork):
     contacts: ContactRepository
     requesters: RequesterRepository
     kafka_channels: KafkaChannelRepository
+    subscribers: SubscriberRepository
     deliveries: DeliveryRepository
 
     def __init__(self, pool: asyncpg.Pool) -> None:
@@ -181,6 +186,7 @@ class PgNotifierUnitOfWork(PgUnitOfWork):
         self.contacts = ContactRepository(conn)
         self.requesters = RequesterRepository(conn)
         self.kafka_channels = KafkaChannelRepository(conn)
+        self.subscribers = SubscriberRepository(conn)
         self.deliveries = DeliveryRepository(conn)
 
 

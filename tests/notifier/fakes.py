@@ -27,6 +27,7 @@ from services.notifier.domain import (
     PendingNotice,
     RequesterContact,
     Subscriber,
+    Subscribers,
     WebhookTarget,
 )
 from services.notifier.unit_of_work import NotifierUnits
@@ -160,14 +161,6 @@ class FakeEndpoints:
         rows = self._store.endpoints.values()
         return sum(1 for r in rows if r.partner_id == partner_id and not r.deleted)
 
-    async def subscribed(self, partner_id: str) -> list[Subscriber]:
-        rows = self._store.endpoints.values()
-        return [
-            Subscriber(r.endpoint_id, list(r.event_types))
-            for r in rows
-            if r.partner_id == partner_id and r.enabled and not r.deleted
-        ]
-
     async def create(
         self, *, endpoint_id: UUID, partner_id: str, url: str, secret: str, event_types: list[str]
     ) -> None:
@@ -245,9 +238,6 @@ class FakeContacts:
 
     async def count(self, partner_id: str) -> int:
         return len(self._enabled_of(partner_id))
-
-    async def subscribed(self, partner_id: str) -> list[Subscriber]:
-        return [Subscriber(r.contact_id, list(r.event_types)) for r in self._enabled_of(partner_id)]
 
     async def create(
         self,
@@ -358,10 +348,6 @@ class FakeKafkaChannels:
     def __init__(self, store: NotifierStore) -> None:
         self._store = store
 
-    async def active(self, partner_id: str) -> KafkaChannel | None:
-        channel = self._store.kafka_channels.get(partner_id)
-        return channel if channel is not None and channel.enabled else None
-
     async def put(self, partner_id: str, topic: str, event_types: list[str]) -> KafkaChannel:
         before = self._store.kafka_channels.get(partner_id)
         created_at = _now() if before is None else before.created_at
@@ -379,6 +365,26 @@ class FakeKafkaChannels:
             return False
         self._store.kafka_channels[partner_id] = dataclasses.replace(channel, enabled=False)
         return True
+
+
+class FakeSubscribers:
+    def __init__(self, store: NotifierStore) -> None:
+        self._store = store
+
+    async def of_partner(self, partner_id: str) -> Subscribers:
+        contacts = [
+            Subscriber(r.contact_id, list(r.event_types))
+            for r in self._store.contacts.values()
+            if r.partner_id == partner_id and r.enabled
+        ]
+        endpoints = [
+            Subscriber(r.endpoint_id, list(r.event_types))
+            for r in self._store.endpoints.values()
+            if r.partner_id == partner_id and r.enabled and not r.deleted
+        ]
+        channel = self._store.kafka_channels.get(partner_id)
+        enabled = channel if channel is not None and channel.enabled else None
+        return Subscribers(partner_id, contacts, endpoints, enabled)
 
 
 class FakeDeliveries:
@@ -571,6 +577,7 @@ class FakeNotifierUnitOfWork(FakeUnitOfWork):
         self.contacts = FakeContacts(store)
         self.requesters = FakeRequesters(store)
         self.kafka_channels = FakeKafkaChannels(store)
+        self.subscribers = FakeSubscribers(store)
         self.deliveries = FakeDeliveries(store)
 
 

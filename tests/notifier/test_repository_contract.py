@@ -109,7 +109,7 @@ async def test_endpoints_are_created_counted_listed_and_subscribed(
         await uow.endpoints.lock_partner(partner)
         assert await uow.endpoints.count(partner) == 2
         listed = await uow.endpoints.of_partner(partner)
-        subscribed = await uow.endpoints.subscribed(partner)
+        subscribed = (await uow.subscribers.of_partner(partner)).endpoints
         found = await uow.endpoints.get(partner, first)
         assert await uow.endpoints.get("someone-else", first) is None
     assert [e.endpoint_id for e in listed] == [first, second]
@@ -159,7 +159,7 @@ async def test_a_deleted_endpoint_is_gone_from_every_view_and_frees_its_quota(
         assert not await uow.endpoints.delete(partner, endpoint_id)
         assert await uow.endpoints.count(partner) == 0
         assert await uow.endpoints.of_partner(partner) == []
-        assert await uow.endpoints.subscribed(partner) == []
+        assert (await uow.subscribers.of_partner(partner)).endpoints == []
         assert await uow.endpoints.get(partner, endpoint_id) is None
         assert not await uow.endpoints.rotate_secret(
             partner, endpoint_id, secret="whsec_two", overlap_until=LEASE
@@ -174,7 +174,7 @@ async def test_a_disabled_endpoint_still_counts_but_receives_nothing(
         disabled = await uow.endpoints.disable(endpoint_id, "it answered HTTP 410 (gone)")
         assert await uow.endpoints.disable(endpoint_id, "again") is None  # told once
         assert await uow.endpoints.count(partner) == 1
-        assert await uow.endpoints.subscribed(partner) == []
+        assert (await uow.subscribers.of_partner(partner)).endpoints == []
     assert disabled is not None
     assert (disabled.endpoint_id, disabled.partner_id) == (endpoint_id, partner)
 
@@ -222,7 +222,7 @@ async def test_contacts_are_created_counted_listed_and_deleted_once(
         await uow.contacts.lock_partner(partner)
         assert await uow.contacts.count(partner) == 1
         [listed] = await uow.contacts.of_partner(partner)
-        [subscribed] = await uow.contacts.subscribed(partner)
+        [subscribed] = (await uow.subscribers.of_partner(partner)).contacts
         assert await uow.contacts.delete(partner, contact_id)
         assert not await uow.contacts.delete(partner, contact_id)
         assert await uow.contacts.count(partner) == 0
@@ -359,10 +359,10 @@ async def test_a_kafka_channel_is_put_read_disabled_and_put_again(
     async with units() as uow:
         assert await uow.kafka_channels.get(partner) is None
         put = await uow.kafka_channels.put(partner, f"ta.partner.{partner}.v1", [])
-        assert await uow.kafka_channels.active(partner) == put
+        assert (await uow.subscribers.of_partner(partner)).channel == put
         assert await uow.kafka_channels.disable(partner)
         assert not await uow.kafka_channels.disable(partner)
-        assert await uow.kafka_channels.active(partner) is None
+        assert (await uow.subscribers.of_partner(partner)).channel is None
         disabled = await uow.kafka_channels.get(partner)
         again = await uow.kafka_channels.put(partner, "ignored", ["ta.request.matched"])
     assert disabled is not None and not disabled.enabled
@@ -372,6 +372,27 @@ async def test_a_kafka_channel_is_put_read_disabled_and_put_again(
         True,
     )
     assert again.created_at == put.created_at
+
+
+async def test_a_partners_subscribers_are_its_own_enabled_contacts_endpoints_and_channel(
+    units: NotifierUnits, partner: str
+) -> None:
+    endpoint_id = await _endpoint(units, partner, ["ta.request.matched"])
+    off = await _endpoint(units, partner, [])
+    contact_id = await _contact(units, partner)
+    await _endpoint(units, f"{partner}-other", [])
+    await _contact(units, f"{partner}-other")
+    async with units() as uow:
+        await uow.endpoints.disable(off, "it answered HTTP 410 (gone)")
+        channel = await uow.kafka_channels.put(partner, f"ta.partner.{partner}.v1", [])
+        await uow.kafka_channels.put(f"{partner}-other", f"ta.partner.{partner}-other.v1", [])
+        found = await uow.subscribers.of_partner(partner)
+    assert found.partner_id == partner
+    assert [(s.target_id, list(s.event_types)) for s in found.endpoints] == [
+        (endpoint_id, ["ta.request.matched"])
+    ]
+    assert [s.target_id for s in found.contacts] == [contact_id]
+    assert found.channel == channel
 
 
 # ------------------------------------------------------------------------------ deliveries

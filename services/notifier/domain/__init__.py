@@ -49,6 +49,7 @@ from services.notifier.domain.models import (
     RequesterContact,
     Rotated,
     Subscriber,
+    Subscribers,
     WebhookTarget,
 )
 from services.notifier.domain.sign_in import SIGN_IN_THROTTLE, sign_in_data
@@ -112,6 +113,7 @@ __all__ = [
     "RetryPolicy",
     "Rotated",
     "Subscriber",
+    "Subscribers",
     "WebhookTarget",
     "audience",
     "classify_http",

@@ -109,6 +109,17 @@ class KafkaChannel:
 
 
 @dataclass(frozen=True)
+class Subscribers:
+    """Who of one partner hears of its events: contacts (e-mail), endpoints (webhooks), and the
+    Kafka channel that mirrors them, when one is enabled. Read together, in one round trip."""
+
+    partner_id: str
+    contacts: list[Subscriber]
+    endpoints: list[Subscriber]
+    channel: KafkaChannel | None
+
+
+@dataclass(frozen=True)
 class NewDelivery:
     """One notice to queue for one endpoint (webhook) or one contact (e-mail)."""
 

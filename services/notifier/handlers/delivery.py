@@ -307,7 +307,7 @@ async def _tell_disabled(
     # Told by e-mail (its webhook is what broke), whatever the contacts' filters say.
     await queue_for_partner(
         uow,
-        disabled.partner_id,
+        await uow.subscribers.of_partner(disabled.partner_id),
         event_type=domain.ENDPOINT_DISABLED,
         event_id=uuid4(),
         body=body,
@@ -347,7 +347,7 @@ async def _announce(
         body = domain.webhook_body(NotificationFailed.ce_type, now, event.model_dump(mode="json"))
         await queue_for_partner(
             uow,
-            domain.SECRETARIAT,
+            await uow.subscribers.of_partner(domain.SECRETARIAT),
             event_type=NotificationFailed.ce_type,
             event_id=record.ce_id,
             body=body,

@@ -25,30 +25,33 @@ async def fan_out(uow: NotifierUnitOfWork, envelope: Envelope, data: BaseModel) 
         if isinstance(who, domain.Requester):
             await requesters.tell(uow, envelope, who.request_id, body)
             continue
+        subscribers = await uow.subscribers.of_partner(who.partner_id)
         await queue_for_partner(
             uow,
-            who.partner_id,
+            subscribers,
             event_type=envelope.type,
             event_id=envelope.id,
             body=body,
             request_id=_request_id(envelope.data),
         )
-        await _mirror(uow, envelope, who.partner_id)
+        await _mirror(uow, envelope, subscribers)
 
 
 def _request_id(data: dict[str, Any]) -> UUID | None:
     return UUID(str(data["request_id"])) if "request_id" in data else None
 
 
-async def _mirror(uow: NotifierUnitOfWork, envelope: Envelope, partner_id: str) -> None:
-    channel = await uow.kafka_channels.active(partner_id)
+async def _mirror(
+    uow: NotifierUnitOfWork, envelope: Envelope, subscribers: domain.Subscribers
+) -> None:
+    channel = subscribers.channel
     if channel is not None and channel.wants(envelope.type):
-        await uow.emit([partner_mirror(envelope, partner_id)])
+        await uow.emit([partner_mirror(envelope, subscribers.partner_id)])
 
 
 async def queue_for_partner(
     uow: NotifierUnitOfWork,
-    partner_id: str,
+    subscribers: domain.Subscribers,
     *,
     event_type: str,
     event_id: UUID,
@@ -58,9 +61,8 @@ async def queue_for_partner(
     ignore_filters: bool = False,
 ) -> int:
     """Deliveries to a partner's endpoints and contacts that want this event type."""
-    contacts = await uow.contacts.subscribed(partner_id)
-    endpoints = [] if email_only else await uow.endpoints.subscribed(partner_id)
-    targets = [(c, False) for c in contacts] + [(e, True) for e in endpoints]
+    endpoints = [] if email_only else subscribers.endpoints
+    targets = [(c, False) for c in subscribers.contacts] + [(e, True) for e in endpoints]
     queued = 0
     for subscriber, is_endpoint in targets:
         if ignore_filters or subscriber.wants(event_type):
@@ -68,7 +70,7 @@ async def queue_for_partner(
                 delivery_id=uuid4(),
                 event_id=event_id,
                 event_type=event_type,
-                partner_id=partner_id,
+                partner_id=subscribers.partner_id,
                 request_id=request_id,
                 payload=body,
                 endpoint_id=subscriber.target_id if is_endpoint else None,

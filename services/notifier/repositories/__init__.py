@@ -10,6 +10,7 @@ from services.notifier.repositories.deliveries import DeliveryRepository
 from services.notifier.repositories.endpoints import EndpointRepository
 from services.notifier.repositories.kafka_channels import KafkaChannelRepository
 from services.notifier.repositories.requesters import RequesterRepository
+from services.notifier.repositories.subscribers import SubscriberRepository
 
 __all__ = [
     "ContactRepository",
@@ -17,4 +18,5 @@ __all__ = [
     "EndpointRepository",
     "KafkaChannelRepository",
     "RequesterRepository",
+    "SubscriberRepository",
 ]

@@ -7,7 +7,7 @@ from uuid import UUID
 
 import asyncpg
 
-from services.notifier.domain import Contact, Subscriber
+from services.notifier.domain import Contact
 from services.notifier.repositories.partners import lock_partner
 from shared.db import Conn
 
@@ -31,14 +31,6 @@ class ContactRepository:
             partner_id,
         )
         return count
-
-    async def subscribed(self, partner_id: str) -> list[Subscriber]:
-        rows = await self._conn.fetch(
-            "SELECT contact_id, event_types FROM notifier.contacts "
-            "WHERE partner_id = $1 AND enabled",
-            partner_id,
-        )
-        return [Subscriber(r["contact_id"], r["event_types"]) for r in rows]
 
     async def create(
         self,

@@ -7,7 +7,7 @@ from uuid import UUID
 
 import asyncpg
 
-from services.notifier.domain import DisabledEndpoint, Endpoint, EndpointChanges, Subscriber
+from services.notifier.domain import DisabledEndpoint, Endpoint, EndpointChanges
 from services.notifier.repositories.partners import lock_partner
 from shared.db import Conn
 
@@ -35,15 +35,6 @@ class EndpointRepository:
             partner_id,
         )
         return count
-
-    async def subscribed(self, partner_id: str) -> list[Subscriber]:
-        """The partner's endpoints that receive deliveries (enabled, not deleted)."""
-        rows = await self._conn.fetch(
-            "SELECT endpoint_id, event_types FROM notifier.endpoints "
-            "WHERE partner_id = $1 AND enabled AND NOT deleted",
-            partner_id,
-        )
-        return [Subscriber(r["endpoint_id"], r["event_types"]) for r in rows]
 
     async def create(
         self, *, endpoint_id: UUID, partner_id: str, url: str, secret: str, event_types: list[str]

@@ -18,13 +18,6 @@ class KafkaChannelRepository:
     def __init__(self, conn: Conn) -> None:
         self._conn = conn
 
-    async def active(self, partner_id: str) -> KafkaChannel | None:
-        row = await self._conn.fetchrow(
-            f"SELECT {_COLUMNS} FROM notifier.kafka_channels WHERE partner_id = $1 AND enabled",
-            partner_id,
-        )
-        return _channel(row)
-
     async def put(self, partner_id: str, topic: str, event_types: list[str]) -> KafkaChannel:
         row = await self._conn.fetchrow(
             "INSERT INTO notifier.kafka_channels (partner_id, topic, event_types) "
