@@ -82,9 +82,15 @@ class Outbox:
         # advisory lock relays (OutboxRelay._lead). A relay that skipped the lock (a manual run)
         # could send rows again, as a crash between publish and mark does: the same ce_id, which
         # consumers' inboxes absorb. The transaction cost two round trips a batch, for nothing.
+        # The rows of the batch before ($2, sent and acknowledged) are marked by the same
+        # statement: one round trip a batch, not two. Its SELECT reads the snapshot the UPDATE
+        # started from, where they are still unpublished, hence `id <> ALL($2)`.
         self.select_batch = (
+            f"WITH marked AS (UPDATE {schema}.outbox SET published_at = now() "
+            "WHERE id = ANY($2::bigint[])) "
             f"SELECT id, ce_id, topic, key, headers, value FROM {schema}.outbox "
-            "WHERE published_at IS NULL AND quarantined_at IS NULL ORDER BY id LIMIT $1"
+            "WHERE published_at IS NULL AND quarantined_at IS NULL AND id <> ALL($2::bigint[]) "
+            "ORDER BY id LIMIT $1"
         )
         self.mark_published = (
             f"UPDATE {schema}.outbox SET published_at = now() WHERE id = ANY($1::bigint[])"
@@ -171,6 +177,9 @@ class OutboxRelay:
         self._on_relayed = on_relayed
         self._wake = asyncio.Event()
         self.relayed = 0
+        # Sent and acknowledged, not marked yet: the next batch's statement marks them. A crash
+        # before it sends them again, as a crash between publish and mark always could.
+        self._unmarked: list[int] = []
 
     async def run(self) -> None:
         """Relay until cancelled; survives database and broker outages by retrying."""
@@ -201,10 +210,13 @@ class OutboxRelay:
                 await self._let_go(conn, lock)
 
     async def _let_go(self, conn: Conn, lock: str) -> None:
-        """Undo the LISTEN and the lock before the connection goes back to the pool (whose
-        release does not, see shared.db); a session that cannot be cleaned is closed instead,
-        so no pooled connection ever holds the relay's lock."""
+        """Mark what was sent, then undo the LISTEN and the lock before the connection goes
+        back to the pool (whose release does not, see shared.db); a session that cannot be
+        cleaned is closed instead, so no pooled connection ever holds the relay's lock."""
         try:
+            if self._unmarked:
+                await conn.execute(self._outbox.mark_published, self._unmarked)
+                self._unmarked = []
             await conn.remove_listener(self._outbox.channel, self._on_notify)
             await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", lock)
         except Exception:  # noqa: BLE001 - whatever it was, the session goes
@@ -222,9 +234,12 @@ class OutboxRelay:
                 await asyncio.wait_for(self._wake.wait(), self._poll)
 
     async def relay_batch(self, conn: Conn) -> int:
-        """Publish one batch; rows are marked only after Kafka acknowledged all of them, or
-        quarantined when they can never be published. Returns the number of rows handled."""
-        rows = [_Row.of(r) for r in await conn.fetch(self._outbox.select_batch, self._batch)]
+        """Publish one batch; rows are marked only after Kafka acknowledged all of them (by the
+        next call, or at once when some are quarantined: those can never be published). Returns
+        the number of rows handled; a call that returns 0 has marked every row sent before."""
+        found = await conn.fetch(self._outbox.select_batch, self._batch, self._unmarked)
+        self._unmarked = []
+        rows = [_Row.of(r) for r in found]
         if not rows:
             return 0
         unpublishable = self._oversized(rows)
@@ -236,7 +251,7 @@ class OutboxRelay:
                 await conn.execute(self._outbox.mark_published, [r.id for r in sent])
                 await self._quarantine(conn, unpublishable)
         else:
-            await conn.execute(self._outbox.mark_published, [r.id for r in sent])
+            self._unmarked = [r.id for r in sent]
         self._quarantined.inc(len(unpublishable))  # counted once committed
         self._reported.inc(len(unpublishable))  # each reported on the dead-letter topic
         self.relayed += len(sent)
