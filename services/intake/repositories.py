@@ -154,12 +154,16 @@ class PgRequests:
             mark.at,
         )
 
-    async def record(self, request_id: UUID, milestones: Milestones) -> None:
+    async def record(
+        self, request_id: UUID, milestones: Milestones, *, status: StatusMark | None = None
+    ) -> None:
         """Keep what the report needs; a time already known is kept if earlier (least() skips
-        NULLs), so events applied again or out of order leave the first of each."""
+        NULLs), so events applied again or out of order leave the first of each. With `status`,
+        the request moves to it in the same statement (what set_status does, a round trip less)."""
         uncovered = milestones.uncovered_topics
         await self._conn.execute(
             "UPDATE intake.requests SET"
+            " status = coalesce($10, status), status_at = coalesce($11, status_at),"
             " first_offer_at = least(first_offer_at, $2), matched_at = least(matched_at, $3),"
             " completed_at = least(completed_at, $4),"
             " uncovered_topics = coalesce($5, uncovered_topics),"
@@ -178,6 +182,8 @@ class PgRequests:
             milestones.completed_at,
             None if uncovered is None else list(uncovered),
             *_closure_params(milestones.closure),
+            None if status is None else status.status,
+            None if status is None else status.at,
         )
 
     async def outcomes_topic_of(self, request_id: UUID) -> str | None:

@@ -68,8 +68,11 @@ class Requests(Protocol):
 
     async def set_status(self, request_id: UUID, mark: StatusMark) -> None: ...
 
-    async def record(self, request_id: UUID, milestones: Milestones) -> None:
-        """Keep the earliest of each time; a closure's comment is blank once erased."""
+    async def record(
+        self, request_id: UUID, milestones: Milestones, *, status: StatusMark | None = None
+    ) -> None:
+        """Keep the earliest of each time; a closure's comment is blank once erased. With
+        `status`, also set_status, in one write."""
         ...
 
     async def outcomes_topic_of(self, request_id: UUID) -> str | None: ...

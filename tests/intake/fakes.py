@@ -133,10 +133,14 @@ class FakeRequests:
         if stored is not None:
             stored.status, stored.status_at = mark.status, mark.at
 
-    async def record(self, request_id: UUID, milestones: Milestones) -> None:
+    async def record(
+        self, request_id: UUID, milestones: Milestones, *, status: StatusMark | None = None
+    ) -> None:
         stored = self._store.requests.get(request_id)
         if stored is None:
             return
+        if status is not None:
+            stored.status, stored.status_at = status.status, status.at
         stored.first_offer_at = _earliest(stored.first_offer_at, milestones.first_offer_at)
         stored.matched_at = _earliest(stored.matched_at, milestones.matched_at)
         stored.completed_at = _earliest(stored.completed_at, milestones.completed_at)

@@ -182,6 +182,26 @@ async def test_a_status_is_read_locked_with_its_time_and_set(backend: Backend) -
     assert nothing is None
 
 
+async def test_milestones_recorded_with_a_status_move_the_request_in_the_same_write(
+    backend: Backend,
+) -> None:
+    event = _accepted(f"portal-{uuid4()}", f"ref-{uuid4()}")
+    await _add(backend, event)
+    async with backend.units() as uow:
+        await uow.requests.record(event.request_id, Milestones(first_offer_at=AT))
+        kept = await uow.requests.lock_status(event.request_id)
+        await uow.requests.record(
+            event.request_id,
+            Milestones(matched_at=AT + MINUTE),
+            status=StatusMark("matched", AT + MINUTE),
+        )
+        moved = await uow.requests.lock_status(event.request_id)
+        report = await uow.requests.view(event.request_id)
+    assert kept == StatusMark("accepted", None)  # no status given: left as it was
+    assert moved == StatusMark("matched", AT + MINUTE)
+    assert report is not None and report.status == "matched"
+
+
 async def test_an_erasure_is_found_locked_and_keeps_its_first_time(backend: Backend) -> None:
     event = _accepted(f"portal-{uuid4()}", f"ref-{uuid4()}")
     await _add(backend, event)

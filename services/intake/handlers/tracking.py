@@ -64,14 +64,13 @@ async def on_match_outcome(
 ) -> None:
     uncovered = tuple(event.uncovered_topics)
     if isinstance(event, RequestMatched):
-        await _advance(uow, event.request_id, "matched", envelope.time)
         milestones = Milestones(matched_at=envelope.time, uncovered_topics=uncovered)
+        await _advance(uow, event.request_id, "matched", envelope.time, milestones)
         summary = f"matched: {', '.join(event.partners) or 'no partner'}"
     else:
-        await _advance(uow, event.request_id, "unmatched", envelope.time)
         milestones = Milestones(uncovered_topics=uncovered)
+        await _advance(uow, event.request_id, "unmatched", envelope.time, milestones)
         summary = f"unmatched: nobody covers {', '.join(event.uncovered_topics) or '-'}"
-    await uow.requests.record(event.request_id, milestones)
     await _note(uow, envelope, event.request_id, summary)
     await _copy_to_submitter(uow, envelope, event.request_id)
 
@@ -84,8 +83,8 @@ async def on_waiting(uow: IntakeUnitOfWork, envelope: Envelope, event: RequestWa
 
 
 async def on_completed(uow: IntakeUnitOfWork, envelope: Envelope, event: RequestCompleted) -> None:
-    await _advance(uow, event.request_id, "completed", envelope.time)
-    await uow.requests.record(event.request_id, Milestones(completed_at=envelope.time))
+    milestones = Milestones(completed_at=envelope.time)
+    await _advance(uow, event.request_id, "completed", envelope.time, milestones)
     done_by = f"work done by {', '.join(event.partners)}" if event.partners else ""
     await _note(uow, envelope, event.request_id, _with("completed", done_by))
     await _copy_to_submitter(uow, envelope, event.request_id)
@@ -94,9 +93,8 @@ async def on_completed(uow: IntakeUnitOfWork, envelope: Envelope, event: Request
 async def on_closed(uow: IntakeUnitOfWork, envelope: Envelope, event: RequestClosed) -> None:
     """The comment is kept for the request (an erasure blanks it) but not written on the
     timeline, which keeps no personal data."""
-    await _advance(uow, event.request_id, "closed", envelope.time)
     closure = Closure(envelope.time, event.closed_by, event.rating, event.comment)
-    await uow.requests.record(event.request_id, Milestones(closure=closure))
+    await _advance(uow, event.request_id, "closed", envelope.time, Milestones(closure=closure))
     rated = f", rated {event.rating}/5" if event.rating is not None else ""
     await _note(uow, envelope, event.request_id, f"closed by {event.closed_by}{rated}")
     await _copy_to_submitter(uow, envelope, event.request_id)
@@ -108,8 +106,8 @@ async def on_closed(uow: IntakeUnitOfWork, envelope: Envelope, event: RequestClo
 async def on_offered(uow: IntakeUnitOfWork, envelope: Envelope, event: AssignmentOffered) -> None:
     await uow.assignments.add_offer(event, envelope.time)
     # Someone is being asked: matching, unless the matcher decided something since (progress).
-    await _advance(uow, event.request_id, "matching", envelope.time)
-    await uow.requests.record(event.request_id, Milestones(first_offer_at=envelope.time))
+    milestones = Milestones(first_offer_at=envelope.time)
+    await _advance(uow, event.request_id, "matching", envelope.time, milestones)
     summary = (
         f"offered to {event.partner_name} ({event.partner_id}) as {event.role.value}, "
         f"answer by {event.respond_by:%Y-%m-%d %H:%M} UTC"
@@ -167,14 +165,22 @@ async def on_notification(
 
 
 async def _advance(
-    uow: IntakeUnitOfWork, request_id: UUID, status: RequestStatus, at: datetime
+    uow: IntakeUnitOfWork,
+    request_id: UUID,
+    status: RequestStatus,
+    at: datetime,
+    milestones: Milestones | None = None,
 ) -> None:
     """Move the request to `status`, decided by the matcher at `at`, if that is later than
-    what intake knows (the row is locked: the other topic's consumer waits)."""
+    what intake knows (the row is locked: the other topic's consumer waits), and keep the
+    event's `milestones` whether it moves or not: one write for both."""
     current = await uow.requests.lock_status(request_id)
     heard = StatusMark(status, at)
-    if current is not None and supersedes(heard, current):
-        await uow.requests.set_status(request_id, heard)
+    moved = heard if current is not None and supersedes(heard, current) else None
+    if milestones is not None:
+        await uow.requests.record(request_id, milestones, status=moved)
+    elif moved is not None:
+        await uow.requests.set_status(request_id, moved)
 
 
 async def _note(
