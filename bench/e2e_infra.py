@@ -159,14 +159,16 @@ def cpu_seconds(cfg: stack.StackSettings, instances: Instances) -> dict[str, flo
 
 def profile(instances: Instances, seconds: float, out: Path) -> list[subprocess.Popen[bytes]]:
     """py-spy flame graphs (SVG) of instance 1 of each service for `seconds`, written to
-    `out`-<service>.svg. Only the thread holding the GIL is sampled: CPU, not waiting. py-spy
+    `out`-<service>.svg. Threads that are idle (waiting in the kernel) are left out, so it
+    shows CPU, not waiting. Not `--gil`: on two busy cores a thread preempted inside a system
+    call still holds the GIL, and those samples land on whatever line made the call. py-spy
     reads the processes' memory (ptrace): it needs the right to, and it costs them some CPU."""
     spy = str(Path(sys.executable).with_name("py-spy"))
     out.parent.mkdir(parents=True, exist_ok=True)
     spies = []
     for service in stack.SERVICES:
         pid = str(instances.pids(service)[0])
-        command = [spy, "record", "--gil", "--nonblocking", "--rate", "100", "--pid", pid]
+        command = [spy, "record", "--nonblocking", "--rate", "100", "--pid", pid]
         command += ["--duration", str(int(seconds)), "--format", "flamegraph"]
         command += ["--output", f"{out}-{service}.svg"]
         spies.append(
