@@ -11,8 +11,9 @@ hold in one place:
 
 Records arrive in batches (up to `BATCH_RECORDS` from one fetch): one transaction per batch, a
 savepoint per record (one record's failure undoes only that record), the dead letters sent after
-the commit, and one offset commit per batch. While no record fails, the batch's inbox rows
-are claimed in one statement and its outbox rows written in one (shared.uow).
+the commit, and the batch's offsets committed after that, paced (shared.offsets: at most a few
+commits a second, each covering every batch settled since). While no record fails, the batch's
+inbox rows are claimed in one statement and its outbox rows written in one (shared.uow).
 
 A partition whose record must be retried is rewound to that record; the records behind it on
 that partition wait for it, in order, while other partitions' records go on. A batch whose
@@ -42,6 +43,7 @@ from shared import telemetry, topics
 from shared.db import is_transient_db_error
 from shared.envelope import Envelope, PoisonRecord, parse_record
 from shared.logs import log_context
+from shared.offsets import PacedCommits
 from shared.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -432,9 +434,12 @@ def subscribe_reliably(
     pattern: str | None = None,
     group_id: str,
     description: str,
+    commits: PacedCommits | None = None,
 ) -> None:
     """Subscribe `consumer` to a topic (or to every topic matching `pattern`, found as they are
-    created) with manual acks and with FastStream's own decoding disarmed."""
+    created) with manual acks and with FastStream's own decoding disarmed; its offsets are
+    committed by `commits` (by default, paced at shared.offsets.COMMIT_INTERVAL_S)."""
+    commits = commits or PacedCommits()
     _batch_subscriber(
         broker,
         [topic] if topic else [],
@@ -442,7 +447,8 @@ def subscribe_reliably(
         group_id=group_id,
         title=consumer.name,
         description=f"{description}. Handles: {', '.join(consumer.handled_types)}",
-    )(_batch_handler(group_id, consumer.process_batch))
+        commits=commits,
+    )(_batch_handler(group_id, consumer.process_batch, commits))
 
 
 class SharedSubscription:
@@ -482,7 +488,8 @@ def subscribe_together(
         group_id=group_id,
         title=" + ".join(c.name for c in consumers.values()),
         description=f"{description}. Handles: {', '.join(handled)}",
-    )(_batch_handler(group_id, SharedSubscription(consumers).process_batch))
+        commits=(commits := PacedCommits()),
+    )(_batch_handler(group_id, SharedSubscription(consumers).process_batch, commits))
 
 
 def _batch_subscriber(
@@ -493,6 +500,7 @@ def _batch_subscriber(
     group_id: str,
     title: str,
     description: str,
+    commits: PacedCommits,
 ) -> Callable[[Callable[[KafkaMessage], Awaitable[None]]], Any]:
     """A batch subscriber with manual acks, read from the earliest offset when the group is
     new, and with FastStream's own decoding disarmed (the consumers parse the raw records)."""
@@ -508,35 +516,45 @@ def _batch_subscriber(
         decoder=_raw_body,
         title=title,
         description=description,
-        listener=_ForgetLag(group_id),
+        listener=_OnRebalance(group_id, commits),
     )
 
 
 ProcessBatch = Callable[[Sequence[Record]], Awaitable[list[Outcome]]]
 
 
-def _batch_handler(group: str, process: ProcessBatch) -> Callable[[KafkaMessage], Awaitable[None]]:
+def _batch_handler(
+    group: str, process: ProcessBatch, commits: PacedCommits
+) -> Callable[[KafkaMessage], Awaitable[None]]:
     """FastStream's entry point for one subscription of consumer group `group`."""
 
     async def on_batch(msg: KafkaMessage) -> None:
         """A batch subscriber, AckPolicy.MANUAL: partitions with a record to retry are rewound
-        to it, then the consumer's positions are committed."""
+        to it, then the consumer's positions are committed (paced)."""
         records: tuple[Record, ...] = msg.raw_message
-        await _settle(msg, records, await process(records), group)
+        await _settle(msg, records, await process(records), group, commits)
 
     return on_batch
 
 
 async def _settle(
-    msg: KafkaMessage, records: Sequence[Record], outcomes: list[Outcome], group: str
+    msg: KafkaMessage,
+    records: Sequence[Record],
+    outcomes: list[Outcome],
+    group: str,
+    commits: PacedCommits,
 ) -> None:
-    """Rewind each partition with a record to retry to that record, then commit the consumer's
-    positions: past the batch, or at the rewind."""
+    """Rewind each partition with a record to retry to that record, then commit the batch's
+    positions, past it or at the rewind: at once after a rewind, else paced."""
     rewinds = rewind_points(records, outcomes)
     for partition, offset in rewinds.items():
         msg.consumer.seek(partition, offset)
-    await msg.ack()
-    _measure_lag(msg.consumer, group, committed_positions(records, rewinds))
+    positions = committed_positions(records, rewinds)
+    if isinstance(msg.consumer, AIOKafkaConsumer):
+        await commits.settled(msg.consumer, positions, now=bool(rewinds))
+    else:
+        await msg.ack()  # FastStream's stand-in consumer (a test broker) commits as it knows
+    _measure_lag(msg.consumer, group, positions)
 
 
 def committed_positions(
@@ -564,14 +582,17 @@ def _measure_lag(consumer: object, group: str, positions: Mapping[TopicPartition
             lag.set(max(0, end - position))
 
 
-class _ForgetLag(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped
-    """A partition handed to another consumer is that one's to report: left here, its last lag
-    would stay on as if it were still behind (or not) in this process."""
+class _OnRebalance(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped
+    """Partitions taken away: what was settled on them is committed first, so their next owner
+    starts after it; and they are that owner's to report: left here, their last lag would stay
+    on as if they were still behind (or not) in this process."""
 
-    def __init__(self, group: str) -> None:
+    def __init__(self, group: str, commits: PacedCommits) -> None:
         self._group = group
+        self._commits = commits
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self._commits.revoked(revoked)
         for partition in revoked:
             CONSUMER_LAG.remove(self._group, partition.topic, str(partition.partition))
 

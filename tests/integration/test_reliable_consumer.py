@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from faststream.kafka import KafkaBroker
 from prometheus_client import REGISTRY
 
@@ -32,6 +32,7 @@ from shared.envelope import Envelope, PoisonRecord, build_record
 from shared.events import AssignmentResponse, Contact, Eligibility, RequestAccepted
 from shared.kafka import DeadLetters, ensure_topics, make_broker
 from shared.kafka_access import KafkaAccess
+from shared.offsets import PacedCommits
 from shared.uow import PgUnitOfWork
 from tests.kafka_helpers import collect, header
 
@@ -355,3 +356,54 @@ async def test_records_wait_out_a_database_restart_and_are_not_dead_lettered(
         "stax_consumed_records_total", {"consumer": f"test.{unique}", "outcome": "retry"}
     )
     assert retries is not None and retries > 0  # it really met the outage
+
+
+async def test_batches_share_a_paced_commit_and_the_last_is_committed_when_none_follows(
+    pool: asyncpg.Pool, kafka: KafkaAccess, unique: str
+) -> None:
+    """shared.offsets: a batch settled soon after a commit waits for the interval (committed
+    after its transaction, never before), and a timer commits it when no batch follows."""
+    topic, group_id = f"test.paced.{unique}", f"test-{unique}"
+    await ensure_topics(kafka, {topic: 1})
+    broker = make_broker(kafka, service="test-consumer")
+    consumer = _matcher_consumer(pool, f"test.{unique}")
+    paced = PacedCommits(interval_s=3.0)
+    subscribe_reliably(broker, consumer, topic, group_id=group_id, description="t", commits=paced)
+    group = AIOKafkaConsumer(**kafka.aiokafka(), group_id=group_id)
+    partition = TopicPartition(topic, 0)
+
+    async def send_and_apply(*request_ids: UUID) -> None:
+        for rid in request_ids:
+            made = build_record(_accepted(rid), source="/stax/intake", subject=str(rid))
+            await broker.publish(made.value, topic=topic, key=made.key, headers=made.headers)
+        await _applied(pool, request_ids)
+
+    async def committed_within(seconds: float, offset: int) -> bool:
+        for _ in range(int(seconds * 10)):
+            if await group.committed(partition) == offset:
+                return True
+            await asyncio.sleep(0.1)
+        return False
+
+    await broker.start()
+    await group.start()
+    try:
+        await send_and_apply(uuid4())
+        assert await committed_within(2.0, 1)  # the first batch: committed at once
+        await send_and_apply(uuid4(), uuid4())
+        assert await group.committed(partition) == 1  # applied, its commit not due yet
+        assert await committed_within(6.0, 3)  # the timer's commit, with no batch after
+    finally:
+        await group.stop()
+        await broker.stop()
+
+
+async def _applied(pool: asyncpg.Pool, request_ids: Sequence[UUID]) -> None:
+    for _ in range(100):
+        if await pool.fetchval(
+            "SELECT count(DISTINCT request_id) FROM matcher.assignments WHERE request_id = ANY($1)",
+            list(request_ids),
+        ) == len(request_ids):
+            return
+        await asyncio.sleep(0.1)
+    pytest.fail("the records were not applied")
