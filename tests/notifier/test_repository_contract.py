@@ -558,6 +558,56 @@ async def test_workers_claiming_at_once_never_lease_a_delivery_twice(
     assert len(claimed) == 120 and len(set(claimed)) == 120
 
 
+async def test_a_claim_waits_for_one_in_progress_on_its_endpoint_and_then_counts_its_leases(
+    pool: asyncpg.Pool, partner: str
+) -> None:
+    """PostgreSQL only (the fake has no transactions in progress). A claim's cap filter reads a
+    snapshot without the leases of a claim not committed yet. Here the first claim leases an
+    endpoint's two retries (its cap), then a fresh delivery arrives, which goes before retries:
+    the second claim picks it, waits on the endpoint's lock for the first to end, and its
+    recount then sees the first's two leases, so it leases nothing."""
+    units = pg_units(pool)
+    endpoint_id = await _endpoint(units, partner, [])
+    retries = [_new(partner, endpoint_id=endpoint_id) for _ in range(2)]
+    async with units() as uow:
+        for new in retries:
+            await uow.deliveries.add(new)
+    await pool.execute(  # attempted once, due again
+        "UPDATE notifier.deliveries SET attempts = 1 WHERE delivery_id = ANY($1::uuid[])",
+        [n.delivery_id for n in retries],
+    )
+    first_claimed, first_may_end = asyncio.Event(), asyncio.Event()
+
+    async def claim(hold: bool) -> list[Delivery]:
+        async with units() as uow:
+            claimed = await uow.deliveries.claim_batch(
+                now=NOW,
+                lease_until=LEASE,
+                max_in_flight_per_endpoint=2,
+                partners=[partner],
+                limit=3,
+            )
+            if hold:
+                first_claimed.set()
+                await first_may_end.wait()
+        return claimed
+
+    first = asyncio.create_task(claim(hold=True))
+    second: asyncio.Task[list[Delivery]] | None = None
+    try:
+        await asyncio.wait_for(first_claimed.wait(), 10)
+        async with units() as uow:
+            await uow.deliveries.add(_new(partner, endpoint_id=endpoint_id))
+        second = asyncio.create_task(claim(hold=False))
+        await asyncio.sleep(0.5)
+        waited = not second.done()  # on the endpoint's lock
+    finally:
+        first_may_end.set()
+        done = await asyncio.wait_for(asyncio.gather(first, *filter(None, [second])), 10)
+    assert waited
+    assert [len(claimed) for claimed in done] == [2, 0]  # the first's leases fill the cap
+
+
 async def test_an_outcome_is_recorded_only_under_the_lease_it_was_claimed_with(
     units: NotifierUnits, partner: str
 ) -> None:

@@ -48,44 +48,64 @@ WITH leases AS (
         PARTITION BY endpoint_id ORDER BY attempts > 0, next_attempt_at
     ) AS nth
     FROM due
+), picked AS (
+    SELECT d.delivery_id, d.event_id, d.event_type, d.partner_id, d.request_id, d.payload,
+           d.attempts, d.next_attempt_at, d.endpoint_id, d.contact_id, d.traceparent
+    FROM ranked
+    JOIN notifier.deliveries d ON d.delivery_id = ranked.delivery_id
+    LEFT JOIN leases l ON l.endpoint_id = d.endpoint_id
+    -- Repeated on d itself: FOR UPDATE re-checks a row another worker claimed (and committed)
+    -- while this statement ran against the row's new version, but only conditions at this
+    -- level; those of `due` saw the statement's snapshot, so without these the row would be
+    -- claimed twice.
+    WHERE d.status = 'pending' AND d.next_attempt_at <= $1
+      -- Per endpoint, only as many as its cap has room for (leases already held counted).
+      AND (d.endpoint_id IS NULL OR coalesce(l.held, 0) + ranked.nth <= $2)
+    ORDER BY d.attempts > 0, d.next_attempt_at
+    LIMIT $4
+    FOR UPDATE OF d SKIP LOCKED
+), locked AS (
+    -- The picked rows' endpoints, each locked until the claim's unit ends, in one order for
+    -- every worker (so two claims never wait on each other in a cycle): see _LEASE.
+    SELECT count(pg_advisory_xact_lock(hashtext('stax.notifier.endpoint:' || endpoint_id::text)))
+    FROM (SELECT DISTINCT endpoint_id FROM picked WHERE endpoint_id IS NOT NULL
+          ORDER BY endpoint_id) AS endpoints
 )
-SELECT d.delivery_id, d.event_id, d.event_type, d.partner_id, d.request_id, d.payload,
-       d.attempts, d.endpoint_id, d.contact_id, d.traceparent,
+SELECT p.*,
        e.url, e.secret, e.previous_secret, e.previous_secret_until, e.failing_since,
        (e.enabled AND NOT e.deleted) AS endpoint_enabled,
        c.email, c.language, c.enabled AS contact_enabled
-FROM ranked
-JOIN notifier.deliveries d ON d.delivery_id = ranked.delivery_id
-LEFT JOIN leases l ON l.endpoint_id = d.endpoint_id
-LEFT JOIN notifier.endpoints e ON e.endpoint_id = d.endpoint_id
-LEFT JOIN notifier.contacts c ON c.contact_id = d.contact_id
--- Repeated on d itself: FOR UPDATE re-checks a row another worker claimed (and committed) while
--- this statement ran against the row's new version, but only conditions at this level; those of
--- `due` saw the statement's snapshot, so without these the row would be claimed twice.
-WHERE d.status = 'pending' AND d.next_attempt_at <= $1
-  -- Per endpoint, only as many as its cap has room for (leases already held counted).
-  AND (d.endpoint_id IS NULL OR coalesce(l.held, 0) + ranked.nth <= $2)
-ORDER BY d.attempts > 0, d.next_attempt_at
-LIMIT $4
-FOR UPDATE OF d SKIP LOCKED
+FROM picked p
+CROSS JOIN locked
+LEFT JOIN notifier.endpoints e ON e.endpoint_id = p.endpoint_id
+LEFT JOIN notifier.contacts c ON c.contact_id = p.contact_id
+ORDER BY p.attempts > 0, p.next_attempt_at
 """
 
 # How many due rows a claim looks at, per row it may lease: room for a few endpoints' worth of
 # rows over their cap before the window runs out (they stay due; see `due` above).
 _WINDOW_PER_ROW = 4
 
-# Endpoints locked in one order by every worker (the array arrives sorted), so two claims never
-# wait on each other's locks in a cycle.
-_LOCK_ENDPOINTS = (
-    "SELECT pg_advisory_xact_lock(hashtext('stax.notifier.endpoint:' || e)) "
-    "FROM unnest($1::text[]) WITH ORDINALITY AS t(e, n) ORDER BY n"
+# The picked rows leased, but per endpoint only as many as its cap has room for: an endpoint may
+# hold at most N leases, so a dead one never occupies every worker. The cap filter of _PICK read
+# a snapshot that misses claims committing meanwhile; the endpoint locks _PICK took (until the
+# unit ends) serialise claims for one endpoint, and this statement, begun after them with a new
+# snapshot, counts every lease committed before: an exact cap. $1 the picked ids, $3 their
+# endpoints (NULL for e-mail), in claim order.
+_LEASE = """
+WITH held AS (
+    SELECT endpoint_id, count(*) AS n FROM notifier.deliveries
+    WHERE endpoint_id = ANY($3::uuid[]) AND status = 'pending' AND claimed_until > $4
+    GROUP BY endpoint_id
+), ranked AS (
+    SELECT id, endpoint_id, row_number() OVER (PARTITION BY endpoint_id ORDER BY nth) AS nth
+    FROM unnest($1::uuid[], $3::uuid[]) WITH ORDINALITY AS w(id, endpoint_id, nth)
 )
-
-_LEASES = (
-    "SELECT endpoint_id, count(*) AS held FROM notifier.deliveries "
-    "WHERE endpoint_id = ANY($1::uuid[]) AND status = 'pending' AND claimed_until > $2 "
-    "GROUP BY endpoint_id"
-)
+UPDATE notifier.deliveries d SET claimed_until = $2, next_attempt_at = $2
+FROM ranked r LEFT JOIN held h ON h.endpoint_id = r.endpoint_id
+WHERE d.delivery_id = r.id AND (r.endpoint_id IS NULL OR coalesce(h.n, 0) + r.nth <= $5)
+RETURNING d.delivery_id
+"""
 
 _LIST = (
     "SELECT delivery_id, event_id, event_type, channel, partner_id, request_id, endpoint_id, "
@@ -204,41 +224,20 @@ class DeliveryRepository:
         rows = await self._conn.fetch(
             _PICK, now, max_in_flight_per_endpoint, partners, limit, limit * _WINDOW_PER_ROW
         )
-        by_endpoint: dict[UUID, list[asyncpg.Record]] = {}
-        for row in rows:
-            if row["endpoint_id"] is not None:
-                by_endpoint.setdefault(row["endpoint_id"], []).append(row)
-        room = await self._endpoint_room(list(by_endpoint), now, max_in_flight_per_endpoint)
-        refused = {
+        if not rows:
+            return []
+        leased = {
             r["delivery_id"]
-            for endpoint_id, group in by_endpoint.items()
-            for r in group[max(room[endpoint_id], 0) :]
-        }
-        taken = [r for r in rows if r["delivery_id"] not in refused]
-        if taken:
-            await self._conn.execute(
-                "UPDATE notifier.deliveries SET claimed_until = $2, next_attempt_at = $2 "
-                "WHERE delivery_id = ANY($1::uuid[])",
-                [r["delivery_id"] for r in taken],
+            for r in await self._conn.fetch(
+                _LEASE,
+                [r["delivery_id"] for r in rows],
                 lease_until,
+                [r["endpoint_id"] for r in rows],
+                now,
+                max_in_flight_per_endpoint,
             )
-        return [_delivery(r, lease_until) for r in taken]
-
-    async def _endpoint_room(
-        self, endpoints: list[UUID], now: datetime, most: int
-    ) -> dict[UUID, int]:
-        """How many more leases each endpoint may hold: at most N, so a dead one never occupies
-        every worker. The cap filter of _PICK reads a snapshot that misses claims committing
-        meanwhile; these locks (per endpoint, until commit) serialise claims for one endpoint,
-        and the recount after them, a new snapshot, sees every lease committed before: an exact
-        cap. Two statements whatever the number of endpoints."""
-        if not endpoints:
-            return {}
-        await self._conn.execute(_LOCK_ENDPOINTS, sorted(str(e) for e in endpoints))
-        held: dict[UUID, int] = {
-            r["endpoint_id"]: r["held"] for r in await self._conn.fetch(_LEASES, endpoints, now)
         }
-        return {e: most - held.get(e, 0) for e in endpoints}
+        return [_delivery(r, lease_until) for r in rows if r["delivery_id"] in leased]
 
     async def record_attempt(
         self, delivery_id: UUID, *, lease: datetime, outcome: AttemptRecord
