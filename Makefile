@@ -27,7 +27,7 @@ define require_fixed_python
 	fi
 endef
 
-.PHONY: install run test lint check up down status clean images deploy-test test-containers bench bench-intake bench-matcher bench-notifier bench-poison bench-e2e
+.PHONY: install run test lint check up down status clean images deploy-test test-containers bench bench-intake bench-matcher bench-notifier bench-poison bench-claim bench-e2e
 
 # An existing venv is checked too: one made before this check may run an unfixed interpreter.
 install: $(STAMP)
@@ -91,12 +91,16 @@ bench-notifier: install
 bench-poison: install
 	$(BIN)/python -m bench.poison
 
+## bench-claim: notifier's delivery claim as its table grows, against its own first eighth
+bench-claim: install
+	$(BIN)/python -m bench.claim $(BENCH_ARGS)
+
 ## bench-e2e: POST /v1/requests -> first offer webhook: throughput, latency, CPU per request by
 ## process, scaling with 1-3 instances; JSON + PNG plots in bench/results/ (docs/benchmarks.md)
 bench-e2e: install
 	$(BIN)/python -m bench.e2e $(BENCH_ARGS)
 
-bench: bench-intake bench-matcher bench-notifier bench-poison bench-e2e
+bench: bench-intake bench-matcher bench-notifier bench-poison bench-claim bench-e2e
 
 up: install
 	$(BIN)/stax-local stack up --wait
