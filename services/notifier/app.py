@@ -20,7 +20,7 @@ from services.notifier.adapters.webhook import WebhookSender, webhook_client
 from services.notifier.handlers.contacts import configure_secretariat
 from services.notifier.handlers.delivery import Channels, DeliveryRules, OutcomeRecorder
 from services.notifier.migrations import MIGRATIONS
-from services.notifier.repositories.deliveries import DUE_CHANNEL, DueProbe
+from services.notifier.repositories.deliveries import DUE_CHANNEL
 from services.notifier.settings import NotifierSettings
 from services.notifier.unit_of_work import NotifierUnits, pg_units
 from services.notifier.workers import finish_recording, run_worker
@@ -93,7 +93,6 @@ def start_workers(
     # One for the process: outcomes of every worker's sends share its transactions.
     recorder = OutcomeRecorder(units, rules, now)
     runtime.spawn(finish_recording(recorder), "delivery-outcomes")
-    probe = DueProbe(runtime.pool, rules.partners)
     for n in range(settings.notifier_workers):
         worker = run_worker(
             units,
@@ -103,7 +102,6 @@ def start_workers(
             due=due,
             poll_seconds=settings.notifier_poll_seconds,
             recorder=recorder,
-            anything_due=probe,
         )
         runtime.spawn(worker, f"delivery-{n}")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import datetime
 
 from services.notifier.handlers.delivery import (
@@ -30,16 +30,14 @@ async def run_worker(
     due: Doorbell,
     poll_seconds: float,
     recorder: OutcomeRecorder,
-    anything_due: Callable[[datetime], Awaitable[bool]] | None = None,
 ) -> None:
     """Deliver while work is due; idle, wait for the doorbell (a delivery queued, resent or
     recovered) or `poll_seconds` (retries fall due by the clock alone); back off on failures.
-    A worker that leased a full batch rings the bell for the next idle one. `anything_due`
-    (repositories.deliveries.DueProbe), when given, is asked before each claim."""
+    A worker that leased a full batch rings the bell for the next idle one."""
     delay = poll_seconds
     while True:
         try:
-            if (anything_due is None or await anything_due(clock())) and await deliver_due(
+            if await deliver_due(
                 units, channels, rules, clock, more_due=due.ring, recorder=recorder
             ):
                 delay = poll_seconds

@@ -10,18 +10,13 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
-from typing import Any, cast
 
 import asyncpg
 
-from services.notifier import domain
-from services.notifier.handlers.delivery import Channels, DeliveryRules, OutcomeRecorder
-from services.notifier.repositories.deliveries import DUE_CHANNEL, DueProbe
-from services.notifier.unit_of_work import NotifierUnitOfWork
+from services.notifier.handlers.delivery import OutcomeRecorder
+from services.notifier.repositories.deliveries import DUE_CHANNEL
 from services.notifier.workers import run_worker
 from shared.doorbell import Doorbell
-from tests.notifier.fakes import fake_units
 from tests.notifier.helpers import (
     Delivering,
     Reply,
@@ -37,11 +32,8 @@ NEVER = 600.0  # the fallback poll: far beyond the test's patience
 
 
 @asynccontextmanager
-async def idle_worker(
-    deps: Delivering, pool: asyncpg.Pool, database_url: str
-) -> AsyncIterator[Doorbell]:
-    """One real worker, as app.py starts it (with its probe), that has already looked, found
-    nothing, and waits on the doorbell."""
+async def idle_worker(deps: Delivering, database_url: str) -> AsyncIterator[Doorbell]:
+    """One real worker that has already looked, found nothing, and waits on the doorbell."""
     due = Doorbell(DUE_CHANNEL)
     tasks = [
         asyncio.create_task(due.listen(lambda: asyncpg.connect(database_url))),
@@ -54,7 +46,6 @@ async def idle_worker(
                 due=due,
                 poll_seconds=NEVER,
                 recorder=OutcomeRecorder(deps.units, deps.rules, deps.clock),
-                anything_due=DueProbe(pool, deps.rules.partners),
             )
         ),
     ]
@@ -81,7 +72,7 @@ async def test_a_queued_delivery_wakes_an_idle_worker_at_once(
     partner = f"p-{unique}"
     with receiving(Reply(204)) as receiver:
         await add_endpoint(pool, partner, receiver.url)
-        async with delivery_deps(pool, [partner]) as deps, idle_worker(deps, pool, database_url):
+        async with delivery_deps(pool, [partner]) as deps, idle_worker(deps, database_url):
             envelope, offer = offer_event(partner)
             await apply(pool, offer, envelope)  # fan-out commits the delivery: NOTIFY
             waited = await _seconds_until(settled(pool, partner, 1))
@@ -118,45 +109,3 @@ async def test_the_doorbell_listens_again_after_its_connection_is_killed(
     finally:
         listening.cancel()
         await asyncio.gather(listening, return_exceptions=True)
-
-
-async def test_a_wake_up_that_finds_nothing_due_opens_no_unit() -> None:
-    """Every notifier process's doorbell rings for each NOTIFY; all but one find nothing. The
-    probe's one statement answers them, not a claim's unit (BEGIN, claim, COMMIT)."""
-    units, _ = fake_units()
-    opened: list[int] = []
-
-    def counted() -> NotifierUnitOfWork:
-        opened.append(1)
-        return units()
-
-    answers: list[bool] = []
-
-    async def nothing_due(_now: datetime) -> bool:
-        answers.append(False)
-        return False
-
-    due = Doorbell(DUE_CHANNEL)
-    rules = DeliveryRules(policy=domain.RetryPolicy([0, 5]))
-    worker = asyncio.create_task(
-        run_worker(
-            counted,
-            Channels(cast(Any, None), cast(Any, None)),  # never reached: no claim
-            rules,
-            lambda: datetime.now(UTC),
-            due=due,
-            poll_seconds=NEVER,
-            recorder=OutcomeRecorder(counted, rules, lambda: datetime.now(UTC)),
-            anything_due=nothing_due,
-        )
-    )
-    try:
-        for _ in range(3):
-            await asyncio.sleep(0.05)
-            due.ring()
-        await asyncio.sleep(0.05)
-    finally:
-        worker.cancel()
-        await asyncio.gather(worker, return_exceptions=True)
-    assert len(answers) == 4  # the first look, then one for each ring
-    assert opened == []

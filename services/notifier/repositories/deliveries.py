@@ -155,29 +155,6 @@ def _delivery(row: asyncpg.Record, lease: datetime) -> Delivery:
 DUE_CHANNEL = "stax_deliveries_due"
 
 
-# Is anything due? In claim order, so the planner takes deliveries_due_priority's order and stops
-# at the first entry (a plain index scan, which also marks dead entries as it passes them).
-_ANY_DUE = (
-    "SELECT 1 FROM notifier.deliveries WHERE status = 'pending' AND next_attempt_at <= $1 "
-    "AND ($2::text[] IS NULL OR partner_id = ANY($2::text[])) "
-    "ORDER BY attempts > 0, next_attempt_at LIMIT 1"
-)
-
-
-class DueProbe:
-    """Whether any delivery is due, in one statement outside any unit. A worker looks before it
-    claims: a claim that finds nothing still costs its unit's four round trips, and finding
-    nothing is common: a NOTIFY wakes a worker in every notifier process, and all but one find
-    the rows gone; a worker that sent a batch looks again, usually to find nothing."""
-
-    def __init__(self, pool: asyncpg.Pool, partners: Sequence[str] | None) -> None:
-        self._pool = pool
-        self._partners = None if partners is None else list(partners)
-
-    async def __call__(self, now: datetime) -> bool:
-        return await self._pool.fetchval(_ANY_DUE, now, self._partners) is not None
-
-
 class DeliveryRepository:
     def __init__(self, conn: Conn) -> None:
         self._conn = conn
