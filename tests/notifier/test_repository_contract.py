@@ -22,7 +22,7 @@ from services.notifier.domain import (
     NewDelivery,
     WebhookTarget,
 )
-from services.notifier.unit_of_work import NotifierUnits, pg_units
+from services.notifier.unit_of_work import NotifierUnitOfWork, NotifierUnits, pg_units
 from shared import sign_in_links
 from shared.envelope import build_record
 from shared.events import Channel, NotificationFailed, PortalSignInRequested
@@ -94,6 +94,15 @@ def _new(
         payload=payload,
         endpoint_id=endpoint_id,
         contact_id=contact_id,
+    )
+
+
+async def _claim(
+    uow: NotifierUnitOfWork, partner: str, *, cap: int = 2, limit: int = 3
+) -> list[Delivery]:
+    """A worker's claim at NOW, scoped to the test's partner."""
+    return await uow.deliveries.claim_batch(
+        now=NOW, lease_until=LEASE, max_in_flight_per_endpoint=cap, partners=[partner], limit=limit
     )
 
 
@@ -513,13 +522,7 @@ async def test_a_backlog_at_an_endpoints_cap_never_holds_up_the_deliveries_behin
 
     async def claim() -> list[Delivery]:
         async with units() as uow:
-            return await uow.deliveries.claim_batch(
-                now=NOW,
-                lease_until=LEASE,
-                max_in_flight_per_endpoint=2,
-                partners=[partner],
-                limit=2,
-            )
+            return await _claim(uow, partner, limit=2)
 
     first = await claim()
     assert [d.target.endpoint_id for d in first if isinstance(d.target, WebhookTarget)] == [
@@ -543,13 +546,7 @@ async def test_workers_claiming_at_once_never_lease_a_delivery_twice(
     async def worker() -> None:
         while True:
             async with units() as uow:
-                batch = await uow.deliveries.claim_batch(
-                    now=NOW,
-                    lease_until=LEASE,
-                    max_in_flight_per_endpoint=2,
-                    partners=[partner],
-                    limit=3,
-                )
+                batch = await _claim(uow, partner)
             if not batch:
                 return
             claimed.extend(d.delivery_id for d in batch)
@@ -580,13 +577,7 @@ async def test_a_claim_waits_for_one_in_progress_on_its_endpoint_and_then_counts
 
     async def claim(hold: bool) -> list[Delivery]:
         async with units() as uow:
-            claimed = await uow.deliveries.claim_batch(
-                now=NOW,
-                lease_until=LEASE,
-                max_in_flight_per_endpoint=2,
-                partners=[partner],
-                limit=3,
-            )
+            claimed = await _claim(uow, partner)
             if hold:
                 first_claimed.set()
                 await first_may_end.wait()
