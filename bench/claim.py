@@ -41,25 +41,27 @@ HELD_STEPS = 3  # outcomes are recorded this many steps after their claim
 WINDOWS = 8
 
 
-async def _targets(pool: asyncpg.Pool) -> tuple[list[UUID], UUID]:
+async def _targets(units: NotifierUnits) -> tuple[list[UUID], UUID]:
+    """Two webhook endpoints and an e-mail contact, made as the API makes them."""
     endpoints = [uuid4(), uuid4()]
-    async with pool.acquire() as conn:
+    async with units() as uow:
         for n, endpoint_id in enumerate(endpoints):
-            await conn.execute(
-                "INSERT INTO notifier.endpoints (endpoint_id, partner_id, url, secret) "
-                "VALUES ($1, $2, $3, $4)",
-                endpoint_id,
-                f"bench-{n}",
-                f"https://hooks{n}.example.org/x",
-                "whsec_" + "A" * 32,
+            await uow.endpoints.create(
+                endpoint_id=endpoint_id,
+                partner_id=f"bench-{n}",
+                url=f"https://hooks{n}.example.org/x",
+                secret="whsec_" + "A" * 32,
+                event_types=[],
             )
-        contact_id = uuid4()
-        await conn.execute(
-            "INSERT INTO notifier.contacts (contact_id, partner_id, email, name, language) "
-            "VALUES ($1, 'bench-0', 'a@example.org', 'A', 'en')",
-            contact_id,
+        contact = await uow.contacts.create(
+            contact_id=uuid4(),
+            partner_id="bench-0",
+            email="a@example.org",
+            name="A",
+            language="en",
+            event_types=[],
         )
-    return endpoints, contact_id
+    return endpoints, contact.contact_id
 
 
 def _new(endpoint_id: UUID | None, contact_id: UUID | None) -> NewDelivery:
@@ -116,7 +118,7 @@ async def _floor(pool: asyncpg.Pool, n: int = 500) -> float:
 
 async def _run(pool: asyncpg.Pool, steps: int) -> list[dict[str, float]]:
     units = pg_units(pool)
-    endpoints, contact_id = await _targets(pool)
+    endpoints, contact_id = await _targets(units)
     held: list[list[Delivery]] = []
     times: list[float] = []
     windows: list[dict[str, float]] = []

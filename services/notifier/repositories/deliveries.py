@@ -218,8 +218,8 @@ class DeliveryRepository:
         # next claim skips them; a bitmap scan never does and must visit each one's heap page.
         # Every delivery is updated twice (lease, outcome), so between vacuums most entries of
         # the due index are dead: with bitmap scans (which the planner picks, knowing nothing of
-        # them) a claim slowed as the table grew, 1.0 -> 2.8 ms over 48,000 deliveries; without,
-        # it stayed at 0.9-1.0 ms (docs/benchmarks.md). For this transaction only.
+        # them) a claim slowed as the table grew, 1.0 -> 2.4 ms over 48,000 deliveries; without,
+        # it stays near 0.9 ms (make bench-claim, docs/benchmarks.md). For this transaction only.
         await self._conn.execute("SET LOCAL enable_bitmapscan = off")
         rows = await self._conn.fetch(
             _PICK, now, max_in_flight_per_endpoint, partners, limit, limit * _WINDOW_PER_ROW
