@@ -227,16 +227,19 @@ class FakeOfferRepository:
     def _of(self, request_id: UUID) -> list[StoredOffer]:
         return [s for s in self._store.offers.values() if s.offer.request_id == request_id]
 
-    async def add(self, offer: AssignmentOffered, slot: int) -> bool:
-        siblings = self._of(offer.request_id)
-        if (
-            offer.assignment_id in self._store.offers
-            or any(s.offer.partner_id == offer.partner_id for s in siblings)
-            or any(s.slot == slot and s.status in LIVE for s in siblings)
-        ):
-            return False
-        self._store.offers[offer.assignment_id] = StoredOffer(offer, slot)
-        return True
+    async def add(self, offers: Sequence[tuple[AssignmentOffered, int]]) -> set[UUID]:
+        added = set()
+        for offer, slot in offers:
+            siblings = self._of(offer.request_id)
+            if (
+                offer.assignment_id in self._store.offers
+                or any(s.offer.partner_id == offer.partner_id for s in siblings)
+                or any(s.slot == slot and s.status in LIVE for s in siblings)
+            ):
+                continue
+            self._store.offers[offer.assignment_id] = StoredOffer(offer, slot)
+            added.add(offer.assignment_id)
+        return added
 
     async def get(self, assignment_id: UUID) -> Assignment | None:
         stored = self._store.offers.get(assignment_id)
@@ -350,14 +353,17 @@ class FakePartnerRepository:
             if i in partners and partners[i].open_assignments > 0
         }
 
-    async def take_capacity(self, partner_id: str) -> bool:
-        stored = self._store.partners.get(partner_id)
-        if stored is None or not stored.spec.active:
-            return False
-        if stored.open_assignments >= stored.spec.capacity:
-            return False
-        stored.open_assignments += 1
-        return True
+    async def take_capacity(self, partner_ids: Sequence[str]) -> set[str]:
+        taken = set()
+        for partner_id in dict.fromkeys(partner_ids):  # each row is updated once
+            stored = self._store.partners.get(partner_id)
+            if stored is None or not stored.spec.active:
+                continue
+            if stored.open_assignments >= stored.spec.capacity:
+                continue
+            stored.open_assignments += 1
+            taken.add(partner_id)
+        return taken
 
     async def release_capacity(self, partner_id: str) -> None:
         stored = self._store.partners.get(partner_id)

@@ -32,6 +32,11 @@ class Rollback(Exception):  # noqa: N818 - not a failure: how each test's unit e
     pass
 
 
+async def add_offer(uow: MatcherUnitOfWork, made: AssignmentOffered, slot: int) -> bool:
+    """One offer stored on its own: whether it was."""
+    return made.assignment_id in await uow.offers.add([(made, slot)])
+
+
 @pytest.fixture(params=["fake", "postgres"])
 def units(request: pytest.FixtureRequest) -> MatcherUnits:
     if request.param == "fake":
@@ -135,7 +140,7 @@ async def test_waiting_requests_are_served_urgent_first_then_oldest_for_partners
     full, roomy = f"full-{unique}", f"roomy-{unique}"
     await uow.partners.create(spec(full, capacity=1))
     await uow.partners.create(spec(roomy, capacity=2))
-    assert await uow.partners.take_capacity(full)
+    assert await uow.partners.take_capacity([full])
     older, newer = await new_request(uow), await new_request(uow)
     urgent = MatchRequest.of(
         accepted("MLI", ("PCB",)).model_copy(update={"urgency": Urgency.URGENT})
@@ -192,8 +197,8 @@ async def test_work_is_started_completed_and_counted_until_it_is_done(
     request = await new_request(uow)
     await uow.requests.add_slots(request.request_id, [Slot(0, "lead", ("PCB",))])
     lead, other = offer(request, "lead-partner"), offer(request, "other-partner")
-    assert await uow.offers.add(lead, 0)
-    assert await uow.offers.add(other, 1)
+    assert await add_offer(uow, lead, 0)
+    assert await add_offer(uow, other, 1)
     assert await uow.offers.live_count(request.request_id) == 2
     await uow.offers.close(lead.assignment_id, "accepted", "")
     await uow.offers.start(lead.assignment_id)
@@ -249,8 +254,8 @@ async def test_the_request_due_first_is_claimed_once_its_deadline_passed(
     uow: MatcherUnitOfWork,
 ) -> None:
     early, late = await new_request(uow), await new_request(uow)
-    assert await uow.offers.add(offer(late, "a", LONG_AGO + timedelta(hours=2)), 0)
-    assert await uow.offers.add(offer(early, "b", LONG_AGO + timedelta(hours=1)), 0)
+    assert await add_offer(uow, offer(late, "a", LONG_AGO + timedelta(hours=2)), 0)
+    assert await add_offer(uow, offer(early, "b", LONG_AGO + timedelta(hours=1)), 0)
 
     assert await uow.requests.claim_due(LONG_AGO) is None
     assert await uow.requests.claim_due(LONG_AGO + timedelta(hours=3)) == early.request_id
@@ -264,20 +269,35 @@ async def test_a_partner_is_asked_once_per_request_and_a_slot_has_one_live_offer
 ) -> None:
     request = await new_request(uow)
     first = offer(request, "first")
-    assert await uow.offers.add(first, 0)
+    assert await add_offer(uow, first, 0)
 
-    assert not await uow.offers.add(offer(request, "first"), 1)  # asked already
-    assert not await uow.offers.add(offer(request, "second"), 0)  # the slot's offer is live
+    assert not await add_offer(uow, offer(request, "first"), 1)  # asked already
+    assert not await add_offer(uow, offer(request, "second"), 0)  # the slot's offer is live
     await uow.offers.close(first.assignment_id, "declined", "busy")
-    assert await uow.offers.add(offer(request, "second"), 0)  # a closed slot may be re-offered
+    assert await add_offer(uow, offer(request, "second"), 0)  # a closed slot may be re-offered
 
     assert await uow.offers.asked_partners(request.request_id) == {"first", "second"}
+
+
+async def test_offers_stored_together_leave_out_those_their_constraints_refuse(
+    uow: MatcherUnitOfWork,
+) -> None:
+    request = await new_request(uow)
+    lead, support = offer(request, "lead"), offer(request, "support")
+    same_slot, asked = offer(request, "third"), offer(request, "lead")
+    made = [(lead, 0), (support, 1), (same_slot, 1), (asked, 2)]
+
+    assert await uow.offers.add(made) == {lead.assignment_id, support.assignment_id}
+    found = await uow.offers.get(support.assignment_id)
+    assert found is not None and (found.partner_id, found.slot) == ("support", 1)
+    assert await uow.offers.get(same_slot.assignment_id) is None  # the first for a slot wins
+    assert await uow.offers.asked_partners(request.request_id) == {"lead", "support"}
 
 
 async def test_an_offer_is_read_back_and_closed(uow: MatcherUnitOfWork) -> None:
     request = await new_request(uow)
     made = offer(request, "lab", respond_by=datetime(2030, 5, 1, 12, tzinfo=UTC))
-    await uow.offers.add(made, 3)
+    await add_offer(uow, made, 3)
 
     found = await uow.offers.get(made.assignment_id)
     assert found is not None
@@ -303,8 +323,8 @@ async def test_open_accepted_and_due_offers_are_counted_per_request(
     lead = offer(request, "lead", covers=("PCB", "WASTE"))
     later = offer(request, "later", respond_by=LONG_AGO + timedelta(days=1))
     for slot, made in ((1, support), (0, lead), (2, later)):
-        await uow.offers.add(made, slot)
-    await uow.offers.add(offer(other, "elsewhere"), 0)
+        await add_offer(uow, made, slot)
+    await add_offer(uow, offer(other, "elsewhere"), 0)
 
     assert await uow.offers.open_count(request.request_id) == 3
     due = await uow.offers.due(request.request_id, LONG_AGO)
@@ -412,9 +432,9 @@ async def test_capacity_is_taken_atomically_and_never_exceeded(
     await uow.partners.create(spec(tiny, capacity=1))
     await uow.partners.create(spec(roomy, capacity=5))
 
-    assert await uow.partners.take_capacity(tiny)
-    assert not await uow.partners.take_capacity(tiny)  # full
-    assert await uow.partners.take_capacity(roomy)
+    assert await uow.partners.take_capacity([tiny])
+    assert not await uow.partners.take_capacity([tiny])  # full
+    assert await uow.partners.take_capacity([roomy])
     assert await uow.partners.open_counts([tiny, roomy, f"nobody-{unique}"]) == {
         tiny: 1,
         roomy: 1,
@@ -423,5 +443,16 @@ async def test_capacity_is_taken_atomically_and_never_exceeded(
     await uow.partners.release_capacity(tiny)  # never below zero
     assert await uow.partners.open_counts([tiny, roomy]) == {roomy: 1}  # idle ones left out
     await uow.partners.update(spec(tiny, active=False))
-    assert not await uow.partners.take_capacity(tiny)  # inactive
-    assert not await uow.partners.take_capacity(f"nobody-{unique}")
+    assert not await uow.partners.take_capacity([tiny])  # inactive
+    assert not await uow.partners.take_capacity([f"nobody-{unique}"])
+    await uow.partners.update(spec(tiny, active=True))
+    other = f"other-{unique}"
+    await uow.partners.create(spec(other, capacity=1))
+    # A plan's partners in one call: those taken, the full and the unknown left out.
+    assert await uow.partners.take_capacity([tiny, roomy, other, f"nobody-{unique}"]) == {
+        tiny,
+        roomy,
+        other,
+    }
+    assert await uow.partners.take_capacity([roomy, other, tiny]) == {roomy}
+    assert await uow.partners.open_counts([tiny, roomy, other]) == {tiny: 1, roomy: 3, other: 1}

@@ -4,7 +4,7 @@ complete."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -63,31 +63,39 @@ async def emit(uow: MatcherUnitOfWork, request_id: UUID, *events: Event) -> None
     await uow.emit([build_record(e, source=SOURCE, subject=str(request_id)) for e in events])
 
 
-async def record_offer(
-    uow: MatcherUnitOfWork, request_id: UUID, choice: Choice, respond_by: datetime
-) -> AssignmentOffered | None:
-    """The offer for `choice` (its capacity already taken), stored; None if it was refused."""
-    offer = AssignmentOffered(
-        assignment_id=uuid4(),
-        request_id=request_id,
-        partner_id=choice.partner.partner_id,
-        partner_name=choice.partner.spec.name,
-        role=Role(choice.role),
-        score=choice.score,
-        reasons=list(choice.reasons),
-        covers_topics=list(choice.covers_topics),
-        respond_by=respond_by,
-    )
+async def record_offers(
+    uow: MatcherUnitOfWork, request_id: UUID, choices: Sequence[Choice], respond_by: datetime
+) -> list[AssignmentOffered]:
+    """The offers for `choices` (their capacity already taken), stored in one statement; an
+    offer refused gives its partner's capacity back and is left out."""
+    offers = [
+        AssignmentOffered(
+            assignment_id=uuid4(),
+            request_id=request_id,
+            partner_id=c.partner.partner_id,
+            partner_name=c.partner.spec.name,
+            role=Role(c.role),
+            score=c.score,
+            reasons=list(c.reasons),
+            covers_topics=list(c.covers_topics),
+            respond_by=respond_by,
+        )
+        for c in choices
+    ]
     # The request row is locked, so this cannot conflict; if it ever did (a bug), the unique
     # constraints refuse the second live offer and nothing is announced.
-    if await uow.offers.add(offer, choice.slot):
+    added = await uow.offers.add([(o, c.slot) for o, c in zip(offers, choices, strict=True)])
+    made = []
+    for offer, choice in zip(offers, choices, strict=True):
+        if offer.assignment_id not in added:
+            log.error("refused a second live offer for %s slot %d", request_id, choice.slot)
+            await uow.partners.release_capacity(choice.partner.partner_id)
+            continue
         uow.after_commit(partial(metrics.offer_made, choice.role))
         with log_context(request_id=str(request_id)):
             log.info("offered slot %d to %s as %s", choice.slot, offer.partner_id, offer.role)
-        return offer
-    log.error("refused a second live offer for %s slot %d", request_id, choice.slot)
-    await uow.partners.release_capacity(choice.partner.partner_id)
-    return None
+        made.append(offer)
+    return made
 
 
 def slot_of(assignment: Assignment) -> int:
@@ -144,11 +152,11 @@ async def refill(
             status = "waiting" if capable else "exhausted"
             await uow.requests.set_slot_status(request.request_id, slot_no, status)
             return capable
-        if await uow.partners.take_capacity(choice.partner.partner_id):
+        if await uow.partners.take_capacity([choice.partner.partner_id]):
             await uow.requests.set_slot_status(request.request_id, slot_no, "open")
-            offer = await record_offer(uow, request.request_id, choice, respond_by)
-            if offer is not None:
-                await emit(uow, request.request_id, offer)
+            offers = await record_offers(uow, request.request_id, [choice], respond_by)
+            if offers:
+                await emit(uow, request.request_id, *offers)
             return []
         exclude.add(choice.partner.partner_id)  # filled up meanwhile: try the next one
 
@@ -215,11 +223,7 @@ async def offer_plan(uow: MatcherUnitOfWork, m: Matching, request: MatchRequest)
         await uow.requests.set_slot_status(request.request_id, len(choices), "waiting")
     now = m.clock()
     respond_by = now + m.respond_within
-    offers = [
-        offer
-        for c in choices
-        if (offer := await record_offer(uow, request.request_id, c, respond_by))
-    ]
+    offers = await record_offers(uow, request.request_id, choices, respond_by)
     await emit(uow, request.request_id, *offers)
     if offers:  # its first: a request is planned once, when it has no slots yet
         count_since_accepted(uow, request, now, metrics.first_offer_after)
@@ -261,14 +265,11 @@ async def _plan_within_capacity(
     while True:
         loads = await partners.open_counts(registry.candidate_ids(query))
         plan = registry.plan(query, loads, policy, exclude=refused)
-        taken: list[str] = []
-        for choice in plan.choices:
-            if not await partners.take_capacity(choice.partner.partner_id):
-                refused.add(choice.partner.partner_id)
-                break
-            taken.append(choice.partner.partner_id)
-        else:
+        wanted = [choice.partner.partner_id for choice in plan.choices]
+        taken = await partners.take_capacity(wanted)
+        if len(taken) == len(set(wanted)):
             return plan
+        refused.update(set(wanted) - taken)
         for partner_id in taken:  # give back what this attempt took, then plan again
             await partners.release_capacity(partner_id)
 

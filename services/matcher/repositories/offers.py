@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from uuid import UUID
 
@@ -31,25 +32,31 @@ class PgOfferRepository:
     def __init__(self, conn: Conn) -> None:
         self._conn = conn
 
-    async def add(self, offer: AssignmentOffered, slot: int) -> bool:
-        """False when the partner was already asked for this request, or the slot already has a
-        live offer: the unique constraints (see 0002) refuse it, whoever tries."""
-        status: str = await self._conn.execute(
+    async def add(self, offers: Sequence[tuple[AssignmentOffered, int]]) -> set[UUID]:
+        """Store each offer for its slot, in one statement; the ids of those stored. An offer is
+        left out when its partner was already asked for the request, or its slot already has a
+        live offer (an earlier one of `offers` included): the unique constraints (see 0002)
+        refuse it, whoever tries."""
+        rows = await self._conn.fetch(
             "INSERT INTO matcher.assignments (assignment_id, request_id, partner_id, role, score, "
             "respond_by, slot, partner_name, reasons, covers_topics) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10) ON CONFLICT DO NOTHING",
-            offer.assignment_id,
-            offer.request_id,
-            offer.partner_id,
-            offer.role.value,
-            offer.score,
-            offer.respond_by,
-            slot,
-            offer.partner_name,
-            json.dumps(offer.reasons),
-            offer.covers_topics,
+            "SELECT a, q, p, r, s, b, n, pn, rs, ARRAY(SELECT jsonb_array_elements_text(ct)) "
+            "FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::float8[], "
+            "$6::timestamptz[], $7::int[], $8::text[], $9::jsonb[], $10::jsonb[]) "
+            "WITH ORDINALITY AS u(a, q, p, r, s, b, n, pn, rs, ct, i) ORDER BY i "
+            "ON CONFLICT DO NOTHING RETURNING assignment_id",
+            [o.assignment_id for o, _ in offers],
+            [o.request_id for o, _ in offers],
+            [o.partner_id for o, _ in offers],
+            [o.role.value for o, _ in offers],
+            [o.score for o, _ in offers],
+            [o.respond_by for o, _ in offers],
+            [slot for _, slot in offers],
+            [o.partner_name for o, _ in offers],
+            [json.dumps(o.reasons) for o, _ in offers],
+            [json.dumps(o.covers_topics) for o, _ in offers],
         )
-        return status == "INSERT 0 1"
+        return {r["assignment_id"] for r in rows}
 
     async def get(self, assignment_id: UUID) -> Assignment | None:
         row = await self._conn.fetchrow(

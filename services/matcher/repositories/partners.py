@@ -184,15 +184,17 @@ class PgPartnerRepository:
         )
         return {r["partner_id"]: r["open_assignments"] for r in rows}
 
-    async def take_capacity(self, partner_id: str) -> bool:
-        """One more open assignment for the partner, unless it is inactive or full. The row lock
-        this UPDATE takes makes concurrent offers to one partner queue, so the check holds."""
-        status: str = await self._conn.execute(
+    async def take_capacity(self, partner_ids: Sequence[str]) -> set[str]:
+        """One more open assignment for each of the partners that is active and not full; the
+        ones taken. The row locks this UPDATE takes make concurrent offers to one partner
+        queue, so the check holds. One statement for a whole plan's partners."""
+        rows = await self._conn.fetch(
             "UPDATE matcher.partners SET open_assignments = open_assignments + 1 "
-            "WHERE partner_id = $1 AND active AND open_assignments < capacity",
-            partner_id,
+            "WHERE partner_id = ANY($1::text[]) AND active AND open_assignments < capacity "
+            "RETURNING partner_id",
+            list(partner_ids),
         )
-        return status == "UPDATE 1"
+        return {r["partner_id"] for r in rows}
 
     async def release_capacity(self, partner_id: str) -> None:
         await self._conn.execute(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from uuid import UUID
@@ -66,9 +67,16 @@ class PgRequestRepository:
         )
 
     async def add_slots(self, request_id: UUID, slots: Sequence[Slot]) -> None:
-        await self._conn.executemany(
-            "INSERT INTO matcher.slots (request_id, slot, role, topics) VALUES ($1, $2, $3, $4)",
-            [(request_id, s.slot, s.role, list(s.topics)) for s in slots],
+        # One statement for all of them (each slot's topics as a JSON array: unnest would
+        # flatten a two-dimensional text[]).
+        await self._conn.execute(
+            "INSERT INTO matcher.slots (request_id, slot, role, topics) "
+            "SELECT $1, s, r, ARRAY(SELECT jsonb_array_elements_text(t)) "
+            "FROM unnest($2::int[], $3::text[], $4::jsonb[]) AS u(s, r, t)",
+            request_id,
+            [s.slot for s in slots],
+            [s.role for s in slots],
+            [json.dumps(list(s.topics)) for s in slots],
         )
 
     async def slot(self, request_id: UUID, slot: int) -> Slot:
