@@ -94,9 +94,7 @@ async def _record(units: NotifierUnits, claimed: Sequence[Delivery]) -> None:
     for delivery in claimed:
         outcome = AttemptRecord("delivered", None, None, datetime.now(UTC))
         async with units() as uow:
-            await uow.deliveries.record_attempt(
-                delivery.delivery_id, lease=delivery.lease, outcome=outcome
-            )
+            await uow.deliveries.record_attempts([(delivery.delivery_id, delivery.lease, outcome)])
 
 
 async def _table_state(pool: asyncpg.Pool) -> tuple[int, int, int]:

@@ -482,9 +482,16 @@ class FakeDeliveries:
         c = self._store.contacts[new.contact_id]
         return EmailTarget(c.contact_id, c.email, c.language, c.enabled)
 
-    async def record_attempt(
-        self, delivery_id: UUID, *, lease: datetime, outcome: AttemptRecord
-    ) -> bool:
+    async def record_attempts(
+        self, attempts: Sequence[tuple[UUID, datetime, AttemptRecord]]
+    ) -> set[UUID]:
+        return {
+            delivery_id
+            for delivery_id, lease, outcome in attempts
+            if self._record(delivery_id, lease, outcome)
+        }
+
+    def _record(self, delivery_id: UUID, lease: datetime, outcome: AttemptRecord) -> bool:
         row = self._store.deliveries.get(delivery_id)
         if row is None or row.claimed_until != lease:
             return False

@@ -367,16 +367,16 @@ async def test_an_outcome_that_cannot_be_recorded_does_not_lose_the_others(
     failing outcome's sender hears of it (its worker backs off; its lease runs out)."""
     w = world()
     ids = await _five_due(w)
-    record_attempt = FakeDeliveries.record_attempt
+    record_attempts = FakeDeliveries.record_attempts
 
     async def refusing(
-        self: FakeDeliveries, delivery_id: UUID, *, lease: datetime, outcome: AttemptRecord
-    ) -> bool:
-        if delivery_id == ids[2]:
+        self: FakeDeliveries, attempts: Sequence[tuple[UUID, datetime, AttemptRecord]]
+    ) -> set[UUID]:
+        if any(delivery_id == ids[2] for delivery_id, _, _ in attempts):
             raise RuntimeError("this row cannot be written")
-        return await record_attempt(self, delivery_id, lease=lease, outcome=outcome)
+        return await record_attempts(self, attempts)
 
-    monkeypatch.setattr(FakeDeliveries, "record_attempt", refusing)
+    monkeypatch.setattr(FakeDeliveries, "record_attempts", refusing)
 
     with pytest.raises(RuntimeError, match="cannot be written"):
         await w.deliver()

@@ -106,6 +106,13 @@ async def _claim(
     )
 
 
+async def _record(
+    uow: NotifierUnitOfWork, delivery_id: UUID, lease: datetime, outcome: AttemptRecord
+) -> bool:
+    """One attempt's outcome stored on its own: whether it was."""
+    return delivery_id in await uow.deliveries.record_attempts([(delivery_id, lease, outcome)])
+
+
 # ------------------------------------------------------------------------------ endpoints
 
 
@@ -439,9 +446,7 @@ async def test_claiming_leases_the_first_attempts_first_with_what_sending_needs(
         )
         assert claimed is not None
         outcome = AttemptRecord("pending", "SMTP 451", NOW - timedelta(seconds=1), NOW)
-        assert await uow.deliveries.record_attempt(
-            claimed.delivery_id, lease=claimed.lease, outcome=outcome
-        )
+        assert await _record(uow, claimed.delivery_id, claimed.lease, outcome)
     async with units() as uow:
         second = await uow.deliveries.claim_due(
             now=NOW, lease_until=LEASE, max_in_flight_per_endpoint=2, partners=[partner]
@@ -610,15 +615,9 @@ async def test_an_outcome_is_recorded_only_under_the_lease_it_was_claimed_with(
         )
         assert claimed is not None
         delivered = AttemptRecord("delivered", None, None, NOW)
-        assert not await uow.deliveries.record_attempt(
-            claimed.delivery_id, lease=LEASE + timedelta(seconds=1), outcome=delivered
-        )
-        assert await uow.deliveries.record_attempt(
-            claimed.delivery_id, lease=LEASE, outcome=delivered
-        )
-        assert not await uow.deliveries.record_attempt(
-            claimed.delivery_id, lease=LEASE, outcome=delivered
-        )
+        assert not await _record(uow, claimed.delivery_id, LEASE + timedelta(seconds=1), delivered)
+        assert await _record(uow, claimed.delivery_id, LEASE, delivered)
+        assert not await _record(uow, claimed.delivery_id, LEASE, delivered)
         [row] = await uow.deliveries.recent(partner_id=partner, status="delivered", limit=5)
     assert (row.attempts, row.delivered_at, row.last_attempt_at, row.failed_at) == (
         1,
@@ -626,6 +625,42 @@ async def test_an_outcome_is_recorded_only_under_the_lease_it_was_claimed_with(
         NOW,
         None,
     )
+
+
+async def test_outcomes_stored_together_each_need_their_own_lease(
+    units: NotifierUnits, partner: str
+) -> None:
+    contact_id = await _contact(units, partner)
+    async with units() as uow:
+        for _ in range(3):
+            await uow.deliveries.add(_new(partner, contact_id=contact_id))
+        done, retried, stale = await _claim(uow, partner, cap=3)
+        later = NOW + timedelta(minutes=5)
+        recorded = await uow.deliveries.record_attempts(
+            [
+                (done.delivery_id, done.lease, AttemptRecord("delivered", None, None, NOW)),
+                (retried.delivery_id, LEASE, AttemptRecord("pending", "SMTP 451", later, NOW)),
+                (
+                    stale.delivery_id,
+                    LEASE - timedelta(seconds=1),
+                    AttemptRecord("failed", "x", None, NOW),
+                ),
+            ]
+        )
+        assert recorded == {done.delivery_id, retried.delivery_id}
+        rows = {
+            r.delivery_id: r
+            for r in await uow.deliveries.recent(partner_id=partner, status=None, limit=5)
+        }
+    assert (rows[done.delivery_id].status, rows[done.delivery_id].delivered_at) == (
+        "delivered",
+        NOW,
+    )
+    assert (rows[retried.delivery_id].status, rows[retried.delivery_id].last_error) == (
+        "pending",
+        "SMTP 451",
+    )
+    assert (rows[stale.delivery_id].attempts, rows[stale.delivery_id].last_error) == (0, None)
 
 
 async def test_resend_and_recover_put_failed_deliveries_back_to_pending(
@@ -642,7 +677,7 @@ async def test_resend_and_recover_put_failed_deliveries_back_to_pending(
             )
             assert claimed is not None
             failed = AttemptRecord("failed", "SMTP 550", None, NOW)
-            await uow.deliveries.record_attempt(claimed.delivery_id, lease=LEASE, outcome=failed)
+            await _record(uow, claimed.delivery_id, LEASE, failed)
     async with units() as uow:
         first, second = await uow.deliveries.recent(partner_id=partner, status="failed", limit=5)
         assert await uow.deliveries.resend(first.delivery_id, NOW)
@@ -679,7 +714,7 @@ async def test_a_requests_bodies_lose_the_contact_and_mail_to_it_its_errors(
         )
         assert claimed is not None
         failed = AttemptRecord("failed", "550 a@example.org unknown", None, NOW)
-        await uow.deliveries.record_attempt(claimed.delivery_id, lease=LEASE, outcome=failed)
+        await _record(uow, claimed.delivery_id, LEASE, failed)
         await uow.deliveries.redact_request(request_id, contact_id)
         [row] = await uow.deliveries.recent(partner_id=partner, status=None, limit=5)
         claimed_again = await uow.deliveries.resend(row.delivery_id, NOW)

@@ -239,26 +239,30 @@ class DeliveryRepository:
         }
         return [_delivery(r, lease_until) for r in rows if r["delivery_id"] in leased]
 
-    async def record_attempt(
-        self, delivery_id: UUID, *, lease: datetime, outcome: AttemptRecord
-    ) -> bool:
-        """Store an attempt's outcome, only if our lease still holds: a worker that outlived its
-        lease (and whose row another worker re-claimed) must not overwrite the newer outcome."""
-        result: str = await self._conn.execute(
-            "UPDATE notifier.deliveries SET attempts = attempts + 1, status = $2::text, "
-            "last_error = $3, next_attempt_at = coalesce($4, next_attempt_at), "
-            "claimed_until = NULL, last_attempt_at = $5::timestamptz, "
-            "delivered_at = CASE WHEN $2::text = 'delivered' THEN $5::timestamptz END, "
-            "failed_at = CASE WHEN $2::text = 'failed' THEN $5::timestamptz END "
-            "WHERE delivery_id = $1 AND claimed_until = $6",
-            delivery_id,
-            outcome.status,
-            outcome.error,
-            outcome.next_attempt_at,
-            outcome.at,
-            lease,
+    async def record_attempts(
+        self, attempts: Sequence[tuple[UUID, datetime, AttemptRecord]]
+    ) -> set[UUID]:
+        """Store attempts' outcomes, each (delivery_id, lease, outcome) only if our lease still
+        holds: a worker that outlived its lease (and whose row another worker re-claimed) must
+        not overwrite the newer outcome. The ids stored; one statement for all of them."""
+        rows = await self._conn.fetch(
+            "UPDATE notifier.deliveries d SET attempts = d.attempts + 1, status = u.status, "
+            "last_error = u.error, next_attempt_at = coalesce(u.retry_at, d.next_attempt_at), "
+            "claimed_until = NULL, last_attempt_at = u.at, "
+            "delivered_at = CASE WHEN u.status = 'delivered' THEN u.at END, "
+            "failed_at = CASE WHEN u.status = 'failed' THEN u.at END "
+            "FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], "
+            "$5::timestamptz[], $6::timestamptz[]) AS u(id, lease, status, error, retry_at, at) "
+            "WHERE d.delivery_id = u.id AND d.claimed_until = u.lease "
+            "RETURNING d.delivery_id",
+            [delivery_id for delivery_id, _, _ in attempts],
+            [lease for _, lease, _ in attempts],
+            [o.status for _, _, o in attempts],
+            [o.error for _, _, o in attempts],
+            [o.next_attempt_at for _, _, o in attempts],
+            [o.at for _, _, o in attempts],
         )
-        return result == "UPDATE 1"
+        return {r["delivery_id"] for r in rows}
 
     async def recent(
         self, *, partner_id: str | None, status: str | None, limit: int
