@@ -253,7 +253,10 @@ class DeliveryRepository:
             "failed_at = CASE WHEN u.status = 'failed' THEN u.at END "
             "FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], "
             "$5::timestamptz[], $6::timestamptz[]) AS u(id, lease, status, error, retry_at, at) "
-            "WHERE d.delivery_id = u.id AND d.claimed_until = u.lease "
+            # ANY: the rows are found by their key (a join on unnest alone, estimated at 100
+            # rows, scanned the whole table: 2.5 ms a call in bench-e2e).
+            "WHERE d.delivery_id = ANY($1::uuid[]) AND d.delivery_id = u.id "
+            "AND d.claimed_until = u.lease "
             "RETURNING d.delivery_id",
             [delivery_id for delivery_id, _, _ in attempts],
             [lease for _, lease, _ in attempts],
