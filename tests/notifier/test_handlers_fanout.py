@@ -126,6 +126,19 @@ async def test_a_notice_before_the_acceptance_waits_then_goes_to_the_party() -> 
     assert store.contacts[contact_id_of(request_id)].language == "es"  # first it has
 
 
+async def test_the_acceptance_tells_the_party_under_the_lock_it_recorded_the_contact_with() -> None:
+    """Its own notice reuses the contact just recorded: one lock, not a second lock and read."""
+    units, store = fake_units()
+    request_id = uuid4()
+    await _apply(units, request_accepted(request_id, "party@example.org"))
+    assert store.locks == [("requester", str(request_id))]
+    [row] = store.deliveries.values()
+    assert (row.new.event_type, row.new.contact_id) == (
+        "ta.request.accepted",
+        contact_id_of(request_id),
+    )
+
+
 async def test_the_party_contact_keeps_only_the_name_in_stored_bodies() -> None:
     units, store = fake_units()
     await _apply(units, request_accepted(uuid4(), "party@example.org"))

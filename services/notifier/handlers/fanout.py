@@ -18,12 +18,13 @@ from shared.events import RequestAccepted
 
 
 async def fan_out(uow: NotifierUnitOfWork, envelope: Envelope, data: BaseModel) -> None:
+    remembered = None
     if isinstance(data, RequestAccepted):
-        await requesters.remember(uow, data)
+        remembered = await requesters.remember(uow, data)
     body = domain.webhook_body(envelope.type, envelope.time, domain.minimised(envelope.data))
     for who in domain.audience(envelope.type, envelope.data):
         if isinstance(who, domain.Requester):
-            await requesters.tell(uow, envelope, who.request_id, body)
+            await requesters.tell(uow, envelope, who.request_id, body, remembered=remembered)
             continue
         subscribers = await uow.subscribers.of_partner(who.partner_id)
         await queue_for_partner(
