@@ -117,7 +117,7 @@ class SubscribersOf(Protocol):
 
 
 class Deliveries(Protocol):
-    async def add(self, delivery: NewDelivery) -> bool: ...
+    async def add(self, delivery: NewDelivery) -> None: ...
     async def claim_due(
         self,
         *,
@@ -187,7 +187,7 @@ class PgNotifierUnitOfWork(PgUnitOfWork):
         self.requesters = RequesterRepository(conn)
         self.kafka_channels = KafkaChannelRepository(conn)
         self.subscribers = SubscriberRepository(conn)
-        self.deliveries = DeliveryRepository(conn)
+        self.deliveries = DeliveryRepository(conn, self.gathered(DeliveryRepository.write))
 
 
 def pg_units(pool: asyncpg.Pool) -> NotifierUnits:

@@ -391,13 +391,12 @@ class FakeDeliveries:
     def __init__(self, store: NotifierStore) -> None:
         self._store = store
 
-    async def add(self, delivery: NewDelivery) -> bool:
+    async def add(self, delivery: NewDelivery) -> None:
         for row in self._store.deliveries.values():
             same_event = row.new.event_id == delivery.event_id
             if same_event and _target_of(row.new) == _target_of(delivery):
-                return False  # the unique (event_id, endpoint_id | contact_id)
+                return  # the unique (event_id, endpoint_id | contact_id)
         self._store.deliveries[delivery.delivery_id] = DeliveryRow(delivery)
-        return True
 
     async def claim_due(
         self,

@@ -420,16 +420,32 @@ async def test_an_event_has_one_delivery_per_target_however_often_it_is_added(
     endpoint_id = await _endpoint(units, partner, [])
     contact_id = await _contact(units, partner)
     event_id = uuid4()
+    for _ in range(2):  # twice in one unit (one statement), then redelivered in another
+        async with units() as uow:
+            for _ in range(2):
+                await uow.deliveries.add(_new(partner, endpoint_id=endpoint_id, event_id=event_id))
+                await uow.deliveries.add(_new(partner, contact_id=contact_id, event_id=event_id))
     async with units() as uow:
-        assert await uow.deliveries.add(_new(partner, endpoint_id=endpoint_id, event_id=event_id))
-        assert not await uow.deliveries.add(
-            _new(partner, endpoint_id=endpoint_id, event_id=event_id)
-        )
-        assert await uow.deliveries.add(_new(partner, contact_id=contact_id, event_id=event_id))
-        assert not await uow.deliveries.add(_new(partner, contact_id=contact_id, event_id=event_id))
         listed = await uow.deliveries.recent(partner_id=partner, status=None, limit=10)
     assert sorted(d.channel for d in listed) == ["email", "webhook"]
     assert {d.status for d in listed} == {"pending"}
+
+
+async def test_what_a_unit_queued_is_seen_by_its_later_reads_and_gone_if_it_rolls_back(
+    units: NotifierUnits, partner: str
+) -> None:
+    contact_id = await _contact(units, partner)
+    queued = _new(partner, contact_id=contact_id)
+    with pytest.raises(RuntimeError, match="undone"):
+        async with units() as uow:
+            await uow.deliveries.add(queued)
+            assert await uow.deliveries.exists(queued.delivery_id)
+            raise RuntimeError("undone")
+    async with units() as uow:
+        assert not await uow.deliveries.exists(queued.delivery_id)
+        await uow.deliveries.add(queued)
+    async with units() as uow:
+        assert await uow.deliveries.exists(queued.delivery_id)
 
 
 async def test_claiming_leases_the_first_attempts_first_with_what_sending_needs(

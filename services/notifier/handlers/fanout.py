@@ -60,11 +60,10 @@ async def queue_for_partner(
     request_id: UUID | None,
     email_only: bool = False,
     ignore_filters: bool = False,
-) -> int:
+) -> None:
     """Deliveries to a partner's endpoints and contacts that want this event type."""
     endpoints = [] if email_only else subscribers.endpoints
     targets = [(c, False) for c in subscribers.contacts] + [(e, True) for e in endpoints]
-    queued = 0
     for subscriber, is_endpoint in targets:
         if ignore_filters or subscriber.wants(event_type):
             delivery = domain.NewDelivery(
@@ -77,5 +76,4 @@ async def queue_for_partner(
                 endpoint_id=subscriber.target_id if is_endpoint else None,
                 contact_id=None if is_endpoint else subscriber.target_id,
             )
-            queued += await uow.deliveries.add(delivery)
-    return queued
+            await uow.deliveries.add(delivery)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
 
@@ -18,6 +19,7 @@ from services.notifier.domain import (
 )
 from shared import telemetry
 from shared.db import Conn
+from shared.uow import Gathered
 
 # A delivery is leased, not locked, while it is sent: a short claim transaction picks a due row
 # (FOR UPDATE SKIP LOCKED, so concurrent workers and replicas take different rows), sets
@@ -155,34 +157,57 @@ def _delivery(row: asyncpg.Record, lease: datetime) -> Delivery:
 DUE_CHANNEL = "stax_deliveries_due"
 
 
-class DeliveryRepository:
-    def __init__(self, conn: Conn) -> None:
-        self._conn = conn
+@dataclass(frozen=True)
+class Queued:
+    """A delivery `add`ed, waiting to be written, and the trace context it was queued in: its
+    sender continues this trace (shared.telemetry)."""
 
-    async def add(self, delivery: NewDelivery) -> bool:
-        """False when this event already has a delivery to this endpoint or contact."""
+    delivery: NewDelivery
+    traceparent: str | None
+
+
+class DeliveryRepository:
+    """notifier.deliveries. What `add` queues is gathered and written when the unit (or the
+    savepoint it was queued in) ends, a batch's deliveries in one statement (shared.uow
+    .Gathered); every other method writes them first, so it sees them."""
+
+    def __init__(self, conn: Conn, queued: Gathered[Queued]) -> None:
+        self._conn = conn
+        self._queued = queued
+
+    async def add(self, delivery: NewDelivery) -> None:
+        """Queue a delivery; nothing is written if this event already has a delivery to this
+        endpoint or contact (a redelivered event)."""
+        self._queued.add([Queued(delivery, telemetry.current_traceparent())])
+
+    async def _written(self) -> None:
+        await self._queued.write(self._conn)
+
+    @staticmethod
+    async def write(conn: Conn, queued: Sequence[Queued]) -> None:
         # ON CONFLICT without a target: either unique key, (event_id, endpoint_id) for webhooks
         # or (event_id, contact_id) for e-mail, makes a redelivered event insert nothing.
         # One round trip: the NOTIFY rides on the insert, and only when a row went in.
-        inserted = await self._conn.fetch(
+        new = [q.delivery for q in queued]
+        await conn.execute(
             "WITH added AS (INSERT INTO notifier.deliveries (delivery_id, event_id, event_type, "
             "endpoint_id, contact_id, channel, partner_id, request_id, payload, traceparent) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $11) ON CONFLICT DO NOTHING RETURNING 1) "
-            "SELECT pg_notify($10, '') FROM added",
-            delivery.delivery_id,
-            delivery.event_id,
-            delivery.event_type,
-            delivery.endpoint_id,
-            delivery.contact_id,
-            delivery.channel,
-            delivery.partner_id,
-            delivery.request_id,
-            delivery.payload,
+            "SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::uuid[], "
+            "$6::text[], $7::text[], $8::uuid[], $9::text[], $10::text[]) "
+            "ON CONFLICT DO NOTHING RETURNING 1) "
+            "SELECT pg_notify($11, '') WHERE EXISTS (SELECT FROM added)",
+            [d.delivery_id for d in new],
+            [d.event_id for d in new],
+            [d.event_type for d in new],
+            [d.endpoint_id for d in new],
+            [d.contact_id for d in new],
+            [d.channel for d in new],
+            [d.partner_id for d in new],
+            [d.request_id for d in new],
+            [d.payload for d in new],
+            [q.traceparent for q in queued],
             DUE_CHANNEL,
-            # The context it is queued in: its sender continues this trace (shared.telemetry).
-            telemetry.current_traceparent(),
         )
-        return len(inserted) == 1
 
     async def claim_due(
         self,
@@ -214,6 +239,7 @@ class DeliveryRepository:
         """Lease up to `limit` of the most urgent due deliveries, most urgent first, with what
         sending them needs, never more leases per endpoint than the cap (those over it stay
         due). The leases hold once the unit commits."""
+        await self._written()
         # A plain index scan marks the entries of dead row versions as it passes them, so the
         # next claim skips them; a bitmap scan never does and must visit each one's heap page.
         # Every delivery is updated twice (lease, outcome), so between vacuums most entries of
@@ -245,6 +271,7 @@ class DeliveryRepository:
         """Store attempts' outcomes, each (delivery_id, lease, outcome) only if our lease still
         holds: a worker that outlived its lease (and whose row another worker re-claimed) must
         not overwrite the newer outcome. The ids stored; one statement for all of them."""
+        await self._written()
         rows = await self._conn.fetch(
             "UPDATE notifier.deliveries d SET attempts = d.attempts + 1, status = u.status, "
             "last_error = u.error, next_attempt_at = coalesce(u.retry_at, d.next_attempt_at), "
@@ -270,11 +297,13 @@ class DeliveryRepository:
     async def recent(
         self, *, partner_id: str | None, status: str | None, limit: int
     ) -> list[DeliveryStatus]:
+        await self._written()
         rows = await self._conn.fetch(_LIST, partner_id, status, limit)
         return [DeliveryStatus(**dict(r)) for r in rows]
 
     async def resend(self, delivery_id: UUID, now: datetime) -> bool:
         """Back to pending with a fresh schedule; same delivery_id, so the same webhook-id."""
+        await self._written()
         resent = await self._conn.fetch(
             "WITH resent AS (UPDATE notifier.deliveries SET status = 'pending', attempts = 0, "
             "next_attempt_at = $2, claimed_until = NULL, failed_at = NULL "
@@ -289,6 +318,7 @@ class DeliveryRepository:
     async def recover_failed(
         self, *, since: datetime, partner_id: str | None, now: datetime
     ) -> int:
+        await self._written()
         result: str = await self._conn.execute(
             "UPDATE notifier.deliveries SET status = 'pending', attempts = 0, "
             "next_attempt_at = $3, claimed_until = NULL, failed_at = NULL "
@@ -305,6 +335,7 @@ class DeliveryRepository:
 
     async def queued_within(self, contact_id: UUID, event_type: str, window: timedelta) -> bool:
         """Whether a delivery of `event_type` to this contact was queued in the last `window`."""
+        await self._written()
         # The database's clock on both sides: created_at is its now() at the insert, so the
         # window never depends on how far another machine's clock (the event's time) drifts.
         # Index deliveries_contact_recent (migration 0004).
@@ -319,6 +350,7 @@ class DeliveryRepository:
         )
 
     async def exists(self, delivery_id: UUID) -> bool:
+        await self._written()
         return bool(
             await self._conn.fetchval(
                 "SELECT EXISTS (SELECT 1 FROM notifier.deliveries WHERE delivery_id = $1)",
@@ -330,6 +362,7 @@ class DeliveryRepository:
         """Drop the Party's contact from a request's stored bodies, and the errors of mail to
         it (an SMTP refusal may quote its address). Pending mail to it then fails as "contact
         removed"."""
+        await self._written()
         await self._conn.execute(
             "UPDATE notifier.deliveries SET "
             "payload = CASE WHEN (payload::jsonb -> 'data') ? 'contact' "
