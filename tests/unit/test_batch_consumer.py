@@ -6,11 +6,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from types import TracebackType
-from typing import TypeAlias
+from typing import Any, TypeAlias
 from uuid import uuid4
 
 import asyncpg
+import fast_depends.utils
+import pytest
 from aiokafka import ConsumerRecord, TopicPartition
+from faststream.kafka import KafkaBroker, TestKafkaBroker
 
 from shared.consuming import (
     Apply,
@@ -21,6 +24,7 @@ from shared.consuming import (
     SharedSubscription,
     committed_positions,
     rewind_points,
+    subscribe_reliably,
 )
 from shared.envelope import Envelope, PoisonRecord, build_record
 from shared.events import AssignmentResponse
@@ -275,3 +279,30 @@ async def test_a_batch_whose_commit_fails_counts_only_the_units_that_commit() ->
 
     assert outcomes == [Outcome.APPLIED] * 2
     assert sorted(counted) == ["a", "b"]  # once each, by the units of the record-by-record replay
+
+
+async def test_faststream_hands_a_batch_over_without_a_worker_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The handler reads its message from FastStream's context itself: a handler parameter for
+    it would be resolved in a worker thread, for every batch (fast_depends' run_in_threadpool,
+    150 µs of CPU a batch). FastStream's in-memory broker is enough to see that wiring."""
+    threaded: list[object] = []
+    real = fast_depends.utils.run_in_threadpool
+
+    async def counted(func: Any, *args: Any, **kwargs: Any) -> Any:
+        threaded.append(func)
+        return await real(func, *args, **kwargs)
+
+    monkeypatch.setattr(fast_depends.utils, "run_in_threadpool", counted)
+    store = FakeStore()
+    broker = KafkaBroker()
+    subscribe_reliably(
+        broker, _consumer(Units(store), DeadLetters()), "t", group_id="g", description="test"
+    )
+    event = AssignmentResponse(assignment_id=uuid4(), partner_id="p1", decision="accept")
+    out = build_record(event, source="/test", subject="p1")
+    async with TestKafkaBroker(broker) as test_broker:
+        await test_broker.publish(out.value, topic="t", key=out.key, headers=out.headers)
+    assert _queued(store) == [b"p1"]  # applied: the use case queued its event
+    assert threaded == []
