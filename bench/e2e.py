@@ -269,8 +269,16 @@ async def _bench(cfg: stack.StackSettings, args: argparse.Namespace) -> dict[str
 
             rate = args.open_rate or throughput / 2
             print(f"  open loop at {rate:.1f} requests/s, {args.duration:.0f}s")
+            before = infra.cpu_seconds(cfg, instances)
             latencies = await load.open(rate, args.duration)
-            results["open_loop"] = {"rate_per_s": round(rate, 2), **latency_summary(latencies)}
+            # At a rate both sides of a comparison can be given (--open-rate), the CPU a request
+            # costs does not depend on the throughput the closed loop happened to reach.
+            open_cpu = cpu_per_request(before, infra.cpu_seconds(cfg, instances), len(latencies))
+            results["open_loop"] = {
+                "rate_per_s": round(rate, 2),
+                **latency_summary(latencies),
+                "cpu_ms_per_request": open_cpu,
+            }
 
             print("  raw baselines")
             results["raw"] = {

@@ -42,11 +42,13 @@ def report(results: dict[str, Any]) -> None:
     )
     table(
         f"open loop at {opened['rate_per_s']:.1f} requests/s",
-        ["requests", "p50 ms", "p99 ms", "p99.9 ms", "max ms"],
+        ["requests", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "CPU ms/request"],
         [
             [
                 f"{opened.get('count', 0):.0f}",
                 *(f"{opened.get(k, 0):.0f}" for k in ("p50_ms", "p99_ms", "p99.9_ms", "max_ms")),
+                f"{_service_cpu(opened.get('cpu_ms_per_request', {})):.1f} "
+                f"({_by_process(opened.get('cpu_ms_per_request', {}))})",
             ]
         ],
     )
