@@ -117,24 +117,6 @@ SCHEMAS = ("intake", "matcher", "notifier")
 
 
 @pytest.fixture
-async def outbox_kept_from_kafka(pool: asyncpg.Pool) -> AsyncIterator[None]:
-    """For tests that run consumers without a relay: the outbox rows they queue are not for
-    Kafka, and a later module's service would relay them. Rows for a test's own topics would
-    then hold its relay (rows leave in order) while the producer times out on each, and delay
-    that module's events by tens of seconds. Marked published when the test ends."""
-    marks = {
-        s: await pool.fetchval(f"SELECT coalesce(max(id), 0) FROM {s}.outbox") for s in SCHEMAS
-    }
-    yield
-    for schema, mark in marks.items():
-        await pool.execute(
-            f"UPDATE {schema}.outbox SET published_at = now() "
-            "WHERE id > $1 AND published_at IS NULL",
-            mark,
-        )
-
-
-@pytest.fixture
 def unique() -> str:
     """A fresh suffix, so each test makes its own ids, topics and groups."""
     return uuid.uuid4().hex[:12]

@@ -39,8 +39,8 @@ from tests.kafka_helpers import collect, header
 FAST = RetryPolicy(base_seconds=0.01, max_seconds=0.05, max_failures=2)
 
 # Several tests count the offers the real matcher makes: partners must have room. The offers
-# are not relayed: no later module's matcher must send them (tests/conftest.py).
-pytestmark = pytest.mark.usefixtures("idle_partners", "outbox_kept_from_kafka")
+# are not relayed, and are marked published when the module ends (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("idle_partners")
 
 
 def _accepted(request_id: UUID) -> RequestAccepted:
