@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import signal
+from datetime import datetime
 from typing import Any
+
+import asyncpg
 
 from deploy.local import processes, stack
 from shared.kafka_acls import service_principal
@@ -63,6 +67,54 @@ class Services:
     def stop_all(self) -> None:
         for service in stack.SERVICES:
             self.stop(service)
+
+    async def where_it_stands(self, service: str, since: datetime) -> str:
+        """For a failure message: what `service` consumed and relayed since `since`, who holds
+        the advisory locks (an outbox relay leads by one), and its last warnings and errors."""
+        conn = await asyncpg.connect(self.cfg.db_url)
+        try:
+            inbox = await conn.fetch(
+                f"SELECT consumer, count(*) AS n FROM {service}.inbox "
+                "WHERE processed_at >= $1 GROUP BY consumer ORDER BY consumer",
+                since,
+            )
+            outbox = await conn.fetch(
+                f"SELECT topic, count(published_at) AS sent, count(*) AS n FROM {service}.outbox "
+                "WHERE created_at >= $1 GROUP BY topic ORDER BY topic",
+                since,
+            )
+            locks = await conn.fetch(
+                "SELECT l.pid, l.objid, a.application_name, a.backend_start, a.state "
+                "FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
+                "WHERE l.locktype = 'advisory' AND l.granted"
+            )
+        finally:
+            await conn.close()
+        return "\n".join(
+            [
+                f"{service}.inbox since then: {[dict(r) for r in inbox]}",
+                f"{service}.outbox since then (sent of n): {[dict(r) for r in outbox]}",
+                f"advisory locks held: {[dict(r) for r in locks]}",
+                f"{service} pid: {self.pid(service)}; its last warnings and errors:",
+                *self._complaints(service, 25),
+            ]
+        )
+
+    def _complaints(self, service: str, most: int) -> list[str]:
+        path = self.cfg.log_file(service)
+        if not path.exists():
+            return [f"(no log at {path})"]
+        lines = path.read_text(errors="replace").splitlines()
+        found = [line for line in lines if _level(line) in {"WARNING", "ERROR", "CRITICAL"}]
+        return found[-most:] or lines[-most:]
+
+
+def _level(line: str) -> str | None:
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        return None
+    return entry.get("level") if isinstance(entry, dict) else None
 
 
 def _quiet(line: str) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 
@@ -35,13 +36,15 @@ async def test_in_a_poison_storm_every_good_submission_is_accepted_and_every_bad
     kinds = sorted({r.kind for r in records})
     assert kinds == ["good", "not_cloudevent", "not_json", "oversized_blob", "oversized_json"]
     accepted = await latest_consumer(kafka, topics.REQUESTS)
+    began = datetime.now(UTC)
     try:
         storm = await produce(kafka, records, source)
         waiting = set(storm.good_refs)
         try:
             await asyncio.wait_for(wait_accepted(accepted, source, waiting), 120)
         except TimeoutError:
-            pytest.fail(f"{len(waiting)} of {GOOD} good submissions were never accepted")
+            stands = await services.where_it_stands("intake", began)
+            pytest.fail(f"{len(waiting)} of {GOOD} good submissions were never accepted\n{stands}")
     finally:
         await accepted.stop()
     EXAMPLES["poison storm: good"] += len(storm.good_refs)
