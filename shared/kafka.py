@@ -10,7 +10,12 @@ from typing import Any
 
 from aiokafka import ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import (
+    TopicAlreadyExistsError,
+    TopicAuthorizationFailedError,
+    UnknownTopicOrPartitionError,
+)
+from aiokafka.structs import RecordMetadata
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
@@ -185,15 +190,40 @@ class DeadLetters:
         )
 
 
+class TopicRefusedError(Exception):
+    """Kafka refused one topic, not every record: this principal may not write it (an ACL
+    missing, a tenant's topic whose grant was withdrawn) or it does not exist. Records for other
+    topics can still go; see shared.outbox, which holds that topic's rows back."""
+
+    def __init__(self, topic: str, cause: Exception) -> None:
+        super().__init__(f"{topic}: {cause!r}")
+        self.topic = topic
+
+
+# The producer's answers about a topic rather than the broker: raised while it waits for the
+# topic's metadata, before the record is queued. (An unknown topic is reported only when the
+# producer's request timeout has run out.)
+_REFUSED_TOPIC = (TopicAuthorizationFailedError, UnknownTopicOrPartitionError)
+
+
 async def publish_all(
     broker: KafkaBroker, records: Iterable[tuple[str, bytes, dict[str, str], bytes]]
 ) -> None:
-    """Send records in order and wait until Kafka acknowledged all of them."""
-    pending = []
+    """Send records in order and wait until Kafka acknowledged all of them. Raises
+    `TopicRefusedError` at the first record whose topic Kafka refused, once the records queued
+    before it have been answered."""
+    pending: list[asyncio.Future[RecordMetadata]] = []
     for topic, key, headers, value in records:
         # Under the context stored with the record (an outbox row's): its trace goes on.
         with telemetry.restored(headers):
-            pending.append(
-                await broker.publish(value, topic=topic, key=key, headers=headers, no_confirm=True)
-            )
+            try:
+                sent = await broker.publish(
+                    value, topic=topic, key=key, headers=headers, no_confirm=True
+                )
+            except _REFUSED_TOPIC as exc:
+                # Those already queued are answered first: none is left unawaited, and a
+                # failure among them (the broker, not the topic) is the one reported.
+                await asyncio.gather(*pending)
+                raise TopicRefusedError(topic, exc) from exc
+            pending.append(sent)
     await asyncio.gather(*pending)

@@ -10,6 +10,12 @@ for good) would stop the relay for ever, since rows leave in order. Such a row i
 instead: kept in the table with the reason, counted (`stax_outbox_quarantined_total`), reported on
 the dead-letter topic, and passed over, so the rows behind it still go out, in order. A transient
 failure (broker down) quarantines nothing: the whole batch is retried.
+
+A topic Kafka refuses (this principal may not write it, or it does not exist) is neither: an
+operator can mend it, but until then its rows must not hold up every other topic's. The relay
+holds that topic's rows back, in their order, and retries the topic after a delay that doubles
+(up to five minutes); the other topics' rows go on. The backlog and its oldest row's age
+(shared.sampling) show what waits, and the log says which topic and why.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,7 +40,7 @@ from shared import telemetry, topics
 from shared.bounds import clip
 from shared.db import Conn, is_transient_db_error
 from shared.envelope import OutgoingRecord
-from shared.kafka import DEAD_LETTERED
+from shared.kafka import DEAD_LETTERED, TopicRefusedError
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +62,12 @@ UNPUBLISHABLE: tuple[type[Exception], ...] = (
     RecordTooLargeError,
     InvalidTopicError,
 )
+
+# How long a topic Kafka refused is held back at first, and at most: each refusal in a row
+# doubles it. Long enough not to spend the relay's time asking, short enough that an operator's
+# fix is seen soon.
+FIRST_HOLD_SECONDS = 5.0
+MAX_HOLD_SECONDS = 300.0
 
 QUARANTINED = Counter(
     "stax_outbox_quarantined_total",
@@ -90,6 +103,8 @@ class Outbox:
             "WHERE id = ANY($2::bigint[])) "
             f"SELECT id, ce_id, topic, key, headers, value FROM {schema}.outbox "
             "WHERE published_at IS NULL AND quarantined_at IS NULL AND id <> ALL($2::bigint[]) "
+            # Topics held back (OutboxRelay._hold): their rows wait, the others' go on.
+            "AND topic <> ALL($3::text[]) "
             "ORDER BY id LIMIT $1"
         )
         self.mark_published = (
@@ -165,6 +180,7 @@ class OutboxRelay:
         max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
         quarantined: Counter = QUARANTINED,
         on_relayed: Relayed | None = None,
+        first_hold_seconds: float = FIRST_HOLD_SECONDS,
     ) -> None:
         self._pool = pool
         self._outbox = outbox
@@ -180,6 +196,9 @@ class OutboxRelay:
         # Sent and acknowledged, not marked yet: the next batch's statement marks them. A crash
         # before it sends them again, as a crash between publish and mark always could.
         self._unmarked: list[int] = []
+        self._first_hold = first_hold_seconds
+        # Topics Kafka refused: until when each is held back, and for how long it was.
+        self._holds: dict[str, _Hold] = {}
 
     async def run(self) -> None:
         """Relay until cancelled; survives database and broker outages by retrying."""
@@ -237,15 +256,20 @@ class OutboxRelay:
         """Publish one batch; rows are marked only after Kafka acknowledged all of them (by the
         next call, or at once when some are quarantined: those can never be published). Returns
         the number of rows handled; a call that returns 0 has marked every row sent before."""
-        found = await conn.fetch(self._outbox.select_batch, self._batch, self._unmarked)
+        found = await conn.fetch(
+            self._outbox.select_batch, self._batch, self._unmarked, self._held()
+        )
         self._unmarked = []
         rows = [_Row.of(r) for r in found]
         if not rows:
             return 0
         unpublishable = self._oversized(rows)
-        unpublishable += await self._publish([r for r in rows if r.size <= self._max_bytes])
-        unsent = {r.id for r, _ in unpublishable}
+        sendable = [r for r in rows if r.size <= self._max_bytes]
+        refused, held = await self._publish(sendable)
+        unpublishable += refused
+        unsent = {r.id for r, _ in unpublishable} | {r.id for r in sendable if r.topic in held}
         sent = [r for r in rows if r.id not in unsent]
+        self._let_through({r.topic for r in sent})
         if unpublishable:  # rare: both marks or neither, so each is reported once
             async with conn.transaction():
                 await conn.execute(self._outbox.mark_published, [r.id for r in sent])
@@ -268,24 +292,61 @@ class OutboxRelay:
             if r.size > limit
         ]
 
-    async def _publish(self, rows: list[_Row]) -> list[tuple[_Row, str]]:
-        """Publish `rows` in order; returns those the producer refused for good, with why."""
-        try:
-            await self._publish_all([r.record for r in rows])
-            return []
-        except UNPUBLISHABLE:
-            # Which row? Send them one at a time, in order, to find out. Rows of the batch that
-            # were sent already go out again: the same ce_id, which consumers' inboxes absorb.
-            return await self._publish_one_by_one(rows)
+    async def _publish(self, rows: list[_Row]) -> tuple[list[tuple[_Row, str]], set[str]]:
+        """Publish `rows` in order, but for the topics Kafka refuses. Returns the rows the
+        producer refused for good, with why, and the topics held back (their rows unsent)."""
+        while True:  # each pass holds one more topic back: as many passes as topics, at most
+            held = {r.topic for r in rows} & set(self._held())
+            try:
+                await self._publish_all([r.record for r in rows if r.topic not in held])
+                return [], held
+            except TopicRefusedError as exc:
+                # Rows of the batch sent before it go out again next pass: the same ce_id,
+                # which consumers' inboxes absorb.
+                self._hold(exc)
+            except UNPUBLISHABLE:
+                # Which row? Send them one at a time, in order, to find out. Rows of the batch
+                # that were sent already go out again, as above.
+                return await self._publish_one_by_one(rows)
 
-    async def _publish_one_by_one(self, rows: list[_Row]) -> list[tuple[_Row, str]]:
+    async def _publish_one_by_one(
+        self, rows: list[_Row]
+    ) -> tuple[list[tuple[_Row, str]], set[str]]:
         refused = []
         for row in rows:
+            if row.topic in self._held():
+                continue
             try:
                 await self._publish_all([row.record])
+            except TopicRefusedError as exc:
+                self._hold(exc)
             except UNPUBLISHABLE as exc:
                 refused.append((row, f"{type(exc).__name__}: {exc}"))
-        return refused
+        return refused, {r.topic for r in rows} & set(self._held())
+
+    def _held(self) -> list[str]:
+        """The topics whose rows the next batch leaves out: those whose hold has not run out.
+        (One that has is tried again; `_hold` or `_let_through` then decides.)"""
+        now = time.monotonic()
+        return [topic for topic, hold in self._holds.items() if hold.until > now]
+
+    def _hold(self, refused: TopicRefusedError) -> None:
+        before = self._holds.get(refused.topic)
+        seconds = min(before.seconds * 2, MAX_HOLD_SECONDS) if before else self._first_hold
+        self._holds[refused.topic] = _Hold(time.monotonic() + seconds, seconds)
+        log.error(
+            "outbox relay %s: Kafka refused topic %s (%r); its rows wait, in order, and it is "
+            "tried again in %g s; rows for other topics go on",
+            self._outbox.schema,
+            refused.topic,
+            refused.__cause__,
+            seconds,
+        )
+
+    def _let_through(self, topics_sent: set[str]) -> None:
+        for topic in topics_sent & self._holds.keys():
+            del self._holds[topic]
+            log.warning("outbox relay %s: topic %s accepted again", self._outbox.schema, topic)
 
     async def _quarantine(self, conn: Conn, rows: list[tuple[_Row, str]]) -> None:
         """Set rows aside for good, and tell operators on the dead-letter topic. In the batch's
@@ -308,6 +369,12 @@ class OutboxRelay:
 
 
 @dataclass(frozen=True)
+class _Hold:
+    until: float  # time.monotonic()
+    seconds: float
+
+
+@dataclass(frozen=True)
 class _Row:
     """One outbox row, and the size the producer will count for it."""
 
@@ -315,6 +382,10 @@ class _Row:
     ce_id: str
     record: KafkaRecord
     size: int
+
+    @property
+    def topic(self) -> str:
+        return self.record[0]
 
     @classmethod
     def of(cls, row: asyncpg.Record) -> _Row:

@@ -139,9 +139,10 @@ def _no_service_outlives_its_module(request: pytest.FixtureRequest) -> Iterator[
 async def _forget_unrelayed(database_url: str) -> list[str]:
     """Mark published every outbox row still waiting for a relay once a module's services are
     stopped: rows its tests queued with no relay running, or its services had no time to send.
-    The next module's services would relay them first (rows leave in id order); and a row for a
-    topic the service may not write (a test playing another service in its schema) failed its
-    relay's every batch for the rest of the session, each retried after up to 15 s."""
+    The next module's services would relay them first (rows leave in id order), into that
+    module's tests; and a row for a topic the service may not write (a test playing another
+    service in its schema) would be held back, its refusal logged, for the rest of the session.
+    (Before relays held such rows back, one stalled every row behind it: see shared.outbox.)"""
     conn = await asyncpg.connect(database_url)
     try:
         left = []

@@ -26,8 +26,7 @@ SCHEMA = "matcher"
 
 # The rows these tests queue in matcher.outbox are ta.assignment.response events on
 # ta.assignments.responses.v1, a topic matcher's principal may not write: left unpublished, a
-# later module's matcher relay failed on them with TopicAuthorizationFailedError for the rest of
-# the session, retrying each batch (the rows behind them too) every 2, 4, 8, then 15 s. They are
+# later module's matcher relay would hold them back (shared.outbox) and log the refusal. They are
 # marked published when the module ends (tests/conftest.py, _forget_unrelayed).
 
 

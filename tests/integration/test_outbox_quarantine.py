@@ -1,8 +1,10 @@
-"""An outbox row that can never be published is set aside, and never blocks the rows behind it
-(real PostgreSQL, real Kafka)."""
+"""An outbox row that can never be published is set aside, and never blocks the rows behind it;
+rows for a topic Kafka refuses wait without holding up other topics' (real PostgreSQL, real
+Kafka)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from uuid import uuid4
 
@@ -12,11 +14,13 @@ from aiokafka.errors import KafkaConnectionError
 from faststream.kafka import KafkaBroker
 from prometheus_client import REGISTRY
 
+from deploy.local import stack
 from shared import topics
 from shared.envelope import OutgoingRecord, build_record
 from shared.events import AssignmentResponse
-from shared.kafka import ensure_topics, publish_all
+from shared.kafka import ensure_topics, make_broker, publish_all
 from shared.kafka_access import KafkaAccess
+from shared.kafka_acls import service_principal
 from shared.outbox import KafkaRecord, Outbox, OutboxRelay
 from shared.sampling import OutboxBacklog
 from tests.kafka_helpers import Record, collect, header
@@ -210,3 +214,60 @@ async def test_a_broker_outage_quarantines_nothing_and_the_batch_is_retried(
     records = await collect(kafka, topic, until=lambda rs: len(rs) >= 3, wait=10)
     assert [header(r, "ce_id") for r in records] == [str(r.ce_id) for r in sent]
     assert _quarantined(outbox) == 0
+
+
+async def test_rows_for_a_topic_kafka_refuses_wait_in_order_and_the_other_topics_go_on(
+    pool: asyncpg.Pool,
+    infra: stack.StackSettings,
+    broker: KafkaBroker,
+    kafka: KafkaAccess,
+    outbox: Outbox,
+    topic: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # matcher's principal may write ta.assignments.v1 but not the test's topic: a tenant's
+    # topic whose grant was withdrawn, or an ACL an operator forgot, looks the same to a relay.
+    key = str(uuid4()).encode()
+    allowed = [_record(topics.ASSIGNMENTS, key) for _ in range(3)]
+    refused = [_record(topic, key) for _ in range(2)]
+    sent = [allowed[0], refused[0], allowed[1], refused[1], allowed[2]]
+    await _queue(pool, outbox, sent)
+    as_matcher = make_broker(infra.kafka_access(service_principal("matcher")), service="test")
+    await as_matcher.connect()
+    publisher = {"broker": as_matcher}
+    relay = OutboxRelay(
+        pool, outbox, lambda rs: publish_all(publisher["broker"], rs), first_hold_seconds=0.5
+    )
+    try:
+        # Idle means a batch found nothing: the refused rows, though unpublished, are left out
+        # of the batches until their hold runs out (not asked about every batch).
+        await _relay_until_idle(relay, pool)
+        await asyncio.sleep(0.6)  # the hold runs out; refused again, held twice as long
+        await _relay_until_idle(relay, pool)
+    finally:
+        await as_matcher.stop()
+    holds = [r.getMessage() for r in caplog.records if "Kafka refused topic" in r.getMessage()]
+    assert [h.split("tried again in ")[1].split(" s;")[0] for h in holds] == ["0.5", "1"]
+
+    ours = {str(r.ce_id) for r in allowed}
+    out = await collect(
+        kafka,
+        topics.ASSIGNMENTS,
+        matching=lambda r: header(r, "ce_id") in ours,
+        until=lambda rs: len(rs) >= 3,
+        wait=10,
+    )
+    # In order; the row sent before the refusal went out again (the same ce_id, absorbed).
+    assert list(dict.fromkeys(header(r, "ce_id") for r in out)) == [str(r.ce_id) for r in allowed]
+    rows = await _rows(pool, outbox)
+    waiting = [rows[str(r.ce_id)] for r in refused]
+    assert all(r["published_at"] is None and r["quarantined_at"] is None for r in waiting)
+    assert _quarantined(outbox) == 0  # an operator can mend it: nothing is set aside
+
+    publisher["broker"] = broker  # the grant is mended: the admin may write any topic
+    await asyncio.sleep(1.1)  # the hold runs out
+    await _relay_until_idle(relay, pool)
+    late = await collect(kafka, topic, until=lambda rs: len(rs) >= 2, wait=10)
+    assert [header(r, "ce_id") for r in late] == [str(r.ce_id) for r in refused]
+    rows = await _rows(pool, outbox)
+    assert all(rows[str(r.ce_id)]["published_at"] is not None for r in sent)
