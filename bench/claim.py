@@ -87,7 +87,7 @@ async def _claim(units: NotifierUnits) -> tuple[list[Delivery], float]:
             max_in_flight_per_endpoint=4,
             limit=10,
         )
-    return claimed, time.perf_counter() - started
+    return claimed.deliveries, time.perf_counter() - started
 
 
 async def _record(units: NotifierUnits, claimed: Sequence[Delivery]) -> None:

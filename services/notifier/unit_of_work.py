@@ -15,6 +15,7 @@ import asyncpg
 
 from services.notifier.domain import (
     AttemptRecord,
+    Claim,
     Contact,
     Delivery,
     DeliveryStatus,
@@ -134,7 +135,7 @@ class Deliveries(Protocol):
         max_in_flight_per_endpoint: int,
         partners: Sequence[str] | None = None,
         limit: int,
-    ) -> list[Delivery]: ...
+    ) -> Claim: ...
     async def record_attempts(
         self, attempts: Sequence[tuple[UUID, datetime, AttemptRecord]]
     ) -> set[UUID]: ...

@@ -15,6 +15,7 @@ from uuid import UUID
 
 from services.notifier.domain import (
     AttemptRecord,
+    Claim,
     Contact,
     Delivery,
     DeliveryStatus,
@@ -438,7 +439,7 @@ class FakeDeliveries:
         max_in_flight_per_endpoint: int,
         partners: Sequence[str] | None = None,
         limit: int,
-    ) -> list[Delivery]:
+    ) -> Claim:
         claimed: list[Delivery] = []
         while len(claimed) < limit:
             one = await self.claim_due(
@@ -450,7 +451,9 @@ class FakeDeliveries:
             if one is None:
                 break
             claimed.append(one)
-        return claimed
+        endpoints = {d.target.endpoint_id for d in claimed if isinstance(d.target, WebhookTarget)}
+        full = any(not self._has_room(e, now, max_in_flight_per_endpoint) for e in endpoints)
+        return Claim(claimed, held_back=full)
 
     def _has_room(self, endpoint_id: UUID | None, now: datetime, most: int) -> bool:
         if endpoint_id is None:

@@ -16,6 +16,7 @@ import pytest
 
 from services.notifier.domain import (
     AttemptRecord,
+    Claim,
     Delivery,
     EmailTarget,
     EndpointChanges,
@@ -100,7 +101,13 @@ def _new(
 async def _claim(
     uow: NotifierUnitOfWork, partner: str, *, cap: int = 2, limit: int = 3
 ) -> list[Delivery]:
-    """A worker's claim at NOW, scoped to the test's partner."""
+    """A worker's claim at NOW, scoped to the test's partner: what it leased."""
+    return (await _claim_with_news(uow, partner, cap=cap, limit=limit)).deliveries
+
+
+async def _claim_with_news(
+    uow: NotifierUnitOfWork, partner: str, *, cap: int = 2, limit: int = 3
+) -> Claim:
     return await uow.deliveries.claim_batch(
         now=NOW, lease_until=LEASE, max_in_flight_per_endpoint=cap, partners=[partner], limit=limit
     )
@@ -497,6 +504,30 @@ async def test_a_leased_delivery_is_not_due_and_an_endpoint_holds_at_most_its_ca
     assert again is not None
 
 
+async def test_a_claim_says_when_it_left_deliveries_waiting_for_an_endpoints_cap(
+    units: NotifierUnits, partner: str
+) -> None:
+    # What tells a worker to look again once its sends end: nothing else announces that a
+    # lease was let go (tests/notifier/test_workers.py shows the worker's side).
+    busy = await _endpoint(units, partner, [])
+    quiet = await _endpoint(units, partner, [])
+    contact_id = await _contact(units, partner)
+    async with units() as uow:
+        await uow.deliveries.add(_new(partner, endpoint_id=quiet))
+        await uow.deliveries.add(_new(partner, contact_id=contact_id))
+    async with units() as uow:  # one for an endpoint with room to spare, one e-mail
+        calm = await _claim_with_news(uow, partner, cap=2, limit=5)
+    assert len(calm.deliveries) == 2
+    assert not calm.held_back
+    async with units() as uow:
+        for _ in range(3):
+            await uow.deliveries.add(_new(partner, endpoint_id=busy))
+    async with units() as uow:  # the busy endpoint's cap of 2 leaves its third due
+        capped = await _claim_with_news(uow, partner, cap=2, limit=5)
+    assert len(capped.deliveries) == 2
+    assert capped.held_back
+
+
 async def test_a_batch_claim_takes_the_most_urgent_first_and_keeps_each_endpoints_cap(
     units: NotifierUnits, partner: str
 ) -> None:
@@ -508,22 +539,16 @@ async def test_a_batch_claim_takes_the_most_urgent_first_and_keeps_each_endpoint
         for new in [*hooks, *mails]:
             await uow.deliveries.add(new)
     async with units() as uow:
-        first = await uow.deliveries.claim_batch(
-            now=NOW, lease_until=LEASE, max_in_flight_per_endpoint=3, partners=[partner], limit=5
-        )
+        first = await _claim(uow, partner, cap=3, limit=5)
     # Five asked for: the endpoint's cap of 3 leaves its fourth due; both e-mails are taken.
     assert len(first) == 5
     assert sum(isinstance(d.target, EmailTarget) for d in first) == 2
     assert {d.lease for d in first} == {LEASE}
     async with units() as uow:  # the cap counts the leases committed before
-        second = await uow.deliveries.claim_batch(
-            now=NOW, lease_until=LEASE, max_in_flight_per_endpoint=3, partners=[partner], limit=5
-        )
+        second = await _claim(uow, partner, cap=3, limit=5)
     assert second == []
     async with units() as uow:
-        third = await uow.deliveries.claim_batch(
-            now=NOW, lease_until=LEASE, max_in_flight_per_endpoint=4, partners=[partner], limit=5
-        )
+        third = await _claim(uow, partner, cap=4, limit=5)
     taken = {d.delivery_id for d in [*first, *third]}
     assert taken == {n.delivery_id for n in [*hooks, *mails]}
 

@@ -7,6 +7,7 @@ the worker."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -77,6 +78,26 @@ async def test_a_queued_delivery_wakes_an_idle_worker_at_once(
             await apply(pool, offer, envelope)  # fan-out commits the delivery: NOTIFY
             waited = await _seconds_until(settled(pool, partner, 1))
     assert len(receiver.received) == 1
+    assert waited < 5.0, waited  # not the ten-minute poll
+
+
+async def test_deliveries_held_back_by_an_endpoints_cap_go_out_as_its_leases_are_let_go(
+    pool: asyncpg.Pool, database_url: str, unique: str
+) -> None:
+    # Queued before the worker starts, so no commit announces them one by one: with a cap of 1,
+    # four deliveries take four claims, and after each (not full) batch only the claim's own
+    # news that it left some waiting sends the worker to look again (deliver_due's more_due).
+    partner = f"p-{unique}"
+    with receiving(Reply(204)) as receiver:
+        await add_endpoint(pool, partner, receiver.url)
+        for _ in range(4):
+            envelope, offer = offer_event(partner)
+            await apply(pool, offer, envelope)
+        async with delivery_deps(pool, [partner], max_in_flight=1) as deps:
+            batched = dataclasses.replace(deps, rules=dataclasses.replace(deps.rules, batch=8))
+            async with idle_worker(batched, database_url):
+                waited = await _seconds_until(settled(pool, partner, 4))
+    assert len(receiver.received) == 4
     assert waited < 5.0, waited  # not the ten-minute poll
 
 

@@ -35,6 +35,7 @@ from services.notifier.domain.mail import (
 )
 from services.notifier.domain.models import (
     AttemptRecord,
+    Claim,
     Contact,
     Delivery,
     DeliveryStatus,
@@ -91,6 +92,7 @@ __all__ = [
     "AttemptRecord",
     "AttemptResult",
     "Audience",
+    "Claim",
     "Contact",
     "Delivery",
     "DeliveryStatus",

@@ -178,6 +178,16 @@ class Delivery:
 
 
 @dataclass(frozen=True)
+class Claim:
+    """What one claim leased, and whether it left due deliveries behind for an endpoint's cap
+    (an endpoint of the batch now holds all the leases it may): those fall due for a claim as
+    soon as a lease is let go, which no doorbell announces."""
+
+    deliveries: list[Delivery]
+    held_back: bool = False
+
+
+@dataclass(frozen=True)
 class AttemptRecord:
     """An attempt's outcome, to store on the delivery (under its lease)."""
 

@@ -171,17 +171,22 @@ async def deliver_due(
     recorder: OutcomeRecorder | None = None,
 ) -> int:
     """Attempt the most urgent due deliveries, up to `rules.batch`; how many (0: none due).
-    A full batch calls `more_due` before sending: more may be due, for another worker.
-    Outcomes go through `recorder`, the process's (or one of this call's own)."""
+    Calls `more_due` when more may be due than this call took: before sending, for another
+    worker, when the batch is full; after the sends, once their leases are let go, when the
+    claim left deliveries waiting for an endpoint's cap. Otherwise nothing calls for another
+    look until the doorbell rings: new work announces itself, and retries fall due by the
+    clock (the workers' poll). Outcomes go through `recorder`, the process's (or one of this
+    call's own)."""
     now = clock()
     async with units() as uow:
-        deliveries = await uow.deliveries.claim_batch(
+        claim = await uow.deliveries.claim_batch(
             now=now,
             lease_until=now + timedelta(seconds=rules.lease_seconds),
             max_in_flight_per_endpoint=rules.max_in_flight_per_endpoint,
             partners=rules.partners,
             limit=rules.batch,
         )
+    deliveries = claim.deliveries
     if not deliveries:
         return 0
     if len(deliveries) == rules.batch:
@@ -193,6 +198,8 @@ async def deliver_due(
     )
     for failure in (x for x in done if isinstance(x, BaseException)):
         raise failure  # the worker backs off; every send of the batch has ended by now
+    if claim.held_back:
+        more_due()
     return len(deliveries)
 
 

@@ -11,6 +11,7 @@ import asyncpg
 
 from services.notifier.domain import (
     AttemptRecord,
+    Claim,
     Delivery,
     DeliveryStatus,
     EmailTarget,
@@ -106,7 +107,8 @@ WITH held AS (
 UPDATE notifier.deliveries d SET claimed_until = $2, next_attempt_at = $2
 FROM ranked r LEFT JOIN held h ON h.endpoint_id = r.endpoint_id
 WHERE d.delivery_id = r.id AND (r.endpoint_id IS NULL OR coalesce(h.n, 0) + r.nth <= $5)
-RETURNING d.delivery_id
+-- full: this lease takes its endpoint to the cap (see Claim.held_back).
+RETURNING d.delivery_id, r.endpoint_id IS NOT NULL AND coalesce(h.n, 0) + r.nth >= $5 AS full
 """
 
 _LIST = (
@@ -225,7 +227,7 @@ class DeliveryRepository:
             partners=partners,
             limit=1,
         )
-        return claimed[0] if claimed else None
+        return claimed.deliveries[0] if claimed.deliveries else None
 
     async def claim_batch(
         self,
@@ -235,10 +237,12 @@ class DeliveryRepository:
         max_in_flight_per_endpoint: int,
         partners: Sequence[str] | None = None,
         limit: int,
-    ) -> list[Delivery]:
+    ) -> Claim:
         """Lease up to `limit` of the most urgent due deliveries, most urgent first, with what
         sending them needs, never more leases per endpoint than the cap (those over it stay
-        due). The leases hold once the unit commits."""
+        due). The leases hold once the unit commits. `held_back` when one of the batch's
+        endpoints is now at its cap, or a picked row went to the cap of another claim: due
+        rows may wait for its leases to be let go."""
         await self._written()
         # A plain index scan marks the entries of dead row versions as it passes them, so the
         # next claim skips them; a bitmap scan never does and must visit each one's heap page.
@@ -251,9 +255,9 @@ class DeliveryRepository:
             _PICK, now, max_in_flight_per_endpoint, partners, limit, limit * _WINDOW_PER_ROW
         )
         if not rows:
-            return []
+            return Claim([])
         leased = {
-            r["delivery_id"]
+            r["delivery_id"]: r["full"]
             for r in await self._conn.fetch(
                 _LEASE,
                 [r["delivery_id"] for r in rows],
@@ -263,7 +267,10 @@ class DeliveryRepository:
                 max_in_flight_per_endpoint,
             )
         }
-        return [_delivery(r, lease_until) for r in rows if r["delivery_id"] in leased]
+        return Claim(
+            [_delivery(r, lease_until) for r in rows if r["delivery_id"] in leased],
+            held_back=any(leased.values()) or len(leased) < len(rows),
+        )
 
     async def record_attempts(
         self, attempts: Sequence[tuple[UUID, datetime, AttemptRecord]]
