@@ -34,8 +34,8 @@ async def run_worker(
     """Deliver while work is due; otherwise wait for the doorbell (a delivery queued, resent
     or recovered, or a worker that left some due: see deliver_due) or `poll_seconds` (retries
     fall due by the clock alone); back off on failures. After a batch that was not full, the
-    bell decides: looking again at once mostly found nothing (in bench-e2e, about 0.8 empty
-    claims a request, of four statements each)."""
+    bell decides: looking again at once often found nothing (in bench-e2e, deciding by the
+    bell took claims from 2.35 to 2.09 a request, four statements each)."""
     delay = poll_seconds
     while True:
         try:
