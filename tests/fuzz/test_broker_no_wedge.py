@@ -158,6 +158,7 @@ async def test_garbage_on_every_consumed_topic_never_wedges_a_partition(
     finally:
         await producer.stop()
 
+    began = datetime.now(UTC) - timedelta(minutes=2)  # before the services started
     deadline = time.monotonic() + 90
     behind: dict[tuple[str, str], int] = {}
     while time.monotonic() < deadline:
@@ -171,7 +172,14 @@ async def test_garbage_on_every_consumed_topic_never_wedges_a_partition(
         if not behind:
             break
         await asyncio.sleep(1)
-    assert not behind, f"wedged (group's committed offset is not past the good record): {behind}"
+    if behind:  # say where each wedged group's service stands: the logs go with the runner
+        stands = [
+            await services.where_it_stands(group.removeprefix("stax-"), began)
+            for group in sorted({group for _, group in behind})
+        ]
+        pytest.fail(
+            f"wedged (committed offset not past the good record): {behind}\n" + "\n".join(stands)
+        )
 
     dead = await collect(kafka, topics.DEADLETTER, until=lambda _: False, wait=3)
     lettered = {
