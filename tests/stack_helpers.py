@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import signal
 from datetime import datetime
 from typing import Any
@@ -11,6 +10,7 @@ import asyncpg
 
 from deploy.local import processes, stack
 from shared.kafka_acls import service_principal
+from tests.e2e.service_logs import ServiceLog
 
 
 class Services:
@@ -104,17 +104,7 @@ class Services:
         path = self.cfg.log_file(service)
         if not path.exists():
             return [f"(no log at {path})"]
-        lines = path.read_text(errors="replace").splitlines()
-        found = [line for line in lines if _level(line) in {"WARNING", "ERROR", "CRITICAL"}]
-        return found[-most:] or lines[-most:]
-
-
-def _level(line: str) -> str | None:
-    try:
-        entry = json.loads(line)
-    except ValueError:
-        return None
-    return entry.get("level") if isinstance(entry, dict) else None
+        return ServiceLog.read(self.cfg, service).complaints(most)
 
 
 def _quiet(line: str) -> None:

@@ -44,5 +44,22 @@ class ServiceLog:
         """The names of the needles found anywhere in the log."""
         return [name for name, needle in needles.items() if needle in self.text]
 
+    def complaints(self, most: int) -> list[str]:
+        """The last `most` warnings and errors (else the last `most` lines), as written. Unlike
+        lines(), it never fails on a line that is not JSON (a traceback, a crash's output): it
+        is read to explain a failure, and must not fail itself."""
+        lines = self.text.splitlines()
+        found = [line for line in lines if _level(line) in {"WARNING", "ERROR", "CRITICAL"}]
+        return found[-most:] or lines[-most:]
+
     def per_message_lines(self) -> list[dict[str, Any]]:
         return [line for line in self.lines() if line["message"] in PER_MESSAGE]
+
+
+def _level(line: str) -> str | None:
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        return None
+    level = entry.get("level") if isinstance(entry, dict) else None
+    return level if isinstance(level, str) else None
