@@ -27,22 +27,15 @@ Connect = Callable[[], Awaitable[asyncpg.Connection]]
 
 
 class Doorbell:
-    """Each ring wakes one waiter, the longest waiting; with none waiting, it is kept, and the
-    next wait returns at once. Waking every idle loop for each notice would send them all to
-    look for the same work (a thundering herd): the one woken takes what it can and rings again
-    (`ring`) when it found more than it could take.
+    """Each ring wakes one waiter, the longest waiting; with none waiting, the next wait returns
+    at once. Waking every idle loop for each notice would send them all to look for the same
+    work (a thundering herd): the one woken takes what it can and rings again (`ring`) when it
+    found more than it could take."""
 
-    Up to `keep` rings are kept (one by default): give it the number of loops that wait, so
-    that rings that came while all of them were busy send each of them to look once more, as
-    many as the work announced, not one loop alone while the others wait for their poll."""
-
-    def __init__(self, channel: str, *, keep: int = 1, reconnect_seconds: float = 1.0) -> None:
-        if keep < 1:
-            raise ValueError(f"a doorbell keeps at least one ring, not {keep}")
+    def __init__(self, channel: str, *, reconnect_seconds: float = 1.0) -> None:
         self.channel = channel
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
-        self._kept = 0
-        self._keep = keep
+        self._pending = False
         self._reconnect = reconnect_seconds
 
     def ring(self, *_args: Any) -> None:
@@ -52,12 +45,12 @@ class Doorbell:
             if not waiter.done():  # a waiter that timed out is done (cancelled)
                 waiter.set_result(None)
                 return
-        self._kept = min(self._kept + 1, self._keep)
+        self._pending = True
 
     async def wait(self, at_most: float) -> None:
         """Return when the bell rings for this waiter, or after `at_most` seconds."""
-        if self._kept:
-            self._kept -= 1
+        if self._pending:
+            self._pending = False
             return
         waiter = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)

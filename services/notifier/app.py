@@ -87,7 +87,7 @@ def start_workers(
     runtime: Runtime, units: NotifierUnits, settings: NotifierSettings, sending: Channels
 ) -> None:
     rules = delivery_rules(settings)
-    due = Doorbell(DUE_CHANNEL, keep=settings.notifier_workers)
+    due = Doorbell(DUE_CHANNEL)
     # Its own connection, not one of the pool's: it is held for as long as the process runs.
     runtime.spawn(due.listen(lambda: asyncpg.connect(settings.database_url)), "deliveries-due")
     # One for the process: outcomes of every worker's sends share its transactions.

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import time
 
-import pytest
-
 from shared.doorbell import Doorbell
 
 
@@ -43,21 +41,3 @@ async def test_a_waiter_that_timed_out_does_not_swallow_the_next_ring() -> None:
     await asyncio.sleep(0)
     bell.ring()
     await asyncio.wait_for(waiting, 1)
-
-
-async def test_rings_while_nobody_waits_are_kept_up_to_the_number_of_waiters_it_serves() -> None:
-    bell = Doorbell("test", keep=2)
-    for _ in range(5):  # all loops busy while five deliveries were announced
-        bell.ring()
-    started = time.monotonic()
-    await bell.wait(5)
-    await bell.wait(5)  # the second loop looks too, not after its poll
-    assert time.monotonic() - started < 0.5
-    started = time.monotonic()
-    await bell.wait(0.05)  # two kept, not five: a third looks only when rung
-    assert time.monotonic() - started >= 0.04
-
-
-def test_a_doorbell_that_keeps_no_ring_is_refused() -> None:
-    with pytest.raises(ValueError, match="at least one ring"):
-        Doorbell("test", keep=0)
