@@ -70,11 +70,11 @@ def cpu_per_request(
 def in_generator_units(cpu: Mapping[str, float]) -> float | None:
     """The stack's CPU per request (every process but the generator) over the generator's own.
 
-    The generator does the same work for each request in every run (one POST, one webhook
-    received), so its CPU per request moves with the machine's speed alone, and the ratio does
-    not: on this shared 2-core machine the same code measured 28 to 62 requests/s and 29 to 58
-    ms a request within half an hour, this ratio 15.2 to 18.0, and within 2 % in most series of
-    runs (docs/benchmarks.md). Compare code with it; compare machines with the milliseconds."""
+    The generator does the same work for each request in every run (a POST, the webhooks and the
+    e-mail received), so its CPU per request moves with the machine's speed, and most of that
+    drift cancels out of the ratio: on this shared machine three runs of one commit varied by
+    0.3-4.3 % in it, by 5.5-13 % in requests/s (docs/benchmarks.md). Compare code with it;
+    say where the stack stands in milliseconds and requests/s."""
     generator = cpu.get(GENERATOR, 0.0)
     if generator <= 0:
         return None
