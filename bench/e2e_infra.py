@@ -18,6 +18,7 @@ import asyncpg
 from aiohttp import web
 from aiosmtpd.controller import Controller
 
+from bench.e2e_stats import GENERATOR
 from deploy.local import kafka, postgres, processes, stack
 from shared.events import AssignmentOffered
 
@@ -150,7 +151,7 @@ def cpu_seconds(cfg: stack.StackSettings, instances: Instances) -> dict[str, flo
     pg = postgres.pid(cfg.postgres)
     groups["postgres"] = [pg, *_children(pg)] if pg else []
     out = {name: sum(map(_ticks, pids)) / tick for name, pids in groups.items()}
-    out["load generator"] = time.process_time()
+    out[GENERATOR] = time.process_time()
     return out
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import RESULTS, _git_commit, table
+from bench.e2e_stats import GENERATOR, in_generator_units
 
 
 def report(results: dict[str, Any]) -> None:
@@ -58,10 +59,9 @@ def report(results: dict[str, Any]) -> None:
         ["process", "ms/request"],
         [[k, f"{v:.2f}"] for k, v in cpu.items()]
         + [
-            [
-                "all but the generator",
-                f"{sum(v for k, v in cpu.items() if k != 'load generator'):.1f}",
-            ]
+            ["all but the generator", f"{_service_cpu(cpu):.1f}"],
+            # The machine's speed cancels out of this one: compare code with it.
+            ["  in generator units (the steady measure)", _units(cpu)],
         ],
     )
     table(
@@ -82,12 +82,20 @@ def report(results: dict[str, Any]) -> None:
     table(
         "scaling: closed-loop throughput, CPU and statements per request, by instances of each"
         " service",
-        ["instances", "requests/s", "CPU ms/request", "by process", "statements/request"],
+        [
+            "instances",
+            "requests/s",
+            "CPU ms/request",
+            "in generator units",
+            "by process",
+            "statements/request",
+        ],
         [
             [
                 s["instances"],
                 f"{s['requests_per_s']:.1f}",
                 f"{_service_cpu(s.get('cpu_ms_per_request', {})):.1f}",
+                _units(s.get("cpu_ms_per_request", {})),
                 _by_process(s.get("cpu_ms_per_request", {})),
                 _statements(s.get("statements_per_request", [])),
             ]
@@ -96,9 +104,9 @@ def report(results: dict[str, Any]) -> None:
     )
     traced = results.get("tracing_on")
     if traced:
-        untraced = sum(v for k, v in cpu.items() if k != "load generator")
+        untraced = _service_cpu(cpu)
         on = traced["cpu_ms_per_request"]
-        on_total = sum(v for k, v in on.items() if k != "load generator")
+        on_total = _service_cpu(on)
         table(
             "tracing: off (phase 1) against on (every trace sampled, OTLP/HTTP), same run",
             ["measure", "off", "on", "on / off"],
@@ -118,7 +126,7 @@ def report(results: dict[str, Any]) -> None:
                 *(
                     [f"  {k}", f"{cpu[k]:.2f}", f"{on[k]:.2f}", f"{on[k] / cpu[k]:.2f}"]
                     for k in cpu
-                    if k in on and cpu[k] > 0 and k != "load generator"
+                    if k in on and cpu[k] > 0 and k != GENERATOR
                 ),
                 ["spans per request", "", f"{traced['spans_per_request']:.1f}", ""],
                 ["receiver CPU ms/request", "", f"{traced['receiver_cpu_ms_per_request']:.2f}", ""],
@@ -148,6 +156,16 @@ def write(results: dict[str, Any], args: dict[str, Any], started: float) -> Path
             "python": platform.python_version(),
         },
         **results,
+        "cpu_in_generator_units": {
+            "closed_loop": _rounded(in_generator_units(results["cpu_ms_per_request"])),
+            "open_loop": _rounded(
+                in_generator_units(results.get("open_loop", {}).get("cpu_ms_per_request", {}))
+            ),
+            "scaling": {
+                str(s["instances"]): _rounded(in_generator_units(s.get("cpu_ms_per_request", {})))
+                for s in results["scaling"]
+            },
+        },
         "ratio_e2e_raw": {
             k: round(results["closed_loop"]["requests_per_s"] / v, 5)
             for k, v in results["raw"].items()
@@ -158,11 +176,20 @@ def write(results: dict[str, Any], args: dict[str, Any], started: float) -> Path
 
 
 def _service_cpu(cpu: dict[str, float]) -> float:
-    return sum(v for k, v in cpu.items() if k != "load generator")
+    return sum(v for k, v in cpu.items() if k != GENERATOR)
 
 
 def _by_process(cpu: dict[str, float]) -> str:
-    return " ".join(f"{k} {v:.1f}" for k, v in cpu.items() if k != "load generator")
+    return " ".join(f"{k} {v:.1f}" for k, v in cpu.items() if k != GENERATOR)
+
+
+def _units(cpu: dict[str, float]) -> str:
+    ratio = in_generator_units(cpu)
+    return "-" if ratio is None else f"{ratio:.2f}"
+
+
+def _rounded(ratio: float | None) -> float | None:
+    return None if ratio is None else round(ratio, 3)
 
 
 def _statements(statements: list[dict[str, Any]]) -> str:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 
 from bench.e2e_stats import (
+    GENERATOR,
     cdf_points,
     cpu_per_request,
+    in_generator_units,
     latency_summary,
     open_loop_plan,
     parse_instances,
@@ -33,6 +35,15 @@ def test_cpu_per_request_is_milliseconds_per_request_for_each_process() -> None:
     after = {"intake": 1.5, "kafka": 3.0, "new": 9.0}
     assert cpu_per_request(before, after, 100) == {"intake": 5.0, "kafka": 10.0}
     assert cpu_per_request(before, after, 0) == {}
+
+
+def test_cpu_in_generator_units_is_the_stacks_cpu_over_the_generators() -> None:
+    cpu = {"intake": 6.0, "kafka": 4.0, "postgres": 5.0, GENERATOR: 2.0}
+    assert in_generator_units(cpu) == 7.5
+    # A machine half as fast: every process twice the CPU, the same ratio.
+    assert in_generator_units({k: 2 * v for k, v in cpu.items()}) == 7.5
+    assert in_generator_units({"intake": 6.0}) is None
+    assert in_generator_units({"intake": 6.0, GENERATOR: 0.0}) is None
 
 
 def test_instances_and_cdf() -> None:
