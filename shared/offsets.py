@@ -58,17 +58,18 @@ class PacedCommits:
         if any(p in self._pending for p in partitions):
             await self.flush()
 
-    async def flush(self) -> None:
+    async def flush(self) -> bool:
+        """Commit what is pending; False when a failed commit kept it for the next one."""
         async with self._lock:
             pending, self._pending = self._pending, {}
             consumer = self._consumer
             if consumer is None or not pending:
-                return
+                return True
             held = consumer.assignment()
             offsets = {p: at for p, at in pending.items() if p in held}
             self._last = time.monotonic()
             if not offsets:
-                return
+                return True
             try:
                 await consumer.commit(offsets)
             except KafkaError as exc:
@@ -76,10 +77,19 @@ class PacedCommits:
                 # partitions went elsewhere, their next owner reads these records again.
                 self._pending = offsets | self._pending
                 log.warning("offset commit failed, kept for the next one: %r", exc)
+                return False
+            return True
 
     async def _flush_later(self) -> None:
-        await asyncio.sleep(max(0.0, self._last + self._interval - time.monotonic()))
-        try:
-            await self.flush()
-        except Exception as exc:  # noqa: BLE001 - a stopping consumer; the inbox covers a replay
-            log.warning("offset commit failed: %r", exc)
+        # Positions settled while this timer's commit was under way found it still running, so
+        # `settled` started no other: they are this timer's too. Without that, the last batch
+        # of a burst stayed uncommitted until the next batch came, however late.
+        while True:
+            await asyncio.sleep(max(0.0, self._last + self._interval - time.monotonic()))
+            try:
+                committed = await self.flush()
+            except Exception as exc:  # noqa: BLE001 - a stopping consumer; the inbox covers a replay
+                log.warning("offset commit failed: %r", exc)
+                return
+            if not committed or not self._pending:
+                return  # a failed commit's positions wait for the next batch, as before

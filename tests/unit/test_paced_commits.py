@@ -65,3 +65,31 @@ async def test_a_partition_no_longer_held_is_not_committed_and_a_failed_commit_i
     assert consumer.commits == []  # failed: kept for the next commit
     await commits.settled(_real(consumer), {P0: 3}, now=True)
     assert consumer.commits == [{P0: 3}]  # the newer position; P1 was never ours to commit
+
+
+class SlowConsumer(Consumer):
+    """Its commits take until `answer` is set: the group coordinator's round trip."""
+
+    def __init__(self, *held: TopicPartition) -> None:
+        super().__init__(*held)
+        self.asked = asyncio.Event()
+        self.answer = asyncio.Event()
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        self.asked.set()
+        await self.answer.wait()
+        await super().commit(offsets)
+
+
+async def test_a_batch_settled_while_the_timers_commit_is_under_way_is_committed_after_it() -> None:
+    consumer, commits = SlowConsumer(P0), PacedCommits(interval_s=0.1)
+    consumer.answer.set()
+    await commits.settled(_real(consumer), {P0: 1}, now=False)  # the first: at once
+    consumer.answer.clear()
+    consumer.asked.clear()
+    await commits.settled(_real(consumer), {P0: 5}, now=False)  # the timer's
+    await asyncio.wait_for(consumer.asked.wait(), 1)  # the timer is committing 5 ...
+    await commits.settled(_real(consumer), {P0: 7}, now=False)  # ... when this one settles
+    consumer.answer.set()
+    await asyncio.sleep(0.4)  # no batch comes after it: the last of the traffic
+    assert consumer.commits == [{P0: 1}, {P0: 5}, {P0: 7}]
