@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import RESULTS, _git_commit, table
-from bench.e2e_stats import GENERATOR, in_generator_units
+from bench.e2e_stats import GENERATOR, in_generator_units, service_cpu
 
 
 def report(results: dict[str, Any]) -> None:
@@ -48,7 +48,7 @@ def report(results: dict[str, Any]) -> None:
             [
                 f"{opened.get('count', 0):.0f}",
                 *(f"{opened.get(k, 0):.0f}" for k in ("p50_ms", "p99_ms", "p99.9_ms", "max_ms")),
-                f"{_service_cpu(opened.get('cpu_ms_per_request', {})):.1f} "
+                f"{service_cpu(opened.get('cpu_ms_per_request', {})):.1f} "
                 f"({_by_process(opened.get('cpu_ms_per_request', {}))})",
             ]
         ],
@@ -59,7 +59,7 @@ def report(results: dict[str, Any]) -> None:
         ["process", "ms/request"],
         [[k, f"{v:.2f}"] for k, v in cpu.items()]
         + [
-            ["all but the generator", f"{_service_cpu(cpu):.1f}"],
+            ["all but the generator", f"{service_cpu(cpu):.1f}"],
             # The machine's speed cancels out of this one: compare code with it.
             ["  in generator units (the steady measure)", _units(cpu)],
         ],
@@ -94,7 +94,7 @@ def report(results: dict[str, Any]) -> None:
             [
                 s["instances"],
                 f"{s['requests_per_s']:.1f}",
-                f"{_service_cpu(s.get('cpu_ms_per_request', {})):.1f}",
+                f"{service_cpu(s.get('cpu_ms_per_request', {})):.1f}",
                 _units(s.get("cpu_ms_per_request", {})),
                 _by_process(s.get("cpu_ms_per_request", {})),
                 _statements(s.get("statements_per_request", [])),
@@ -104,9 +104,9 @@ def report(results: dict[str, Any]) -> None:
     )
     traced = results.get("tracing_on")
     if traced:
-        untraced = _service_cpu(cpu)
+        untraced = service_cpu(cpu)
         on = traced["cpu_ms_per_request"]
-        on_total = _service_cpu(on)
+        on_total = service_cpu(on)
         table(
             "tracing: off (phase 1) against on (every trace sampled, OTLP/HTTP), same run",
             ["measure", "off", "on", "on / off"],
@@ -173,10 +173,6 @@ def write(results: dict[str, Any], args: dict[str, Any], started: float) -> Path
     }
     path.write_text(json.dumps(body, indent=2) + "\n")
     return path
-
-
-def _service_cpu(cpu: dict[str, float]) -> float:
-    return sum(v for k, v in cpu.items() if k != GENERATOR)
 
 
 def _by_process(cpu: dict[str, float]) -> str:

@@ -78,7 +78,12 @@ def in_generator_units(cpu: Mapping[str, float]) -> float | None:
     generator = cpu.get(GENERATOR, 0.0)
     if generator <= 0:
         return None
-    return sum(v for k, v in cpu.items() if k != GENERATOR) / generator
+    return service_cpu(cpu) / generator
+
+
+def service_cpu(cpu: Mapping[str, float]) -> float:
+    """The stack's CPU per request: every process but the generator."""
+    return sum(v for k, v in cpu.items() if k != GENERATOR)
 
 
 def cdf_points(latencies_s: Sequence[float]) -> tuple[list[float], list[float]]:
