@@ -161,6 +161,69 @@ def _settle(ended: _Ended, failure: Exception | None) -> None:
         ended.recorded.set_exception(failure)
 
 
+class DirectSends:
+    """Sends what a unit of work leased as it queued it (unit_of_work.Handoff), once that unit
+    commits: a fan-out's deliveries go out without a claim (a transaction, and the costliest
+    statement in bench-e2e) or a doorbell between. Until `open`, and after `close`, it takes
+    nothing: units leave their deliveries due, for the workers, as before. It holds at most
+    `most` sends; what does not fit is left to the workers too.
+
+    A lease taken here is a lease like a claim's: a crash before or during the send leaves the
+    row due again when it ends, re-sent with the same webhook-id."""
+
+    def __init__(self, clock: Callable[[], datetime], *, most: int) -> None:
+        self._clock = clock
+        self._most = most
+        self._senders: tuple[Channels, OutcomeRecorder, DeliveryRules] | None = None
+        self._sending: set[asyncio.Task[None]] = set()
+
+    def open(self, channels: Channels, recorder: OutcomeRecorder, rules: DeliveryRules) -> None:
+        self._senders = (channels, recorder, rules)
+
+    async def close(self) -> None:
+        """Take nothing more; stop the sends under way (their leases run out, and they are
+        sent again, as a stopped worker's are)."""
+        self._senders = None
+        for task in self._sending:
+            task.cancel()
+        await asyncio.gather(*self._sending, return_exceptions=True)
+
+    def terms(self, wanted: int) -> domain.LeaseTerms | None:
+        room = min(wanted, self._most - len(self._sending))
+        if self._senders is None or room <= 0:
+            return None
+        rules = self._senders[2]
+        now = self._clock()
+        return domain.LeaseTerms(
+            now=now,
+            lease_until=now + timedelta(seconds=rules.lease_seconds),
+            max_in_flight_per_endpoint=rules.max_in_flight_per_endpoint,
+            most=room,
+            partners=rules.partners,
+        )
+
+    def send(self, deliveries: Sequence[Delivery], now: datetime) -> None:
+        if self._senders is None:
+            return  # closed meanwhile: the leases run out, and the workers send them
+        channels, recorder, _ = self._senders
+        for delivery in deliveries:
+            # A context of its own: the committing unit's span and log fields are not the
+            # send's (it continues the trace the delivery was queued in).
+            task = asyncio.create_task(
+                _send_and_record(channels, recorder, delivery, now=now),
+                context=contextvars.Context(),
+            )
+            self._sending.add(task)
+            task.add_done_callback(self._sent)
+
+    def _sent(self, task: asyncio.Task[None]) -> None:
+        self._sending.discard(task)
+        if not task.cancelled() and (failure := task.exception()) is not None:
+            # Its outcome could not be recorded (the database is down, say): the lease runs out
+            # and a worker sends it again, as after a worker's failed batch.
+            log.warning("a direct send's outcome was not recorded: %r", failure)
+
+
 async def deliver_due(
     units: NotifierUnits,
     channels: Channels,
