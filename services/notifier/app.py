@@ -107,7 +107,7 @@ def start_workers(
     # One for the process: outcomes of every worker's sends share its transactions.
     recorder = OutcomeRecorder(units, rules, now)
     runtime.spawn(finish_recording(recorder), "delivery-outcomes")
-    direct.open(sending, recorder, rules)
+    direct.open(sending, recorder, rules, more_due=due.ring)
     runtime.spawn(finish_direct_sends(direct), "direct-sends")
     for n in range(settings.notifier_workers):
         worker = run_worker(

@@ -184,7 +184,7 @@ class Handoff(Protocol):
         """How to lease up to `wanted` deliveries for it now; None: none now (closed, full)."""
         ...
 
-    def send(self, deliveries: Sequence[Delivery], now: datetime) -> None:
+    def send(self, leased: Claim, now: datetime) -> None:
         """Send these leased deliveries (the unit that leased them has committed)."""
         ...
 
@@ -226,7 +226,7 @@ class PgNotifierUnitOfWork(PgUnitOfWork):
             await DeliveryRepository.ring(conn)
             return
         leased = await DeliveryRepository.hand_over(conn, added, terms)
-        if leased:
+        if leased.deliveries:
             self.after_commit(partial(self._handoff.send, leased, terms.now))
 
 

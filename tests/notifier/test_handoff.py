@@ -121,6 +121,30 @@ async def test_an_endpoint_at_its_cap_keeps_its_new_delivery_due_and_the_workers
     assert rings, "a delivery left due must ring the workers' doorbell"
 
 
+async def test_a_new_delivery_does_not_overtake_one_waiting_for_its_endpoint(
+    pool: asyncpg.Pool, database_url: str, unique: str
+) -> None:
+    # One delivery waits for a claim (queued without a hand-over, as when the endpoint was at
+    # its cap). The endpoint has room now, but the newer one must not go first: it waits too,
+    # and the workers, rung, take both in order.
+    partner = f"p-{unique}"
+    with receiving(Reply(204)) as receiver:
+        await add_endpoint(pool, partner, receiver.url)
+        await apply(pool, offer_event(partner)[1])
+        [waiting] = await deliveries_of(pool, partner)
+        async with (
+            delivery_deps(pool, [partner]) as deps,
+            direct_sends(deps) as direct,
+            doorbell_rings(database_url) as rings,
+        ):
+            await fan_out_handing_over(pool, direct, partner)
+    rows = await deliveries_of(pool, partner)
+    assert [(r["status"], r["claimed_until"]) for r in rows] == [("pending", None)] * 2
+    assert rows[0]["delivery_id"] == waiting["delivery_id"]
+    assert receiver.received == []
+    assert rings
+
+
 async def test_without_room_the_unit_leases_nothing_and_rings_the_workers(
     pool: asyncpg.Pool, database_url: str, unique: str
 ) -> None:

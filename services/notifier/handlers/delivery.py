@@ -6,7 +6,11 @@ its lease as soon as that send ends. Waiting to record a batch's outcomes togeth
 every lease until the slowest send (an SMTP conversation, a timeout) ended, and an endpoint at
 its cap of leases gets nothing meanwhile. Instead outcomes are group-committed
 (`OutcomeRecorder`): an outcome waits at most for the transaction already under way, and every
-outcome that ended meanwhile, from any worker of the process, goes in the next one."""
+outcome that ended meanwhile, from any worker of the process, goes in the next one.
+
+Most deliveries never need a claim: the unit that queues them leases them too, where the
+endpoint's cap and the process's room allow, and `DirectSends` sends them once it commits. The
+workers claim what is left: over a cap, retries, a crashed sender's rows."""
 
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ from uuid import uuid4
 
 from services.notifier import domain
 from services.notifier.adapters import EmailChannel, WebhookChannel, metrics
-from services.notifier.domain import AttemptResult, Delivery, EmailTarget, WebhookTarget
+from services.notifier.domain import AttemptResult, Claim, Delivery, EmailTarget, WebhookTarget
 from services.notifier.handlers.fanout import queue_for_partner
 from services.notifier.unit_of_work import NotifierUnitOfWork, NotifierUnits
 from shared import telemetry
@@ -161,6 +165,14 @@ def _settle(ended: _Ended, failure: Exception | None) -> None:
         ended.recorded.set_exception(failure)
 
 
+@dataclass(frozen=True)
+class _Senders:
+    channels: Channels
+    recorder: OutcomeRecorder
+    rules: DeliveryRules
+    more_due: Callable[[], None]
+
+
 class DirectSends:
     """Sends what a unit of work leased as it queued it (unit_of_work.Handoff), once that unit
     commits: a fan-out's deliveries go out without a claim (a transaction, and the costliest
@@ -174,11 +186,20 @@ class DirectSends:
     def __init__(self, clock: Callable[[], datetime], *, most: int) -> None:
         self._clock = clock
         self._most = most
-        self._senders: tuple[Channels, OutcomeRecorder, DeliveryRules] | None = None
+        self._senders: _Senders | None = None
         self._sending: set[asyncio.Task[None]] = set()
+        self._in_flight = 0  # deliveries of the tasks in _sending
 
-    def open(self, channels: Channels, recorder: OutcomeRecorder, rules: DeliveryRules) -> None:
-        self._senders = (channels, recorder, rules)
+    def open(
+        self,
+        channels: Channels,
+        recorder: OutcomeRecorder,
+        rules: DeliveryRules,
+        *,
+        more_due: Callable[[], None] = lambda: None,
+    ) -> None:
+        """Start taking deliveries; `more_due` rings the workers (see deliver_due)."""
+        self._senders = _Senders(channels, recorder, rules, more_due)
 
     async def close(self) -> None:
         """Take nothing more; stop the sends under way (their leases run out, and they are
@@ -189,10 +210,10 @@ class DirectSends:
         await asyncio.gather(*self._sending, return_exceptions=True)
 
     def terms(self, wanted: int) -> domain.LeaseTerms | None:
-        room = min(wanted, self._most - len(self._sending))
+        room = min(wanted, self._most - self._in_flight)
         if self._senders is None or room <= 0:
             return None
-        rules = self._senders[2]
+        rules = self._senders.rules
         now = self._clock()
         return domain.LeaseTerms(
             now=now,
@@ -202,23 +223,34 @@ class DirectSends:
             partners=rules.partners,
         )
 
-    def send(self, deliveries: Sequence[Delivery], now: datetime) -> None:
+    def send(self, leased: Claim, now: datetime) -> None:
         if self._senders is None:
             return  # closed meanwhile: the leases run out, and the workers send them
-        channels, recorder, _ = self._senders
-        for delivery in deliveries:
-            # A context of its own: the committing unit's span and log fields are not the
-            # send's (it continues the trace the delivery was queued in).
-            task = asyncio.create_task(
-                _send_and_record(channels, recorder, delivery, now=now),
-                context=contextvars.Context(),
-            )
-            self._sending.add(task)
-            task.add_done_callback(self._sent)
+        # A context of its own: the committing unit's span and log fields are not the sends'
+        # (each continues the trace its delivery was queued in).
+        task = asyncio.create_task(
+            self._send_all(self._senders, leased, now), context=contextvars.Context()
+        )
+        self._in_flight += len(leased.deliveries)
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
 
-    def _sent(self, task: asyncio.Task[None]) -> None:
-        self._sending.discard(task)
-        if not task.cancelled() and (failure := task.exception()) is not None:
+    async def _send_all(self, senders: _Senders, leased: Claim, now: datetime) -> None:
+        """As a worker sends a claim's batch: concurrently, then the workers are rung if
+        these leases held rows back (an endpoint they took to its cap)."""
+        try:
+            done = await asyncio.gather(
+                *(
+                    _send_and_record(senders.channels, senders.recorder, d, now=now)
+                    for d in leased.deliveries
+                ),
+                return_exceptions=True,
+            )
+        finally:
+            self._in_flight -= len(leased.deliveries)
+        if leased.held_back:
+            senders.more_due()
+        for failure in (x for x in done if isinstance(x, Exception)):
             # Its outcome could not be recorded (the database is down, say): the lease runs out
             # and a worker sends it again, as after a worker's failed batch.
             log.warning("a direct send's outcome was not recorded: %r", failure)

@@ -24,12 +24,6 @@ from shared import telemetry
 from shared.db import Conn
 from shared.uow import Gathered
 
-# A delivery is leased, not locked, while it is sent: a short claim transaction picks a due row
-# (FOR UPDATE SKIP LOCKED, so concurrent workers and replicas take different rows), sets
-# claimed_until = next_attempt_at = the end of the lease, and commits; no transaction stays open
-# across the HTTP call. If the worker dies, the row is simply due again when the lease ends and
-# is re-sent with the same delivery_id (= webhook-id). First attempts go before retries (Hook0's
-# priority split), so a dead endpoint's retries never starve fresh deliveries.
 # What sending a leased row `p` needs of its endpoint or contact (see _target).
 _TARGETS = """e.url, e.secret, e.previous_secret, e.previous_secret_until, e.failing_since,
        (e.enabled AND NOT e.deleted) AS endpoint_enabled,
@@ -37,6 +31,13 @@ _TARGETS = """e.url, e.secret, e.previous_secret, e.previous_secret_until, e.fai
 _TARGET_JOINS = """LEFT JOIN notifier.endpoints e ON e.endpoint_id = p.endpoint_id
 LEFT JOIN notifier.contacts c ON c.contact_id = p.contact_id"""
 
+# A delivery is leased, not locked, while it is sent: a short claim transaction picks a due row
+# (FOR UPDATE SKIP LOCKED, so concurrent workers and replicas take different rows), sets
+# claimed_until = next_attempt_at = the end of the lease, and commits; no transaction stays open
+# across the HTTP call. If the worker dies, the row is simply due again when the lease ends and
+# is re-sent with the same delivery_id (= webhook-id). First attempts go before retries (Hook0's
+# priority split), so a dead endpoint's retries never starve fresh deliveries. (Most fresh rows
+# are leased by the unit that queued them, _HAND_OVER below; claims find the rest.)
 _PICK = f"""
 WITH leases AS (
     SELECT endpoint_id, count(*) AS held FROM notifier.deliveries
@@ -120,7 +121,8 @@ RETURNING d.delivery_id, r.endpoint_id IS NOT NULL AND coalesce(h.n, 0) + r.nth 
 # them. Their endpoints are locked first, in the order _PICK locks them, by a statement of its
 # own: _HAND_OVER, begun after the locks with a new snapshot, then counts every lease committed
 # before, as _LEASE does, so the cap stays exact whoever leases. $1 the rows this unit added, $2
-# their endpoints (NULL for e-mail), in the order queued; at most $6 leased, only partners $7's.
+# their endpoints (NULL for e-mail), in the order queued; at most $6 leased, only partners $7's,
+# and none for an endpoint that has a row waiting already.
 _LOCK_ENDPOINTS = """
 SELECT count(pg_advisory_xact_lock(hashtext('stax.notifier.endpoint:' || endpoint_id::text)))
 FROM (SELECT DISTINCT endpoint_id FROM unnest($1::uuid[]) AS endpoint_id
@@ -135,9 +137,22 @@ WITH held AS (
 ), ranked AS (
     SELECT id, endpoint_id, pos, row_number() OVER (PARTITION BY endpoint_id ORDER BY pos) AS nth
     FROM unnest($1::uuid[], $2::uuid[]) WITH ORDINALITY AS w(id, endpoint_id, pos)
+), waiting AS (
+    -- Endpoints with a row of another unit waiting for a claim: theirs go first, by the
+    -- claims' order, so these stay due too (deliveries_waiting).
+    SELECT endpoint_id FROM (SELECT DISTINCT endpoint_id FROM ranked) AS e
+    WHERE EXISTS (
+        SELECT FROM notifier.deliveries o
+        WHERE o.endpoint_id = e.endpoint_id AND o.status = 'pending' AND o.next_attempt_at <= $4
+          AND o.delivery_id <> ALL($1::uuid[])
+    )
 ), chosen AS (
-    SELECT r.id FROM ranked r LEFT JOIN held h ON h.endpoint_id = r.endpoint_id
-    WHERE r.endpoint_id IS NULL OR coalesce(h.n, 0) + r.nth <= $5
+    -- full: this lease takes its endpoint to the cap (see Claim.held_back).
+    SELECT r.id, r.endpoint_id IS NOT NULL AND coalesce(h.n, 0) + r.nth >= $5 AS full
+    FROM ranked r LEFT JOIN held h ON h.endpoint_id = r.endpoint_id
+    WHERE r.endpoint_id IS NULL
+       OR (coalesce(h.n, 0) + r.nth <= $5
+           AND r.endpoint_id NOT IN (SELECT endpoint_id FROM waiting))
     ORDER BY r.pos
     LIMIT $6
 ), p AS (
@@ -146,7 +161,7 @@ WITH held AS (
     WHERE d.delivery_id = chosen.id AND d.status = 'pending' AND d.claimed_until IS NULL
       AND ($7::text[] IS NULL OR d.partner_id = ANY($7::text[]))
     RETURNING d.delivery_id, d.event_id, d.event_type, d.partner_id, d.request_id, d.payload,
-              d.attempts, d.endpoint_id, d.contact_id, d.traceparent
+              d.attempts, d.endpoint_id, d.contact_id, d.traceparent, chosen.full
 )
 SELECT p.*, {_TARGETS}
 FROM p
@@ -282,10 +297,11 @@ class DeliveryRepository:
         return [Added(r["delivery_id"], r["endpoint_id"]) for r in rows]
 
     @staticmethod
-    async def hand_over(conn: Conn, added: Sequence[Added], terms: LeaseTerms) -> list[Delivery]:
+    async def hand_over(conn: Conn, added: Sequence[Added], terms: LeaseTerms) -> Claim:
         """Lease what the unit added, within `terms`, for its sender to send once the unit
         commits; ring the workers' doorbell for the rest (over an endpoint's cap, over
-        `terms.most`, another partner's), which a claim will find."""
+        `terms.most`, another partner's), which a claim will find. `held_back` as a claim's:
+        once these sends end, the workers must look for rows their leases held back."""
         if any(a.endpoint_id is not None for a in added):
             await conn.execute(_LOCK_ENDPOINTS, [a.endpoint_id for a in added])
         rows = await conn.fetch(
@@ -300,7 +316,9 @@ class DeliveryRepository:
         )
         if len(rows) < len(added):
             await DeliveryRepository.ring(conn)
-        return [_delivery(r, terms.lease_until) for r in rows]
+        return Claim(
+            [_delivery(r, terms.lease_until) for r in rows], held_back=any(r["full"] for r in rows)
+        )
 
     @staticmethod
     async def ring(conn: Conn) -> None:
