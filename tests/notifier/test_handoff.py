@@ -33,10 +33,12 @@ from tests.notifier.helpers import (
 
 
 @asynccontextmanager
-async def direct_sends(deps: Delivering, *, most: int = 8) -> AsyncIterator[DirectSends]:
+async def direct_sends(
+    deps: Delivering, *, most: int = 8, more_due: Callable[[], None] = lambda: None
+) -> AsyncIterator[DirectSends]:
     direct = DirectSends(deps.clock, most=most)
     recorder = OutcomeRecorder(deps.units, deps.rules, deps.clock)
-    direct.open(deps.channels, recorder, deps.rules)
+    direct.open(deps.channels, recorder, deps.rules, more_due=more_due)
     try:
         yield direct
     finally:
@@ -57,10 +59,14 @@ async def doorbell_rings(database_url: str) -> AsyncIterator[list[str]]:
         await conn.close()
 
 
-async def fan_out_handing_over(pool: asyncpg.Pool, direct: DirectSends, partner: str) -> None:
-    envelope, offer = offer_event(partner)
+async def fan_out_handing_over(
+    pool: asyncpg.Pool, direct: DirectSends, partner: str, *, events: int = 1
+) -> None:
+    """`events` offers to `partner`, fanned out in one unit (as a batch of records is)."""
     async with pg_units(pool, direct)() as uow:
-        await fan_out(uow, envelope, offer)
+        for _ in range(events):
+            envelope, offer = offer_event(partner)
+            await fan_out(uow, envelope, offer)
 
 
 async def until(done: Callable[[], Awaitable[bool]], within: float = 5.0) -> float:
@@ -119,6 +125,35 @@ async def test_an_endpoint_at_its_cap_keeps_its_new_delivery_due_and_the_workers
     assert [(r["status"], r["claimed_until"]) for r in unleased] == [("pending", None)]
     assert receiver.received == []
     assert rings, "a delivery left due must ring the workers' doorbell"
+
+
+async def test_when_a_send_that_took_its_endpoint_to_the_cap_ends_the_workers_are_rung(
+    pool: asyncpg.Pool, unique: str
+) -> None:
+    # Two deliveries to one endpoint in one unit, a cap of 1: the first is sent directly, the
+    # second waits for a claim. Once the first's lease is let go, nothing but a ring tells the
+    # workers that the second may go now (no commit announces it).
+    partner = f"p-{unique}"
+    rung: list[str] = []
+    with receiving(Reply(204)) as receiver:
+        await add_endpoint(pool, partner, receiver.url)
+        async with (
+            delivery_deps(pool, [partner], max_in_flight=1) as deps,
+            direct_sends(deps, more_due=lambda: rung.append("ring")) as direct,
+        ):
+            await fan_out_handing_over(pool, direct, partner, events=2)
+            await until(lambda: _statuses(pool, partner, ["delivered", "pending"]))
+            await until(lambda: _true(bool(rung)))
+    assert len(receiver.received) == 1
+    assert rung == ["ring"]
+
+
+async def _statuses(pool: asyncpg.Pool, partner: str, wanted: list[str]) -> bool:
+    return sorted(r["status"] for r in await deliveries_of(pool, partner)) == sorted(wanted)
+
+
+async def _true(value: bool) -> bool:
+    return value
 
 
 async def test_a_new_delivery_does_not_overtake_one_waiting_for_its_endpoint(
