@@ -8,7 +8,6 @@ in any of these tests."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -22,12 +21,14 @@ from services.notifier.unit_of_work import pg_units
 from tests.notifier.helpers import (
     Delivering,
     Reply,
+    ScriptedReceiver,
     add_endpoint,
     apply,
     deliveries_of,
     delivery_deps,
     offer_event,
     receiving,
+    seconds_until,
     settled,
 )
 
@@ -69,12 +70,20 @@ async def fan_out_handing_over(
             await fan_out(uow, envelope, offer)
 
 
-async def until(done: Callable[[], Awaitable[bool]], within: float = 5.0) -> float:
-    started = time.monotonic()
-    while not await done():
-        assert time.monotonic() - started < within, "the delivery was not sent"
-        await asyncio.sleep(0.02)
-    return time.monotonic() - started
+async def until(done: Callable[[], Awaitable[bool]]) -> float:
+    return await seconds_until(done, within=5.0, failure="the delivery was not sent")
+
+
+async def left_for_the_workers(
+    pool: asyncpg.Pool, partner: str, receiver: ScriptedReceiver, rings: list[str], count: int
+) -> list[asyncpg.Record]:
+    """The partner's unleased rows, checked to be `count`, all due, none sent, and the
+    workers rung for them."""
+    unleased = [r for r in await deliveries_of(pool, partner) if r["claimed_until"] is None]
+    assert [r["status"] for r in unleased] == ["pending"] * count
+    assert receiver.received == []
+    assert rings, "a delivery left due must ring the workers' doorbell"
+    return unleased
 
 
 async def test_a_fanned_out_delivery_is_sent_once_its_unit_commits_with_no_worker_running(
@@ -120,11 +129,8 @@ async def test_an_endpoint_at_its_cap_keeps_its_new_delivery_due_and_the_workers
             assert len(claim.deliveries) == 1
             async with direct_sends(deps) as direct, doorbell_rings(database_url) as rings:
                 await fan_out_handing_over(pool, direct, partner)
-    rows = await deliveries_of(pool, partner)
-    unleased = [r for r in rows if r["delivery_id"] != claim.deliveries[0].delivery_id]
-    assert [(r["status"], r["claimed_until"]) for r in unleased] == [("pending", None)]
-    assert receiver.received == []
-    assert rings, "a delivery left due must ring the workers' doorbell"
+    [unleased] = await left_for_the_workers(pool, partner, receiver, rings, 1)
+    assert unleased["delivery_id"] != claim.deliveries[0].delivery_id
 
 
 async def test_when_a_send_that_took_its_endpoint_to_the_cap_ends_the_workers_are_rung(
@@ -143,17 +149,17 @@ async def test_when_a_send_that_took_its_endpoint_to_the_cap_ends_the_workers_ar
         ):
             await fan_out_handing_over(pool, direct, partner, events=2)
             await until(lambda: _statuses(pool, partner, ["delivered", "pending"]))
-            await until(lambda: _true(bool(rung)))
+
+            async def rang() -> bool:  # just after the outcome's commit, from the same task
+                return bool(rung)
+
+            await until(rang)
     assert len(receiver.received) == 1
     assert rung == ["ring"]
 
 
 async def _statuses(pool: asyncpg.Pool, partner: str, wanted: list[str]) -> bool:
     return sorted(r["status"] for r in await deliveries_of(pool, partner)) == sorted(wanted)
-
-
-async def _true(value: bool) -> bool:
-    return value
 
 
 async def test_a_new_delivery_does_not_overtake_one_waiting_for_its_endpoint(
@@ -173,11 +179,8 @@ async def test_a_new_delivery_does_not_overtake_one_waiting_for_its_endpoint(
             doorbell_rings(database_url) as rings,
         ):
             await fan_out_handing_over(pool, direct, partner)
-    rows = await deliveries_of(pool, partner)
-    assert [(r["status"], r["claimed_until"]) for r in rows] == [("pending", None)] * 2
+    rows = await left_for_the_workers(pool, partner, receiver, rings, 2)
     assert rows[0]["delivery_id"] == waiting["delivery_id"]
-    assert receiver.received == []
-    assert rings
 
 
 async def test_without_room_the_unit_leases_nothing_and_rings_the_workers(
@@ -189,10 +192,7 @@ async def test_without_room_the_unit_leases_nothing_and_rings_the_workers(
         async with delivery_deps(pool, [partner]) as deps, doorbell_rings(database_url) as rings:
             closed = DirectSends(deps.clock, most=8)  # never opened: no senders to hand to
             await fan_out_handing_over(pool, closed, partner)
-    [row] = await deliveries_of(pool, partner)
-    assert (row["status"], row["claimed_until"]) == ("pending", None)
-    assert receiver.received == []
-    assert rings
+    await left_for_the_workers(pool, partner, receiver, rings, 1)
 
 
 async def test_a_unit_that_rolls_back_hands_nothing_over(pool: asyncpg.Pool, unique: str) -> None:

@@ -26,6 +26,7 @@ from tests.notifier.helpers import (
     delivery_deps,
     offer_event,
     receiving,
+    seconds_until,
     settled,
 )
 
@@ -59,12 +60,8 @@ async def idle_worker(deps: Delivering, database_url: str) -> AsyncIterator[Door
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def _seconds_until(done: Callable[[], Awaitable[bool]], within: float = 15.0) -> float:
-    started = time.monotonic()
-    while not await done():
-        assert time.monotonic() - started < within, "the worker was not woken"
-        await asyncio.sleep(0.02)
-    return time.monotonic() - started
+async def _seconds_until(done: Callable[[], Awaitable[bool]]) -> float:
+    return await seconds_until(done, within=15.0, failure="the worker was not woken")
 
 
 async def test_a_queued_delivery_wakes_an_idle_worker_at_once(
