@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 
 import asyncpg
+from prometheus_client import REGISTRY
 
 from services.notifier.handlers.delivery import DirectSends, OutcomeRecorder
 from services.notifier.handlers.fanout import fan_out
@@ -86,10 +87,16 @@ async def left_for_the_workers(
     return unleased
 
 
+def leases(by: str) -> float:
+    """stax_delivery_leases_total{by} as it stands."""
+    return REGISTRY.get_sample_value("stax_delivery_leases_total", {"by": by}) or 0.0
+
+
 async def test_a_fanned_out_delivery_is_sent_once_its_unit_commits_with_no_worker_running(
     pool: asyncpg.Pool, database_url: str, unique: str
 ) -> None:
     partner = f"p-{unique}"
+    queued_before = leases("queued")
     with receiving(Reply(204)) as receiver:
         _, secret = await add_endpoint(pool, partner, receiver.url)
         receiver.secrets.append(secret)
@@ -107,6 +114,7 @@ async def test_a_fanned_out_delivery_is_sent_once_its_unit_commits_with_no_worke
     ]
     assert waited < 3.0, waited
     assert rings == [], "the workers were rung for a delivery already on its way"
+    assert leases("queued") == queued_before + 1
 
 
 async def test_an_endpoint_at_its_cap_keeps_its_new_delivery_due_and_the_workers_are_rung(

@@ -224,6 +224,7 @@ class DirectSends:
         )
 
     def send(self, leased: Claim, now: datetime) -> None:
+        metrics.leased("queued", len(leased.deliveries))
         if self._senders is None:
             return  # closed meanwhile: the leases run out, and the workers send them
         # A context of its own: the committing unit's span and log fields are not the sends'
@@ -282,6 +283,7 @@ async def deliver_due(
             limit=rules.batch,
         )
     deliveries = claim.deliveries
+    metrics.leased("claimed", len(deliveries))
     if not deliveries:
         return 0
     if len(deliveries) == rules.batch:
