@@ -153,7 +153,6 @@ class PgUnitOfWork:
         try:
             for rows in self._gathered:
                 await rows.write(conn)
-            await self._before_commit(conn)
         except BaseException:
             # The unit's work is lost with its outbox rows: the caller hears why, and the
             # connection goes back to the pool out of its failed transaction.
@@ -161,10 +160,6 @@ class PgUnitOfWork:
                 await tx.rollback()
             raise
         await tx.commit()
-
-    async def _before_commit(self, conn: Conn) -> None:
-        """The unit's last statements, after its gathered rows are written; none by default. A
-        failure here rolls the unit back like any other."""
 
     def gathered(self, write: Callable[[Conn, Sequence[T]], Awaitable[None]]) -> Gathered[T]:
         """Rows for a repository to gather and `write` in one statement when the unit (or the

@@ -18,17 +18,12 @@ from services.notifier.adapters.mailer import Mailer, SmtpConfig, Templates
 from services.notifier.adapters.ssrf import SsrfGuard
 from services.notifier.adapters.webhook import WebhookSender, webhook_client
 from services.notifier.handlers.contacts import configure_secretariat
-from services.notifier.handlers.delivery import (
-    Channels,
-    DeliveryRules,
-    DirectSends,
-    OutcomeRecorder,
-)
+from services.notifier.handlers.delivery import Channels, DeliveryRules, OutcomeRecorder
 from services.notifier.migrations import MIGRATIONS
 from services.notifier.repositories.deliveries import DUE_CHANNEL
 from services.notifier.settings import NotifierSettings
 from services.notifier.unit_of_work import NotifierUnits, pg_units
-from services.notifier.workers import finish_direct_sends, finish_recording, run_worker
+from services.notifier.workers import finish_recording, run_worker
 from shared import api_gate, http_errors, telemetry
 from shared.asyncapi import asyncapi_router, declare_emitted
 from shared.doorbell import Doorbell
@@ -88,17 +83,8 @@ async def configured_secretariat(units: NotifierUnits, email: str | None) -> Non
             await configure_secretariat(uow, email)
 
 
-def sends_at_once(settings: NotifierSettings) -> int:
-    """How many sends the workers make at once; the direct sends may make as many again."""
-    return settings.notifier_workers * settings.notifier_delivery_batch
-
-
 def start_workers(
-    runtime: Runtime,
-    units: NotifierUnits,
-    settings: NotifierSettings,
-    sending: Channels,
-    direct: DirectSends,
+    runtime: Runtime, units: NotifierUnits, settings: NotifierSettings, sending: Channels
 ) -> None:
     rules = delivery_rules(settings)
     due = Doorbell(DUE_CHANNEL)
@@ -107,8 +93,6 @@ def start_workers(
     # One for the process: outcomes of every worker's sends share its transactions.
     recorder = OutcomeRecorder(units, rules, now)
     runtime.spawn(finish_recording(recorder), "delivery-outcomes")
-    direct.open(sending, recorder, rules, more_due=due.ring)
-    runtime.spawn(finish_direct_sends(direct), "direct-sends")
     for n in range(settings.notifier_workers):
         worker = run_worker(
             units,
@@ -126,12 +110,8 @@ def create_app(settings: NotifierSettings) -> FastAPI:
     broker = make_broker(settings.kafka, service=SERVICE, registry=REGISTRY)
     declare_emitted(broker, [NotificationDelivered, NotificationFailed])
 
-    # Built before the consumers are wired, opened once the senders exist (start_workers).
-    direct = DirectSends(now, most=sends_at_once(settings))
-
     def wire(runtime: Runtime) -> None:
-        units = pg_units(runtime.pool, direct)
-        consumers.subscribe(broker, units, DeadLetters(broker, SERVICE))
+        consumers.subscribe(broker, pg_units(runtime.pool), DeadLetters(broker, SERVICE))
 
     async def topic_writable(topic: str) -> bool:
         # The broker lists only topics this principal has an ACL for: a tenant's grant adds
@@ -144,7 +124,7 @@ def create_app(settings: NotifierSettings) -> FastAPI:
         client = webhook_client(
             guard,
             timeout=settings.notifier_timeout_seconds,
-            max_connections=2 * sends_at_once(settings),  # the workers' and the direct sends
+            max_connections=settings.notifier_workers * settings.notifier_delivery_batch,
         )
         # Left in reverse: the runtime stops the delivery workers first, then the mailer QUITs the
         # SMTP connections they leave open.
@@ -160,10 +140,9 @@ def create_app(settings: NotifierSettings) -> FastAPI:
                 on_relayed=metrics.mirrors_relayed,
             ) as runtime,
         ):
-            units = pg_units(runtime.pool, direct)
+            units = pg_units(runtime.pool)
             await configured_secretariat(units, settings.notifier_secretariat_email)
-            sending = channels(settings, client, guard, email)
-            start_workers(runtime, units, settings, sending, direct)
+            start_workers(runtime, units, settings, channels(settings, client, guard, email))
             app.state.notifier = api.ApiDeps(
                 units=units,
                 guard=guard,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from functools import partial
 from typing import Protocol
 from uuid import UUID
 
@@ -24,19 +23,16 @@ from services.notifier.domain import (
     Endpoint,
     EndpointChanges,
     KafkaChannel,
-    LeaseTerms,
     NewDelivery,
     PendingNotice,
     RequesterContact,
     Subscribers,
 )
 from services.notifier.repositories import (
-    Added,
     ContactRepository,
     DeliveryRepository,
     EndpointRepository,
     KafkaChannelRepository,
-    Queued,
     RequesterRepository,
     SubscriberRepository,
 )
@@ -175,20 +171,6 @@ class NotifierUnitOfWork(UnitOfWork, Protocol):
 NotifierUnits = Callable[[], NotifierUnitOfWork]
 
 
-class Handoff(Protocol):
-    """Where a unit sends the deliveries it queued and leased itself, once it commits
-    (handlers.delivery.DirectSends): no claim, no doorbell and no worker between a fan-out and
-    its sends. Its room is a soft bound: units committing at once may each take all of it."""
-
-    def terms(self, wanted: int) -> LeaseTerms | None:
-        """How to lease up to `wanted` deliveries for it now; None: none now (closed, full)."""
-        ...
-
-    def send(self, leased: Claim, now: datetime) -> None:
-        """Send these leased deliveries (the unit that leased them has committed)."""
-        ...
-
-
 class PgNotifierUnitOfWork(PgUnitOfWork):
     endpoints: EndpointRepository
     contacts: ContactRepository
@@ -197,10 +179,8 @@ class PgNotifierUnitOfWork(PgUnitOfWork):
     subscribers: SubscriberRepository
     deliveries: DeliveryRepository
 
-    def __init__(self, pool: asyncpg.Pool, handoff: Handoff | None = None) -> None:
+    def __init__(self, pool: asyncpg.Pool) -> None:
         super().__init__(pool, SCHEMA)
-        self._handoff = handoff
-        self._added: list[Added] = []  # rows inserted in this unit, for `handoff`
 
     def _bind(self, conn: Conn) -> None:
         self.endpoints = EndpointRepository(conn)
@@ -208,29 +188,9 @@ class PgNotifierUnitOfWork(PgUnitOfWork):
         self.requesters = RequesterRepository(conn)
         self.kafka_channels = KafkaChannelRepository(conn)
         self.subscribers = SubscriberRepository(conn)
-        write = DeliveryRepository.write if self._handoff is None else self._write_deliveries
-        self.deliveries = DeliveryRepository(conn, self.gathered(write))
-
-    async def _write_deliveries(self, conn: Conn, queued: Sequence[Queued]) -> None:
-        # Rows written in a savepoint that is then undone stay listed: hand_over finds no
-        # such row to lease, and only rings the doorbell once too often.
-        self._added += await DeliveryRepository.write_quietly(conn, queued)
-
-    async def _before_commit(self, conn: Conn) -> None:
-        """The rows this unit added, leased for the handoff as far as its terms go."""
-        added, self._added = self._added, []
-        if not added or self._handoff is None:
-            return
-        terms = self._handoff.terms(len(added))
-        if terms is None:
-            await DeliveryRepository.ring(conn)
-            return
-        leased = await DeliveryRepository.hand_over(conn, added, terms)
-        if leased.deliveries:
-            self.after_commit(partial(self._handoff.send, leased, terms.now))
+        self.deliveries = DeliveryRepository(conn, self.gathered(DeliveryRepository.write))
 
 
-def pg_units(pool: asyncpg.Pool, handoff: Handoff | None = None) -> NotifierUnits:
-    """A factory of PostgreSQL units on `pool`, one fresh unit per use; with `handoff`, units
-    lease the deliveries they queue and hand them over to be sent once they commit."""
-    return lambda: PgNotifierUnitOfWork(pool, handoff)
+def pg_units(pool: asyncpg.Pool) -> NotifierUnits:
+    """A factory of PostgreSQL units on `pool`, one fresh unit per use."""
+    return lambda: PgNotifierUnitOfWork(pool)

@@ -11,7 +11,6 @@ from datetime import datetime
 from services.notifier.handlers.delivery import (
     Channels,
     DeliveryRules,
-    DirectSends,
     OutcomeRecorder,
     deliver_due,
 )
@@ -67,12 +66,3 @@ async def finish_recording(recorder: OutcomeRecorder) -> None:
         await asyncio.Event().wait()
     finally:
         await recorder.close()
-
-
-async def finish_direct_sends(direct: DirectSends) -> None:
-    """Waits for the process to stop, then stops the direct sends under way: their outcomes,
-    already handed to the recorder, are still recorded (finish_recording)."""
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await direct.close()

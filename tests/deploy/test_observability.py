@@ -34,7 +34,6 @@ CONTRACT: dict[str, tuple[str, tuple[str, ...]]] = {
     "stax_time_to_match_seconds": ("histogram", ()),
     "stax_offers_total": ("counter", ("role", "outcome")),
     "stax_deliveries_total": ("counter", ("channel", "status")),
-    "stax_delivery_leases_total": ("counter", ("by",)),
     "stax_dead_lettered_total": ("counter", ("service", "reason")),
     "stax_outbox_backlog": ("gauge", ("service",)),
     "stax_outbox_oldest_age_seconds": ("gauge", ("service",)),
@@ -49,7 +48,6 @@ VALUES: dict[tuple[str, str], set[str]] = {
     ("stax_offers_total", "outcome"): {"offered", "accepted", "declined", "expired", "withdrawn"},
     ("stax_deliveries_total", "channel"): {"webhook", "email", "kafka"},
     ("stax_deliveries_total", "status"): {"delivered", "failed", "gave_up"},
-    ("stax_delivery_leases_total", "by"): {"queued", "claimed"},
     ("stax_consumed_records_total", "outcome"): {o.value for o in Outcome},
 }
 # Labels Prometheus adds to every scraped series, and the histograms' bucket label.

@@ -519,17 +519,6 @@ async def deliveries_of(pool: asyncpg.Pool, partner_id: str) -> list[asyncpg.Rec
     )
 
 
-async def seconds_until(
-    done: Callable[[], Awaitable[bool]], *, within: float, failure: str
-) -> float:
-    """Seconds until `done()` holds, looked at every 20 ms; fails with `failure` after `within`."""
-    started = time.monotonic()
-    while not await done():
-        assert time.monotonic() - started < within, failure
-        await asyncio.sleep(0.02)
-    return time.monotonic() - started
-
-
 def settled(pool: asyncpg.Pool, partner_id: str, count: int) -> Callable[[], Awaitable[bool]]:
     """True once `count` deliveries of the partner exist and none is pending any more."""
 

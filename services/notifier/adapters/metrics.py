@@ -1,7 +1,6 @@
 """notifier's business metrics (Prometheus, served at /metrics): every delivery attempt by
-channel and status, counted once the attempt is recorded (`uow.after_commit`), the partners'
-Kafka-channel mirrors, counted as the outbox relay settles them, and the leases taken to send
-deliveries, by who took them.
+channel and status, counted once the attempt is recorded (`uow.after_commit`), and the partners'
+Kafka-channel mirrors, counted as the outbox relay settles them.
 
 status is what the attempt came to: delivered; failed (it will be tried again); gave_up (it will
 not be: out of attempts, refused for good, or its endpoint or contact gone). A mirror is
@@ -32,23 +31,6 @@ DELIVERIES = Counter(
 for _channel in CHANNELS:  # every series from the start, so a rate over a new one is not missing
     for _status in STATUSES:
         DELIVERIES.labels(_channel, _status)
-
-
-LEASES = Counter(
-    "stax_delivery_leases_total",
-    "Leases taken on deliveries to send them, by who took them",
-    ["by"],
-)
-LEASED_BY = ("queued", "claimed")
-for _by in LEASED_BY:
-    LEASES.labels(_by)
-
-
-def leased(by: str, count: int) -> None:
-    """`count` deliveries leased (committed): `queued` by the unit that queued them, sent as
-    soon as it committed; `claimed` by a delivery worker's claim."""
-    if count:
-        LEASES.labels(by).inc(count)
 
 
 def attempt_recorded(channel: str, status: str) -> None:

@@ -188,19 +188,6 @@ class Claim:
 
 
 @dataclass(frozen=True)
-class LeaseTerms:
-    """How the unit that queues deliveries may lease them itself, to be sent once it commits
-    (no claim between): at most `most` of them, until `lease_until`, never more leases per
-    endpoint than `max_in_flight_per_endpoint`, and only `partners`' (None: any partner's)."""
-
-    now: datetime
-    lease_until: datetime
-    max_in_flight_per_endpoint: int
-    most: int
-    partners: Sequence[str] | None = None
-
-
-@dataclass(frozen=True)
 class AttemptRecord:
     """An attempt's outcome, to store on the delivery (under its lease)."""
 

@@ -6,11 +6,7 @@ its lease as soon as that send ends. Waiting to record a batch's outcomes togeth
 every lease until the slowest send (an SMTP conversation, a timeout) ended, and an endpoint at
 its cap of leases gets nothing meanwhile. Instead outcomes are group-committed
 (`OutcomeRecorder`): an outcome waits at most for the transaction already under way, and every
-outcome that ended meanwhile, from any worker of the process, goes in the next one.
-
-Most deliveries never need a claim: the unit that queues them leases them too, where the
-endpoint's cap and the process's room allow, and `DirectSends` sends them once it commits. The
-workers claim what is left: over a cap, retries, a crashed sender's rows."""
+outcome that ended meanwhile, from any worker of the process, goes in the next one."""
 
 from __future__ import annotations
 
@@ -25,7 +21,7 @@ from uuid import uuid4
 
 from services.notifier import domain
 from services.notifier.adapters import EmailChannel, WebhookChannel, metrics
-from services.notifier.domain import AttemptResult, Claim, Delivery, EmailTarget, WebhookTarget
+from services.notifier.domain import AttemptResult, Delivery, EmailTarget, WebhookTarget
 from services.notifier.handlers.fanout import queue_for_partner
 from services.notifier.unit_of_work import NotifierUnitOfWork, NotifierUnits
 from shared import telemetry
@@ -165,98 +161,6 @@ def _settle(ended: _Ended, failure: Exception | None) -> None:
         ended.recorded.set_exception(failure)
 
 
-@dataclass(frozen=True)
-class _Senders:
-    channels: Channels
-    recorder: OutcomeRecorder
-    rules: DeliveryRules
-    more_due: Callable[[], None]
-
-
-class DirectSends:
-    """Sends what a unit of work leased as it queued it (unit_of_work.Handoff), once that unit
-    commits: a fan-out's deliveries go out without a claim (a transaction, and the costliest
-    statement in bench-e2e) or a doorbell between. Until `open`, and after `close`, it takes
-    nothing: units leave their deliveries due, for the workers, as before. It holds at most
-    `most` sends; what does not fit is left to the workers too.
-
-    A lease taken here is a lease like a claim's: a crash before or during the send leaves the
-    row due again when it ends, re-sent with the same webhook-id."""
-
-    def __init__(self, clock: Callable[[], datetime], *, most: int) -> None:
-        self._clock = clock
-        self._most = most
-        self._senders: _Senders | None = None
-        self._sending: set[asyncio.Task[None]] = set()
-        self._in_flight = 0  # deliveries of the tasks in _sending
-
-    def open(
-        self,
-        channels: Channels,
-        recorder: OutcomeRecorder,
-        rules: DeliveryRules,
-        *,
-        more_due: Callable[[], None] = lambda: None,
-    ) -> None:
-        """Start taking deliveries; `more_due` rings the workers (see deliver_due)."""
-        self._senders = _Senders(channels, recorder, rules, more_due)
-
-    async def close(self) -> None:
-        """Take nothing more; stop the sends under way (their leases run out, and they are
-        sent again, as a stopped worker's are)."""
-        self._senders = None
-        for task in self._sending:
-            task.cancel()
-        await asyncio.gather(*self._sending, return_exceptions=True)
-
-    def terms(self, wanted: int) -> domain.LeaseTerms | None:
-        room = min(wanted, self._most - self._in_flight)
-        if self._senders is None or room <= 0:
-            return None
-        rules = self._senders.rules
-        now = self._clock()
-        return domain.LeaseTerms(
-            now=now,
-            lease_until=now + timedelta(seconds=rules.lease_seconds),
-            max_in_flight_per_endpoint=rules.max_in_flight_per_endpoint,
-            most=room,
-            partners=rules.partners,
-        )
-
-    def send(self, leased: Claim, now: datetime) -> None:
-        metrics.leased("queued", len(leased.deliveries))
-        if self._senders is None:
-            return  # closed meanwhile: the leases run out, and the workers send them
-        # A context of its own: the committing unit's span and log fields are not the sends'
-        # (each continues the trace its delivery was queued in).
-        task = asyncio.create_task(
-            self._send_all(self._senders, leased, now), context=contextvars.Context()
-        )
-        self._in_flight += len(leased.deliveries)
-        self._sending.add(task)
-        task.add_done_callback(self._sending.discard)
-
-    async def _send_all(self, senders: _Senders, leased: Claim, now: datetime) -> None:
-        """As a worker sends a claim's batch: concurrently, then the workers are rung if
-        these leases held rows back (an endpoint they took to its cap)."""
-        try:
-            done = await asyncio.gather(
-                *(
-                    _send_and_record(senders.channels, senders.recorder, d, now=now)
-                    for d in leased.deliveries
-                ),
-                return_exceptions=True,
-            )
-        finally:
-            self._in_flight -= len(leased.deliveries)
-        if leased.held_back:
-            senders.more_due()
-        for failure in (x for x in done if isinstance(x, Exception)):
-            # Its outcome could not be recorded (the database is down, say): the lease runs out
-            # and a worker sends it again, as after a worker's failed batch.
-            log.warning("a direct send's outcome was not recorded: %r", failure)
-
-
 async def deliver_due(
     units: NotifierUnits,
     channels: Channels,
@@ -283,7 +187,6 @@ async def deliver_due(
             limit=rules.batch,
         )
     deliveries = claim.deliveries
-    metrics.leased("claimed", len(deliveries))
     if not deliveries:
         return 0
     if len(deliveries) == rules.batch:

@@ -6,19 +6,17 @@ unit's transaction."""
 from __future__ import annotations
 
 from services.notifier.repositories.contacts import ContactRepository
-from services.notifier.repositories.deliveries import Added, DeliveryRepository, Queued
+from services.notifier.repositories.deliveries import DeliveryRepository
 from services.notifier.repositories.endpoints import EndpointRepository
 from services.notifier.repositories.kafka_channels import KafkaChannelRepository
 from services.notifier.repositories.requesters import RequesterRepository
 from services.notifier.repositories.subscribers import SubscriberRepository
 
 __all__ = [
-    "Added",
     "ContactRepository",
     "DeliveryRepository",
     "EndpointRepository",
     "KafkaChannelRepository",
-    "Queued",
     "RequesterRepository",
     "SubscriberRepository",
 ]

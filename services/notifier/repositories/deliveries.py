@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -16,7 +15,6 @@ from services.notifier.domain import (
     Delivery,
     DeliveryStatus,
     EmailTarget,
-    LeaseTerms,
     NewDelivery,
     WebhookTarget,
 )
@@ -24,21 +22,13 @@ from shared import telemetry
 from shared.db import Conn
 from shared.uow import Gathered
 
-# What sending a leased row `p` needs of its endpoint or contact (see _target).
-_TARGETS = """e.url, e.secret, e.previous_secret, e.previous_secret_until, e.failing_since,
-       (e.enabled AND NOT e.deleted) AS endpoint_enabled,
-       c.email, c.language, c.enabled AS contact_enabled"""
-_TARGET_JOINS = """LEFT JOIN notifier.endpoints e ON e.endpoint_id = p.endpoint_id
-LEFT JOIN notifier.contacts c ON c.contact_id = p.contact_id"""
-
 # A delivery is leased, not locked, while it is sent: a short claim transaction picks a due row
 # (FOR UPDATE SKIP LOCKED, so concurrent workers and replicas take different rows), sets
 # claimed_until = next_attempt_at = the end of the lease, and commits; no transaction stays open
 # across the HTTP call. If the worker dies, the row is simply due again when the lease ends and
 # is re-sent with the same delivery_id (= webhook-id). First attempts go before retries (Hook0's
-# priority split), so a dead endpoint's retries never starve fresh deliveries. (Most fresh rows
-# are leased by the unit that queued them, _HAND_OVER below; claims find the rest.)
-_PICK = f"""
+# priority split), so a dead endpoint's retries never starve fresh deliveries.
+_PICK = """
 WITH leases AS (
     SELECT endpoint_id, count(*) AS held FROM notifier.deliveries
     WHERE status = 'pending' AND claimed_until > $1 AND endpoint_id IS NOT NULL
@@ -84,10 +74,14 @@ WITH leases AS (
     FROM (SELECT DISTINCT endpoint_id FROM picked WHERE endpoint_id IS NOT NULL
           ORDER BY endpoint_id) AS endpoints
 )
-SELECT p.*, {_TARGETS}
+SELECT p.*,
+       e.url, e.secret, e.previous_secret, e.previous_secret_until, e.failing_since,
+       (e.enabled AND NOT e.deleted) AS endpoint_enabled,
+       c.email, c.language, c.enabled AS contact_enabled
 FROM picked p
 CROSS JOIN locked
-{_TARGET_JOINS}
+LEFT JOIN notifier.endpoints e ON e.endpoint_id = p.endpoint_id
+LEFT JOIN notifier.contacts c ON c.contact_id = p.contact_id
 ORDER BY p.attempts > 0, p.next_attempt_at
 """
 
@@ -115,57 +109,6 @@ FROM ranked r LEFT JOIN held h ON h.endpoint_id = r.endpoint_id
 WHERE d.delivery_id = r.id AND (r.endpoint_id IS NULL OR coalesce(h.n, 0) + r.nth <= $5)
 -- full: this lease takes its endpoint to the cap (see Claim.held_back).
 RETURNING d.delivery_id, r.endpoint_id IS NOT NULL AND coalesce(h.n, 0) + r.nth >= $5 AS full
-"""
-
-# Deliveries leased by the unit that queued them (hand_over), so that no claim has to find
-# them. Their endpoints are locked first, in the order _PICK locks them, by a statement of its
-# own: _HAND_OVER, begun after the locks with a new snapshot, then counts every lease committed
-# before, as _LEASE does, so the cap stays exact whoever leases. $1 the rows this unit added, $2
-# their endpoints (NULL for e-mail), in the order queued; at most $6 leased, only partners $7's,
-# and none for an endpoint that has a row waiting already.
-_LOCK_ENDPOINTS = """
-SELECT count(pg_advisory_xact_lock(hashtext('stax.notifier.endpoint:' || endpoint_id::text)))
-FROM (SELECT DISTINCT endpoint_id FROM unnest($1::uuid[]) AS endpoint_id
-      WHERE endpoint_id IS NOT NULL ORDER BY endpoint_id) AS endpoints
-"""
-
-_HAND_OVER = f"""
-WITH held AS (
-    SELECT endpoint_id, count(*) AS n FROM notifier.deliveries
-    WHERE endpoint_id = ANY($2::uuid[]) AND status = 'pending' AND claimed_until > $4
-    GROUP BY endpoint_id
-), ranked AS (
-    SELECT id, endpoint_id, pos, row_number() OVER (PARTITION BY endpoint_id ORDER BY pos) AS nth
-    FROM unnest($1::uuid[], $2::uuid[]) WITH ORDINALITY AS w(id, endpoint_id, pos)
-), waiting AS (
-    -- Endpoints with a row of another unit waiting for a claim: theirs go first, by the
-    -- claims' order, so these stay due too (deliveries_waiting).
-    SELECT endpoint_id FROM (SELECT DISTINCT endpoint_id FROM ranked) AS e
-    WHERE EXISTS (
-        SELECT FROM notifier.deliveries o
-        WHERE o.endpoint_id = e.endpoint_id AND o.status = 'pending' AND o.next_attempt_at <= $4
-          AND o.delivery_id <> ALL($1::uuid[])
-    )
-), chosen AS (
-    -- full: this lease takes its endpoint to the cap (see Claim.held_back).
-    SELECT r.id, r.endpoint_id IS NOT NULL AND coalesce(h.n, 0) + r.nth >= $5 AS full
-    FROM ranked r LEFT JOIN held h ON h.endpoint_id = r.endpoint_id
-    WHERE r.endpoint_id IS NULL
-       OR (coalesce(h.n, 0) + r.nth <= $5
-           AND r.endpoint_id NOT IN (SELECT endpoint_id FROM waiting))
-    ORDER BY r.pos
-    LIMIT $6
-), p AS (
-    UPDATE notifier.deliveries d SET claimed_until = $3, next_attempt_at = $3
-    FROM chosen
-    WHERE d.delivery_id = chosen.id AND d.status = 'pending' AND d.claimed_until IS NULL
-      AND ($7::text[] IS NULL OR d.partner_id = ANY($7::text[]))
-    RETURNING d.delivery_id, d.event_id, d.event_type, d.partner_id, d.request_id, d.payload,
-              d.attempts, d.endpoint_id, d.contact_id, d.traceparent, chosen.full
-)
-SELECT p.*, {_TARGETS}
-FROM p
-{_TARGET_JOINS}
 """
 
 _LIST = (
@@ -216,40 +159,6 @@ def _delivery(row: asyncpg.Record, lease: datetime) -> Delivery:
 DUE_CHANNEL = "stax_deliveries_due"
 
 
-# ON CONFLICT without a target: either unique key, (event_id, endpoint_id) for webhooks or
-# (event_id, contact_id) for e-mail, makes a redelivered event insert nothing.
-_INSERT = (
-    "INSERT INTO notifier.deliveries (delivery_id, event_id, event_type, endpoint_id, "
-    "contact_id, channel, partner_id, request_id, payload, traceparent) "
-    "SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::uuid[], "
-    "$6::text[], $7::text[], $8::uuid[], $9::text[], $10::text[]) ON CONFLICT DO NOTHING"
-)
-
-
-def _insert_args(queued: Sequence[Queued]) -> list[list[Any]]:
-    new = [q.delivery for q in queued]
-    return [
-        [d.delivery_id for d in new],
-        [d.event_id for d in new],
-        [d.event_type for d in new],
-        [d.endpoint_id for d in new],
-        [d.contact_id for d in new],
-        [d.channel for d in new],
-        [d.partner_id for d in new],
-        [d.request_id for d in new],
-        [d.payload for d in new],
-        [q.traceparent for q in queued],
-    ]
-
-
-@dataclass(frozen=True)
-class Added:
-    """A delivery row a unit inserted (not one its event already had)."""
-
-    delivery_id: UUID
-    endpoint_id: UUID | None
-
-
 @dataclass(frozen=True)
 class Queued:
     """A delivery `add`ed, waiting to be written, and the trace context it was queued in: its
@@ -278,52 +187,29 @@ class DeliveryRepository:
 
     @staticmethod
     async def write(conn: Conn, queued: Sequence[Queued]) -> None:
-        """Insert the queued deliveries and ring the workers' doorbell. One round trip: the
-        NOTIFY rides on the insert, and only when a row went in."""
+        # ON CONFLICT without a target: either unique key, (event_id, endpoint_id) for webhooks
+        # or (event_id, contact_id) for e-mail, makes a redelivered event insert nothing.
+        # One round trip: the NOTIFY rides on the insert, and only when a row went in.
+        new = [q.delivery for q in queued]
         await conn.execute(
-            f"WITH added AS ({_INSERT} RETURNING 1) "
+            "WITH added AS (INSERT INTO notifier.deliveries (delivery_id, event_id, event_type, "
+            "endpoint_id, contact_id, channel, partner_id, request_id, payload, traceparent) "
+            "SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::uuid[], "
+            "$6::text[], $7::text[], $8::uuid[], $9::text[], $10::text[]) "
+            "ON CONFLICT DO NOTHING RETURNING 1) "
             "SELECT pg_notify($11, '') WHERE EXISTS (SELECT FROM added)",
-            *_insert_args(queued),
+            [d.delivery_id for d in new],
+            [d.event_id for d in new],
+            [d.event_type for d in new],
+            [d.endpoint_id for d in new],
+            [d.contact_id for d in new],
+            [d.channel for d in new],
+            [d.partner_id for d in new],
+            [d.request_id for d in new],
+            [d.payload for d in new],
+            [q.traceparent for q in queued],
             DUE_CHANNEL,
         )
-
-    @staticmethod
-    async def write_quietly(conn: Conn, queued: Sequence[Queued]) -> list[Added]:
-        """Insert the queued deliveries without a NOTIFY, for the unit to `hand_over`; the
-        rows that went in."""
-        rows = await conn.fetch(
-            f"{_INSERT} RETURNING delivery_id, endpoint_id", *_insert_args(queued)
-        )
-        return [Added(r["delivery_id"], r["endpoint_id"]) for r in rows]
-
-    @staticmethod
-    async def hand_over(conn: Conn, added: Sequence[Added], terms: LeaseTerms) -> Claim:
-        """Lease what the unit added, within `terms`, for its sender to send once the unit
-        commits; ring the workers' doorbell for the rest (over an endpoint's cap, over
-        `terms.most`, another partner's), which a claim will find. `held_back` as a claim's:
-        once these sends end, the workers must look for rows their leases held back."""
-        if any(a.endpoint_id is not None for a in added):
-            await conn.execute(_LOCK_ENDPOINTS, [a.endpoint_id for a in added])
-        rows = await conn.fetch(
-            _HAND_OVER,
-            [a.delivery_id for a in added],
-            [a.endpoint_id for a in added],
-            terms.lease_until,
-            terms.now,
-            terms.max_in_flight_per_endpoint,
-            terms.most,
-            terms.partners,
-        )
-        if len(rows) < len(added):
-            await DeliveryRepository.ring(conn)
-        return Claim(
-            [_delivery(r, terms.lease_until) for r in rows], held_back=any(r["full"] for r in rows)
-        )
-
-    @staticmethod
-    async def ring(conn: Conn) -> None:
-        """Wake idle workers once the unit commits (NOTIFY is transactional)."""
-        await conn.execute("SELECT pg_notify($1, '')", DUE_CHANNEL)
 
     async def claim_due(
         self,
