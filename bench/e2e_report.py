@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import RESULTS, _git_commit, table
-from bench.e2e_stats import GENERATOR, in_generator_units, service_cpu
+from bench.e2e_stats import in_generator_units, service_cpu, stack_cpu
 
 
 def report(results: dict[str, Any]) -> None:
@@ -125,8 +125,8 @@ def report(results: dict[str, Any]) -> None:
                 ],
                 *(
                     [f"  {k}", f"{cpu[k]:.2f}", f"{on[k]:.2f}", f"{on[k] / cpu[k]:.2f}"]
-                    for k in cpu
-                    if k in on and cpu[k] > 0 and k != GENERATOR
+                    for k in stack_cpu(cpu)
+                    if k in on and cpu[k] > 0
                 ),
                 ["spans per request", "", f"{traced['spans_per_request']:.1f}", ""],
                 ["receiver CPU ms/request", "", f"{traced['receiver_cpu_ms_per_request']:.2f}", ""],
@@ -176,7 +176,7 @@ def write(results: dict[str, Any], args: dict[str, Any], started: float) -> Path
 
 
 def _by_process(cpu: dict[str, float]) -> str:
-    return " ".join(f"{k} {v:.1f}" for k, v in cpu.items() if k != GENERATOR)
+    return " ".join(f"{k} {v:.1f}" for k, v in stack_cpu(cpu).items())
 
 
 def _units(cpu: dict[str, float]) -> str:

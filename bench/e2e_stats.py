@@ -81,9 +81,14 @@ def in_generator_units(cpu: Mapping[str, float]) -> float | None:
     return service_cpu(cpu) / generator
 
 
+def stack_cpu(cpu: Mapping[str, float]) -> dict[str, float]:
+    """CPU per request of the stack's processes: every one but the generator."""
+    return {k: v for k, v in cpu.items() if k != GENERATOR}
+
+
 def service_cpu(cpu: Mapping[str, float]) -> float:
-    """The stack's CPU per request: every process but the generator."""
-    return sum(v for k, v in cpu.items() if k != GENERATOR)
+    """The stack's CPU per request, all its processes together."""
+    return sum(stack_cpu(cpu).values())
 
 
 def cdf_points(latencies_s: Sequence[float]) -> tuple[list[float], list[float]]:
