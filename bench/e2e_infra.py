@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-from aiohttp import web
+from aiohttp import ClientSession, web
 from aiosmtpd.controller import Controller
+from prometheus_client.parser import text_string_to_metric_families
 
-from bench.e2e_stats import GENERATOR
+from bench.e2e_stats import GENERATOR, consumed
 from deploy.local import kafka, postgres, processes, stack
 from shared.events import AssignmentOffered
 
@@ -47,9 +48,12 @@ class Instances:
         rest = [p.pid for (s, _), p in self.extra.items() if s == service and p.poll() is None]
         return ([first] if first else []) + rest
 
+    def urls(self, service: str) -> list[str]:
+        numbers = [1, *sorted(n for s, n in self.extra if s == service)]
+        return [f"http://127.0.0.1:{self.port(service, n)}" for n in numbers]
+
     def intake_urls(self) -> list[str]:
-        count = 1 + sum(1 for s, _ in self.extra if s == "intake")
-        return [f"http://127.0.0.1:{self.port('intake', n)}" for n in range(1, count + 1)]
+        return self.urls("intake")
 
     def scale(self, count: int) -> None:
         for service in stack.SERVICES:
@@ -153,6 +157,25 @@ def cpu_seconds(cfg: stack.StackSettings, instances: Instances) -> dict[str, flo
     out = {name: sum(map(_ticks, pids)) / tick for name, pids in groups.items()}
     out[GENERATOR] = time.process_time()
     return out
+
+
+async def consumer_counts(http: ClientSession, instances: Instances) -> dict[str, list[float]]:
+    """Records and batches each subscriber has consumed so far, every instance's /metrics
+    summed (bench.e2e_stats.consumed)."""
+
+    async def text(url: str) -> str:
+        async with http.get(f"{url}/metrics") as response:
+            response.raise_for_status()
+            return await response.text()
+
+    urls = [url for service in stack.SERVICES for url in instances.urls(service)]
+    pages = await asyncio.gather(*map(text, urls))
+    return consumed(
+        (sample.name, sample.labels, sample.value)
+        for page in pages
+        for family in text_string_to_metric_families(page)
+        for sample in family.samples
+    )
 
 
 # ----------------------------------------------------------------------------- profiles

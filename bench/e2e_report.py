@@ -69,6 +69,7 @@ def report(results: dict[str, Any]) -> None:
         ["what", "per request"],
         [[k, f"{v:.2f}"] for k, v in results.get("work_per_request", {}).items()],
     )
+    _batches(results["closed_loop"]["in_flight"], results.get("batches", {}), opened)
     statements = results.get("statements_per_request")
     if statements:
         table(
@@ -173,6 +174,37 @@ def write(results: dict[str, Any], args: dict[str, Any], started: float) -> Path
     }
     path.write_text(json.dumps(body, indent=2) + "\n")
     return path
+
+
+def _batches(in_flight: int, closed: dict[str, Any], opened: dict[str, Any]) -> None:
+    """How full each subscriber's batches were: each batch costs a fetch, a dispatch and a
+    transaction however many records it holds."""
+    fill_open = opened.get("batches", {})
+    keys = sorted(set(closed) | set(fill_open))
+    if not keys:
+        return
+
+    def cells(fill: dict[str, float] | None) -> list[str]:
+        if fill is None:
+            return ["-", "-"]
+        return [f"{fill['batches_per_request']:.2f}", f"{fill['records_per_batch']:.1f}"]
+
+    def total(fills: dict[str, Any]) -> str:
+        return f"{sum(f['batches_per_request'] for f in fills.values()):.2f}"
+
+    table(
+        f"batches consumed, closed loop ({in_flight} in flight) and open loop "
+        f"({opened['rate_per_s']:.1f} requests/s)",
+        [
+            "subscriber",
+            "closed: batches/request",
+            "records/batch",
+            "open: batches/request",
+            "records/batch",
+        ],
+        [[k, *cells(closed.get(k)), *cells(fill_open.get(k))] for k in keys]
+        + [["all subscribers", total(closed), "", total(fill_open), ""]],
+    )
 
 
 def _by_process(cpu: dict[str, float]) -> str:

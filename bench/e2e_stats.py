@@ -3,7 +3,7 @@ request, and the plots (matplotlib's Agg renderer, no pyplot). No network, no pr
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +89,42 @@ def stack_cpu(cpu: Mapping[str, float]) -> dict[str, float]:
 def service_cpu(cpu: Mapping[str, float]) -> float:
     """The stack's CPU per request, all its processes together."""
     return sum(stack_cpu(cpu).values())
+
+
+# FastStream's Prometheus middleware observes one duration per handled call (a batch, for our
+# batch subscribers) and adds the call's records to the received counter.
+RECORDS = "faststream_received_messages_total"
+BATCHES = "faststream_received_processed_messages_duration_seconds_count"
+
+
+def consumed(samples: Iterable[tuple[str, Mapping[str, str], float]]) -> dict[str, list[float]]:
+    """'<service> <topic>' -> [records, batches] consumed so far, from /metrics samples (name,
+    labels, value) of any number of instances, which are summed."""
+    out: dict[str, list[float]] = {}
+    for name, labels, value in samples:
+        if name in (RECORDS, BATCHES):
+            counts = out.setdefault(f"{labels.get('app_name')} {labels.get('handler')}", [0, 0])
+            counts[0 if name == RECORDS else 1] += value
+    return out
+
+
+def batch_fill(
+    before: Mapping[str, Sequence[float]], after: Mapping[str, Sequence[float]], requests: int
+) -> dict[str, dict[str, float]]:
+    """Per subscriber: batches handled per request and records per batch, between two readings.
+
+    Each batch pays a fetch, a dispatch, a transaction, its inbox claim and its outbox write
+    whatever it holds, so how full batches are decides much of what a request costs."""
+    fill: dict[str, dict[str, float]] = {}
+    for key, (records, batches) in sorted(after.items()):
+        first = before.get(key, (0.0, 0.0))
+        got, calls = records - first[0], batches - first[1]
+        if calls > 0 and requests > 0:
+            fill[key] = {
+                "batches_per_request": round(calls / requests, 3),
+                "records_per_batch": round(got / calls, 2),
+            }
+    return fill
 
 
 def cdf_points(latencies_s: Sequence[float]) -> tuple[list[float], list[float]]:

@@ -5,8 +5,12 @@ from __future__ import annotations
 import pytest
 
 from bench.e2e_stats import (
+    BATCHES,
     GENERATOR,
+    RECORDS,
+    batch_fill,
     cdf_points,
+    consumed,
     cpu_per_request,
     in_generator_units,
     latency_summary,
@@ -35,6 +39,36 @@ def test_cpu_per_request_is_milliseconds_per_request_for_each_process() -> None:
     after = {"intake": 1.5, "kafka": 3.0, "new": 9.0}
     assert cpu_per_request(before, after, 100) == {"intake": 5.0, "kafka": 10.0}
     assert cpu_per_request(before, after, 0) == {}
+
+
+def test_consumed_sums_each_subscribers_records_and_batches_over_instances() -> None:
+    intake = {"app_name": "intake", "handler": "ta.notifications.v1"}
+    samples = [
+        (RECORDS, intake, 30.0),
+        (BATCHES, intake, 5.0),
+        (RECORDS, intake, 10.0),  # a second instance
+        (BATCHES, intake, 3.0),
+        (RECORDS + "_other", intake, 99.0),
+        (BATCHES, {"app_name": "matcher", "handler": "ta.requests.v1"}, 2.0),
+    ]
+    assert consumed(samples) == {
+        "intake ta.notifications.v1": [40.0, 8.0],
+        "matcher ta.requests.v1": [0.0, 2.0],
+    }
+
+
+def test_batch_fill_is_batches_per_request_and_records_per_batch_between_readings() -> None:
+    before = {"intake ta.notifications.v1": [40.0, 8.0], "gone": [5.0, 5.0]}
+    after = {
+        "intake ta.notifications.v1": [340.0, 58.0],
+        "matcher ta.requests.v1": [20.0, 16.0],  # first seen after
+        "idle": [7.0, 0.0],
+    }
+    assert batch_fill(before, after, 100) == {
+        "intake ta.notifications.v1": {"batches_per_request": 0.5, "records_per_batch": 6.0},
+        "matcher ta.requests.v1": {"batches_per_request": 0.16, "records_per_batch": 1.25},
+    }
+    assert batch_fill(before, after, 0) == {}
 
 
 def test_cpu_in_generator_units_is_the_stacks_cpu_over_the_generators() -> None:
