@@ -66,6 +66,34 @@ BATCH_RECORDS = 100
 # idle consumer picks up a new record after at most about twice this.
 BATCH_WAIT_MS = 10
 
+
+@dataclass(frozen=True)
+class Fetching:
+    """How long Kafka may hold a subscription's fetch to gather records: until `min_bytes` are
+    there or `max_wait_ms` has passed (the consumer's fetch.min.bytes and fetch.max.wait.ms).
+
+    A batch pays a fetch, a dispatch, a transaction with its inbox claim and outbox write, and
+    the relay's send, whatever it holds, and each is a few milliseconds of CPU across the stack
+    (docs/benchmarks.md). Gathering makes batches fuller, so each record pays less, at the
+    price of up to `max_wait_ms` more latency a hop; so only subscriptions nobody waits on
+    gather. The default is Kafka's: a fetch answers as soon as one record is there."""
+
+    max_wait_ms: int = 500
+    min_bytes: int = 1
+
+    @classmethod
+    def gathering(cls, wait_ms: int) -> Fetching:
+        """Gather for up to `wait_ms` (0: not at all). Enough bytes to end the wait early are
+        more than a batch's records under this system's loads, so under load each fetch
+        waits about `wait_ms`, and batches hold what arrived meanwhile."""
+        return cls(max_wait_ms=wait_ms, min_bytes=GATHER_BYTES) if wait_ms > 0 else AT_ONCE
+
+
+AT_ONCE = Fetching()
+# About 64 records as this system writes them, against at most BATCH_RECORDS in a batch.
+GATHER_BYTES = 64 * 1024
+
+
 Record: TypeAlias = "ConsumerRecord[bytes, bytes]"
 
 U = TypeVar("U", bound=UnitOfWork)
@@ -435,6 +463,7 @@ def subscribe_reliably(
     group_id: str,
     description: str,
     commits: PacedCommits | None = None,
+    fetching: Fetching = AT_ONCE,
 ) -> None:
     """Subscribe `consumer` to a topic (or to every topic matching `pattern`, found as they are
     created) with manual acks and with FastStream's own decoding disarmed; its offsets are
@@ -448,6 +477,7 @@ def subscribe_reliably(
         title=consumer.name,
         description=f"{description}. Handles: {', '.join(consumer.handled_types)}",
         commits=commits,
+        fetching=fetching,
     )(_batch_handler(broker, group_id, consumer.process_batch, commits))
 
 
@@ -477,6 +507,7 @@ def subscribe_together(
     *,
     group_id: str,
     description: str,
+    fetching: Fetching = AT_ONCE,
 ) -> None:
     """Subscribe one Kafka consumer to every topic of `consumers` (topic → its consumer), as
     `subscribe_reliably` does for one."""
@@ -489,6 +520,7 @@ def subscribe_together(
         title=" + ".join(c.name for c in consumers.values()),
         description=f"{description}. Handles: {', '.join(handled)}",
         commits=(commits := PacedCommits()),
+        fetching=fetching,
     )(_batch_handler(broker, group_id, SharedSubscription(consumers).process_batch, commits))
 
 
@@ -501,6 +533,7 @@ def _batch_subscriber(
     title: str,
     description: str,
     commits: PacedCommits,
+    fetching: Fetching,
 ) -> Callable[[Callable[[], Awaitable[None]]], Any]:
     """A batch subscriber with manual acks, read from the earliest offset when the group is
     new, and with FastStream's own decoding disarmed (the consumers parse the raw records)."""
@@ -512,6 +545,8 @@ def _batch_subscriber(
         batch=True,
         max_records=BATCH_RECORDS,
         batch_timeout_ms=BATCH_WAIT_MS,
+        fetch_max_wait_ms=fetching.max_wait_ms,
+        fetch_min_bytes=fetching.min_bytes,
         parser=_tolerant_parser,
         decoder=_raw_body,
         title=title,

@@ -32,6 +32,14 @@ class ServiceSettings(BaseSettings):
     kafka_ssl_cafile: str | None = Field(
         default=None, description="CA file the broker's certificate is checked against"
     )
+    # Fuller batches cost less a record: a transaction, a fetch and a relay's send are shared
+    # by more records (docs/benchmarks.md, "gathering"). The price is latency on every hop.
+    kafka_fetch_wait_ms: int = Field(
+        default=20,
+        ge=0,
+        le=1000,
+        description="How long Kafka may hold a consumer's fetch to gather records (0: not at all)",
+    )
     database_url: str = Field(
         default="postgresql://postgres@127.0.0.1:5432/stax", description="PostgreSQL URL (asyncpg)"
     )

@@ -26,6 +26,7 @@ from services.intake.unit_of_work import pg_units
 from shared import api_gate, telemetry
 from shared import http_errors as shared_http_errors
 from shared.asyncapi import asyncapi_router, declare_emitted
+from shared.consuming import Fetching
 from shared.events import (
     AssignmentResponse,
     PortalSignInRequested,
@@ -68,7 +69,13 @@ def create_app(settings: IntakeSettings, registry: CollectorRegistry = REGISTRY)
     def wire(runtime: Runtime) -> None:
         units = pg_units(runtime.pool)
         consumers.subscribe(
-            broker, units, DeadLetters(broker, SERVICE), reference=reference, clock=clock
+            broker,
+            units,
+            DeadLetters(broker, SERVICE),
+            reference=reference,
+            clock=clock,
+            fetching=Fetching.gathering(settings.kafka_fetch_wait_ms),
+            timeline_fetching=Fetching.gathering(settings.intake_timeline_fetch_wait_ms),
         )
         every = settings.retention_poll_seconds
         runtime.spawn(workers.prune_used_links(units, clock, every), "intake-used-links")

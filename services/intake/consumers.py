@@ -15,6 +15,7 @@ from services.intake.unit_of_work import IntakeUnitOfWork, IntakeUnits
 from shared import topics
 from shared.consuming import (
     DeadLetterSink,
+    Fetching,
     ReliableConsumer,
     Route,
     subscribe_reliably,
@@ -104,7 +105,11 @@ def subscribe(
     *,
     reference: Reference,
     clock: Clock,
+    fetching: Fetching,
+    timeline_fetching: Fetching,
 ) -> None:
+    """`fetching` for the submissions, `timeline_fetching` for the read model's events."""
+
     def consumer(
         name: str, routes: Routes, *, poison: bool = False, tenant_pattern: str | None = None
     ) -> ReliableConsumer[IntakeUnitOfWork]:
@@ -128,6 +133,7 @@ def subscribe(
         topics.REQUESTS_SUBMITTED,
         group_id=GROUP,
         description="Requests from trusted in-cluster producers: validated, accepted or rejected",
+        fetching=fetching,
     )
     subscribe_reliably(
         broker,
@@ -140,10 +146,12 @@ def subscribe(
         pattern=topics.SUBMITTER_REQUESTS_PATTERN,
         group_id=GROUP,
         description="Requests upstream systems publish on ta.submitter.<name>.requests.v1",
+        fetching=fetching,
     )
     subscribe_together(
         broker,
         {topic: consumer(name, routes) for name, (topic, routes) in READ_MODEL.items()},
         group_id=GROUP,
         description="Events that build intake's status timelines",
+        fetching=timeline_fetching,
     )

@@ -21,6 +21,14 @@ class IntakeSettings(ServiceSettings):
         default="http://127.0.0.1:8003",
         description="notifier's HTTP API, as the operator console calls it",
     )
+    # The read model's events wait on nobody (a status page, a submitter's copies): their
+    # batches can gather longer, and they are half the batches a request makes.
+    intake_timeline_fetch_wait_ms: int = Field(
+        default=200,
+        ge=0,
+        le=5000,
+        description="STAX_KAFKA_FETCH_WAIT_MS for the events that build the status timelines",
+    )
     rate_limit: RateLimitText = Field(
         default=DEFAULT_RATE_LIMIT,
         description="Requests per API key (and failed ones per client address), e.g. 100/second",

@@ -19,6 +19,7 @@ from services.matcher.settings import MatcherSettings
 from services.matcher.unit_of_work import PgMatcherUnitOfWork, pg_units
 from shared import api_gate, http_errors, telemetry
 from shared.asyncapi import asyncapi_router, declare_emitted
+from shared.consuming import Fetching
 from shared.events import (
     AssignmentAccepted,
     AssignmentCompleted,
@@ -78,7 +79,13 @@ def create_app(settings: MatcherSettings) -> FastAPI:
 
     def wire(runtime: Runtime) -> None:
         units = pg_units(runtime.pool)
-        consumers.subscribe(broker, units, DeadLetters(broker, SERVICE), matching=matching)
+        consumers.subscribe(
+            broker,
+            units,
+            DeadLetters(broker, SERVICE),
+            matching=matching,
+            fetching=Fetching.gathering(settings.kafka_fetch_wait_ms),
+        )
         runtime.spawn(
             workers.run_timers(
                 units, matching=matching, poll_seconds=settings.matcher_expiry_poll_seconds

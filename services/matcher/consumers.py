@@ -12,6 +12,7 @@ from services.matcher.unit_of_work import MatcherUnitOfWork, MatcherUnits
 from shared import topics
 from shared.consuming import (
     DeadLetterSink,
+    Fetching,
     ReliableConsumer,
     Route,
     subscribe_reliably,
@@ -28,6 +29,7 @@ def subscribe(
     dead_letters: DeadLetterSink,
     *,
     matching: Matching,
+    fetching: Fetching,
 ) -> None:
     on_accepted = partial(requests.on_request_accepted, matching=matching)
     on_response = partial(answers.on_assignment_response, matching=matching)
@@ -57,6 +59,7 @@ def subscribe(
             "Accepted requests to match and requests to close, and partners' answers relayed "
             "by intake from its HTTP API"
         ),
+        fetching=fetching,
     )
     subscribe_reliably(
         broker,
@@ -71,4 +74,5 @@ def subscribe(
         pattern=topics.PARTNER_RESPONSES_PATTERN,
         group_id=GROUP,
         description="Answers partners publish on their own topics, ta.partner.<id>.responses.v1",
+        fetching=fetching,
     )

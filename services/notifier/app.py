@@ -26,6 +26,7 @@ from services.notifier.unit_of_work import NotifierUnits, pg_units
 from services.notifier.workers import finish_recording, run_worker
 from shared import api_gate, http_errors, telemetry
 from shared.asyncapi import asyncapi_router, declare_emitted
+from shared.consuming import Fetching
 from shared.doorbell import Doorbell
 from shared.events import NotificationDelivered, NotificationFailed
 from shared.kafka import DeadLetters, make_broker, visible_topics
@@ -111,7 +112,12 @@ def create_app(settings: NotifierSettings) -> FastAPI:
     declare_emitted(broker, [NotificationDelivered, NotificationFailed])
 
     def wire(runtime: Runtime) -> None:
-        consumers.subscribe(broker, pg_units(runtime.pool), DeadLetters(broker, SERVICE))
+        consumers.subscribe(
+            broker,
+            pg_units(runtime.pool),
+            DeadLetters(broker, SERVICE),
+            Fetching.gathering(settings.kafka_fetch_wait_ms),
+        )
 
     async def topic_writable(topic: str) -> bool:
         # The broker lists only topics this principal has an ACL for: a tenant's grant adds

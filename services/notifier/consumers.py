@@ -10,7 +10,13 @@ from services.notifier.handlers.requesters import erase
 from services.notifier.handlers.sign_in import send_links
 from services.notifier.unit_of_work import NotifierUnitOfWork, NotifierUnits
 from shared import topics
-from shared.consuming import DeadLetterSink, ReliableConsumer, Route, subscribe_together
+from shared.consuming import (
+    DeadLetterSink,
+    Fetching,
+    ReliableConsumer,
+    Route,
+    subscribe_together,
+)
 from shared.events import (
     AssignmentAccepted,
     AssignmentCompleted,
@@ -96,7 +102,11 @@ def reliable_consumers(
     return consumers
 
 
-def subscribe(broker: KafkaBroker, units: NotifierUnits, dead_letters: DeadLetterSink) -> None:
+def subscribe(
+    broker: KafkaBroker, units: NotifierUnits, dead_letters: DeadLetterSink, fetching: Fetching
+) -> None:
     description = "; ".join([*(what for _, _, what in TOPICS.values()), SIGN_IN[2]])
     consumers = reliable_consumers(units, dead_letters)
-    subscribe_together(broker, consumers, group_id=GROUP, description=description)
+    subscribe_together(
+        broker, consumers, group_id=GROUP, description=description, fetching=fetching
+    )

@@ -34,7 +34,7 @@ from services.matcher.unit_of_work import pg_units as matcher_units
 from services.notifier import consumers as notifier_consumers
 from services.notifier.unit_of_work import pg_units as notifier_units
 from shared import topics
-from shared.consuming import Outcome, ReliableConsumer, RetryPolicy
+from shared.consuming import AT_ONCE, Outcome, ReliableConsumer, RetryPolicy
 from shared.db import create_pool
 from tests.fuzz import strategies
 from tests.fuzz.conftest import EXAMPLES
@@ -115,6 +115,8 @@ def _capture(
         RecordingDeadLetters(),  # each test puts its own sink in place
         reference=load_reference(),
         clock=clock,
+        fetching=AT_ONCE,
+        timeline_fetching=AT_ONCE,
     )
     matcher_consumers.subscribe(
         None,  # type: ignore[arg-type]
@@ -123,8 +125,9 @@ def _capture(
         matching=Matching(
             Catalog.from_data_files(), MatchPolicy(), clock, timedelta(days=5), timedelta(30)
         ),
+        fetching=AT_ONCE,
     )
-    notifier_consumers.subscribe(None, notifier_units(pool), RecordingDeadLetters())  # type: ignore[arg-type]
+    notifier_consumers.subscribe(None, notifier_units(pool), RecordingDeadLetters(), AT_ONCE)  # type: ignore[arg-type]
     return found
 
 

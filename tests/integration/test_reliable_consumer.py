@@ -22,6 +22,7 @@ from services.matcher.handlers.saga import Matching
 from services.matcher.unit_of_work import MatcherUnitOfWork, pg_units
 from shared import topics
 from shared.consuming import (
+    Fetching,
     Outcome,
     ReliableConsumer,
     RetryPolicy,
@@ -408,3 +409,50 @@ async def _applied(pool: asyncpg.Pool, request_ids: Sequence[UUID]) -> None:
             return
         await asyncio.sleep(0.1)
     pytest.fail("the records were not applied")
+
+
+async def test_a_gathering_subscription_takes_a_burst_in_few_batches_and_a_lone_record_too(
+    pool: asyncpg.Pool, kafka: KafkaAccess, unique: str
+) -> None:
+    """Fetching.gathering: Kafka holds the fetch, so a burst published one record at a time
+    arrives in one or two batches (answered at once, it comes a record or two a batch); and a
+    record alone, far below the bytes that end the wait early, is still taken after the wait."""
+    topic = f"test.gathering.{unique}"
+    await ensure_topics(kafka, {topic: 1})
+    broker = make_broker(kafka, service="test-consumer")
+    consumer = _matcher_consumer(pool, f"test.{unique}")
+    sizes: list[int] = []
+    process = consumer.process_batch
+
+    async def counted(records: Sequence[ConsumerRecord[bytes, bytes]]) -> list[Outcome]:
+        sizes.append(len(records))
+        return await process(records)
+
+    consumer.process_batch = counted  # type: ignore[method-assign]
+    subscribe_reliably(
+        broker,
+        consumer,
+        topic,
+        group_id=f"test-{unique}",
+        description="t",
+        fetching=Fetching.gathering(400),
+    )
+
+    async def send(request_ids: Sequence[UUID]) -> None:
+        for rid in request_ids:  # one at a time, each acknowledged before the next
+            made = build_record(_accepted(rid), source="/stax/intake", subject=str(rid))
+            await broker.publish(made.value, topic=topic, key=made.key, headers=made.headers)
+
+    await broker.start()
+    try:
+        lone = [uuid4()]
+        await send(lone)
+        await _applied(pool, lone)
+        assert sizes == [1]
+        burst = [uuid4() for _ in range(12)]
+        await send(burst)
+        await _applied(pool, burst)
+        assert sum(sizes[1:]) == 12
+        assert len(sizes[1:]) <= 2, sizes
+    finally:
+        await broker.stop()

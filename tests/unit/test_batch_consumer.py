@@ -16,7 +16,10 @@ from aiokafka import ConsumerRecord, TopicPartition
 from faststream.kafka import KafkaBroker, TestKafkaBroker
 
 from shared.consuming import (
+    AT_ONCE,
+    GATHER_BYTES,
     Apply,
+    Fetching,
     Outcome,
     ReliableConsumer,
     RetryPolicy,
@@ -306,3 +309,9 @@ async def test_faststream_hands_a_batch_over_without_a_worker_thread(
         await test_broker.publish(out.value, topic="t", key=out.key, headers=out.headers)
     assert _queued(store) == [b"p1"]  # applied: the use case queued its event
     assert threaded == []
+
+
+def test_gathering_waits_for_more_bytes_than_a_batch_holds_and_zero_does_not_gather() -> None:
+    assert Fetching.gathering(20) == Fetching(max_wait_ms=20, min_bytes=GATHER_BYTES)
+    assert GATHER_BYTES >= 64 * 1024  # so under load the wait, not the bytes, ends a fetch
+    assert Fetching.gathering(0) == AT_ONCE == Fetching(max_wait_ms=500, min_bytes=1)
