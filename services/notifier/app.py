@@ -116,7 +116,7 @@ def create_app(settings: NotifierSettings) -> FastAPI:
             broker,
             pg_units(runtime.pool),
             DeadLetters(broker, SERVICE),
-            Fetching.gathering(settings.kafka_fetch_wait_ms),
+            fetching=Fetching.gathering(settings.kafka_fetch_wait_ms),
         )
 
     async def topic_writable(topic: str) -> bool:

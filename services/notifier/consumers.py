@@ -103,7 +103,7 @@ def reliable_consumers(
 
 
 def subscribe(
-    broker: KafkaBroker, units: NotifierUnits, dead_letters: DeadLetterSink, fetching: Fetching
+    broker: KafkaBroker, units: NotifierUnits, dead_letters: DeadLetterSink, *, fetching: Fetching
 ) -> None:
     description = "; ".join([*(what for _, _, what in TOPICS.values()), SIGN_IN[2]])
     consumers = reliable_consumers(units, dead_letters)

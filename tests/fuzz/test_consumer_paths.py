@@ -127,7 +127,12 @@ def _capture(
         ),
         fetching=AT_ONCE,
     )
-    notifier_consumers.subscribe(None, notifier_units(pool), RecordingDeadLetters(), AT_ONCE)  # type: ignore[arg-type]
+    notifier_consumers.subscribe(
+        None,  # type: ignore[arg-type]
+        notifier_units(pool),
+        RecordingDeadLetters(),
+        fetching=AT_ONCE,
+    )
     return found
 
 
