@@ -33,9 +33,11 @@ class ServiceSettings(BaseSettings):
         default=None, description="CA file the broker's certificate is checked against"
     )
     # Fuller batches cost less a record: a transaction, a fetch and a relay's send are shared
-    # by more records (docs/benchmarks.md, "gathering"). The price is latency on every hop.
+    # by more records. The price is latency on every hop, and an idle consumer fetching more
+    # often; at 20 ms, matcher and notifier spent no less CPU a request (docs/benchmarks.md,
+    # "gathering"), so by default only intake's timeline events gather.
     kafka_fetch_wait_ms: int = Field(
-        default=20,
+        default=0,
         ge=0,
         le=1000,
         description="How long Kafka may hold a consumer's fetch to gather records (0: not at all)",
