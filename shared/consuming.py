@@ -73,10 +73,11 @@ class Fetching:
     there or `max_wait_ms` has passed (the consumer's fetch.min.bytes and fetch.max.wait.ms).
 
     A batch pays a fetch, a dispatch, a transaction with its inbox claim and outbox write, and
-    the relay's send, whatever it holds, and each is a few milliseconds of CPU across the stack
+    the relay's send, whatever it holds: a few milliseconds of CPU across the stack
     (docs/benchmarks.md). Gathering makes batches fuller, so each record pays less, at the
-    price of up to `max_wait_ms` more latency a hop; so only subscriptions nobody waits on
-    gather. The default is Kafka's: a fetch answers as soon as one record is there."""
+    price of up to `max_wait_ms` more latency a hop; by default (the settings) only
+    subscriptions nobody waits on gather. The default here is Kafka's: a fetch answers as soon
+    as one record is there."""
 
     max_wait_ms: int = 500
     min_bytes: int = 1
