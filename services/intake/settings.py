@@ -21,10 +21,12 @@ class IntakeSettings(ServiceSettings):
         default="http://127.0.0.1:8003",
         description="notifier's HTTP API, as the operator console calls it",
     )
-    # The read model's events wait on nobody (a status page, a submitter's copies): their
-    # batches can gather longer, and they are half the batches a request makes.
+    # Half the batches a request makes, but not waited on by nobody: a partner's answer needs
+    # the offer recorded here first, and one sent at once after the offer's webhook found no
+    # assignment (404) while these fetches gathered for 200 ms. Off until the offers are read
+    # apart from the timeline (docs/benchmarks.md).
     intake_timeline_fetch_wait_ms: int = Field(
-        default=200,
+        default=0,
         ge=0,
         le=5000,
         description="STAX_KAFKA_FETCH_WAIT_MS for the events that build the status timelines",
