@@ -21,7 +21,7 @@ class IntakeSettings(ServiceSettings):
         default="http://127.0.0.1:8003",
         description="notifier's HTTP API, as the operator console calls it",
     )
-    # Half the batches a request makes, but not waited on by nobody: a partner's answer needs
+    # Half the batches a request makes, yet someone does wait on them: a partner's answer needs
     # the offer recorded here first, and one sent at once after the offer's webhook found no
     # assignment (404) while these fetches gathered for 200 ms. Off until the offers are read
     # apart from the timeline (docs/benchmarks.md).
