@@ -6,6 +6,9 @@ rollback. Each process keeps one listening connection per channel (`Doorbell.lis
 background task). Waiters still wake after a timeout: a notification can be missed while the
 listening connection is being re-established, and work can fall due by the clock alone (a retry
 scheduled for later), so polling stays — as the fallback, not the way work is found.
+
+`Arrivals` is the same LISTEN for waiters that each want one thing (the notice's payload names
+it), such as an HTTP request waiting for a row another process is about to commit.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import asyncio
 import collections
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import asyncpg
@@ -24,6 +27,8 @@ from shared.db import is_transient_db_error
 log = logging.getLogger(__name__)
 
 Connect = Callable[[], Awaitable[asyncpg.Connection]]
+# asyncpg's listener callback: (connection, sender's pid, channel, payload).
+Listener = Callable[[Any, int, str, object], None]
 
 
 class Doorbell:
@@ -63,24 +68,77 @@ class Doorbell:
 
     async def listen(self, connect: Connect) -> None:
         """LISTEN until cancelled, reconnecting after a database outage."""
-        while True:
-            try:
-                await self._listen_once(connect)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - the fallback timeout covers the gap
-                level = logging.WARNING if is_transient_db_error(exc) else logging.ERROR
-                log.log(level, "doorbell %s: listening stopped: %r", self.channel, exc)
-            await asyncio.sleep(self._reconnect)
+        await listen(self.channel, self.ring, connect, reconnect_seconds=self._reconnect)
 
-    async def _listen_once(self, connect: Connect) -> None:
-        conn = await connect()
+
+class Arrivals:
+    """Waiters for one named thing each (a NOTIFY payload, such as a row's id): a notice wakes
+    every waiter for its payload and no other. At most `capacity` wait in a process at once;
+    beyond that `expecting` yields None, so that requests for things that never come cannot
+    pile up (each waiter holds a request open)."""
+
+    def __init__(self, channel: str, *, capacity: int, reconnect_seconds: float = 1.0) -> None:
+        self.channel = channel
+        self._capacity = capacity
+        self._waiting: dict[str, set[asyncio.Event]] = {}
+        self._count = 0
+        self._reconnect = reconnect_seconds
+
+    def heard(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
+        """asyncpg's listener callback: wake whoever waits for `payload` (a str)."""
+        for arrived in self._waiting.get(str(payload), ()):
+            arrived.set()
+
+    @contextlib.contextmanager
+    def expecting(self, key: str) -> Iterator[asyncio.Event | None]:
+        """An event set when `key` is announced, from now until the block ends; None when too
+        many wait already. Enter before looking for the thing: a notice between the look and
+        the wait is then not lost."""
+        if self._count >= self._capacity:
+            yield None
+            return
+        arrived = asyncio.Event()
+        self._waiting.setdefault(key, set()).add(arrived)
+        self._count += 1
         try:
-            await conn.add_listener(self.channel, self.ring)
-            self.ring()  # whatever was announced while nobody listened is looked for now
-            lost = asyncio.Event()
-            conn.add_termination_listener(lambda _conn: lost.set())
-            await lost.wait()
+            yield arrived
         finally:
-            with contextlib.suppress(Exception):
-                await conn.close()
+            self._count -= 1
+            waiters = self._waiting[key]
+            waiters.discard(arrived)
+            if not waiters:
+                del self._waiting[key]
+
+    async def listen(self, connect: Connect) -> None:
+        """LISTEN until cancelled, reconnecting after a database outage."""
+        await listen(self.channel, self.heard, connect, reconnect_seconds=self._reconnect)
+
+
+async def listen(
+    channel: str, heard: Listener, connect: Connect, *, reconnect_seconds: float
+) -> None:
+    """LISTEN on `channel` until cancelled, calling `heard` for each notice (and once with an
+    empty payload on each (re)connection: notices sent while nobody listened are lost), and
+    reconnecting after a database outage."""
+    while True:
+        try:
+            await _listen_once(channel, heard, connect)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the waiters' timeouts cover the gap
+            level = logging.WARNING if is_transient_db_error(exc) else logging.ERROR
+            log.log(level, "listening on %s stopped: %r", channel, exc)
+        await asyncio.sleep(reconnect_seconds)
+
+
+async def _listen_once(channel: str, heard: Listener, connect: Connect) -> None:
+    conn = await connect()
+    try:
+        await conn.add_listener(channel, heard)
+        heard(conn, 0, channel, "")  # whatever was announced while nobody listened: look now
+        lost = asyncio.Event()
+        conn.add_termination_listener(lambda _conn: lost.set())
+        await lost.wait()
+    finally:
+        with contextlib.suppress(Exception):
+            await conn.close()

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
+import asyncpg
 import httpx
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -16,17 +17,20 @@ from services.intake.adapters.dead_letters import KafkaDeadLetterTopic
 from services.intake.adapters.reference_data import load_reference
 from services.intake.adapters.service_apis import ServiceApis
 from services.intake.domain.model import Clock
+from services.intake.handlers.answers import OfferWait
 from services.intake.migrations import MIGRATIONS
 from services.intake.pages import answer_links, console, portal, sign_in
 from services.intake.pages.guard import Guard
 from services.intake.pages.rendering import STATIC, Pages
 from services.intake.pages.sessions import Area, Sessions
+from services.intake.repositories import OFFERS_CHANNEL
 from services.intake.settings import IntakeSettings
 from services.intake.unit_of_work import pg_units
 from shared import api_gate, telemetry
 from shared import http_errors as shared_http_errors
 from shared.asyncapi import asyncapi_router, declare_emitted
 from shared.consuming import Fetching
+from shared.doorbell import Arrivals
 from shared.events import (
     AssignmentResponse,
     PortalSignInRequested,
@@ -41,6 +45,9 @@ from shared.probes import probe_router
 from shared.runtime import Runtime, run_http, service_runtime
 
 SERVICE = "intake"
+# Answers waiting for their offer, at most, in one process: beyond, an unknown assignment is a
+# 404 at once (each waiter holds a request open, and a partner can name assignments at will).
+MAX_WAITING_ANSWERS = 256
 DESCRIPTION = """Front door of STAX: technical-assistance requests in, partner answers in.
 
 Every route needs an API key (`stax keys create`), sent as `Authorization: Bearer stax_…` or
@@ -66,7 +73,14 @@ def create_app(settings: IntakeSettings, registry: CollectorRegistry = REGISTRY)
     def clock() -> datetime:
         return datetime.now(UTC)
 
+    # Answers to offers intake has not read yet wait for them (handlers.answers.once_offered).
+    offers = Arrivals(OFFERS_CHANNEL, capacity=MAX_WAITING_ANSWERS)
+    offer_wait = OfferWait(offers, settings.intake_offer_wait_ms / 1000)
+
     def wire(runtime: Runtime) -> None:
+        # Its own connection, not one of the pool's: it is held for as long as the process runs.
+        listening = offers.listen(lambda: asyncpg.connect(settings.database_url))
+        runtime.spawn(listening, "intake-offers-recorded")
         units = pg_units(runtime.pool)
         consumers.subscribe(
             broker,
@@ -99,8 +113,8 @@ def create_app(settings: IntakeSettings, registry: CollectorRegistry = REGISTRY)
 
     app = FastAPI(title="STAX intake", version="0.2.0", lifespan=lifespan, description=DESCRIPTION)
     shared_http_errors.install(app)
-    app.include_router(api.router(reference=reference, clock=clock))
-    _include_pages(app, settings, clock, sessions, http)
+    app.include_router(api.router(reference=reference, clock=clock, offer_wait=offer_wait))
+    _include_pages(app, settings, clock=clock, sessions=sessions, http=http, offer_wait=offer_wait)
     app.include_router(probe_router(registry))
     app.include_router(asyncapi_router(broker, title=app.title, version=app.version))
     api_gate.install(
@@ -113,15 +127,19 @@ def create_app(settings: IntakeSettings, registry: CollectorRegistry = REGISTRY)
 def _include_pages(
     app: FastAPI,
     settings: IntakeSettings,
+    *,
     clock: Clock,
     sessions: Sessions,
     http: httpx.AsyncClient,
+    offer_wait: OfferWait,
 ) -> None:
     """The pages people use: answer links, sign-in, the partner portal, the operator console."""
     pages, rate_limit = Pages(), RateLimit(settings.rate_limit)
     secret = settings.answer_link_secret.get_secret_value()
     app.include_router(
-        answer_links.router(secret=secret, clock=clock, rate_limit=rate_limit, pages=pages)
+        answer_links.router(
+            secret=secret, clock=clock, rate_limit=rate_limit, pages=pages, offer_wait=offer_wait
+        )
     )
     app.include_router(
         sign_in.router(

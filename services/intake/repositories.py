@@ -33,6 +33,10 @@ from shared.db import Conn
 from shared.events import AssignmentOffered, NotificationFailed, RequestAccepted
 from shared.uow import Gathered
 
+# NOTIFYed with an assignment's id when its offer is recorded: a partner's answer that came
+# before intake read the offer waits for it (handlers.answers.once_offered).
+OFFERS_CHANNEL = "stax_intake_offers"
+
 
 class PgRequests:
     """intake.requests and intake.idempotency_keys."""
@@ -279,10 +283,14 @@ class PgAssignments:
         self._conn = conn
 
     async def add_offer(self, offer: AssignmentOffered, at: datetime) -> None:
+        """Record the offer, and announce it on OFFERS_CHANNEL to answers already waiting for
+        it (the notice is sent when the unit commits, and not if it rolls back)."""
         await self._conn.execute(
-            "INSERT INTO intake.assignments (assignment_id, request_id, partner_id, partner_name, "
-            "role, score, respond_by, offered_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
-            "ON CONFLICT (assignment_id) DO NOTHING",
+            "WITH added AS (INSERT INTO intake.assignments (assignment_id, request_id, "
+            "partner_id, partner_name, role, score, respond_by, offered_at) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+            "ON CONFLICT (assignment_id) DO NOTHING RETURNING assignment_id) "
+            "SELECT pg_notify($9, assignment_id::text) FROM added",
             offer.assignment_id,
             offer.request_id,
             offer.partner_id,
@@ -291,6 +299,7 @@ class PgAssignments:
             offer.score,
             offer.respond_by,
             at,
+            OFFERS_CHANNEL,
         )
 
     async def set_status(self, assignment_id: UUID, status: OfferStatus, *, at: datetime) -> None:

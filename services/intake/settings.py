@@ -21,15 +21,23 @@ class IntakeSettings(ServiceSettings):
         default="http://127.0.0.1:8003",
         description="notifier's HTTP API, as the operator console calls it",
     )
-    # Half the batches a request makes, yet someone does wait on them: a partner's answer needs
-    # the offer recorded here first, and one sent at once after the offer's webhook found no
-    # assignment (404) while these fetches gathered for 200 ms. Off until the offers are read
-    # apart from the timeline (docs/benchmarks.md).
+    # Half the batches a request makes, and nothing a request waits on: the one reader that
+    # does wait, a partner's answer sent as soon as the offer's webhook came, waits for the
+    # offer to be recorded here (intake_offer_wait_ms). At 200 ms: 0.89 of the CPU a request
+    # (docs/benchmarks.md, "gathering").
     intake_timeline_fetch_wait_ms: int = Field(
-        default=0,
+        default=200,
         ge=0,
         le=5000,
         description="STAX_KAFKA_FETCH_WAIT_MS for the events that build the status timelines",
+    )
+    intake_offer_wait_ms: int = Field(
+        default=3000,
+        ge=0,
+        le=30000,
+        description=(
+            "How long an answer to an offer intake has not read yet waits for it before 404"
+        ),
     )
     rate_limit: RateLimitText = Field(
         default=DEFAULT_RATE_LIMIT,

@@ -18,6 +18,9 @@ from shared import auth
 from tests.stack_helpers import service_kafka
 
 MakeKey = Callable[..., Awaitable[tuple[auth.Principal, dict[str, str]]]]
+# How long an answer to an offer intake has not read waits for it here (3 s by default): each
+# test of an unknown assignment's 404 waits this long.
+OFFER_WAIT_S = 2.0
 
 
 @pytest.fixture(scope="session")
@@ -27,6 +30,7 @@ async def intake_app(infra: stack.StackSettings) -> AsyncIterator[FastAPI]:
         **service_kafka(infra, "intake"),
         database_url=infra.db_url,
         outbox_poll_seconds=0.2,
+        intake_offer_wait_ms=round(OFFER_WAIT_S * 1000),
     )
     app = create_app(settings, registry=CollectorRegistry())
     async with app.router.lifespan_context(app):

@@ -20,6 +20,7 @@ from services.intake.pages.rendering import HEADERS, Pages
 from services.intake.pages.texts import TEXTS, choose
 from shared import api_gate, topics
 from shared.answer_links import AnswerLink, LinkDecision, sign
+from shared.doorbell import Arrivals
 from shared.events import AssignmentOffered
 from shared.http_limits import RateLimit
 from tests.intake.fakes import FakeIntakeUnitOfWork, IntakeStore, fake_units
@@ -27,6 +28,7 @@ from tests.intake.scenarios import NOW, data_of, offered_in
 from tests.unit.test_answer_links import tampered
 
 SECRET = "pages-test-secret"
+NO_WAIT = answers.OfferWait(Arrivals("no-listener", capacity=1), seconds=0)
 
 
 @dataclass
@@ -60,7 +62,13 @@ def _app(store: IntakeStore, clock: Clock, secret: str, rate: str = "1000/second
     app = FastAPI()
     app.state.units = fake_units(store)
     app.include_router(
-        pages.router(secret=secret, clock=clock, rate_limit=RateLimit(rate), pages=Pages())
+        pages.router(
+            secret=secret,
+            clock=clock,
+            rate_limit=RateLimit(rate),
+            pages=Pages(),
+            offer_wait=NO_WAIT,  # the fake store has every offer it will ever have
+        )
     )
     api_gate.install(app, max_body_bytes=4096, rate_limit="1000/second")
     return app

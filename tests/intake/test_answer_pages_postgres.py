@@ -4,6 +4,7 @@ contradiction leaves nothing more."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from uuid import UUID, uuid4
@@ -21,9 +22,10 @@ from services.intake.settings import IntakeSettings
 from shared.answer_links import AnswerLink, LinkDecision, digest, sign
 from shared.events import AssignmentOffered
 from shared.kafka_access import KafkaAccess
-from tests.intake.conftest import MakeKey
-from tests.intake.events import offer
+from tests.intake.conftest import OFFER_WAIT_S, MakeKey
+from tests.intake.events import offer, publish
 from tests.intake.offers import offered_to
+from tests.intake.samples import submission
 from tests.stack_helpers import service_kafka
 
 SECRET = "postgres-pages-secret"
@@ -37,6 +39,7 @@ async def linked(infra: stack.StackSettings) -> AsyncIterator[httpx.AsyncClient]
         database_url=infra.db_url,
         outbox_poll_seconds=0.2,
         answer_link_secret=SecretStr(SECRET),
+        intake_offer_wait_ms=round(OFFER_WAIT_S * 1000),
     )
     app: FastAPI = create_app(settings, registry=CollectorRegistry())
     async with app.router.lifespan_context(app):
@@ -140,3 +143,23 @@ async def test_the_pages_are_not_api_operations(linked: httpx.AsyncClient) -> No
     unknown = AnswerLink(uuid4(), "nobody", "accept", offer(uuid4(), "x").respond_by)
     page = await linked.get(f"/answer/{sign(unknown, SECRET)}")  # no API key needed
     assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+
+
+async def test_a_link_opened_before_intake_has_read_its_offer_waits_for_it(
+    linked: httpx.AsyncClient, make_key: MakeKey, kafka: KafkaAccess
+) -> None:
+    """The offer e-mail and intake's record of the offer come from the same event, by separate
+    consumers: the person (or a mail scanner) can open the link first."""
+    _, submitter = await make_key("submitter", name=f"sub-{uuid4().hex[:8]}")
+    posted = await linked.post(
+        "/v1/requests", json=submission(f"early-{uuid4().hex[:8]}"), headers=submitter
+    )
+    request_id = UUID(posted.json()["request_id"])
+    early = offer(request_id, f"centre-{uuid4().hex[:8]}")
+    opening = asyncio.create_task(linked.get(_url(early, "accept")))
+    await asyncio.sleep(0.2)
+    assert not opening.done()  # waiting for the offer, not a 404 page
+    await publish(kafka, (early, str(request_id)))
+    page = await opening
+    assert page.status_code == 200, page.text
+    assert "PCB inventory support" in page.text

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import httpx
 
 from shared import topics
 from shared.events import AssignmentExpired, AssignmentOffered
 from shared.kafka_access import KafkaAccess
-from tests.intake.conftest import MakeKey
-from tests.intake.events import eventually, publish
+from tests.intake.conftest import OFFER_WAIT_S, MakeKey
+from tests.intake.events import eventually, offer, publish
 from tests.intake.offers import offered_to
+from tests.intake.samples import submission
 from tests.kafka_helpers import collect, data_of, header
 
 
@@ -74,8 +76,41 @@ async def test_a_partner_may_answer_only_its_own_known_offers(
     assert (await client.post(url, headers=other)).status_code == 403
     assert (await client.post(url, headers=submitter)).status_code == 403
     assert (await client.post(url)).status_code == 401
+    started = time.monotonic()
     unknown = await client.post(f"/v1/assignments/{uuid4()}/accept", headers=other)
+    waited = time.monotonic() - started
     assert unknown.status_code == 404
+    # It waited for the offer, in case intake had not read it yet, and for no longer.
+    assert OFFER_WAIT_S - 0.1 <= waited < OFFER_WAIT_S + 3, waited
+
+
+async def test_an_answer_sent_before_intake_has_read_its_offer_waits_for_it(
+    client: httpx.AsyncClient, make_key: MakeKey, kafka: KafkaAccess, unique: str
+) -> None:
+    """notifier tells the partner, and intake records the offer, from the same event by separate
+    consumers: a partner answering as soon as its webhook arrives can come first."""
+    partner_id = f"early-{unique}"
+    _, submitter = await make_key("submitter", name=f"sub-{unique}")
+    body = submission(f"early-{unique}")
+    posted = await client.post("/v1/requests", json=body, headers=submitter)
+    request_id = UUID(posted.json()["request_id"])
+    early = offer(request_id, partner_id)
+    _, partner = await make_key("partner", partner_id=partner_id)
+    url = f"/v1/assignments/{early.assignment_id}/accept"
+    answering = asyncio.create_task(client.post(url, headers=partner))
+    await asyncio.sleep(0.2)
+    assert not answering.done()  # waiting for the offer, not a 404
+
+    await publish(kafka, (early, str(request_id)))
+    answered = await answering
+    assert answered.status_code == 202, answered.text
+    found = await collect(
+        kafka,
+        topics.ASSIGNMENT_RESPONSES,
+        matching=lambda r: data_of(r).get("assignment_id") == str(early.assignment_id),
+        until=lambda rs: len(rs) >= 1,
+    )
+    assert data_of(found[0])["decision"] == "accept"
 
 
 async def test_a_partner_lists_its_open_and_past_offers(

@@ -1,11 +1,12 @@
-"""shared.doorbell without a database: a ring wakes one waiter, and is kept when none waits."""
+"""shared.doorbell without a database: a ring wakes one waiter, and is kept when none waits; a
+notice wakes those who wait for its payload, and only so many may wait."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 
-from shared.doorbell import Doorbell
+from shared.doorbell import Arrivals, Doorbell
 
 
 async def test_a_ring_wakes_one_waiter_the_longest_waiting() -> None:
@@ -41,3 +42,39 @@ async def test_a_waiter_that_timed_out_does_not_swallow_the_next_ring() -> None:
     await asyncio.sleep(0)
     bell.ring()
     await asyncio.wait_for(waiting, 1)
+
+
+async def test_a_notice_wakes_every_waiter_for_its_payload_and_no_other() -> None:
+    arrivals = Arrivals("test", capacity=8)
+    with (
+        arrivals.expecting("a") as first,
+        arrivals.expecting("a") as second,
+        arrivals.expecting("b") as other,
+    ):
+        assert first is not None and second is not None and other is not None
+        arrivals.heard(None, 1, "test", "b-not-a")
+        arrivals.heard(None, 1, "test", "a")
+        assert first.is_set() and second.is_set() and not other.is_set()
+
+
+async def test_a_notice_before_anyone_expects_it_is_not_kept() -> None:
+    """Callers enter `expecting` before they look for the thing: a notice before that is for a
+    thing the look will find."""
+    arrivals = Arrivals("test", capacity=8)
+    arrivals.heard(None, 1, "test", "a")
+    with arrivals.expecting("a") as waiting:
+        assert waiting is not None and not waiting.is_set()
+
+
+async def test_beyond_its_capacity_nobody_more_waits_until_a_waiter_leaves() -> None:
+    arrivals = Arrivals("test", capacity=2)
+    with (
+        arrivals.expecting("a") as one,
+        arrivals.expecting("a") as two,
+        arrivals.expecting("b") as three,
+    ):
+        assert one is not None and two is not None and three is None
+    with arrivals.expecting("b") as again:  # both left: room again
+        assert again is not None
+        arrivals.heard(None, 1, "test", "b")
+        assert again.is_set()

@@ -14,13 +14,14 @@ from fastapi import APIRouter
 from services.intake.api import dead_letters, partners, reports, requests
 from services.intake.domain.model import Clock
 from services.intake.domain.reference import Reference
+from services.intake.handlers.answers import OfferWait
 
 
-def router(*, reference: Reference, clock: Clock) -> APIRouter:
+def router(*, reference: Reference, clock: Clock, offer_wait: OfferWait) -> APIRouter:
     api = APIRouter(prefix="/v1")
     requests.install_requests(api, reference, clock)
     requests.install_erasure(api, clock)
-    partners.install(api, clock)
+    partners.install(api, clock, offer_wait)
     requests.install_closing(api, clock)
     reports.install(api)
     dead_letters.install(api, clock)

@@ -33,7 +33,7 @@ from shared.auth import Principal
 from shared.errors import ApiError
 
 
-def install(api: APIRouter, clock: Clock) -> None:
+def install(api: APIRouter, clock: Clock, offer_wait: answers.OfferWait) -> None:
     responses = {
         **AUTH,
         **UNREADABLE,
@@ -49,20 +49,25 @@ def install(api: APIRouter, clock: Clock) -> None:
         decision: Decision,
         body: AnswerBody | CompletionBody | WithdrawalBody | None,
     ) -> AnswerView:
-        assert who.partner_id is not None  # partner keys always carry one (shared.auth)
+        partner_id = who.partner_id
+        assert partner_id is not None  # partner keys always carry one (shared.auth)
         done = body if isinstance(body, CompletionBody) else None
-        try:
+
+        async def attempt() -> None:
             async with units() as uow:
                 await answers.answer_offer(
                     uow,
                     assignment_id=assignment_id,
-                    partner_id=who.partner_id,
+                    partner_id=partner_id,
                     decision=decision,
                     reason=body.reason if body else "",
                     clock=clock,
                     outcome=done.outcome if done else "",
                     deliverables=done.deliverables if done else (),
                 )
+
+        try:
+            await answers.once_offered(offer_wait, assignment_id, attempt)
         except UnknownAssignment as exc:
             raise ApiError.one(404, "not_found", "no such assignment") from exc
         except NotYourAssignment as exc:

@@ -3,20 +3,56 @@ emitted as ta.assignment.response; contradictions refused before anything is emi
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
 from uuid import UUID
 
 from services.intake.domain.errors import AnswerConflict, NotYourAssignment, UnknownAssignment
 from services.intake.domain.model import SOURCE, Answer, Clock, Decision, Note, TimelineEntry
 from services.intake.unit_of_work import IntakeUnitOfWork
 from shared import lifecycle
+from shared.doorbell import Arrivals
 from shared.envelope import build_record
 from shared.events import AssignmentResponse
 from shared.lifecycle import AssignmentStatus, Verdict
 from shared.logs import log_context
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class OfferWait:
+    """How an answer waits for an offer intake has not read yet: the notices of recorded offers
+    (repositories.OFFERS_CHANNEL), and for how long at most (0: not at all)."""
+
+    offers: Arrivals
+    seconds: float
+
+
+async def once_offered(
+    wait: OfferWait, assignment_id: UUID, attempt: Callable[[], Awaitable[T]]
+) -> T:
+    """`attempt()` (a whole unit of work on the assignment); if intake has not read the offer
+    yet (UnknownAssignment), once more when the offer is recorded, or after `wait.seconds`.
+
+    The matcher's ta.assignment.offered reaches notifier, which tells the partner, and intake,
+    which records the offer, independently: a partner answering as soon as the webhook or the
+    e-mail arrives can come first. Waiting here keeps that race out of the partner's sight."""
+    with wait.offers.expecting(str(assignment_id)) as recorded:  # before the look: none lost
+        try:
+            return await attempt()
+        except UnknownAssignment:
+            if recorded is None or wait.seconds <= 0:  # too many waiting already, or waits off
+                raise
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(recorded.wait(), wait.seconds)
+    # Whether or not the notice came (one is lost while the listener reconnects), look again.
+    return await attempt()
 
 
 async def answer_offer(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from functools import partial
 from typing import Annotated
 from urllib.parse import parse_qs
 
@@ -23,6 +24,7 @@ from services.intake.domain.errors import (
 )
 from services.intake.domain.model import Clock, OfferSummary
 from services.intake.handlers import answer_links as handlers
+from services.intake.handlers.answers import OfferWait, once_offered
 from services.intake.pages.rendering import Pages
 from services.intake.pages.texts import Language, choose
 from services.intake.unit_of_work import IntakeUnits
@@ -55,8 +57,11 @@ async def _units(request: Request) -> IntakeUnits:
 Units = Annotated[IntakeUnits, Depends(_units)]
 
 
-def router(*, secret: str, clock: Clock, rate_limit: RateLimit, pages: Pages) -> APIRouter:
-    """The routes; an empty `secret` turns links off (every link is a 404 page saying so)."""
+def router(
+    *, secret: str, clock: Clock, rate_limit: RateLimit, pages: Pages, offer_wait: OfferWait
+) -> APIRouter:
+    """The routes; an empty `secret` turns links off (every link is a 404 page saying so). A
+    link opened before intake has read its offer waits for it (`answers.once_offered`)."""
     route = APIRouter(include_in_schema=False)
 
     def refused(request: Request, lang: Language) -> Response | None:
@@ -72,10 +77,14 @@ def router(*, secret: str, clock: Clock, rate_limit: RateLimit, pages: Pages) ->
         lang = choose(request.headers.get("accept-language"))
         if (refusal := refused(request, lang)) is not None:
             return refusal
+
+        async def look(link: AnswerLink) -> OfferSummary:
+            async with units() as uow:
+                return await handlers.offer_of_link(uow, link, answer_links.digest(token))
+
         try:
             link = answer_links.verify(token, secret, clock())
-            async with units() as uow:
-                offer = await handlers.offer_of_link(uow, link, answer_links.digest(token))
+            offer = await once_offered(offer_wait, link.assignment_id, partial(look, link))
         except FAILED as exc:
             return _failure(pages, lang, exc)
         if offer.answer is not None and offer.answer != link.decision:
@@ -90,12 +99,15 @@ def router(*, secret: str, clock: Clock, rate_limit: RateLimit, pages: Pages) ->
             return refusal
         if not _csrf_holds(request.cookies.get(CSRF_COOKIE), await request.body()):
             return pages.message(lang, 403, "csrf")
+
+        async def answer(link: AnswerLink) -> bool:
+            async with units() as uow:
+                digest = answer_links.digest(token)
+                return await handlers.answer_by_link(uow, link, digest, clock=clock)
+
         try:
             link = answer_links.verify(token, secret, clock())
-            async with units() as uow:
-                new = await handlers.answer_by_link(
-                    uow, link, answer_links.digest(token), clock=clock
-                )
+            new = await once_offered(offer_wait, link.assignment_id, partial(answer, link))
         except FAILED as exc:
             return _failure(pages, lang, exc)
         said = f"done.{link.decision}" if new else "done.before"
