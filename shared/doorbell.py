@@ -73,15 +73,19 @@ class Doorbell:
 
 class Arrivals:
     """Waiters for one named thing each (a NOTIFY payload, such as a row's id): a notice wakes
-    every waiter for its payload and no other. At most `capacity` wait in a process at once;
-    beyond that `expecting` yields None, so that requests for things that never come cannot
-    pile up (each waiter holds a request open)."""
+    every waiter for its payload and no other. At most `capacity` wait in a process at once,
+    and at most `per_owner` for one owner (whoever asks: a partner); beyond either `expecting`
+    yields None, so that requests for things that never come cannot pile up (each waiter holds
+    a request open), nor one owner's crowd out the others'."""
 
-    def __init__(self, channel: str, *, capacity: int, reconnect_seconds: float = 1.0) -> None:
+    def __init__(
+        self, channel: str, *, capacity: int, per_owner: int, reconnect_seconds: float = 1.0
+    ) -> None:
         self.channel = channel
         self._capacity = capacity
+        self._per_owner = per_owner
         self._waiting: dict[str, set[asyncio.Event]] = {}
-        self._count = 0
+        self._owners: collections.Counter[str] = collections.Counter()
         self._reconnect = reconnect_seconds
 
     def heard(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
@@ -90,20 +94,22 @@ class Arrivals:
             arrived.set()
 
     @contextlib.contextmanager
-    def expecting(self, key: str) -> Iterator[asyncio.Event | None]:
+    def expecting(self, key: str, owner: str) -> Iterator[asyncio.Event | None]:
         """An event set when `key` is announced, from now until the block ends; None when too
         many wait already. Enter before looking for the thing: a notice between the look and
         the wait is then not lost."""
-        if self._count >= self._capacity:
+        if self._owners.total() >= self._capacity or self._owners[owner] >= self._per_owner:
             yield None
             return
         arrived = asyncio.Event()
         self._waiting.setdefault(key, set()).add(arrived)
-        self._count += 1
+        self._owners[owner] += 1
         try:
             yield arrived
         finally:
-            self._count -= 1
+            self._owners[owner] -= 1
+            if not self._owners[owner]:
+                del self._owners[owner]
             waiters = self._waiting[key]
             waiters.discard(arrived)
             if not waiters:

@@ -45,9 +45,11 @@ from shared.probes import probe_router
 from shared.runtime import Runtime, run_http, service_runtime
 
 SERVICE = "intake"
-# Answers waiting for their offer, at most, in one process: beyond, an unknown assignment is a
-# 404 at once (each waiter holds a request open, and a partner can name assignments at will).
+# Answers waiting for their offer, at most, in one process and for one partner: beyond, an
+# unknown assignment is a 404 at once (each waiter holds a request open, and a partner can name
+# assignments at will; the second bound keeps one partner from crowding out the others).
 MAX_WAITING_ANSWERS = 256
+MAX_WAITING_ANSWERS_PER_PARTNER = 32
 DESCRIPTION = """Front door of STAX: technical-assistance requests in, partner answers in.
 
 Every route needs an API key (`stax keys create`), sent as `Authorization: Bearer stax_…` or
@@ -74,7 +76,11 @@ def create_app(settings: IntakeSettings, registry: CollectorRegistry = REGISTRY)
         return datetime.now(UTC)
 
     # Answers to offers intake has not read yet wait for them (handlers.answers.once_offered).
-    offers = Arrivals(OFFERS_CHANNEL, capacity=MAX_WAITING_ANSWERS)
+    offers = Arrivals(
+        OFFERS_CHANNEL,
+        capacity=MAX_WAITING_ANSWERS,
+        per_owner=MAX_WAITING_ANSWERS_PER_PARTNER,
+    )
     offer_wait = OfferWait(offers, settings.intake_offer_wait_ms / 1000)
 
     def wire(runtime: Runtime) -> None:

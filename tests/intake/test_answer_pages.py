@@ -28,7 +28,7 @@ from tests.intake.scenarios import NOW, data_of, offered_in
 from tests.unit.test_answer_links import tampered
 
 SECRET = "pages-test-secret"
-NO_WAIT = answers.OfferWait(Arrivals("no-listener", capacity=1), seconds=0)
+NO_WAIT = answers.OfferWait(Arrivals("no-listener", capacity=1, per_owner=1), seconds=0)
 
 
 @dataclass

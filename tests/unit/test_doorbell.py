@@ -45,11 +45,11 @@ async def test_a_waiter_that_timed_out_does_not_swallow_the_next_ring() -> None:
 
 
 async def test_a_notice_wakes_every_waiter_for_its_payload_and_no_other() -> None:
-    arrivals = Arrivals("test", capacity=8)
+    arrivals = Arrivals("test", capacity=8, per_owner=8)
     with (
-        arrivals.expecting("a") as first,
-        arrivals.expecting("a") as second,
-        arrivals.expecting("b") as other,
+        arrivals.expecting("a", "p") as first,
+        arrivals.expecting("a", "q") as second,
+        arrivals.expecting("b", "p") as other,
     ):
         assert first is not None and second is not None and other is not None
         arrivals.heard(None, 1, "test", "b-not-a")
@@ -60,21 +60,35 @@ async def test_a_notice_wakes_every_waiter_for_its_payload_and_no_other() -> Non
 async def test_a_notice_before_anyone_expects_it_is_not_kept() -> None:
     """Callers enter `expecting` before they look for the thing: a notice before that is for a
     thing the look will find."""
-    arrivals = Arrivals("test", capacity=8)
+    arrivals = Arrivals("test", capacity=8, per_owner=8)
     arrivals.heard(None, 1, "test", "a")
-    with arrivals.expecting("a") as waiting:
+    with arrivals.expecting("a", "p") as waiting:
         assert waiting is not None and not waiting.is_set()
 
 
 async def test_beyond_its_capacity_nobody_more_waits_until_a_waiter_leaves() -> None:
-    arrivals = Arrivals("test", capacity=2)
+    arrivals = Arrivals("test", capacity=2, per_owner=8)
     with (
-        arrivals.expecting("a") as one,
-        arrivals.expecting("a") as two,
-        arrivals.expecting("b") as three,
+        arrivals.expecting("a", "p") as one,
+        arrivals.expecting("a", "q") as two,
+        arrivals.expecting("b", "r") as three,
     ):
         assert one is not None and two is not None and three is None
-    with arrivals.expecting("b") as again:  # both left: room again
+    with arrivals.expecting("b", "r") as again:  # both left: room again
         assert again is not None
         arrivals.heard(None, 1, "test", "b")
         assert again.is_set()
+
+
+async def test_one_owner_cannot_take_every_place() -> None:
+    arrivals = Arrivals("test", capacity=8, per_owner=2)
+    with (
+        arrivals.expecting("a", "greedy") as one,
+        arrivals.expecting("b", "greedy") as two,
+        arrivals.expecting("c", "greedy") as three,
+        arrivals.expecting("c", "other") as others,
+    ):
+        assert one is not None and two is not None and three is None
+        assert others is not None
+    with arrivals.expecting("d", "greedy") as later:  # its places were given back
+        assert later is not None

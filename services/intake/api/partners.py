@@ -67,7 +67,7 @@ def install(api: APIRouter, clock: Clock, offer_wait: answers.OfferWait) -> None
                 )
 
         try:
-            await answers.once_offered(offer_wait, assignment_id, attempt)
+            await answers.once_offered(offer_wait, assignment_id, attempt, partner_id=partner_id)
         except UnknownAssignment as exc:
             raise ApiError.one(404, "not_found", "no such assignment") from exc
         except NotYourAssignment as exc:

@@ -35,15 +35,16 @@ class OfferWait:
 
 
 async def once_offered(
-    wait: OfferWait, assignment_id: UUID, attempt: Callable[[], Awaitable[T]]
+    wait: OfferWait, assignment_id: UUID, attempt: Callable[[], Awaitable[T]], *, partner_id: str
 ) -> T:
     """`attempt()` (a whole unit of work on the assignment); if intake has not read the offer
     yet (UnknownAssignment), once more when the offer is recorded, or after `wait.seconds`.
 
     The matcher's ta.assignment.offered reaches notifier, which tells the partner, and intake,
     which records the offer, independently: a partner answering as soon as the webhook or the
-    e-mail arrives can come first. Waiting here keeps that race out of the partner's sight."""
-    with wait.offers.expecting(str(assignment_id)) as recorded:  # before the look: none lost
+    e-mail arrives can come first. Waiting here keeps that race out of the partner's sight.
+    `partner_id`, who answers, is the owner whose waiters are counted (OfferWait.offers)."""
+    with wait.offers.expecting(str(assignment_id), partner_id) as recorded:  # none lost
         try:
             return await attempt()
         except UnknownAssignment:

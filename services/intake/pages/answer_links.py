@@ -84,7 +84,9 @@ def router(
 
         try:
             link = answer_links.verify(token, secret, clock())
-            offer = await once_offered(offer_wait, link.assignment_id, partial(look, link))
+            offer = await once_offered(
+                offer_wait, link.assignment_id, partial(look, link), partner_id=link.partner_id
+            )
         except FAILED as exc:
             return _failure(pages, lang, exc)
         if offer.answer is not None and offer.answer != link.decision:
@@ -107,7 +109,9 @@ def router(
 
         try:
             link = answer_links.verify(token, secret, clock())
-            new = await once_offered(offer_wait, link.assignment_id, partial(answer, link))
+            new = await once_offered(
+                offer_wait, link.assignment_id, partial(answer, link), partner_id=link.partner_id
+            )
         except FAILED as exc:
             return _failure(pages, lang, exc)
         said = f"done.{link.decision}" if new else "done.before"
