@@ -3,6 +3,8 @@ never against an earlier answer or the offer's end."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from uuid import UUID, uuid4
 
 import pytest
@@ -11,6 +13,7 @@ from services.intake.domain.errors import AnswerConflict, NotYourAssignment, Unk
 from services.intake.domain.model import Decision
 from services.intake.handlers import answers, tracking, views
 from shared import topics
+from shared.doorbell import Arrivals
 from shared.events import AssignmentExpired, AssignmentOffered
 from tests.intake.fakes import FakeIntakeUnitOfWork, IntakeStore
 from tests.intake.scenarios import clock, data_of, envelope_of, offered_in
@@ -150,3 +153,53 @@ async def test_work_the_matcher_ended_cannot_be_completed_here() -> None:
 
     with pytest.raises(AnswerConflict, match="the assignment is withdrawn"):
         await _answer(store, offer.assignment_id, "complete")
+
+
+def _waiting(seconds: float, per_owner: int = 4) -> answers.OfferWait:
+    return answers.OfferWait(Arrivals("test", capacity=8, per_owner=per_owner), seconds)
+
+
+async def test_an_answer_before_its_offer_is_tried_again_when_the_offer_is_recorded() -> None:
+    wait, assignment_id, tries = _waiting(5), uuid4(), []
+
+    async def attempt() -> str:
+        tries.append(time.monotonic())
+        if len(tries) == 1:
+            asyncio.get_running_loop().call_later(
+                0.05, wait.offers.heard, None, 1, "test", str(assignment_id)
+            )
+            raise UnknownAssignment
+        return "answered"
+
+    assert (
+        await answers.once_offered(wait, assignment_id, attempt, partner_id="unido") == "answered"
+    )
+    assert len(tries) == 2 and tries[1] - tries[0] < 1  # woken by the notice, not the 5 s
+
+
+async def test_an_offer_that_never_comes_is_looked_for_once_more_after_the_wait() -> None:
+    wait, tries = _waiting(0.05), []
+
+    async def attempt() -> None:
+        tries.append(time.monotonic())
+        raise UnknownAssignment
+
+    with pytest.raises(UnknownAssignment):
+        await answers.once_offered(wait, uuid4(), attempt, partner_id="unido")
+    assert len(tries) == 2 and tries[1] - tries[0] >= 0.04
+
+
+async def test_no_wait_when_waits_are_off_or_the_partner_has_too_many_waiting() -> None:
+    tries: list[float] = []
+
+    async def attempt() -> None:
+        tries.append(time.monotonic())
+        raise UnknownAssignment
+
+    with pytest.raises(UnknownAssignment):
+        await answers.once_offered(_waiting(0), uuid4(), attempt, partner_id="unido")
+    assert len(tries) == 1
+    crowded = _waiting(5, per_owner=1)
+    with crowded.offers.expecting("another", "unido"), pytest.raises(UnknownAssignment):
+        await answers.once_offered(crowded, uuid4(), attempt, partner_id="unido")
+    assert len(tries) == 2  # one look each, no wait
