@@ -38,7 +38,7 @@ def install(api: APIRouter, clock: Clock, offer_wait: answers.OfferWait) -> None
         **AUTH,
         **UNREADABLE,
         **INVALID,
-        404: {"description": "No such offer (or not known to intake yet)"},
+        404: {"description": "No such offer (after a wait for one just made: 3 s by default)"},
         409: {"description": "Contradicts an earlier answer, or expired"},
     }
 
