@@ -160,11 +160,17 @@ async def test_a_request_flows_end_to_end_through_the_containers(deployment: Dep
             got = await asyncio.to_thread(receiver.wait_for, offer, 60.0)
             assert got, f"no verified offer webhook for {request_id}: {receiver.received}"
             assert got[0].body is not None and got[0].body["data"]["partner_id"] == LEAD
-            status = await http.get(
-                f"http://127.0.0.1:{deployment.ports.intake}/v1/requests/{request_id}",
-                headers={"Authorization": f"Bearer {deployment.submitter}"},
-            )
-            assert status.status_code == 200, status.text
+            # intake's timeline reads the offer on its own (gathering up to 200 ms by default),
+            # so it may follow the webhook by a moment.
+            for _ in range(50):
+                status = await http.get(
+                    f"http://127.0.0.1:{deployment.ports.intake}/v1/requests/{request_id}",
+                    headers={"Authorization": f"Bearer {deployment.submitter}"},
+                )
+                assert status.status_code == 200, status.text
+                if status.json()["status"] != "accepted":
+                    break
+                await asyncio.sleep(0.1)
             assert status.json()["status"] in {"offered", "matched", "matching"}, status.json()
     finally:
         receiver.stop()
