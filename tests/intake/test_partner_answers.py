@@ -9,6 +9,7 @@ from uuid import UUID, uuid4
 
 import httpx
 
+from services.intake.app import MAX_WAITING_ANSWERS_PER_PARTNER
 from shared import topics
 from shared.events import AssignmentExpired, AssignmentOffered
 from shared.kafka_access import KafkaAccess
@@ -84,33 +85,90 @@ async def test_a_partner_may_answer_only_its_own_known_offers(
     assert OFFER_WAIT_S - 0.1 <= waited < OFFER_WAIT_S + 3, waited
 
 
+async def _early_offer(
+    client: httpx.AsyncClient, make_key: MakeKey, partner_id: str
+) -> tuple[AssignmentOffered, str]:
+    """An offer to `partner_id` on a new request, not yet published (so unknown to intake), and
+    the request's id as the record's subject."""
+    _, submitter = await make_key("submitter", name=f"sub-{uuid4().hex[:8]}")
+    body = submission(f"early-{uuid4().hex[:8]}")
+    posted = await client.post("/v1/requests", json=body, headers=submitter)
+    request_id = UUID(posted.json()["request_id"])
+    return offer(request_id, partner_id), str(request_id)
+
+
+async def _responses(kafka: KafkaAccess, assignment_id: UUID, wait: float) -> list[Any]:
+    return await collect(
+        kafka,
+        topics.ASSIGNMENT_RESPONSES,
+        matching=lambda r: data_of(r).get("assignment_id") == str(assignment_id),
+        until=lambda rs: len(rs) >= 1,
+        wait=wait,
+    )
+
+
 async def test_an_answer_sent_before_intake_has_read_its_offer_waits_for_it(
     client: httpx.AsyncClient, make_key: MakeKey, kafka: KafkaAccess, unique: str
 ) -> None:
     """notifier tells the partner, and intake records the offer, from the same event by separate
     consumers: a partner answering as soon as its webhook arrives can come first."""
     partner_id = f"early-{unique}"
-    _, submitter = await make_key("submitter", name=f"sub-{unique}")
-    body = submission(f"early-{unique}")
-    posted = await client.post("/v1/requests", json=body, headers=submitter)
-    request_id = UUID(posted.json()["request_id"])
-    early = offer(request_id, partner_id)
+    early, subject = await _early_offer(client, make_key, partner_id)
     _, partner = await make_key("partner", partner_id=partner_id)
     url = f"/v1/assignments/{early.assignment_id}/accept"
     answering = asyncio.create_task(client.post(url, headers=partner))
     await asyncio.sleep(0.2)
     assert not answering.done()  # waiting for the offer, not a 404
 
-    await publish(kafka, (early, str(request_id)))
+    await publish(kafka, (early, subject))
     answered = await answering
     assert answered.status_code == 202, answered.text
-    found = await collect(
-        kafka,
-        topics.ASSIGNMENT_RESPONSES,
-        matching=lambda r: data_of(r).get("assignment_id") == str(early.assignment_id),
-        until=lambda rs: len(rs) >= 1,
-    )
+    found = await _responses(kafka, early.assignment_id, wait=30)
     assert data_of(found[0])["decision"] == "accept"
+
+
+async def test_waiting_for_an_offer_lends_no_one_else_s_offer(
+    client: httpx.AsyncClient, make_key: MakeKey, kafka: KafkaAccess, unique: str
+) -> None:
+    """Another partner answering an offer before intake has read it waits like its owner would,
+    and is refused (403) once the offer shows whose it is: nothing is emitted."""
+    early, subject = await _early_offer(client, make_key, f"owner-{unique}")
+    _, intruder = await make_key("partner", partner_id=f"intruder-{unique}")
+    url = f"/v1/assignments/{early.assignment_id}/accept"
+    answering = asyncio.create_task(client.post(url, headers=intruder))
+    await asyncio.sleep(0.2)
+    await publish(kafka, (early, subject))
+    answered = await answering
+    assert answered.status_code == 403, answered.text
+    assert await _responses(kafka, early.assignment_id, wait=1.5) == []
+
+
+async def test_a_partner_naming_unknown_assignments_cannot_hold_up_another_s_answer(
+    client: httpx.AsyncClient, make_key: MakeKey, kafka: KafkaAccess, unique: str
+) -> None:
+    """A partner key can name any id: its waits are bounded per partner, so beyond them its
+    answers are 404 at once, and another partner's early answer still waits for its offer."""
+    _, flooder = await make_key("partner", partner_id=f"flooder-{unique}")
+
+    def unknown() -> Any:
+        return client.post(f"/v1/assignments/{uuid4()}/decline", headers=flooder)
+
+    flood = [asyncio.create_task(unknown()) for _ in range(MAX_WAITING_ANSWERS_PER_PARTNER)]
+    await asyncio.sleep(0.3)  # every one of them is waiting now
+    started = time.monotonic()
+    beyond = await unknown()
+    assert beyond.status_code == 404 and time.monotonic() - started < 1.0
+
+    partner_id = f"patient-{unique}"
+    early, subject = await _early_offer(client, make_key, partner_id)
+    _, partner = await make_key("partner", partner_id=partner_id)
+    url = f"/v1/assignments/{early.assignment_id}/accept"
+    answering = asyncio.create_task(client.post(url, headers=partner))
+    await asyncio.sleep(0.2)
+    assert not answering.done()
+    await publish(kafka, (early, subject))
+    assert (await answering).status_code == 202
+    assert [f.status_code for f in await asyncio.gather(*flood)] == [404] * len(flood)
 
 
 async def test_a_partner_lists_its_open_and_past_offers(
