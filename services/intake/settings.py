@@ -23,7 +23,7 @@ class IntakeSettings(ServiceSettings):
     )
     # Half the batches a request makes, and nothing a request waits on: the one reader that
     # does wait, a partner's answer sent as soon as the offer's webhook came, waits for the
-    # offer to be recorded here (intake_offer_wait_ms). At 200 ms: 0.89 of the CPU a request
+    # offer to be recorded here (intake_offer_wait_ms). At 200 ms: 0.88 of the CPU a request
     # (docs/benchmarks.md, "gathering").
     intake_timeline_fetch_wait_ms: int = Field(
         default=200,
