@@ -65,6 +65,12 @@ BATCH_RECORDS = 100
 # How long a poll waits for records. FastStream sleeps as long again after an empty poll, so an
 # idle consumer picks up a new record after at most about twice this.
 BATCH_WAIT_MS = 10
+# How often a consumer tells its group it is alive (aiokafka's default: 3 s). A member hears of a
+# rebalance only in a heartbeat's answer, so when an instance starts, stops or dies, every other
+# member of its group goes on until its next one, and the rebalance (a pause for all of them)
+# waits for the last: 1 s, a tenth of the session timeout, keeps that wait to a second, for one
+# small request a second per consumer.
+HEARTBEAT_MS = 1000
 
 
 @dataclass(frozen=True)
@@ -548,6 +554,7 @@ def _batch_subscriber(
         batch_timeout_ms=BATCH_WAIT_MS,
         fetch_max_wait_ms=fetching.max_wait_ms,
         fetch_min_bytes=fetching.min_bytes,
+        heartbeat_interval_ms=HEARTBEAT_MS,
         parser=_tolerant_parser,
         decoder=_raw_body,
         title=title,
