@@ -23,9 +23,12 @@ MakeKey = Callable[..., Awaitable[tuple[auth.Principal, dict[str, str]]]]
 OFFER_WAIT_S = 2.0
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def intake_app(infra: stack.StackSettings) -> AsyncIterator[FastAPI]:
-    """One intake for the session: its lifespan runs (pool, consumers, outbox relay)."""
+    """One intake for these tests: its lifespan runs (pool, consumers, outbox relay). Its
+    consumers heartbeat only while the tests' event loop runs, that is during async tests: kept
+    for the rest of the session, they made every later start of the intake process wait for the
+    group to expel them (its 10 s session timeout)."""
     settings = IntakeSettings(
         **service_kafka(infra, "intake"),
         database_url=infra.db_url,
@@ -37,7 +40,7 @@ async def intake_app(infra: stack.StackSettings) -> AsyncIterator[FastAPI]:
         yield app
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def client(intake_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=intake_app)
     async with httpx.AsyncClient(transport=transport, base_url="http://intake") as made:

@@ -3,7 +3,8 @@ contradicts it) and documented with examples. Runs against intake as a real proc
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -34,11 +35,13 @@ def _key(database_url: str, *args: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def intake_url(services: Services) -> Iterator[str]:
+async def intake_url(services: Services) -> AsyncIterator[str]:
     # Generated answers name assignments nobody offered; each would wait the default 3 s for its
     # offer before its 404. 50 ms still takes them down that path.
     services.configure("intake", {"STAX_INTAKE_OFFER_WAIT_MS": "50"})
-    services.ensure("intake")
+    # In a thread: the in-process intake of the other tests, in the same consumer group, must
+    # rejoin it for this one's consumers to be given partitions.
+    await asyncio.to_thread(services.ensure, "intake")
     yield services.url("intake")
     services.stop("intake")  # the next module to ensure it gets the defaults
 
