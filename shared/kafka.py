@@ -41,16 +41,21 @@ TENANT_DISCOVERY_MS = 10_000
 
 
 def make_broker(
-    access: KafkaAccess, *, service: str, registry: CollectorRegistry | None = None
+    access: KafkaAccess,
+    *,
+    service: str,
+    registry: CollectorRegistry | None = None,
+    discovery_ms: int = TENANT_DISCOVERY_MS,
 ) -> KafkaBroker:
-    """A broker whose producer is idempotent (acks=all) and which never creates topics itself."""
+    """A broker whose producer is idempotent (acks=all) and which never creates topics itself;
+    its clients look for new topics (a newly granted tenant's) every `discovery_ms`."""
     middlewares: tuple[Any, ...] = telemetry.kafka_middlewares()
     if registry is not None:
         middlewares += (KafkaPrometheusMiddleware(registry=registry, app_name=service),)
     return KafkaBroker(
         access.bootstrap_servers,
         security=access.faststream(),
-        metadata_max_age_ms=TENANT_DISCOVERY_MS,
+        metadata_max_age_ms=discovery_ms,
         client_id=f"stax-{service}",
         enable_idempotence=True,
         # Offsets are committed by our consumers only after their Postgres transaction commits

@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.kafka import TENANT_DISCOVERY_MS
 from shared.kafka_access import KafkaAccess
 from shared.retention import RetentionPolicy
 
@@ -41,6 +42,13 @@ class ServiceSettings(BaseSettings):
         ge=0,
         le=1000,
         description="How long Kafka may hold a consumer's fetch to gather records (0: not at all)",
+    )
+    kafka_tenant_discovery_ms: int = Field(
+        default=TENANT_DISCOVERY_MS,
+        ge=500,
+        le=300_000,
+        description="How often Kafka clients refresh topic metadata: a newly granted tenant's "
+        "topic is read within this",
     )
     database_url: str = Field(
         default="postgresql://postgres@127.0.0.1:5432/stax", description="PostgreSQL URL (asyncpg)"

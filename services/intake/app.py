@@ -60,7 +60,12 @@ listing every reason at once (for 422, every bad field).
 
 
 def create_app(settings: IntakeSettings, registry: CollectorRegistry = REGISTRY) -> FastAPI:
-    broker = make_broker(settings.kafka, service=SERVICE, registry=registry)
+    broker = make_broker(
+        settings.kafka,
+        service=SERVICE,
+        registry=registry,
+        discovery_ms=settings.kafka_tenant_discovery_ms,
+    )
     declare_emitted(
         broker,
         [RequestAccepted, RequestRejected, RequestErased, RequestClosing, AssignmentResponse],

@@ -43,7 +43,12 @@ SERVICE = "matcher"
 
 
 def create_app(settings: MatcherSettings) -> FastAPI:
-    broker = make_broker(settings.kafka, service=SERVICE, registry=REGISTRY)
+    broker = make_broker(
+        settings.kafka,
+        service=SERVICE,
+        registry=REGISTRY,
+        discovery_ms=settings.kafka_tenant_discovery_ms,
+    )
     declare_emitted(
         broker,
         [

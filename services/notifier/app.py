@@ -108,7 +108,12 @@ def start_workers(
 
 
 def create_app(settings: NotifierSettings) -> FastAPI:
-    broker = make_broker(settings.kafka, service=SERVICE, registry=REGISTRY)
+    broker = make_broker(
+        settings.kafka,
+        service=SERVICE,
+        registry=REGISTRY,
+        discovery_ms=settings.kafka_tenant_discovery_ms,
+    )
     declare_emitted(broker, [NotificationDelivered, NotificationFailed])
 
     def wire(runtime: Runtime) -> None:
