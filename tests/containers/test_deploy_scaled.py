@@ -32,6 +32,7 @@ from shared import topics
 from shared.auth import create_key
 from shared.kafka_access import KafkaAccess
 from tests.containers.compose import ComposeProject, Ports
+from tests.intake.events import eventually
 from tests.kafka_helpers import Record, collect, data_of, header
 
 pytestmark = pytest.mark.containers
@@ -162,15 +163,15 @@ async def test_a_request_flows_end_to_end_through_the_containers(deployment: Dep
             assert got[0].body is not None and got[0].body["data"]["partner_id"] == LEAD
             # intake's timeline reads the offer on its own (gathering up to 200 ms by default),
             # so it may follow the webhook by a moment.
-            for _ in range(50):
-                status = await http.get(
+            status = await eventually(
+                lambda: http.get(
                     f"http://127.0.0.1:{deployment.ports.intake}/v1/requests/{request_id}",
                     headers={"Authorization": f"Bearer {deployment.submitter}"},
-                )
-                assert status.status_code == 200, status.text
-                if status.json()["status"] != "accepted":
-                    break
-                await asyncio.sleep(0.1)
+                ),
+                lambda got: got.status_code != 200 or got.json()["status"] != "accepted",
+                wait=5,
+            )
+            assert status.status_code == 200, status.text
             assert status.json()["status"] in {"offered", "matched", "matching"}, status.json()
     finally:
         receiver.stop()

@@ -24,8 +24,7 @@ from shared.events import AssignmentOffered
 from shared.kafka_access import KafkaAccess
 from tests.intake.conftest import OFFER_WAIT_S, MakeKey
 from tests.intake.events import offer, publish
-from tests.intake.offers import offered_to
-from tests.intake.samples import submission
+from tests.intake.offers import not_yet_offered, offered_to
 from tests.stack_helpers import service_kafka
 
 SECRET = "postgres-pages-secret"
@@ -150,16 +149,11 @@ async def test_a_link_opened_before_intake_has_read_its_offer_waits_for_it(
 ) -> None:
     """The offer e-mail and intake's record of the offer come from the same event, by separate
     consumers: the person (or a mail scanner) can open the link first."""
-    _, submitter = await make_key("submitter", name=f"sub-{uuid4().hex[:8]}")
-    posted = await linked.post(
-        "/v1/requests", json=submission(f"early-{uuid4().hex[:8]}"), headers=submitter
-    )
-    request_id = UUID(posted.json()["request_id"])
-    early = offer(request_id, f"centre-{uuid4().hex[:8]}")
+    early, subject = await not_yet_offered(linked, make_key, f"centre-{uuid4().hex[:8]}")
     opening = asyncio.create_task(linked.get(_url(early, "accept")))
     await asyncio.sleep(0.2)
     assert not opening.done()  # waiting for the offer, not a 404 page
-    await publish(kafka, (early, str(request_id)))
+    await publish(kafka, (early, subject))
     page = await opening
     assert page.status_code == 200, page.text
     assert "PCB inventory support" in page.text

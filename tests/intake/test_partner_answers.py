@@ -14,9 +14,8 @@ from shared import topics
 from shared.events import AssignmentExpired, AssignmentOffered
 from shared.kafka_access import KafkaAccess
 from tests.intake.conftest import OFFER_WAIT_S, MakeKey
-from tests.intake.events import eventually, offer, publish
-from tests.intake.offers import offered_to
-from tests.intake.samples import submission
+from tests.intake.events import eventually, publish
+from tests.intake.offers import not_yet_offered, offered_to
 from tests.kafka_helpers import collect, data_of, header
 
 
@@ -85,16 +84,21 @@ async def test_a_partner_may_answer_only_its_own_known_offers(
     assert OFFER_WAIT_S - 0.1 <= waited < OFFER_WAIT_S + 3, waited
 
 
-async def _early_offer(
-    client: httpx.AsyncClient, make_key: MakeKey, partner_id: str
-) -> tuple[AssignmentOffered, str]:
-    """An offer to `partner_id` on a new request, not yet published (so unknown to intake), and
-    the request's id as the record's subject."""
-    _, submitter = await make_key("submitter", name=f"sub-{uuid4().hex[:8]}")
-    body = submission(f"early-{uuid4().hex[:8]}")
-    posted = await client.post("/v1/requests", json=body, headers=submitter)
-    request_id = UUID(posted.json()["request_id"])
-    return offer(request_id, partner_id), str(request_id)
+async def _accepted_before_its_offer(
+    client: httpx.AsyncClient,
+    kafka: KafkaAccess,
+    early: AssignmentOffered,
+    subject: str,
+    headers: dict[str, str],
+) -> tuple[bool, httpx.Response]:
+    """Accept `early` with `headers` before it is published, publish it 0.2 s later; whether
+    the answer was still waiting then, and the answer."""
+    url = f"/v1/assignments/{early.assignment_id}/accept"
+    answering = asyncio.create_task(client.post(url, headers=headers))
+    await asyncio.sleep(0.2)
+    waited = not answering.done()
+    await publish(kafka, (early, subject))
+    return waited, await answering
 
 
 async def _responses(kafka: KafkaAccess, assignment_id: UUID, wait: float) -> list[Any]:
@@ -113,15 +117,10 @@ async def test_an_answer_sent_before_intake_has_read_its_offer_waits_for_it(
     """notifier tells the partner, and intake records the offer, from the same event by separate
     consumers: a partner answering as soon as its webhook arrives can come first."""
     partner_id = f"early-{unique}"
-    early, subject = await _early_offer(client, make_key, partner_id)
+    early, subject = await not_yet_offered(client, make_key, partner_id)
     _, partner = await make_key("partner", partner_id=partner_id)
-    url = f"/v1/assignments/{early.assignment_id}/accept"
-    answering = asyncio.create_task(client.post(url, headers=partner))
-    await asyncio.sleep(0.2)
-    assert not answering.done()  # waiting for the offer, not a 404
-
-    await publish(kafka, (early, subject))
-    answered = await answering
+    waited, answered = await _accepted_before_its_offer(client, kafka, early, subject, partner)
+    assert waited  # waiting for the offer, not a 404
     assert answered.status_code == 202, answered.text
     found = await _responses(kafka, early.assignment_id, wait=30)
     assert data_of(found[0])["decision"] == "accept"
@@ -132,13 +131,9 @@ async def test_waiting_for_an_offer_lends_no_one_else_s_offer(
 ) -> None:
     """Another partner answering an offer before intake has read it waits like its owner would,
     and is refused (403) once the offer shows whose it is: nothing is emitted."""
-    early, subject = await _early_offer(client, make_key, f"owner-{unique}")
+    early, subject = await not_yet_offered(client, make_key, f"owner-{unique}")
     _, intruder = await make_key("partner", partner_id=f"intruder-{unique}")
-    url = f"/v1/assignments/{early.assignment_id}/accept"
-    answering = asyncio.create_task(client.post(url, headers=intruder))
-    await asyncio.sleep(0.2)
-    await publish(kafka, (early, subject))
-    answered = await answering
+    _, answered = await _accepted_before_its_offer(client, kafka, early, subject, intruder)
     assert answered.status_code == 403, answered.text
     assert await _responses(kafka, early.assignment_id, wait=1.5) == []
 
@@ -160,14 +155,11 @@ async def test_a_partner_naming_unknown_assignments_cannot_hold_up_another_s_ans
         asyncio.create_task(unknown()) for _ in range(MAX_WAITING_ANSWERS_PER_PARTNER + beyond)
     ]
     partner_id = f"patient-{unique}"
-    early, subject = await _early_offer(client, make_key, partner_id)
+    early, subject = await not_yet_offered(client, make_key, partner_id)
     _, partner = await make_key("partner", partner_id=partner_id)
-    url = f"/v1/assignments/{early.assignment_id}/accept"
-    answering = asyncio.create_task(client.post(url, headers=partner))
-    await asyncio.sleep(0.2)
-    assert not answering.done()
-    await publish(kafka, (early, subject))
-    assert (await answering).status_code == 202
+    patient, reply = await _accepted_before_its_offer(client, kafka, early, subject, partner)
+    assert patient
+    assert reply.status_code == 202
 
     answered = await asyncio.gather(*flood)
     assert {status for status, _ in answered} == {404}

@@ -78,9 +78,11 @@ def router(
         if (refusal := refused(request, lang)) is not None:
             return refusal
 
+        digest = answer_links.digest(token)
+
         async def look(link: AnswerLink) -> OfferSummary:
             async with units() as uow:
-                return await handlers.offer_of_link(uow, link, answer_links.digest(token))
+                return await handlers.offer_of_link(uow, link, digest)
 
         try:
             link = answer_links.verify(token, secret, clock())
@@ -102,9 +104,10 @@ def router(
         if not _csrf_holds(request.cookies.get(CSRF_COOKIE), await request.body()):
             return pages.message(lang, 403, "csrf")
 
+        digest = answer_links.digest(token)
+
         async def answer(link: AnswerLink) -> bool:
             async with units() as uow:
-                digest = answer_links.digest(token)
                 return await handlers.answer_by_link(uow, link, digest, clock=clock)
 
         try:
