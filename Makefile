@@ -27,7 +27,7 @@ define require_fixed_python
 	fi
 endef
 
-.PHONY: install run test lint check up down status clean images deploy-test test-containers bench bench-intake bench-matcher bench-notifier bench-poison bench-claim bench-e2e
+.PHONY: install run test lint check up down status clean images deploy-test test-containers bench bench-intake bench-matcher bench-notifier bench-poison bench-claim bench-e2e bench-floor
 
 # An existing venv is checked too: one made before this check may run an unfixed interpreter.
 install: $(STAMP)
@@ -99,6 +99,11 @@ bench-claim: install
 ## process, scaling with 1-3 instances; JSON + PNG plots in bench/results/ (docs/benchmarks.md)
 bench-e2e: install
 	$(BIN)/python -m bench.e2e $(BENCH_ARGS)
+
+## bench-floor: a request's hops (records, consumptions, deliveries, the writes that make them safe)
+## with nothing of STAX in them, driven as bench-e2e drives STAX: what no code change gets under
+bench-floor: install
+	$(BIN)/python -m bench.e2e_floor $(BENCH_ARGS)
 
 bench: bench-intake bench-matcher bench-notifier bench-poison bench-claim bench-e2e
 

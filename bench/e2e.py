@@ -20,42 +20,43 @@ own CPU is reported next to the services'. Phases, all in one run:
      own, joining the same consumer groups;
   5. tracing's cost (`--tracing compare`, issue 15): one instance of each service restarted with
      every trace sampled and exported over OTLP/HTTP to a local receiver, and the closed loop
-     again: throughput and CPU per request against phase 1 (bench.e2e_tracing).
+     again: throughput and CPU per request against phase 1 (bench.e2e_tracing);
+  6. the design floor (`--floor on`, the default): STAX's services stopped, three processes
+     making a request's hops (its records, consumptions, deliveries and the writes that make
+     them safe) with nothing of STAX in them, driven by the same generator in a closed loop:
+     throughput and CPU per request against phase 1 (bench.e2e_floor).
 
 Results: bench/results/e2e-<timestamp>.json and three PNGs next to it (throughput by instances,
 latency CDF, CPU per request by process).
 
     STAX_BENCH_PORT_BASE=28000 python -m bench.e2e [--duration S] [--in-flight N]
-        [--instances 1,2,3] [--security on|off] [--tracing off|compare]
+        [--instances 1,2,3] [--security on|off] [--tracing off|compare] [--floor on|off]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import itertools
 import json
 import time
-import uuid
 from typing import Any
 
 import asyncpg
-from aiohttp import ClientError, ClientSession, ClientTimeout, TCPConnector
+from aiohttp import ClientSession, ClientTimeout, TCPConnector
 
 from bench import e2e_baselines as raw
+from bench import e2e_floor, e2e_report
 from bench import e2e_infra as infra
-from bench import e2e_report
 from bench.common import RESULTS, bench_stack
+from bench.e2e_load import TIMEOUT, Load
 from bench.e2e_stats import (
     batch_fill,
     cpu_per_request,
     latency_summary,
-    open_loop_plan,
     parse_instances,
     plots,
 )
 from bench.e2e_tracing import tracing_cost
-from bench.intake import _submission
 from deploy.local import stack
 from services.matcher.domain.partners import MAX_CAPACITY
 from shared import auth
@@ -63,7 +64,6 @@ from shared import auth
 # Flame graphs of a --profile run, renamed after the run's results file once it is written.
 FLAMES = RESULTS / "e2e-flame"
 
-TIMEOUT = 60.0  # a request whose offer has not arrived by then counts as failed
 # The local PostgreSQL takes 200 connections (deploy/local/postgres.py): three services' pools
 # (one instance each; more instances queue on smaller shares of the same load) and the raw
 # baseline's stay within it however many requests are in flight; past this a request waits for
@@ -76,63 +76,6 @@ SERVICE_ENV = {
     "STAX_RATE_LIMIT": "1000000/second",
     "STAX_LOG_LEVEL": "WARNING",
 }
-
-
-class Load:
-    """The load generator: one aiohttp session, requests round-robin over intake instances."""
-
-    def __init__(self, http: ClientSession, receiver: infra.Receiver, key: str) -> None:
-        self.http, self.receiver = http, receiver
-        self.headers = {"Authorization": f"Bearer {key}"}
-        self.urls: itertools.cycle[str] = itertools.cycle([""])
-        self.run = uuid.uuid4().hex[:8]
-        self.count = itertools.count()
-        self.failed = 0
-
-    def target(self, urls: list[str]) -> None:
-        self.urls = itertools.cycle([f"{u}/v1/requests" for u in urls])
-
-    async def one(self, started: float) -> float | None:
-        """POST one request; seconds from `started` to its first offer webhook (None: failed)."""
-        body = _submission(f"e2e-{self.run}-{next(self.count)}")
-        try:
-            async with self.http.post(next(self.urls), json=body, headers=self.headers) as answer:
-                answer.raise_for_status()
-                request_id = (await answer.json())["request_id"]
-            arrived = await asyncio.wait_for(self.receiver.expect(request_id), TIMEOUT)
-        except (TimeoutError, OSError, ClientError, ValueError, KeyError) as exc:
-            self.failed += 1
-            if self.failed <= 5:
-                print(f"  request failed: {exc!r}")
-            return None
-        return arrived - started
-
-    async def closed(self, seconds: float, in_flight: int) -> tuple[int, float, list[float]]:
-        """(completed, elapsed seconds, latencies) with `in_flight` requests always in flight."""
-        latencies: list[float] = []
-        deadline = time.perf_counter() + seconds
-
-        async def worker() -> None:
-            while time.perf_counter() < deadline:
-                latency = await self.one(time.perf_counter())
-                if latency is not None:
-                    latencies.append(latency)
-
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(in_flight)))
-        return len(latencies), time.perf_counter() - started, latencies
-
-    async def open(self, rate: float, seconds: float) -> list[float]:
-        """Requests sent at `rate`/s whatever happens to earlier ones; latencies from the
-        planned send time."""
-        plan = open_loop_plan(rate, seconds)
-        start = time.perf_counter() + 0.1
-        tasks = []
-        for offset in plan:
-            await asyncio.sleep(max(0.0, start + offset - time.perf_counter()))
-            tasks.append(asyncio.create_task(self.one(start + offset)))
-        done = await asyncio.gather(*tasks)
-        return [x for x in done if x is not None]
 
 
 async def _keys(cfg: stack.StackSettings) -> tuple[str, str]:
@@ -317,6 +260,10 @@ async def _bench(cfg: stack.StackSettings, args: argparse.Namespace) -> dict[str
                     in_flight=args.in_flight,
                 )
             results["failed_requests"] = load.failed
+            if args.floor == "on":
+                results["floor"] = await _floor(
+                    cfg, args, http=http, receiver=receiver, mail=mail, instances=instances
+                )
             results["webhooks_received"] = receiver.webhooks
             results["emails_received"] = mail.received
     finally:
@@ -325,6 +272,33 @@ async def _bench(cfg: stack.StackSettings, args: argparse.Namespace) -> dict[str
         await asyncio.to_thread(instances.stop)
     results["_latencies"] = latencies
     return results
+
+
+async def _floor(
+    cfg: stack.StackSettings,
+    args: argparse.Namespace,
+    *,
+    http: ClientSession,
+    receiver: infra.Receiver,
+    mail: infra.MailSink,
+    instances: infra.Instances,
+) -> dict[str, Any]:
+    """Phase 6: the design floor (bench.e2e_floor), with STAX's services stopped so that Kafka's
+    and PostgreSQL's CPU is the floor's alone."""
+    print("  design floor: the same hops with nothing of STAX")
+    await asyncio.to_thread(instances.stop)
+    load = Load(http, receiver, "floor")
+    floor = await e2e_floor.measure(
+        cfg,
+        http,
+        load=load,
+        webhook_url=receiver.url,
+        smtp_port=mail.port,
+        plan=e2e_floor.Plan(
+            seconds=args.duration, warm_up=min(args.warm_up, 15.0), in_flight=args.in_flight
+        ),
+    )
+    return floor | {"failed_requests": load.failed}
 
 
 def main() -> None:
@@ -351,6 +325,13 @@ def main() -> None:
         default="compare",
         help="compare: a last phase with tracing on (OTLP to a local receiver), set against the "
         "untraced closed loop of the same run",
+    )
+    parser.add_argument(
+        "--floor",
+        choices=("on", "off"),
+        default="on",
+        help="on: a last phase with the design floor (bench.e2e_floor), the same hops with "
+        "nothing of STAX, driven by the same generator",
     )
     parser.add_argument(
         "--profile",

@@ -63,7 +63,7 @@ class Instances:
                     self._start(service, n)
         stack.wait_ready(self.cfg, timeout=120)
         for (service, n), child in self.extra.items():
-            _wait_http(f"http://127.0.0.1:{self.port(service, n)}/readyz", child, service)
+            wait_http(f"http://127.0.0.1:{self.port(service, n)}/readyz", child, service)
 
     def _start(self, service: str, n: int) -> None:
         port = self.port(service, n)
@@ -103,7 +103,7 @@ def _log(line: str) -> None:
     print(f"  [stack] {line}", flush=True)
 
 
-def _wait_http(url: str, child: subprocess.Popen[bytes], name: str, timeout: float = 120) -> None:
+def wait_http(url: str, child: subprocess.Popen[bytes], name: str, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if child.poll() is not None:
@@ -149,8 +149,14 @@ def _children(parent: int) -> list[int]:
 def cpu_seconds(cfg: stack.StackSettings, instances: Instances) -> dict[str, float]:
     """CPU seconds so far of each process group: the services (all instances), Kafka, and
     PostgreSQL (the postmaster and its backends alive now), and this load generator."""
+    return cpu_of(cfg, {s: instances.pids(s) for s in stack.SERVICES})
+
+
+def cpu_of(cfg: stack.StackSettings, named: dict[str, list[int]]) -> dict[str, float]:
+    """CPU seconds so far of each group of processes `named`, Kafka, PostgreSQL (the postmaster
+    and its backends alive now), and this load generator."""
     tick = os.sysconf("SC_CLK_TCK")
-    groups: dict[str, list[int]] = {s: instances.pids(s) for s in stack.SERVICES}
+    groups = dict(named)
     groups["kafka"] = [p for p in [kafka.running_pid(cfg.kafka)] if p]
     pg = postgres.pid(cfg.postgres)
     groups["postgres"] = [pg, *_children(pg)] if pg else []
@@ -325,6 +331,7 @@ class Receiver:
         self.waiting: dict[str, asyncio.Future[float]] = {}
         self.webhooks = 0
         self.port = 0
+        self.url = ""
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> str:
@@ -335,7 +342,8 @@ class Receiver:
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
         self.port = self._runner.addresses[0][1]
-        return f"http://127.0.0.1:{self.port}/webhooks"
+        self.url = f"http://127.0.0.1:{self.port}/webhooks"
+        return self.url
 
     def expect(self, request_id: str) -> asyncio.Future[float]:
         future = self.waiting.get(request_id)

@@ -133,6 +133,8 @@ def report(results: dict[str, Any]) -> None:
                 ["receiver CPU ms/request", "", f"{traced['receiver_cpu_ms_per_request']:.2f}", ""],
             ],
         )
+    if results.get("floor"):
+        _floor(e2e, cpu, results["floor"])
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(
         f"\n  failed requests: {results['failed_requests']}; load average {load} on "
@@ -166,6 +168,9 @@ def write(results: dict[str, Any], args: dict[str, Any], started: float) -> Path
                 str(s["instances"]): _rounded(in_generator_units(s.get("cpu_ms_per_request", {})))
                 for s in results["scaling"]
             },
+            "floor": _rounded(
+                in_generator_units(results.get("floor", {}).get("cpu_ms_per_request", {}))
+            ),
         },
         "ratio_e2e_raw": {
             k: round(results["closed_loop"]["requests_per_s"] / v, 5)
@@ -205,6 +210,51 @@ def _batches(in_flight: int, closed: dict[str, Any], opened: dict[str, Any]) -> 
         [[k, *cells(closed.get(k)), *cells(fill_open.get(k))] for k in keys]
         + [["all subscribers", total(closed), "", total(fill_open), ""]],
     )
+
+
+def _floor(e2e: float, cpu: dict[str, float], floor: dict[str, Any]) -> None:
+    """STAX (phase 1) against the same hops with nothing of STAX, same generator, same run."""
+    low = floor["cpu_ms_per_request"]
+    stax_units, floor_units = in_generator_units(cpu), in_generator_units(low)
+    table(
+        "design floor: a request's hops with nothing of STAX in them (bench.e2e_floor), "
+        "against phase 1",
+        ["measure", "STAX", "floor", "STAX / floor"],
+        [
+            [
+                "closed loop, requests/s",
+                f"{e2e:.1f}",
+                f"{floor['requests_per_s']:.1f}",
+                _ratio(e2e, floor["requests_per_s"]),
+            ],
+            [
+                "CPU ms/request, all but the generator",
+                f"{service_cpu(cpu):.1f}",
+                f"{service_cpu(low):.1f}",
+                _ratio(service_cpu(cpu), service_cpu(low)),
+            ],
+            [
+                "  in generator units",
+                _units(cpu),
+                _units(low),
+                _ratio(stax_units or 0.0, floor_units or 0.0),
+            ],
+            *(
+                [f"  {k}", f"{v:.2f}", f"{low.get(k, 0.0):.2f}", _ratio(v, low.get(k, 0.0))]
+                for k, v in cpu.items()
+            ),
+            ["seconds the floor took to catch up after its loop", "", f"{floor['drain_s']}", ""],
+        ],
+    )
+    table(
+        "design floor: work per request, closed loop (the floor's own counts)",
+        ["process and count", "per request"],
+        [[k, f"{v:.2f}"] for k, v in floor.get("work_per_request", {}).items() if v],
+    )
+
+
+def _ratio(a: float, b: float) -> str:
+    return f"{a / b:.2f}" if b > 0 else "-"
 
 
 def _by_process(cpu: dict[str, float]) -> str:
