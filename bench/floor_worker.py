@@ -17,7 +17,9 @@ as STAX's are.
             (Standard Webhooks), each recorded before and after, one `delivered` record each
 
 Configuration comes from the environment (FLOOR_*), set by bench.e2e_floor; FLOOR_GATHER_MS
-(default 0) lets every hop wait that long to gather records, the latency-for-CPU trade.
+(default 0) lets every hop wait that long to gather records, the latency-for-CPU trade;
+FLOOR_OUTCOMES=off drops the outcome records (and intake's reading of them): what a design
+without a `ta.notification.*` event per delivery would save.
 GET /ready answers 200 once the consumer has its partitions; GET /stats gives the counts of work
 done.
 """
@@ -57,6 +59,13 @@ READS = {
     "matcher": (REQUESTS,),
     "notifier": (REQUESTS, ASSIGNMENTS),
 }
+
+
+def reads(role: str, *, outcomes: bool) -> tuple[str, ...]:
+    """The topics `role` reads; without outcome records there is no NOTIFICATIONS to read."""
+    return tuple(t for t in READS[role] if outcomes or t != NOTIFICATIONS)
+
+
 ACCEPTED, OFFERED, DELIVERED = "ta.request.accepted", "ta.assignment.offered", "delivered"
 PARTNERS = 20
 T = TypeVar("T")
@@ -122,6 +131,10 @@ INSERT INTO bench_floor.deliveries
 SELECT gen_random_uuid(), t.id, t.request_id, t.channel, 'pending'
 FROM unnest($1::uuid[], $2::uuid[], $3::text[]) AS t(id, request_id, channel) JOIN new USING (id)
 RETURNING id, request_id, channel
+"""
+# Without outcome records (FLOOR_OUTCOMES=off, a design without ta.notification.* events).
+DELIVERED_ONLY = """
+UPDATE bench_floor.deliveries SET status = 'delivered' WHERE id = ANY($1::uuid[])
 """
 DELIVERED_SQL = """
 WITH d AS (UPDATE bench_floor.deliveries SET status = 'delivered' WHERE id = ANY($1::uuid[]))
@@ -267,8 +280,8 @@ class Notifier:
     partner: recorded (with the inbox claim), made, then recorded as delivered with their
     outcome records, a batch at a time."""
 
-    def __init__(self, webhook_url: str, smtp_port: int) -> None:
-        self.url, self.smtp_port = webhook_url, smtp_port
+    def __init__(self, webhook_url: str, smtp_port: int, *, outcomes: bool) -> None:
+        self.url, self.smtp_port, self.outcomes = webhook_url, smtp_port, outcomes
         self.http = httpx.AsyncClient(timeout=10.0)
         self.signer = Webhook(base64.b64encode(b"bench-floor-secret-0123456789ab").decode())
         self.smtp: asyncio.Queue[aiosmtplib.SMTP] = asyncio.Queue()
@@ -299,6 +312,14 @@ class Notifier:
 
     async def deliver(self, worker: Worker, rows: Sequence[asyncpg.Record]) -> None:
         await asyncio.gather(*(self.one(r["channel"], r["request_id"]) for r in rows))
+        if self.outcomes:
+            await self.recorded(worker, rows)
+        else:
+            await worker.sql(worker.pool.execute(DELIVERED_ONLY, [r["id"] for r in rows]))
+        worker.counts.deliveries += len(rows)
+
+    async def recorded(self, worker: Worker, rows: Sequence[asyncpg.Record]) -> None:
+        """Delivered, with an outcome record each, in one statement."""
         outcomes = [Event(uuid.uuid4(), DELIVERED, r["request_id"]).record() for r in rows]
         await worker.sql(
             worker.pool.execute(
@@ -309,7 +330,6 @@ class Notifier:
                 [v for _, v in outcomes],
             )
         )
-        worker.counts.deliveries += len(rows)
         worker.wake.set()
 
     async def one(self, channel: str, request_id: uuid.UUID) -> None:
@@ -374,8 +394,9 @@ async def serve(role: str) -> None:
     producer = AIOKafkaProducer(
         **access.aiokafka(), acks="all", enable_idempotence=True, linger_ms=gather
     )
+    outcomes = env.get("FLOOR_OUTCOMES", "on") == "on"
     consumer = AIOKafkaConsumer(
-        *READS[role],
+        *reads(role, outcomes=outcomes),
         **access.aiokafka(),
         group_id=f"bench-floor-{role}",
         enable_auto_commit=False,
@@ -385,7 +406,7 @@ async def serve(role: str) -> None:
     await producer.start()
     await consumer.start()
     worker = Worker(role, pool, producer)
-    routes, handle = await _role(role, worker)
+    routes, handle = await _role(role, worker, outcomes=outcomes)
     app = web.Application()
     app.add_routes(
         [*routes, web.get("/ready", _ready(consumer)), web.get("/stats", _stats(worker))]
@@ -406,13 +427,15 @@ def _gathering(gather_ms: int) -> dict[str, int]:
 
 
 async def _role(
-    role: str, worker: Worker
+    role: str, worker: Worker, *, outcomes: bool
 ) -> tuple[list[web.RouteDef], Callable[[Worker, Sequence[Event]], Awaitable[None]]]:
     if role == "intake":
         return intake_routes(worker), intake_batch
     if role == "matcher":
         return [], Matcher().batch
-    notifier = Notifier(os.environ["FLOOR_WEBHOOK_URL"], int(os.environ["FLOOR_SMTP_PORT"]))
+    notifier = Notifier(
+        os.environ["FLOOR_WEBHOOK_URL"], int(os.environ["FLOOR_SMTP_PORT"]), outcomes=outcomes
+    )
     await notifier.start()
     return [], notifier.batch
 

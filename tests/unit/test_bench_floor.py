@@ -5,9 +5,20 @@ from __future__ import annotations
 
 import json
 import uuid
+from typing import Any
 
-from bench.e2e_floor import work_per_request
-from bench.floor_worker import OFFERED, PARTNERS, Event, Matcher
+from bench.e2e_floor import Plan, median_round, work_per_request
+from bench.e2e_stats import GENERATOR
+from bench.floor_worker import (
+    ASSIGNMENTS,
+    NOTIFICATIONS,
+    OFFERED,
+    PARTNERS,
+    REQUESTS,
+    Event,
+    Matcher,
+    reads,
+)
 
 
 def test_an_event_is_keyed_by_its_request_and_reads_back_as_written() -> None:
@@ -34,3 +45,21 @@ def test_work_per_request_is_each_counts_growth_over_the_requests() -> None:
         "intake statements": 3.0,
         "notifier deliveries": 3.0,
     }
+
+
+def test_without_outcome_records_intake_reads_three_records_a_request_not_six() -> None:
+    assert reads("intake", outcomes=True) == (REQUESTS, ASSIGNMENTS, NOTIFICATIONS)
+    assert reads("intake", outcomes=False) == (REQUESTS, ASSIGNMENTS)
+    assert reads("notifier", outcomes=False) == (REQUESTS, ASSIGNMENTS)
+    assert Plan(15.0, 45.0, 32).consumed_by_intake == 6
+    assert Plan(15.0, 45.0, 32, outcomes=False).consumed_by_intake == 3
+
+
+def test_the_median_round_is_the_one_whose_stack_cpu_is_the_median() -> None:
+    def run(total: float, generator: float) -> dict[str, Any]:
+        return {"cpu_ms_per_request": {"intake": total, GENERATOR: generator}}
+
+    # The generator's own CPU does not count: the middle round by the stack's is the second.
+    rounds = [run(30.0, 1.0), run(20.0, 50.0), run(25.0, 1.0), run(40.0, 1.0)]
+    assert median_round(rounds) == run(25.0, 1.0)
+    assert median_round(rounds[:3]) == run(25.0, 1.0)
