@@ -41,8 +41,9 @@ log = logging.getLogger(__name__)
 # launcher's 20 s and Kubernetes' 30 s grace. Waiting longer than this is waiting for that.
 KAFKA_CLOSE_SECONDS = 2.0
 # On SIGTERM, HTTP requests in progress get this long to finish before their connections are
-# closed; with the Kafka limit above, a stop stays well inside the launcher's 20 s and
-# Kubernetes' 30 s grace period (uvicorn would otherwise wait for the slowest client for ever).
+# closed; with the Kafka limit above (and, in notifier, its workers' 4 s to finish their sends
+# and its mailer's 2 s QUITs), a stop stays inside the launcher's 20 s and Kubernetes' 30 s
+# grace period (uvicorn would otherwise wait for the slowest client for ever).
 HTTP_DRAIN_SECONDS = 10
 
 
@@ -61,8 +62,12 @@ class Runtime:
     def authenticator(self) -> Authenticator:
         return Authenticator(self.pool)
 
-    def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
-        self.tasks.append(asyncio.create_task(coro, name=name))
+    def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        """A task of the process, cancelled when it stops (after anything the service waits
+        for first, such as notifier's workers finishing their sends)."""
+        task = asyncio.create_task(coro, name=name)
+        self.tasks.append(task)
+        return task
 
     async def db_ready(self) -> bool:
         return bool(await self.pool.fetchval("SELECT 1"))

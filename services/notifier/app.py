@@ -23,7 +23,7 @@ from services.notifier.migrations import MIGRATIONS
 from services.notifier.repositories.deliveries import DUE_CHANNEL
 from services.notifier.settings import NotifierSettings
 from services.notifier.unit_of_work import NotifierUnits, pg_units
-from services.notifier.workers import finish_recording, run_worker
+from services.notifier.workers import Workers, finish_recording, run_worker
 from shared import api_gate, http_errors, telemetry
 from shared.asyncapi import asyncapi_router, declare_emitted
 from shared.consuming import Fetching
@@ -86,11 +86,12 @@ async def configured_secretariat(units: NotifierUnits, email: str | None) -> Non
 
 def start_workers(
     runtime: Runtime, units: NotifierUnits, settings: NotifierSettings, sending: Channels
-) -> None:
+) -> Workers:
     rules = delivery_rules(settings)
     due = Doorbell(DUE_CHANNEL)
     # Its own connection, not one of the pool's: it is held for as long as the process runs.
     runtime.spawn(due.listen(lambda: asyncpg.connect(settings.database_url)), "deliveries-due")
+    workers = Workers(due)
     # One for the process: outcomes of every worker's sends share its transactions.
     recorder = OutcomeRecorder(units, rules, now)
     runtime.spawn(finish_recording(recorder), "delivery-outcomes")
@@ -103,8 +104,10 @@ def start_workers(
             due=due,
             poll_seconds=settings.notifier_poll_seconds,
             recorder=recorder,
+            stopping=workers.stopping,
         )
-        runtime.spawn(worker, f"delivery-{n}")
+        workers.tasks.append(runtime.spawn(worker, f"delivery-{n}"))
+    return workers
 
 
 def create_app(settings: NotifierSettings) -> FastAPI:
@@ -153,7 +156,9 @@ def create_app(settings: NotifierSettings) -> FastAPI:
         ):
             units = pg_units(runtime.pool)
             await configured_secretariat(units, settings.notifier_secretariat_email)
-            start_workers(runtime, units, settings, channels(settings, client, guard, email))
+            workers = start_workers(
+                runtime, units, settings, channels(settings, client, guard, email)
+            )
             app.state.notifier = api.ApiDeps(
                 units=units,
                 guard=guard,
@@ -168,6 +173,9 @@ def create_app(settings: NotifierSettings) -> FastAPI:
             app.state.checks = runtime.checks()
             app.state.authenticator = runtime.authenticator
             yield
+            # Stopping: sends under way finish (and are recorded) before the runtime cancels
+            # what is left and the mailer QUITs the connections they leave idle.
+            await workers.finish()
 
     app = FastAPI(
         title="STAX notifier",

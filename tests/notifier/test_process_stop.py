@@ -68,3 +68,28 @@ async def test_a_stopping_notifier_quits_the_smtp_connections_it_kept(
     with log.open("rb") as written:
         written.seek(logged)  # only what this run of notifier wrote
         assert b"Traceback" not in written.read()
+
+
+async def test_a_notifier_stopped_mid_send_finishes_it_records_it_and_quits(
+    services: Services,
+    broker: KafkaBroker,
+    infra: stack.StackSettings,
+    pool: asyncpg.Pool,
+    unique: str,
+) -> None:
+    """A rolling restart should not send an e-mail twice: a send cut off once the server may
+    have the message would be sent again when its lease runs out."""
+    address, request_id = f"party-{unique}@example.sn", uuid4()
+    with counting_server() as (sink, port):
+        sink.delay = 1.0  # MAIL and DATA each answered a second late: the send takes two
+        env = {"STAX_NOTIFIER_SMTP_PORT": str(port), "STAX_NOTIFIER_POLL_SECONDS": "0.1"}
+        services.restart("notifier", env)
+        record = build_record(
+            request_accepted(request_id, address), source="/test", subject=str(request_id)
+        )
+        await publish_all(broker, [(record.topic, record.key, record.headers, record.value)])
+        await _until(lambda: bool(sink.greeted), 30)  # the send has begun
+        await asyncio.to_thread(services.stop, "notifier")
+        assert len(sink.to(address)) == 1
+        assert await _email_status(pool, request_id) == "delivered"
+        assert sink.quits >= 1

@@ -16,11 +16,12 @@ import asyncpg
 
 from services.notifier.handlers.delivery import OutcomeRecorder
 from services.notifier.repositories.deliveries import DUE_CHANNEL
-from services.notifier.workers import run_worker
+from services.notifier.workers import Workers, run_worker
 from shared.doorbell import Doorbell
 from tests.notifier.helpers import (
     Delivering,
     Reply,
+    ScriptedReceiver,
     add_endpoint,
     apply,
     delivery_deps,
@@ -33,30 +34,35 @@ NEVER = 600.0  # the fallback poll: far beyond the test's patience
 
 
 @asynccontextmanager
-async def idle_worker(deps: Delivering, database_url: str) -> AsyncIterator[Doorbell]:
+async def idle_worker(deps: Delivering, database_url: str) -> AsyncIterator[Workers]:
     """One real worker that has already looked, found nothing, and waits on the doorbell."""
-    due = Doorbell(DUE_CHANNEL)
+    workers = Workers(Doorbell(DUE_CHANNEL))
+    worker = run_worker(
+        deps.units,
+        deps.channels,
+        deps.rules,
+        deps.clock,
+        due=workers.due,
+        poll_seconds=NEVER,
+        recorder=OutcomeRecorder(deps.units, deps.rules, deps.clock),
+        stopping=workers.stopping,
+    )
+    workers.tasks.append(asyncio.create_task(worker))
     tasks = [
-        asyncio.create_task(due.listen(lambda: asyncpg.connect(database_url))),
-        asyncio.create_task(
-            run_worker(
-                deps.units,
-                deps.channels,
-                deps.rules,
-                deps.clock,
-                due=due,
-                poll_seconds=NEVER,
-                recorder=OutcomeRecorder(deps.units, deps.rules, deps.clock),
-            )
-        ),
+        asyncio.create_task(workers.due.listen(lambda: asyncpg.connect(database_url))),
+        *workers.tasks,
     ]
     await asyncio.sleep(1.0)  # listening, and past its first (empty) look for work
     try:
-        yield due
+        yield workers
     finally:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _arrived(receiver: ScriptedReceiver) -> bool:
+    return bool(receiver.arrivals)
 
 
 async def _seconds_until(done: Callable[[], Awaitable[bool]], within: float = 15.0) -> float:
@@ -130,3 +136,22 @@ async def test_the_doorbell_listens_again_after_its_connection_is_killed(
     finally:
         listening.cancel()
         await asyncio.gather(listening, return_exceptions=True)
+
+
+async def test_a_stopping_worker_finishes_the_send_under_way_then_ends(
+    pool: asyncpg.Pool, database_url: str, unique: str
+) -> None:
+    """A send cut off once the endpoint may have it is sent again when its lease runs out; asked
+    to stop mid-send, the worker lets the send end and be recorded, then ends by itself."""
+    partner = f"p-{unique}"
+    with receiving(Reply(204, delay=1.0)) as receiver:
+        await add_endpoint(pool, partner, receiver.url)
+        async with delivery_deps(pool, [partner]) as deps, idle_worker(deps, database_url) as w:
+            envelope, offer = offer_event(partner)
+            await apply(pool, offer, envelope)
+            await _seconds_until(lambda: _arrived(receiver))  # the send is under way
+            await w.finish(within=5.0)
+            [task] = w.tasks
+            assert task.done() and not task.cancelled()
+            assert await settled(pool, partner, 1)()
+    assert len(receiver.received) == 1
