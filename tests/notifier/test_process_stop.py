@@ -36,6 +36,18 @@ async def _email_status(pool: asyncpg.Pool, request_id: UUID) -> str | None:
     return status
 
 
+async def _mailing_notifier(
+    services: Services, broker: KafkaBroker, smtp_port: int, request_id: UUID, address: str
+) -> None:
+    """notifier (re)started on `smtp_port`, and told of a request whose Party is `address`."""
+    env = {"STAX_NOTIFIER_SMTP_PORT": str(smtp_port), "STAX_NOTIFIER_POLL_SECONDS": "0.1"}
+    services.restart("notifier", env)
+    record = build_record(
+        request_accepted(request_id, address), source="/test", subject=str(request_id)
+    )
+    await publish_all(broker, [(record.topic, record.key, record.headers, record.value)])
+
+
 async def test_a_stopping_notifier_quits_the_smtp_connections_it_kept(
     services: Services,
     broker: KafkaBroker,
@@ -45,18 +57,12 @@ async def test_a_stopping_notifier_quits_the_smtp_connections_it_kept(
 ) -> None:
     address, request_id = f"party-{unique}@example.sn", uuid4()
     log = infra.log_file("notifier")
+    logged = log.stat().st_size if log.exists() else 0
     with counting_server() as (sink, port):
-        env = {"STAX_NOTIFIER_SMTP_PORT": str(port), "STAX_NOTIFIER_POLL_SECONDS": "0.1"}
-        services.restart("notifier", env)
-        logged = log.stat().st_size
-        record = build_record(
-            request_accepted(request_id, address), source="/test", subject=str(request_id)
-        )
-        await publish_all(broker, [(record.topic, record.key, record.headers, record.value)])
+        await _mailing_notifier(services, broker, port, request_id, address)
         await _until(lambda: bool(sink.to(address)), 30)
-        # The server has the message before the notifier has its answer: stopped in between,
-        # the send is cancelled and its connection, in an unknown state, closed without QUIT.
-        # Once the outcome is recorded the send has ended and the connection is idle.
+        # The server has the message before the notifier has its answer; once the outcome is
+        # recorded, the send has ended and its connection waits, idle, for the next.
         status = await eventually(
             lambda: _email_status(pool, request_id), lambda s: s == "delivered", 10
         )
@@ -71,23 +77,14 @@ async def test_a_stopping_notifier_quits_the_smtp_connections_it_kept(
 
 
 async def test_a_notifier_stopped_mid_send_finishes_it_records_it_and_quits(
-    services: Services,
-    broker: KafkaBroker,
-    infra: stack.StackSettings,
-    pool: asyncpg.Pool,
-    unique: str,
+    services: Services, broker: KafkaBroker, pool: asyncpg.Pool, unique: str
 ) -> None:
     """A rolling restart should not send an e-mail twice: a send cut off once the server may
     have the message would be sent again when its lease runs out."""
     address, request_id = f"party-{unique}@example.sn", uuid4()
     with counting_server() as (sink, port):
         sink.delay = 1.0  # MAIL and DATA each answered a second late: the send takes two
-        env = {"STAX_NOTIFIER_SMTP_PORT": str(port), "STAX_NOTIFIER_POLL_SECONDS": "0.1"}
-        services.restart("notifier", env)
-        record = build_record(
-            request_accepted(request_id, address), source="/test", subject=str(request_id)
-        )
-        await publish_all(broker, [(record.topic, record.key, record.headers, record.value)])
+        await _mailing_notifier(services, broker, port, request_id, address)
         await _until(lambda: bool(sink.greeted), 30)  # the send has begun
         await asyncio.to_thread(services.stop, "notifier")
         assert len(sink.to(address)) == 1
