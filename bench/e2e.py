@@ -42,13 +42,13 @@ import time
 from typing import Any
 
 import asyncpg
-from aiohttp import ClientSession, ClientTimeout, TCPConnector
+from aiohttp import ClientSession
 
 from bench import e2e_baselines as raw
 from bench import e2e_floor, e2e_report
 from bench import e2e_infra as infra
 from bench.common import RESULTS, bench_stack
-from bench.e2e_load import TIMEOUT, Load
+from bench.e2e_load import Load, generator_session
 from bench.e2e_stats import (
     batch_fill,
     cpu_per_request,
@@ -203,10 +203,7 @@ async def _bench(cfg: stack.StackSettings, args: argparse.Namespace) -> dict[str
         await asyncio.to_thread(instances.scale, 1)
         url = await receiver.start()
         submitter, operator = await _keys(cfg)
-        # Idle connections closed before uvicorn's 5 s keep-alive does: else a request sent just
-        # as the server closes one fails with "server disconnected".
-        connector = TCPConnector(limit=0, keepalive_timeout=2)
-        async with ClientSession(connector=connector, timeout=ClientTimeout(total=TIMEOUT)) as http:
+        async with generator_session() as http:
             partners = await _subscribe(http, cfg, operator, url)
             print(f"  receiver {url} subscribed for {partners} partners")
             load = Load(http, receiver, submitter)

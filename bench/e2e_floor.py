@@ -18,26 +18,24 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import subprocess
-import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import asyncpg
-from aiohttp import ClientSession, ClientTimeout, TCPConnector
+from aiohttp import ClientSession
 
 from bench import e2e_infra as infra
-from bench.common import RESULTS, _git_commit, bench_stack, table
-from bench.e2e_load import TIMEOUT, Load
+from bench import e2e_report
+from bench.common import RESULTS, bench_stack, table
+from bench.e2e_load import Load, generator_session
 from bench.e2e_stats import cpu_per_request, in_generator_units, service_cpu
 from bench.floor_worker import READS, SCHEMA, TOPICS
-from deploy.local import processes, stack
+from deploy.local import stack
 from shared.kafka import ensure_topics
 
 FLOOR_LINE = "a request's hops with nothing of STAX in them"
@@ -62,23 +60,14 @@ def workers(
     children: dict[str, subprocess.Popen[bytes]] = {}
     try:
         for n, role in enumerate(ROLES):
-            log = cfg.log_file(f"floor-{role}")
-            log.parent.mkdir(parents=True, exist_ok=True)
-            with log.open("ab") as out:
-                children[role] = subprocess.Popen(
-                    [sys.executable, "-m", "bench.floor_worker", role],
-                    cwd=stack.REPO,
-                    env={**os.environ, **env, "FLOOR_PORT": str(port_base + n)},
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    start_new_session=True,
-                )
+            port = {"FLOOR_PORT": str(port_base + n)}
+            children[role] = infra.start_module(
+                cfg, f"floor-{role}", "bench.floor_worker", {**os.environ, **env, **port}, role
+            )
         yield children
     finally:
         for child in children.values():
-            processes.terminate(child.pid, timeout=10.0)
-            child.wait(timeout=5)
+            infra.stop_process(child, timeout=10.0)
 
 
 async def prepare(cfg: stack.StackSettings) -> None:
@@ -262,8 +251,7 @@ async def _alone(cfg: stack.StackSettings, args: argparse.Namespace) -> dict[str
     receiver = infra.Receiver()
     try:
         url = await receiver.start()
-        connector = TCPConnector(limit=0, keepalive_timeout=2)
-        async with ClientSession(connector=connector, timeout=ClientTimeout(total=TIMEOUT)) as http:
+        async with generator_session() as http:
             load = Load(http, receiver, "floor")
             plan = Plan(
                 args.duration,
@@ -316,18 +304,7 @@ def _report(results: dict[str, Any]) -> None:
 
 def _write(results: dict[str, Any], args: dict[str, Any], started: float) -> Path:
     """bench/results/floor-<timestamp>.json: the arguments, the commit, every round."""
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"floor-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
-    body = {
-        "benchmark": "floor",
-        "seconds": round(time.monotonic() - started, 1),
-        "git_commit": _git_commit(),
-        "args": args,
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-        **results,
-    }
-    path.write_text(json.dumps(body, indent=2) + "\n")
-    return path
+    return e2e_report.write_json("floor", results, args, started)
 
 
 if __name__ == "__main__":

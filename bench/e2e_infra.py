@@ -70,18 +70,9 @@ class Instances:
         env = stack.service_env(
             self.cfg, service, {**self.env, f"STAX_{service.upper()}_PORT": str(port)}
         )
-        log = self.cfg.log_file(f"{service}-{n}")
-        log.parent.mkdir(parents=True, exist_ok=True)
-        with log.open("ab") as out:
-            self.extra[(service, n)] = subprocess.Popen(
-                [sys.executable, "-m", f"services.{service}"],
-                cwd=stack.REPO,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
+        self.extra[(service, n)] = start_module(
+            self.cfg, f"{service}-{n}", f"services.{service}", env
+        )
         _log(f"{service:9} instance {n} started (pid {self.extra[(service, n)].pid}, port {port})")
 
     def restart_with(self, env: dict[str, str]) -> None:
@@ -92,11 +83,35 @@ class Instances:
 
     def stop(self) -> None:
         for child in self.extra.values():
-            processes.terminate(child.pid, timeout=20.0)
-            child.wait(timeout=5)
+            stop_process(child, timeout=20.0)
         self.extra.clear()
         for service in reversed(stack.SERVICES):
             stack.stop_service(self.cfg, service, log=_log)
+
+
+def start_module(
+    cfg: stack.StackSettings, log_name: str, module: str, env: dict[str, str], *args: str
+) -> subprocess.Popen[bytes]:
+    """`python -m module args` from the repository, in a session of its own, its output
+    appended to the stack's logs/<log_name>.log."""
+    log = cfg.log_file(log_name)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", module, *args],
+            cwd=stack.REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+
+def stop_process(child: subprocess.Popen[bytes], timeout: float) -> None:
+    """SIGTERM, then SIGKILL after `timeout` seconds (deploy.local.processes), and reaped."""
+    processes.terminate(child.pid, timeout=timeout)
+    child.wait(timeout=5)
 
 
 def _log(line: str) -> None:

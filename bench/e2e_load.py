@@ -9,13 +9,21 @@ import itertools
 import time
 import uuid
 
-from aiohttp import ClientError, ClientSession
+from aiohttp import ClientError, ClientSession, ClientTimeout, TCPConnector
 
 from bench import e2e_infra as infra
 from bench.e2e_stats import open_loop_plan
 from bench.intake import _submission
 
 TIMEOUT = 60.0  # a request whose offer has not arrived by then counts as failed
+
+
+def generator_session() -> ClientSession:
+    """The generator's one HTTP session: no cap on connections, each request given TIMEOUT."""
+    # Idle connections closed before uvicorn's 5 s keep-alive does: else a request sent just as
+    # the server closes one fails with "server disconnected".
+    connector = TCPConnector(limit=0, keepalive_timeout=2)
+    return ClientSession(connector=connector, timeout=ClientTimeout(total=TIMEOUT))
 
 
 class Load:

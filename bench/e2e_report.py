@@ -144,21 +144,7 @@ def report(results: dict[str, Any]) -> None:
 
 def write(results: dict[str, Any], args: dict[str, Any], started: float) -> Path:
     """bench/results/e2e-<timestamp>.json: the arguments, the machine, every number."""
-    RESULTS.mkdir(exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = RESULTS / f"e2e-{stamp}.json"
-    body = {
-        "benchmark": "e2e",
-        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "seconds": round(time.monotonic() - started, 1),
-        "git_commit": _git_commit(),
-        "args": args,
-        "machine": {
-            "cpus": os.cpu_count(),
-            "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
-            "python": platform.python_version(),
-        },
-        **results,
+    derived = {
         "cpu_in_generator_units": {
             "closed_loop": _rounded(in_generator_units(results["cpu_ms_per_request"])),
             "open_loop": _rounded(
@@ -176,6 +162,27 @@ def write(results: dict[str, Any], args: dict[str, Any], started: float) -> Path
             k: round(results["closed_loop"]["requests_per_s"] / v, 5)
             for k, v in results["raw"].items()
         },
+    }
+    return write_json("e2e", results | derived, args, started)
+
+
+def write_json(name: str, results: dict[str, Any], args: dict[str, Any], started: float) -> Path:
+    """bench/results/<name>-<timestamp>.json: when, how long, which commit, the arguments, the
+    machine, then `results`."""
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{name}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
+    body = {
+        "benchmark": name,
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "seconds": round(time.monotonic() - started, 1),
+        "git_commit": _git_commit(),
+        "args": args,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+            "python": platform.python_version(),
+        },
+        **results,
     }
     path.write_text(json.dumps(body, indent=2) + "\n")
     return path

@@ -46,6 +46,7 @@ from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from standardwebhooks import Webhook
 
+from shared.consuming import GATHER_BYTES
 from shared.kafka_access import KafkaAccess
 
 REQUESTS, ASSIGNMENTS, NOTIFICATIONS = (
@@ -423,7 +424,7 @@ def _gathering(gather_ms: int) -> dict[str, int]:
     in the same produce request: fuller batches, fewer requests to the broker, more latency."""
     if gather_ms <= 0:
         return {}
-    return {"fetch_max_wait_ms": gather_ms, "fetch_min_bytes": 64 * 1024}
+    return {"fetch_max_wait_ms": gather_ms, "fetch_min_bytes": GATHER_BYTES}
 
 
 async def _role(
